@@ -1,0 +1,88 @@
+/*
+ * agent.h - what the guest agent's method groups need from the daemon,
+ * and how they register.
+ *
+ * The daemon (main.c) owns the event loop, the session with the host and
+ * the xmlrpc-c registry.  Each method group (file.c, info.c, clipboard.c,
+ * dmesg.c, shutdown.c) registers its va.* methods with real help text
+ * and signatures, and keeps its own state behind static functions.
+ * Handlers run on the loop thread; they must not block for long (file
+ * I/O on regular files is fine, running commands is done with fork/exec
+ * without waiting, see va_agent_spawn).
+ */
+#ifndef VA_AGENT_H
+#define VA_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#define VA_AGENT_PROTOCOL 1
+/* Largest count for va.file.read and data for va.file.write (decoded bytes). */
+#define VA_FILE_MAX_CHUNK (8u * 1024 * 1024)
+#define VA_FILE_MAX_HANDLES 64
+#define VA_FILE_IDLE_SECONDS 300
+#define VA_CLIPBOARD_MAX (1024u * 1024)
+#define VA_DMESG_DEFAULT 65536
+#define VA_DMESG_MAX (1024u * 1024)
+
+struct va_agent_config {
+	char *channel;          /* channel spec */
+	char *control;          /* control socket spec (unix:PATH), "" = none */
+	char *config_file;
+	int daemonize;
+	char *pidfile;
+	int log_level;
+	char *allow_rpcs;       /* comma list or NULL */
+	char *block_rpcs;       /* comma list or NULL */
+	char **file_roots;      /* NULL-terminated real paths, or NULL = all allowed */
+	size_t nfile_roots;
+	char *shutdown_command; /* run with /bin/sh -c; MODE and DELAY in the environment */
+	size_t max_frame;
+	char *clip_copy_command;  /* desktop bridge: command fed the text on stdin */
+	char *clip_paste_command; /* desktop bridge: command printing the text */
+};
+
+struct va_agent;
+
+const struct va_agent_config *va_agent_config(struct va_agent *a);
+/* Is the method enabled by --allow-rpcs / --block-rpcs? */
+int va_agent_method_enabled(struct va_agent *a, const char *name);
+/*
+ * Calls a host.* method, without waiting; a failure is logged.  params is
+ * an array (the reference is not taken: the caller keeps its own).
+ */
+void va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params);
+/* Runs fn(arg) from the loop after delay_ms (after the current reply is sent). */
+int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg);
+/* Monotonic ms. */
+uint64_t va_agent_now_ms(void);
+
+/* Method groups: each adds its methods; env set on failure. */
+void va_methods_info_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+void va_methods_file_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+void va_methods_clipboard_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+void va_methods_dmesg_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+void va_methods_shutdown_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+
+/* File handles: close the ones idle for VA_FILE_IDLE_SECONDS; next check time (ms) or UINT64_MAX. */
+uint64_t va_file_sweep(uint64_t now_ms);
+void va_file_close_all(void);
+
+/* The clipboard buffer shared by va.clipboard.*, the control socket and the bridges. */
+struct va_clip_view {
+	const char *text;
+	size_t len;
+	uint64_t serial;
+	const char *origin; /* "host" or "guest" */
+};
+/* origin "host" (from va.clipboard.set) or "guest" (va-clip copy). Returns the new serial, 0 on failure. */
+uint64_t va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char *origin);
+void va_clipboard_view(struct va_clip_view *v);
+/* The last text the host set (for va-clip paste). */
+void va_clipboard_view_host(struct va_clip_view *v);
+void va_clipboard_free(void);
+
+#endif

@@ -1,0 +1,273 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "control.h"
+#include "log.h"
+
+/* "COPY " + digits + "\n": a request line is never longer than this. */
+#define CONTROL_MAX_LINE 64
+
+struct client {
+	int fd;
+	uint64_t deadline;
+	struct va_buf in;
+	struct va_buf out;
+	size_t out_pos;
+	int answered;
+};
+
+struct va_control {
+	struct va_agent *agent;
+	int lfd;
+	char *path;
+	struct client clients[VA_CONTROL_MAX_CLIENTS];
+	size_t nclients;
+};
+
+struct va_control *
+va_control_open(const char *spec, struct va_agent *a)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (strncmp(spec, "unix:", 5) != 0 || !spec[5]) {
+		va_log_errx("control socket \"%s\": expected unix:PATH", spec);
+		return NULL;
+	}
+	const char *path = spec + 5;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		va_log_errx("control socket %s: path too long", path);
+		return NULL;
+	}
+	struct va_control *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->agent = a;
+	c->path = strdup(path);
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!c->path || c->lfd < 0) {
+		va_log_err("control socket %s", path);
+		goto fail;
+	}
+	strcpy(sun.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	mode_t old = umask(077);
+	int r = bind(c->lfd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r < 0 || chmod(path, 0600) < 0 || listen(c->lfd, 16) < 0) {
+		va_log_err("control socket %s", path);
+		goto fail;
+	}
+	return c;
+fail:
+	if (c->lfd >= 0)
+		close(c->lfd);
+	free(c->path);
+	free(c);
+	return NULL;
+}
+
+static void
+client_close(struct va_control *c, size_t i)
+{
+	struct client *cl = &c->clients[i];
+	close(cl->fd);
+	va_buf_free(&cl->in);
+	va_buf_free(&cl->out);
+	c->clients[i] = c->clients[--c->nclients];
+}
+
+void
+va_control_free(struct va_control *c)
+{
+	if (!c)
+		return;
+	while (c->nclients)
+		client_close(c, 0);
+	close(c->lfd);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+static void
+answer(struct client *cl, const char *fmt, const char *s, unsigned long long n)
+{
+	cl->answered = 1;
+	if (s)
+		va_buf_printf(&cl->out, fmt, s);
+	else
+		va_buf_printf(&cl->out, fmt, n);
+}
+
+/* Looks at what the client sent; answers once the request is complete. */
+static void
+handle_input(struct va_control *c, struct client *cl)
+{
+	uint8_t *nl = memchr(cl->in.data, '\n', cl->in.len);
+	if (!nl) {
+		if (cl->in.len > CONTROL_MAX_LINE)
+			answer(cl, "ERR request line too long\n", NULL, 0);
+		return;
+	}
+	size_t linelen = (size_t)(nl - cl->in.data);
+	char line[CONTROL_MAX_LINE + 1];
+	if (linelen > CONTROL_MAX_LINE) {
+		answer(cl, "ERR request line too long\n", NULL, 0);
+		return;
+	}
+	memcpy(line, cl->in.data, linelen);
+	line[linelen] = '\0';
+
+	if (strcmp(line, "PASTE") == 0) {
+		struct va_clip_view v;
+		va_clipboard_view_host(&v);
+		cl->answered = 1;
+		va_buf_printf(&cl->out, "OK %zu\n", v.len);
+		va_buf_append(&cl->out, v.text, v.len);
+		va_log_info("control: va-clip paste (%zu bytes)", v.len);
+		return;
+	}
+	if (strncmp(line, "COPY ", 5) == 0) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(line + 5, &end, 10);
+		if (errno || *end || line[5] < '0' || line[5] > '9') {
+			answer(cl, "ERR bad length in COPY\n", NULL, 0);
+			return;
+		}
+		if (n > VA_CLIPBOARD_MAX) {
+			answer(cl, "ERR text over the clipboard limit of %llu bytes\n", NULL, VA_CLIPBOARD_MAX);
+			return;
+		}
+		size_t have = cl->in.len - linelen - 1;
+		if (have < n)
+			return; /* wait for the rest */
+		if (have > n) {
+			answer(cl, "ERR more bytes than announced\n", NULL, 0);
+			return;
+		}
+		uint64_t serial = va_clipboard_store(c->agent, (const char *)nl + 1, (size_t)n, "guest");
+		if (serial == 0)
+			answer(cl, "ERR text refused (not valid UTF-8, or out of memory)\n", NULL, 0);
+		else
+			answer(cl, "OK %llu\n", NULL, (unsigned long long)serial);
+		va_log_info("control: va-clip copy (%llu bytes)", n);
+		return;
+	}
+	answer(cl, "ERR unknown request \"%s\" (COPY or PASTE)\n", line, 0);
+}
+
+size_t
+va_control_prepare(struct va_control *c, struct pollfd *pfd, size_t max,
+		   uint64_t now_ms, int *timeout_ms)
+{
+	size_t n = 0;
+	if (max == 0)
+		return 0;
+	if (c->nclients < VA_CONTROL_MAX_CLIENTS) {
+		pfd[n].fd = c->lfd;
+		pfd[n].events = POLLIN;
+		pfd[n++].revents = 0;
+	}
+	for (size_t i = 0; i < c->nclients && n < max; i++) {
+		struct client *cl = &c->clients[i];
+		pfd[n].fd = cl->fd;
+		pfd[n].events = cl->answered ? POLLOUT : POLLIN;
+		pfd[n++].revents = 0;
+		uint64_t wait = cl->deadline > now_ms ? cl->deadline - now_ms : 0;
+		if (*timeout_ms < 0 || (uint64_t)*timeout_ms > wait)
+			*timeout_ms = (int)wait;
+	}
+	return n;
+}
+
+static void
+accept_clients(struct va_control *c, uint64_t now_ms)
+{
+	while (c->nclients < VA_CONTROL_MAX_CLIENTS) {
+		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				va_log_warn("control: accept");
+			return;
+		}
+		struct client *cl = &c->clients[c->nclients++];
+		memset(cl, 0, sizeof(*cl));
+		cl->fd = fd;
+		cl->deadline = now_ms + VA_CONTROL_IDLE_MS;
+	}
+}
+
+/* Returns -1 when the client is done (closed or failed). */
+static int
+service(struct va_control *c, struct client *cl)
+{
+	if (!cl->answered) {
+		char buf[65536];
+		for (;;) {
+			ssize_t r = read(cl->fd, buf, sizeof(buf));
+			if (r < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -1;
+			if (r == 0)
+				return -1; /* gone before a full request */
+			/* Cap what a client may make us hold. */
+			if (cl->in.len + (size_t)r > VA_CLIPBOARD_MAX + CONTROL_MAX_LINE + 2) {
+				answer(cl, "ERR request too large\n", NULL, 0);
+				break;
+			}
+			if (va_buf_append(&cl->in, buf, (size_t)r) < 0)
+				return -1;
+			handle_input(c, cl);
+			if (cl->answered)
+				break;
+		}
+	}
+	while (cl->out_pos < cl->out.len) {
+		ssize_t w = send(cl->fd, cl->out.data + cl->out_pos,
+				 cl->out.len - cl->out_pos, MSG_NOSIGNAL);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		cl->out_pos += (size_t)w;
+	}
+	return cl->answered ? -1 : 0;
+}
+
+void
+va_control_dispatch(struct va_control *c, const struct pollfd *pfd, size_t n,
+		    uint64_t now_ms)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (!pfd[k].revents)
+			continue;
+		if (pfd[k].fd == c->lfd) {
+			accept_clients(c, now_ms);
+			continue;
+		}
+		for (size_t i = 0; i < c->nclients; i++) {
+			if (c->clients[i].fd != pfd[k].fd)
+				continue;
+			if (service(c, &c->clients[i]) < 0)
+				client_close(c, i);
+			break;
+		}
+	}
+	for (size_t i = 0; i < c->nclients;) {
+		if (c->clients[i].deadline <= now_ms) {
+			va_log_warnx("control: client idle for %d ms, dropped", VA_CONTROL_IDLE_MS);
+			client_close(c, i);
+		} else {
+			i++;
+		}
+	}
+}

@@ -1,0 +1,38 @@
+/*
+ * control.h - the agent's local control socket, used by va-clip.
+ *
+ * A unix stream socket (mode 0600, so only root reaches it by default).
+ * One request per connection, then the agent answers and closes:
+ *   "COPY <n>\n" followed by n bytes of UTF-8 text (n <= VA_CLIPBOARD_MAX)
+ *       -> "OK <serial>\n"     (the agent then calls host.clipboard.set)
+ *   "PASTE\n"
+ *       -> "OK <n>\n" followed by n bytes: the text the host set last
+ *   any error
+ *       -> "ERR <message>\n"
+ * A client that sends nothing for VA_CONTROL_IDLE_MS is dropped; at most
+ * VA_CONTROL_MAX_CLIENTS at once (more wait in the listen backlog).
+ */
+#ifndef VA_AGENT_CONTROL_H
+#define VA_AGENT_CONTROL_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+
+#define VA_CONTROL_MAX_CLIENTS 16
+#define VA_CONTROL_IDLE_MS 10000
+#define VA_CONTROL_MAX_POLLFDS (VA_CONTROL_MAX_CLIENTS + 1)
+
+struct va_control;
+
+/* spec is "unix:PATH".  NULL with a message on stderr/log on failure. */
+struct va_control *va_control_open(const char *spec, struct va_agent *a);
+void va_control_free(struct va_control *c);
+size_t va_control_prepare(struct va_control *c, struct pollfd *pfd, size_t max,
+			  uint64_t now_ms, int *timeout_ms);
+void va_control_dispatch(struct va_control *c, const struct pollfd *pfd, size_t n,
+			 uint64_t now_ms);
+
+#endif

@@ -1,0 +1,921 @@
+/*
+ * file.c - va.file.{open,read,write,seek,close,stat,checksum} and the
+ * table of open file handles.
+ *
+ * Limits (see agent.h): a read count and a write's decoded data are at
+ * most VA_FILE_MAX_CHUNK bytes; at most VA_FILE_MAX_HANDLES handles are
+ * open; a handle unused for VA_FILE_IDLE_SECONDS is closed by
+ * va_file_sweep().  A read never allocates more than the count asked,
+ * nor more than what is left of a regular file (plus one byte to see the
+ * end).
+ *
+ * Handles are positive ints from a counter that starts at a random value
+ * and never hands out a number that is still open; numbers of closed
+ * handles are not reused until the counter wraps at INT_MAX.
+ *
+ * Paths must be absolute.  Files are opened non-blocking (a FIFO or a
+ * device never stalls the agent: a read that would block returns what it
+ * has, with eof false); directories are refused.  Created files get mode
+ * 0600, or exactly the perm given to va.file.open (0..0777, not masked by
+ * the umask); perm does not change an existing file.
+ *
+ * File roots (config->file_roots): every path is resolved with realpath()
+ * (symlinks and ".." included; for a file va.file.open may create, the
+ * parent directory is resolved and the last component appended) and must
+ * be one of the roots or under one.  The file is then opened relative to
+ * the resolved parent directory, whose fd is checked against
+ * /proc/self/fd, with O_NOFOLLOW on the last component, so a symlink
+ * swapped in after the check cannot lead outside.
+ *
+ * Faults:
+ *   XMLRPC_TYPE_ERROR           wrong number or type of parameters, a bad
+ *                               mode or whence, a relative path
+ *   XMLRPC_INDEX_ERROR          unknown file handle, a negative count, perm
+ *                               out of range
+ *   XMLRPC_LIMIT_EXCEEDED_ERROR count or data above VA_FILE_MAX_CHUNK, all
+ *                               handles in use
+ *   XMLRPC_REQUEST_REFUSED_ERROR the path is outside the file roots
+ *   XMLRPC_INTERNAL_ERROR       a system call failed (the message carries
+ *                               strerror), or out of memory
+ */
+#include "config.h"
+
+/* O_PATH, strndup, getrandom; configure.ac has no AC_USE_SYSTEM_EXTENSIONS. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nettle/sha2.h>
+
+#include "log.h"
+#include "methods.h"
+
+#define CHECKSUM_CHUNK (1024 * 1024)
+#define DEFAULT_PERM 0600
+
+struct handle {
+	int id;             /* 0 = free slot */
+	int fd;
+	uint64_t last_used; /* va_agent_now_ms() */
+	char *path;         /* for the log */
+};
+
+static struct handle handles[VA_FILE_MAX_HANDLES];
+static int next_id;
+
+/* ---- handles ---- */
+
+static int
+new_id(void)
+{
+	if (next_id == 0) {
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+			r = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+		next_id = 1 + (int)(r % (1u << 30));
+	}
+	for (;;) {
+		int id = next_id, used = 0;
+		next_id = next_id == INT_MAX ? 1 : next_id + 1;
+		for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
+			if (handles[i].id == id)
+				used = 1;
+		if (!used)
+			return id;
+	}
+}
+
+static struct handle *
+free_slot(void)
+{
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
+		if (handles[i].id == 0)
+			return &handles[i];
+	return NULL;
+}
+
+static void
+release(struct handle *h)
+{
+	free(h->path);
+	memset(h, 0, sizeof(*h));
+	h->fd = -1;
+}
+
+/* Parameter i as a handle that is open; faults otherwise.  Marks it used. */
+static struct handle *
+param_handle(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage)
+{
+	int64_t id = 0;
+
+	va_param_int64(env, params, i, usage, &id);
+	if (env->fault_occurred)
+		return NULL;
+	for (int k = 0; id > 0 && id <= INT_MAX && k < VA_FILE_MAX_HANDLES; k++) {
+		if (handles[k].id == (int)id) {
+			handles[k].last_used = va_agent_now_ms();
+			return &handles[k];
+		}
+	}
+	xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+	    "unknown file handle %" PRId64, id);
+	return NULL;
+}
+
+uint64_t
+va_file_sweep(uint64_t now_ms)
+{
+	const uint64_t idle = (uint64_t)VA_FILE_IDLE_SECONDS * 1000;
+	uint64_t next = UINT64_MAX;
+
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		struct handle *h = &handles[i];
+		if (h->id == 0)
+			continue;
+		if (now_ms >= h->last_used && now_ms - h->last_used >= idle) {
+			va_log_info("va.file: closing handle %d (%s), idle for %d s",
+			    h->id, h->path, VA_FILE_IDLE_SECONDS);
+			close(h->fd);
+			release(h);
+		} else if (h->last_used + idle < next) {
+			next = h->last_used + idle;
+		}
+	}
+	return next;
+}
+
+void
+va_file_close_all(void)
+{
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		if (handles[i].id != 0) {
+			close(handles[i].fd);
+			release(&handles[i]);
+		}
+	}
+}
+
+/* ---- paths and file roots ---- */
+
+static const char *const *
+file_roots(struct va_agent *a)
+{
+	const struct va_agent_config *cfg = va_agent_config(a);
+	return cfg ? (const char *const *)cfg->file_roots : NULL;
+}
+
+/* Is real (an absolute path without symlinks) one of the roots or under one? */
+static int
+in_roots(const char *const *roots, const char *real)
+{
+	for (size_t i = 0; roots[i]; i++) {
+		size_t n = strlen(roots[i]);
+		while (n > 1 && roots[i][n - 1] == '/')
+			n--;
+		if (n == 1 && roots[i][0] == '/')
+			return 1;
+		if (strncmp(real, roots[i], n) == 0 &&
+		    (real[n] == '\0' || real[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+fault_outside(xmlrpc_env *env, const char *path)
+{
+	xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+	    "path %s is outside the allowed file roots", path);
+}
+
+static void
+fault_errno(xmlrpc_env *env, const char *method, const char *path, int e)
+{
+	xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+	    "%s: %s: %s", method, path, strerror(e));
+}
+
+/* realpath(dirname(path)) + "/" + basename(path); NULL with errno set. */
+static char *
+real_parent_join(const char *path, const char **basep)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash + 1;
+	char *dir, *rdir, *out;
+
+	*basep = base;
+	dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return NULL;
+	rdir = realpath(dir, NULL);
+	int e = errno;
+	free(dir);
+	if (!rdir) {
+		errno = e;
+		return NULL;
+	}
+	size_t dl = strlen(rdir);
+	out = malloc(dl + 1 + strlen(base) + 1);
+	if (out)
+		sprintf(out, "%s%s%s", rdir, strcmp(rdir, "/") == 0 ? "" : "/", base);
+	free(rdir);
+	if (!out)
+		errno = ENOMEM;
+	return out;
+}
+
+static int
+is_dot_name(const char *base)
+{
+	return base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0;
+}
+
+/*
+ * The real path of path, which must be within the roots.  may_create:
+ * path may not exist yet (its parent must).  A malloc'd string, or NULL
+ * with a fault.
+ */
+static char *
+resolve(xmlrpc_env *env, const char *const *roots, const char *method,
+	const char *path, int may_create)
+{
+	const char *base;
+	char *real = realpath(path, NULL);
+
+	if (!real) {
+		int e = errno;
+		char *joined = real_parent_join(path, &base);
+		int pe = errno;
+		if (joined && !is_dot_name(base) && !in_roots(roots, joined)) {
+			/* Say "outside", not whether it exists. */
+			fault_outside(env, path);
+			free(joined);
+			return NULL;
+		}
+		if (e != ENOENT || !may_create) {
+			fault_errno(env, method, path, e);
+			free(joined);
+			return NULL;
+		}
+		if (is_dot_name(base)) {
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			    "%s: %s does not name a file", method, path);
+			free(joined);
+			return NULL;
+		}
+		if (!joined) {
+			/* The parent directory is missing (or unreadable). */
+			fault_errno(env, method, path, pe);
+			return NULL;
+		}
+		real = joined;
+	}
+	if (!in_roots(roots, real)) {
+		fault_outside(env, path);
+		free(real);
+		return NULL;
+	}
+	return real;
+}
+
+static int
+check_absolute(xmlrpc_env *env, const char *method, const char *path)
+{
+	if (path[0] == '/')
+		return 0;
+	xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+	    "%s: path must be absolute: %s", method, path);
+	return -1;
+}
+
+/*
+ * openat() that reports whether it created the file, and then gives it
+ * exactly perm.  Returns the fd or -1 with errno.
+ */
+static int
+open_at(int dfd, const char *name, int flags, mode_t perm, int *created)
+{
+	int fd = -1;
+
+	*created = 0;
+	flags |= O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	if (!(flags & O_CREAT))
+		return openat(dfd, name, flags);
+	for (int tries = 0; tries < 3; tries++) {
+		fd = openat(dfd, name, flags | O_EXCL, perm);
+		if (fd >= 0) {
+			*created = 1;
+			if (fchmod(fd, perm) < 0)
+				va_log_warn("fchmod %s", name);
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -1;
+		fd = openat(dfd, name, flags & ~O_CREAT);
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+	}
+	return fd;
+}
+
+/*
+ * Opens path (absolute) within the file roots, if any.  Refuses
+ * directories.  Returns the fd, or -1 with a fault.
+ */
+static int
+open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
+	  const char *path, int flags, mode_t perm, int *created)
+{
+	const char *const *roots = file_roots(a);
+	int fd, e;
+
+	if (check_absolute(env, method, path) < 0)
+		return -1;
+	if (!roots) {
+		fd = open_at(AT_FDCWD, path, flags, perm, created);
+		if (fd < 0) {
+			fault_errno(env, method, path, errno);
+			return -1;
+		}
+	} else {
+		char *real = resolve(env, roots, method, path, (flags & O_CREAT) != 0);
+		if (!real)
+			return -1;
+		char *slash = strrchr(real, '/');
+		const char *base = slash[1] ? slash + 1 : ".";
+		char *dir = slash == real ? strdup("/") : strndup(real, (size_t)(slash - real));
+		if (!dir) {
+			free(real);
+			xmlrpc_faultf(env, "%s: out of memory", method);
+			return -1;
+		}
+		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0) {
+			fault_errno(env, method, path, errno);
+			free(dir);
+			free(real);
+			return -1;
+		}
+		/* The directory we hold must still be the one we checked. */
+		char proc[64], link[PATH_MAX + 1];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
+		ssize_t n = readlink(proc, link, sizeof(link) - 1);
+		if (n < 0 || (link[n] = '\0', strcmp(link, dir) != 0)) {
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			    "%s: %s: %s", method, path, n < 0 ?
+			    "cannot verify the directory (is /proc mounted?)" :
+			    "the directory changed while it was opened");
+			close(dfd);
+			free(dir);
+			free(real);
+			return -1;
+		}
+		fd = open_at(dfd, base, flags | O_NOFOLLOW, perm, created);
+		e = errno;
+		close(dfd);
+		free(dir);
+		free(real);
+		if (fd < 0) {
+			fault_errno(env, method, path, e);
+			return -1;
+		}
+	}
+
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		fault_errno(env, method, path, errno);
+		close(fd);
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		fault_errno(env, method, path, EISDIR);
+		close(fd);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode)) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd;
+}
+
+/* fopen-style mode -> open flags; -1 if malformed. */
+static int
+parse_mode(const char *mode, int *flags)
+{
+	int plus = 0, bin = 0;
+
+	for (const char *p = mode + (mode[0] ? 1 : 0); *p; p++) {
+		if (*p == '+' && !plus)
+			plus = 1;
+		else if (*p == 'b' && !bin)
+			bin = 1;
+		else
+			return -1;
+	}
+	switch (mode[0]) {
+	case 'r':
+		*flags = plus ? O_RDWR : O_RDONLY;
+		return 0;
+	case 'w':
+		*flags = (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC;
+		return 0;
+	case 'a':
+		*flags = (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* ---- methods ---- */
+
+static xmlrpc_value *
+method_file_open(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		 void *call_info)
+{
+	static const char usage[] =
+	    "va.file.open: expected (string path, string mode[, int perm])";
+	struct va_agent *a = server_info;
+	char *path = NULL, *mode = NULL;
+	int64_t perm = DEFAULT_PERM;
+	int flags = 0, created = 0, n, fd;
+	struct handle *h;
+	xmlrpc_value *res = NULL;
+
+	(void)call_info;
+	n = va_params_count(env, params, 2, 3, usage);
+	if (n < 0)
+		return NULL;
+	va_param_string(env, params, 0, usage, &path, NULL);
+	if (!env->fault_occurred)
+		va_param_string(env, params, 1, usage, &mode, NULL);
+	if (!env->fault_occurred && n == 3)
+		va_param_int64(env, params, 2, usage, &perm);
+	if (env->fault_occurred)
+		goto out;
+	va_log_info("va.file.open %s %s", path, mode);
+	if (parse_mode(mode, &flags) < 0) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		    "va.file.open: bad mode \"%s\" (r, r+, w, w+, a or a+, "
+		    "optionally with b)", mode);
+		goto out;
+	}
+	if (perm < 0 || perm > 0777) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		    "va.file.open: perm %#" PRIo64 " is out of range (0 to 0777)",
+		    (uint64_t)perm);
+		goto out;
+	}
+	h = free_slot();
+	if (!h) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		    "va.file.open: too many open file handles (at most %d); "
+		    "close some", VA_FILE_MAX_HANDLES);
+		goto out;
+	}
+	fd = open_path(env, a, "va.file.open", path, flags, (mode_t)perm, &created);
+	if (fd < 0)
+		goto out;
+	h->fd = fd;
+	h->path = path;
+	path = NULL;
+	h->last_used = va_agent_now_ms();
+	h->id = new_id();
+	res = xmlrpc_int_new(env, h->id);
+	if (env->fault_occurred) {
+		close(h->fd);
+		release(h);
+		goto out;
+	}
+	va_log_info("va.file.open %s -> handle %d%s", h->path, h->id,
+	    created ? " (created)" : "");
+out:
+	free(path);
+	free(mode);
+	return res;
+}
+
+static xmlrpc_value *
+method_file_read(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		 void *call_info)
+{
+	static const char usage[] = "va.file.read: expected (int handle, int count)";
+	struct handle *h;
+	int64_t count = 0;
+	size_t alloc, got = 0;
+	int eof = 0;
+	struct stat st;
+
+	(void)server_info;
+	(void)call_info;
+	if (va_params_count(env, params, 2, 2, usage) < 0)
+		return NULL;
+	h = param_handle(env, params, 0, usage);
+	if (!h)
+		return NULL;
+	va_param_int64(env, params, 1, usage, &count);
+	if (env->fault_occurred)
+		return NULL;
+	va_log_info("va.file.read %d %" PRId64, h->id, count);
+	if (count < 0) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		    "va.file.read: count %" PRId64 " is negative", count);
+		return NULL;
+	}
+	if ((uint64_t)count > VA_FILE_MAX_CHUNK) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		    "va.file.read: count %" PRId64 " exceeds the maximum of %u "
+		    "bytes per call", count, VA_FILE_MAX_CHUNK);
+		return NULL;
+	}
+	alloc = (size_t)count;
+	if (fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		off_t pos = lseek(h->fd, 0, SEEK_CUR);
+		if (pos >= 0) {
+			/* What is left, plus one byte to see the end in the same call. */
+			uint64_t left = st.st_size > pos ? (uint64_t)(st.st_size - pos) : 0;
+			if (left + 1 < alloc)
+				alloc = (size_t)left + 1;
+		}
+	}
+	unsigned char *buf = malloc(alloc ? alloc : 1);
+	if (!buf) {
+		xmlrpc_faultf(env, "va.file.read: out of memory");
+		return NULL;
+	}
+	while (got < alloc) {
+		ssize_t r = read(h->fd, buf + got, alloc - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r < 0) {
+			fault_errno(env, "va.file.read", h->path, errno);
+			free(buf);
+			return NULL;
+		}
+		if (r == 0) {
+			eof = 1;
+			break;
+		}
+		got += (size_t)r;
+	}
+	xmlrpc_value *res = xmlrpc_build_value(env, "{s:6,s:i,s:b}",
+	    "data", buf, got, "count", (int)got, "eof", (xmlrpc_bool)eof);
+	free(buf);
+	return env->fault_occurred ? NULL : res;
+}
+
+static xmlrpc_value *
+method_file_write(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		  void *call_info)
+{
+	static const char usage[] = "va.file.write: expected (int handle, base64 data)";
+	struct handle *h;
+	xmlrpc_value *v;
+	const unsigned char *data = NULL;
+	size_t len = 0, done = 0;
+
+	(void)server_info;
+	(void)call_info;
+	if (va_params_count(env, params, 2, 2, usage) < 0)
+		return NULL;
+	h = param_handle(env, params, 0, usage);
+	if (!h)
+		return NULL;
+	v = va_param_typed(env, params, 1, usage, XMLRPC_TYPE_BASE64, XMLRPC_TYPE_BASE64);
+	if (!v)
+		return NULL;
+	xmlrpc_read_base64_size(env, v, &len);
+	if (env->fault_occurred) {
+		xmlrpc_DECREF(v);
+		return NULL;
+	}
+	va_log_info("va.file.write %d %zu bytes", h->id, len);
+	if (len > VA_FILE_MAX_CHUNK) {
+		xmlrpc_DECREF(v);
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		    "va.file.write: %zu bytes of data exceed the maximum of %u "
+		    "bytes per call", len, VA_FILE_MAX_CHUNK);
+		return NULL;
+	}
+	xmlrpc_read_base64(env, v, &len, &data);
+	xmlrpc_DECREF(v);
+	if (env->fault_occurred)
+		return NULL;
+	while (done < len) {
+		ssize_t w = write(h->fd, data + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w < 0) {
+			fault_errno(env, "va.file.write", h->path, errno);
+			free((void *)data);
+			return NULL;
+		}
+		done += (size_t)w;
+	}
+	free((void *)data);
+	return xmlrpc_int_new(env, (int)done);
+}
+
+static xmlrpc_value *
+method_file_seek(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		 void *call_info)
+{
+	static const char usage[] = "va.file.seek: expected (int handle, int offset, "
+	    "int whence (0, 1, 2) or string whence (\"set\", \"cur\", \"end\"))";
+	struct handle *h;
+	int64_t offset = 0, wn = -1;
+	int whence = -1;
+	xmlrpc_value *w;
+
+	(void)server_info;
+	(void)call_info;
+	if (va_params_count(env, params, 3, 3, usage) < 0)
+		return NULL;
+	h = param_handle(env, params, 0, usage);
+	if (!h)
+		return NULL;
+	va_param_int64(env, params, 1, usage, &offset);
+	if (env->fault_occurred)
+		return NULL;
+	w = va_param_typed(env, params, 2, usage, XMLRPC_TYPE_INT, XMLRPC_TYPE_STRING);
+	if (!w)
+		return NULL;
+	if (xmlrpc_value_type(w) == XMLRPC_TYPE_INT) {
+		int i = -1;
+		xmlrpc_read_int(env, w, &i);
+		wn = i;
+		whence = wn == 0 ? SEEK_SET : wn == 1 ? SEEK_CUR : wn == 2 ? SEEK_END : -1;
+	} else {
+		const char *s = NULL;
+		xmlrpc_read_string(env, w, &s);
+		if (!env->fault_occurred) {
+			whence = strcasecmp(s, "set") == 0 ? SEEK_SET :
+			    strcasecmp(s, "cur") == 0 ? SEEK_CUR :
+			    strcasecmp(s, "end") == 0 ? SEEK_END : -1;
+			free((void *)s);
+		}
+	}
+	xmlrpc_DECREF(w);
+	if (env->fault_occurred)
+		return NULL;
+	va_log_info("va.file.seek %d %" PRId64 " %d", h->id, offset, whence);
+	if (whence < 0) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		    "va.file.seek: bad whence; expected 0, 1, 2, \"set\", \"cur\" or \"end\"");
+		return NULL;
+	}
+	off_t pos = lseek(h->fd, (off_t)offset, whence);
+	if (pos < 0) {
+		fault_errno(env, "va.file.seek", h->path, errno);
+		return NULL;
+	}
+	return xmlrpc_i8_new(env, (xmlrpc_int64)pos);
+}
+
+static xmlrpc_value *
+method_file_close(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		  void *call_info)
+{
+	static const char usage[] = "va.file.close: expected (int handle)";
+	struct handle *h;
+
+	(void)server_info;
+	(void)call_info;
+	if (va_params_count(env, params, 1, 1, usage) < 0)
+		return NULL;
+	h = param_handle(env, params, 0, usage);
+	if (!h)
+		return NULL;
+	va_log_info("va.file.close %d (%s)", h->id, h->path);
+	int r = close(h->fd), e = errno;
+	if (r < 0 && e != EINTR) {
+		/* The handle is gone either way; report what close said. */
+		fault_errno(env, "va.file.close", h->path, e);
+		release(h);
+		return NULL;
+	}
+	release(h);
+	return xmlrpc_bool_new(env, 1);
+}
+
+static const char *
+type_of(mode_t m)
+{
+	if (S_ISREG(m)) return "file";
+	if (S_ISDIR(m)) return "dir";
+	if (S_ISLNK(m)) return "link";
+	if (S_ISCHR(m)) return "char";
+	if (S_ISBLK(m)) return "block";
+	if (S_ISFIFO(m)) return "fifo";
+	if (S_ISSOCK(m)) return "socket";
+	return "unknown";
+}
+
+static xmlrpc_value *
+method_file_stat(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		 void *call_info)
+{
+	static const char usage[] = "va.file.stat: expected (string path)";
+	struct va_agent *a = server_info;
+	const char *const *roots = file_roots(a);
+	char *path = NULL, *real = NULL, *lpath = NULL;
+	const char *target;
+	struct stat st;
+	xmlrpc_value *res = NULL;
+
+	(void)call_info;
+	if (va_params_count(env, params, 1, 1, usage) < 0)
+		return NULL;
+	va_param_string(env, params, 0, usage, &path, NULL);
+	if (env->fault_occurred)
+		return NULL;
+	va_log_info("va.file.stat %s", path);
+	if (check_absolute(env, "va.file.stat", path) < 0)
+		goto out;
+	target = path;
+	if (roots) {
+		/* Where the path leads must be inside, and so must the link itself. */
+		const char *base;
+		real = resolve(env, roots, "va.file.stat", path, 0);
+		if (!real)
+			goto out;
+		target = real;
+		lpath = real_parent_join(path, &base);
+		if (lpath && !is_dot_name(base)) {
+			if (!in_roots(roots, lpath)) {
+				fault_outside(env, path);
+				goto out;
+			}
+			target = lpath;
+		}
+	}
+	if (lstat(target, &st) < 0) {
+		fault_errno(env, "va.file.stat", path, errno);
+		goto out;
+	}
+	res = xmlrpc_build_value(env, "{s:I,s:i,s:I,s:s}",
+	    "size", (xmlrpc_int64)st.st_size,
+	    "mode", (int)(st.st_mode & 07777),
+	    "mtime", (xmlrpc_int64)st.st_mtime,
+	    "type", type_of(st.st_mode));
+	if (env->fault_occurred)
+		res = NULL;
+out:
+	free(lpath);
+	free(real);
+	free(path);
+	return res;
+}
+
+static xmlrpc_value *
+method_file_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		     void *call_info)
+{
+	static const char usage[] = "va.file.checksum: expected (string path)";
+	struct va_agent *a = server_info;
+	char *path = NULL;
+	unsigned char *buf = NULL;
+	int fd = -1, created;
+	struct sha256_ctx ctx;
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+	struct stat st;
+	xmlrpc_value *res = NULL;
+
+	(void)call_info;
+	if (va_params_count(env, params, 1, 1, usage) < 0)
+		return NULL;
+	va_param_string(env, params, 0, usage, &path, NULL);
+	if (env->fault_occurred)
+		return NULL;
+	va_log_info("va.file.checksum %s", path);
+	fd = open_path(env, a, "va.file.checksum", path, O_RDONLY, 0, &created);
+	if (fd < 0)
+		goto out;
+	/* A device or FIFO could be endless: regular files only. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		    "va.file.checksum: %s is not a regular file", path);
+		goto out;
+	}
+	buf = malloc(CHECKSUM_CHUNK);
+	if (!buf) {
+		xmlrpc_faultf(env, "va.file.checksum: out of memory");
+		goto out;
+	}
+	sha256_init(&ctx);
+	for (;;) {
+		ssize_t r = read(fd, buf, CHECKSUM_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fault_errno(env, "va.file.checksum", path, errno);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		sha256_update(&ctx, (size_t)r, buf);
+	}
+	sha256_digest(&ctx, sizeof(digest), digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	res = xmlrpc_string_new(env, hex);
+	if (env->fault_occurred)
+		res = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(path);
+	return res;
+}
+
+static const struct xmlrpc_method_info3 file_methods[] = {
+	{
+		.methodName = "va.file.open",
+		.methodFunction = method_file_open,
+		.signatureString = "i:ss,i:ssi",
+		.help = "va.file.open(string path, string mode[, int perm]) -> "
+			"int handle. path must be absolute. mode as fopen: r, "
+			"r+, w, w+, a, a+ (a b is allowed and ignored). A file "
+			"created here gets mode perm (0 to 0777, default 0600, "
+			"not masked by the umask). At most 64 handles are open "
+			"at once; a handle unused for 300 s is closed. With "
+			"--file-root, the real path (symlinks and .. resolved) "
+			"must be inside a root.",
+	},
+	{
+		.methodName = "va.file.read",
+		.methodFunction = method_file_read,
+		.signatureString = "S:ii",
+		.help = "va.file.read(int handle, int count) -> struct {data: "
+			"base64, count: int, eof: boolean}. Reads up to count "
+			"bytes (0 to 8388608). eof is true when the end of the "
+			"file was reached. On a FIFO or device, returns what is "
+			"available without waiting.",
+	},
+	{
+		.methodName = "va.file.write",
+		.methodFunction = method_file_write,
+		.signatureString = "i:i6",
+		.help = "va.file.write(int handle, base64 data) -> int bytes "
+			"written. data is at most 8388608 bytes (decoded).",
+	},
+	{
+		.methodName = "va.file.seek",
+		.methodFunction = method_file_seek,
+		.signatureString = "I:iii,I:iIi,I:iis,I:iIs",
+		.help = "va.file.seek(int handle, int|i8 offset, whence) -> i8 "
+			"new position. whence is 0, 1, 2 or \"set\", \"cur\", "
+			"\"end\" (from the start, the current position, the "
+			"end).",
+	},
+	{
+		.methodName = "va.file.close",
+		.methodFunction = method_file_close,
+		.signatureString = "b:i",
+		.help = "va.file.close(int handle) -> true. Closes the handle.",
+	},
+	{
+		.methodName = "va.file.stat",
+		.methodFunction = method_file_stat,
+		.signatureString = "S:s",
+		.help = "va.file.stat(string path) -> struct {size: i8, mode: "
+			"int (permission bits), mtime: i8 (unix seconds), type: "
+			"string (file, dir, link, char, block, fifo, socket)}. "
+			"A symlink is described itself, not its target.",
+	},
+	{
+		.methodName = "va.file.checksum",
+		.methodFunction = method_file_checksum,
+		.signatureString = "s:s",
+		.help = "va.file.checksum(string path) -> string: the SHA-256 "
+			"of a regular file, 64 lowercase hex digits.",
+	},
+};
+
+void
+va_methods_file_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a)
+{
+	va_methods_add(env, r, a, file_methods,
+	    sizeof(file_methods) / sizeof(file_methods[0]));
+}

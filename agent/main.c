@@ -1,0 +1,560 @@
+/*
+ * va-agent: the virtagent guest agent.  Lifecycle (options, config,
+ * daemonizing, signals), the event loop, and the glue between the
+ * session with the host and the xmlrpc-c registry of va.* methods.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#include "agent.h"
+#include "channel.h"
+#include "control.h"
+#include "link.h"
+#include "log.h"
+#include "options.h"
+#include "rpc.h"
+#include "session.h"
+
+/* How long host.* calls from the agent wait for an answer. */
+#define HOST_CALL_TIMEOUT_MS 10000
+/* How long SIGTERM waits for the shutdown notice to be answered. */
+#define STOP_GRACE_MS 2000
+
+struct deferred {
+	struct deferred *next;
+	uint64_t when;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct va_agent {
+	struct va_agent_config cfg;
+	int argc;
+	char **argv;
+	va_channel *ch;
+	va_session *s;
+	va_link *link;
+	struct va_control *control;
+	xmlrpc_registry *reg;
+	struct deferred *deferred;
+	int stopping;
+	int notice_pending;
+};
+
+static struct va_agent agent;
+static volatile sig_atomic_t got_term, got_hup, got_chld;
+static int sig_pipe[2] = { -1, -1 };
+
+/* Method names registered, for va.capabilities and host.hello. */
+static const char *const all_methods[] = {
+	"va.ping", "va.echo", "va.capabilities", "va.info", "va.shutdown",
+	"va.file.open", "va.file.read", "va.file.write", "va.file.seek",
+	"va.file.close", "va.file.stat", "va.file.checksum", "va.dmesg",
+	"va.clipboard.get", "va.clipboard.set",
+	"system.listMethods", "system.methodHelp", "system.methodSignature",
+	NULL,
+};
+
+/* ---- services for the method groups (agent.h) ------------------------ */
+
+const struct va_agent_config *
+va_agent_config(struct va_agent *a)
+{
+	return &a->cfg;
+}
+
+static int
+in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+	while (p && *p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && *e != ' ')
+			e++;
+		if ((size_t)(e - p) == n && strncmp(p, name, n) == 0)
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+int
+va_agent_method_enabled(struct va_agent *a, const char *name)
+{
+	/* qemu-ga's semantics: an allow list enables only what it names,
+	 * a block list disables what it names; both may be given. */
+	if (a->cfg.allow_rpcs && *a->cfg.allow_rpcs && !in_list(a->cfg.allow_rpcs, name))
+		return 0;
+	if (a->cfg.block_rpcs && in_list(a->cfg.block_rpcs, name))
+		return 0;
+	return 1;
+}
+
+uint64_t
+va_agent_now_ms(void)
+{
+	return va_now_ms();
+}
+
+struct host_call {
+	char method[64];
+	int is_notice;
+};
+
+static void
+host_call_done(void *opaque, int err, struct va_frame *resp)
+{
+	struct host_call *hc = opaque;
+
+	if (err)
+		va_log_warnx("%s: %s", hc->method, va_session_strerror(err));
+	else
+		va_log_debug("%s: answered", hc->method);
+	if (hc->is_notice)
+		agent.notice_pending--;
+	va_frame_free(resp);
+	free(hc);
+}
+
+void
+va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
+{
+	xmlrpc_env env;
+	struct va_buf body = { 0 };
+	struct host_call *hc = calloc(1, sizeof(*hc));
+
+	if (!hc)
+		return;
+	snprintf(hc->method, sizeof(hc->method), "%s", method);
+	hc->is_notice = strcmp(method, "host.shutdown_notice") == 0;
+	xmlrpc_env_init(&env);
+	va_rpc_serialize_call(&env, &body, method, params);
+	int r = env.fault_occurred ? -EINVAL
+		: va_session_call(a->s, body.data, body.len, HOST_CALL_TIMEOUT_MS,
+				  va_now_ms(), host_call_done, hc);
+	if (r < 0) {
+		va_log_warnx("%s: not sent: %s", method,
+			     env.fault_occurred ? env.fault_string : strerror(-r));
+		free(hc);
+	} else {
+		if (hc->is_notice)
+			a->notice_pending++;
+		va_link_flush(a->link);
+	}
+	va_buf_free(&body);
+	xmlrpc_env_clean(&env);
+}
+
+int
+va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg)
+{
+	struct deferred *d = calloc(1, sizeof(*d)), **pp;
+	if (!d)
+		return -1;
+	d->when = va_now_ms() + delay_ms;
+	d->fn = fn;
+	d->arg = arg;
+	for (pp = &a->deferred; *pp && (*pp)->when <= d->when; pp = &(*pp)->next)
+		;
+	d->next = *pp;
+	*pp = d;
+	return 0;
+}
+
+static void
+run_deferred(struct va_agent *a, uint64_t now)
+{
+	while (a->deferred && a->deferred->when <= now) {
+		struct deferred *d = a->deferred;
+		a->deferred = d->next;
+		d->fn(d->arg);
+		free(d);
+	}
+}
+
+/* ---- the session ----------------------------------------------------- */
+
+static void
+reply_fault(va_session *s, uint64_t epoch, const char *tag, int code, const char *msg)
+{
+	struct va_buf b = { 0 };
+	if (va_rpc_serialize_fault(&b, code, msg) == 0)
+		va_session_reply(s, epoch, tag, b.data, b.len);
+	va_buf_free(&b);
+}
+
+static void
+on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
+	   struct va_frame *req)
+{
+	struct va_agent *a = opaque;
+	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	char msg[VA_RPC_MAX_METHOD_NAME + 64];
+	xmlrpc_env env;
+	xmlrpc_mem_block *out = NULL;
+
+	if (va_rpc_method_name(req->body, req->body_len, name) < 0) {
+		va_log_warnx("request %s: not an XML-RPC call", tag);
+		reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR,
+			    "request is not an XML-RPC methodCall with a valid methodName");
+		goto done;
+	}
+	if (!va_agent_method_enabled(a, name)) {
+		va_log_warnx("%s: refused, disabled by the RPC lists", name);
+		snprintf(msg, sizeof(msg), "method %s is disabled on this guest", name);
+		reply_fault(s, epoch, tag, XMLRPC_NO_SUCH_METHOD_ERROR, msg);
+		goto done;
+	}
+	va_log_debug("call %s (tag %s, %zu bytes)", name, tag, req->body_len);
+	xmlrpc_env_init(&env);
+	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
+				      req->body_len, NULL, &out);
+	if (env.fault_occurred) {
+		/* Only an internal failure of the registry lands here; faults
+		 * of methods are serialised into out. */
+		reply_fault(s, epoch, tag, XMLRPC_INTERNAL_ERROR, env.fault_string);
+	} else {
+		int r = va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
+					 XMLRPC_MEMBLOCK_SIZE(char, out));
+		if (r == -E2BIG) {
+			snprintf(msg, sizeof(msg), "%s: response larger than the frame limit", name);
+			reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, msg);
+		} else if (r == -ESTALE) {
+			va_log_info("%s: session reset before the reply, dropped", name);
+		}
+		XMLRPC_MEMBLOCK_FREE(char, out);
+	}
+	xmlrpc_env_clean(&env);
+done:
+	va_frame_free(req);
+}
+
+static void
+send_hello(struct va_agent *a)
+{
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_value *methods = xmlrpc_array_new(&env);
+	for (int i = 0; all_methods[i]; i++) {
+		if (!va_agent_method_enabled(a, all_methods[i]))
+			continue;
+		xmlrpc_value *v = xmlrpc_string_new(&env, all_methods[i]);
+		xmlrpc_array_append_item(&env, methods, v);
+		xmlrpc_DECREF(v);
+	}
+	xmlrpc_value *info = xmlrpc_build_value(&env, "{s:s,s:i,s:V,s:i}",
+		"version", PACKAGE_VERSION, "protocol", VA_AGENT_PROTOCOL,
+		"methods", methods, "max_frame", (int)a->cfg.max_frame);
+	xmlrpc_value *params = xmlrpc_build_value(&env, "(V)", info);
+	if (!env.fault_occurred)
+		va_agent_call_host(a, "host.hello", params);
+	else
+		va_log_warnx("host.hello: %s", env.fault_string);
+	if (params)
+		xmlrpc_DECREF(params);
+	if (info)
+		xmlrpc_DECREF(info);
+	xmlrpc_DECREF(methods);
+	xmlrpc_env_clean(&env);
+}
+
+static void
+on_established(void *opaque, va_session *s)
+{
+	struct va_agent *a = opaque;
+	va_log_info("session %s with the host established", va_session_id(s));
+	if (!a->stopping)
+		send_hello(a);
+}
+
+static void
+on_reset(void *opaque, va_session *s, int by_peer)
+{
+	(void)opaque;
+	(void)s;
+	va_log_info("session reset (%s)", by_peer ? "by the host" : "by the agent");
+}
+
+static const struct va_session_ops session_ops = {
+	.request = on_request,
+	.established = on_established,
+	.reset = on_reset,
+};
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	if (sig == SIGTERM || sig == SIGINT)
+		got_term = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	if (sig_pipe[1] >= 0) {
+		ssize_t r = write(sig_pipe[1], "", 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+static void
+setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		va_fatal("pipe");
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+daemonize(const char *pidfile)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		va_fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		va_fatal("setsid");
+	pid = fork();
+	if (pid < 0)
+		va_fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	umask(022);
+	if (chdir("/") < 0)
+		va_fatal("chdir /");
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	/* Close whatever else was inherited; ours are opened later. */
+	for (int i = 3; i < 1024; i++)
+		close(i);
+	(void)pidfile;
+}
+
+static int
+write_pidfile(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		va_log_err("pidfile %s", path);
+		return -1;
+	}
+	dprintf(fd, "%ld\n", (long)getpid());
+	close(fd);
+	return 0;
+}
+
+static void
+reload_config(struct va_agent *a)
+{
+	struct va_agent_config fresh;
+
+	if (va_agent_config_load(&fresh, a->argc, a->argv) != VA_CONFIG_OK) {
+		va_log_errx("SIGHUP: config %s not reloaded (errors above); keeping the old settings",
+			    a->cfg.config_file);
+		va_agent_config_free(&fresh);
+		return;
+	}
+	if (strcmp(fresh.channel, a->cfg.channel) || strcmp(fresh.control, a->cfg.control) ||
+	    fresh.max_frame != a->cfg.max_frame)
+		va_log_warnx("SIGHUP: channel, control socket and max-frame change only at restart");
+	/* Keep what is bound at start; take the rest. */
+#define SWAP(f) do { __typeof__(a->cfg.f) t = a->cfg.f; a->cfg.f = fresh.f; fresh.f = t; } while (0)
+	SWAP(allow_rpcs);
+	SWAP(block_rpcs);
+	SWAP(file_roots);
+	SWAP(nfile_roots);
+	SWAP(shutdown_command);
+	SWAP(clip_copy_command);
+	SWAP(clip_paste_command);
+	SWAP(log_level);
+#undef SWAP
+	va_log_set_level((enum va_log_level)a->cfg.log_level);
+	va_agent_config_free(&fresh);
+	va_log_info("SIGHUP: configuration reloaded from %s", a->cfg.config_file);
+}
+
+static void
+build_registry(struct va_agent *a)
+{
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	a->reg = xmlrpc_registry_new(&env);
+	if (!env.fault_occurred)
+		va_methods_info_register(&env, a->reg, a);
+	if (!env.fault_occurred)
+		va_methods_file_register(&env, a->reg, a);
+	if (!env.fault_occurred)
+		va_methods_clipboard_register(&env, a->reg, a);
+	if (!env.fault_occurred)
+		va_methods_dmesg_register(&env, a->reg, a);
+	if (!env.fault_occurred)
+		va_methods_shutdown_register(&env, a->reg, a);
+	if (env.fault_occurred)
+		va_fatalx("registry: %s", env.fault_string);
+	xmlrpc_env_clean(&env);
+}
+
+#define MAX_POLLFDS (1 + VA_LINK_MAX_POLLFDS + VA_CONTROL_MAX_POLLFDS)
+
+static void
+loop_once(struct va_agent *a, int max_timeout)
+{
+	struct pollfd pfd[MAX_POLLFDS];
+	size_t n = 0, nlink, nctl = 0;
+	int timeout = max_timeout;
+	uint64_t now = va_now_ms();
+
+	pfd[n].fd = sig_pipe[0];
+	pfd[n].events = POLLIN;
+	pfd[n++].revents = 0;
+	nlink = va_link_prepare(a->link, pfd + n, MAX_POLLFDS - n, &timeout);
+	n += nlink;
+	if (a->control) {
+		nctl = va_control_prepare(a->control, pfd + n, MAX_POLLFDS - n, now, &timeout);
+		n += nctl;
+	}
+	uint64_t next = va_file_sweep(now);
+	if (a->deferred && a->deferred->when < next)
+		next = a->deferred->when;
+	if (next != UINT64_MAX) {
+		uint64_t wait = next > now ? next - now : 0;
+		if (timeout < 0 || (uint64_t)timeout > wait)
+			timeout = wait > INT32_MAX ? INT32_MAX : (int)wait;
+	}
+	if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+		va_fatal("poll");
+	if (pfd[0].revents) {
+		char buf[64];
+		while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
+			;
+	}
+	va_link_dispatch(a->link, pfd + 1, nlink);
+	if (a->control)
+		va_control_dispatch(a->control, pfd + 1 + nlink, nctl, va_now_ms());
+	run_deferred(a, va_now_ms());
+	va_link_flush(a->link);
+	if (got_chld) {
+		got_chld = 0;
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+}
+
+static void
+stop(struct va_agent *a)
+{
+	a->stopping = 1;
+	va_log_info("SIGTERM: stopping");
+	if (va_session_is_ready(a->s)) {
+		xmlrpc_env env;
+		xmlrpc_env_init(&env);
+		xmlrpc_value *p = xmlrpc_build_value(&env, "(si)", "agent-stop", 0);
+		if (!env.fault_occurred) {
+			va_agent_call_host(a, "host.shutdown_notice", p);
+			xmlrpc_DECREF(p);
+		}
+		xmlrpc_env_clean(&env);
+	}
+	/* Wait (bounded) for the notice's answer and for queued output. */
+	uint64_t end = va_now_ms() + STOP_GRACE_MS;
+	while (va_now_ms() < end &&
+	       (a->notice_pending > 0 || va_session_output_pending(a->s) > 0) &&
+	       va_channel_state(a->ch) == VA_CHANNEL_UP)
+		loop_once(a, 50);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct va_agent *a = &agent;
+	char err[512];
+
+	switch (va_agent_config_load(&a->cfg, argc, argv)) {
+	case VA_CONFIG_OK: break;
+	case VA_CONFIG_EXIT_OK: va_agent_config_free(&a->cfg); return 0;
+	default: va_agent_config_free(&a->cfg); return 2;
+	}
+	a->argc = argc;
+	a->argv = argv;
+	va_log_init("va-agent", a->cfg.daemonize, (enum va_log_level)a->cfg.log_level);
+	if (a->cfg.daemonize)
+		daemonize(a->cfg.pidfile);
+	if (a->cfg.pidfile && write_pidfile(a->cfg.pidfile) < 0)
+		return 1;
+	setup_signals();
+	va_rpc_init(a->cfg.max_frame);
+	build_registry(a);
+
+	if (va_channel_open(a->cfg.channel, &a->ch, err, sizeof(err)) < 0)
+		va_fatalx("%s", err);
+	struct va_session_config scfg = { .name = "host", .max_frame = a->cfg.max_frame };
+	a->s = va_session_new(&scfg, &session_ops, a);
+	if (!a->s || !(a->link = va_link_new(a->ch, a->s)))
+		va_fatalx("out of memory");
+	if (a->cfg.control && *a->cfg.control) {
+		a->control = va_control_open(a->cfg.control, a);
+		if (!a->control)
+			va_fatalx("cannot open the control socket %s (use --control none to run without)",
+				  a->cfg.control);
+	}
+	va_log_info("va-agent %s serving on %s", PACKAGE_VERSION, a->cfg.channel);
+
+	while (!got_term) {
+		if (got_hup) {
+			got_hup = 0;
+			reload_config(a);
+		}
+		loop_once(a, -1);
+	}
+	stop(a);
+
+	va_link_free(a->link);
+	va_session_free(a->s);
+	va_channel_free(a->ch);
+	va_control_free(a->control);
+	va_file_close_all();
+	va_clipboard_free();
+	while (a->deferred) {
+		struct deferred *d = a->deferred;
+		a->deferred = d->next;
+		free(d);
+	}
+	xmlrpc_registry_free(a->reg);
+	if (a->cfg.pidfile)
+		unlink(a->cfg.pidfile);
+	va_log_info("stopped");
+	va_agent_config_free(&a->cfg);
+	return 0;
+}

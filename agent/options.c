@@ -1,0 +1,311 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "frame.h"
+#include "log.h"
+#include "options.h"
+
+static const char usage_text[] =
+	"usage: va-agent [OPTION]...\n"
+	"The virtagent guest agent: serves va.* XML-RPC methods to the host over\n"
+	"a virtio-serial (or isa-serial) channel and calls host.* methods.\n"
+	"\n"
+	"  -c, --channel SPEC         channel to the host (default\n"
+	"                             " VA_CHANNEL_DEFAULT_SPEC ");\n"
+	"                             also isa-serial:PATH[,BAUD], unix:PATH, unix-listen:PATH\n"
+	"  -C, --control SPEC         control socket for va-clip (default\n"
+	"                             " VA_AGENT_DEFAULT_CONTROL "; \"none\" disables it)\n"
+	"  -f, --config FILE          config file (default " VA_AGENT_DEFAULT_CONFIG
+	", if it exists)\n"
+	"  -d, --daemonize            run in the background, log to syslog\n"
+	"  -p, --pidfile FILE         write the process id to FILE\n"
+	"  -l, --log-level LEVEL      error, warn, info (default) or debug\n"
+	"  -a, --allow-rpcs LIST      comma list: only these methods are enabled\n"
+	"  -b, --block-rpcs LIST      comma list: these methods are disabled\n"
+	"  -r, --file-root DIR        file methods may only touch paths under DIR\n"
+	"                             (repeatable; default: every path is allowed)\n"
+	"  -s, --shutdown-command CMD run CMD (with /bin/sh -c) for va.shutdown; the\n"
+	"                             environment has VA_SHUTDOWN_MODE and VA_SHUTDOWN_DELAY\n"
+	"                             (default: /sbin/poweroff, /sbin/halt or /sbin/reboot)\n"
+	"  -m, --max-frame BYTES      largest message body either way (default 16777216,\n"
+	"                             at least 65536, at most 67108864)\n"
+	"      --clipboard-copy-command CMD   desktop bridge: CMD gets the text the host\n"
+	"                             sets on stdin (e.g. \"xclip -i -selection clipboard\")\n"
+	"      --clipboard-paste-command CMD  desktop bridge: CMD prints the desktop's text\n"
+	"                             (va.clipboard.get reads the desktop through it)\n"
+	"  -h, --help                 print this help and exit\n"
+	"  -V, --version              print the version and exit\n"
+	"\n"
+	"Signals: SIGTERM sends host.shutdown_notice and exits; SIGHUP reloads the\n"
+	"config file (log level, RPC lists, file roots, commands).\n";
+
+enum {
+	OPT_CLIP_COPY = 256,
+	OPT_CLIP_PASTE,
+};
+
+static const struct option long_opts[] = {
+	{ "channel", required_argument, NULL, 'c' },
+	{ "control", required_argument, NULL, 'C' },
+	{ "config", required_argument, NULL, 'f' },
+	{ "daemonize", no_argument, NULL, 'd' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "allow-rpcs", required_argument, NULL, 'a' },
+	{ "block-rpcs", required_argument, NULL, 'b' },
+	{ "file-root", required_argument, NULL, 'r' },
+	{ "shutdown-command", required_argument, NULL, 's' },
+	{ "max-frame", required_argument, NULL, 'm' },
+	{ "clipboard-copy-command", required_argument, NULL, OPT_CLIP_COPY },
+	{ "clipboard-paste-command", required_argument, NULL, OPT_CLIP_PASTE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "c:C:f:dp:l:a:b:r:s:m:hV";
+
+static int
+set_str(char **dst, const char *val)
+{
+	char *p = strdup(val);
+	if (!p)
+		return -1;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int
+add_root(struct va_agent_config *cfg, const char *dir, const char *where)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(dir, real)) {
+		fprintf(stderr, "va-agent: %sfile root %s: %s\n", where, dir, strerror(errno));
+		return -1;
+	}
+	char **roots = realloc(cfg->file_roots, (cfg->nfile_roots + 2) * sizeof(char *));
+	if (!roots)
+		return -1;
+	cfg->file_roots = roots;
+	roots[cfg->nfile_roots] = strdup(real);
+	if (!roots[cfg->nfile_roots])
+		return -1;
+	roots[++cfg->nfile_roots] = NULL;
+	return 0;
+}
+
+static int
+parse_size(const char *val, size_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*val || *val == '-' || *val == '+')
+		return -1;
+	unsigned long long v = strtoull(val, &end, 10);
+	if (errno || *end || v < VA_AGENT_MAX_FRAME_MIN || v > VA_AGENT_MAX_FRAME_MAX)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* Applies one setting; where is "" or "FILE:LINE: " for messages. */
+static int
+apply(struct va_agent_config *cfg, int opt, const char *val, const char *where)
+{
+	int lvl;
+
+	switch (opt) {
+	case 'c': return set_str(&cfg->channel, val);
+	case 'C': return set_str(&cfg->control, strcmp(val, "none") ? val : "");
+	case 'f': return set_str(&cfg->config_file, val);
+	case 'd':
+		if (!val || !strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1"))
+			cfg->daemonize = 1;
+		else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0"))
+			cfg->daemonize = 0;
+		else {
+			fprintf(stderr, "va-agent: %sdaemonize: expected yes or no, not \"%s\"\n", where, val);
+			return -1;
+		}
+		return 0;
+	case 'p': return set_str(&cfg->pidfile, val);
+	case 'l':
+		lvl = va_log_parse_level(val);
+		if (lvl < 0) {
+			fprintf(stderr, "va-agent: %sunknown log level \"%s\" (error, warn, info, debug)\n", where, val);
+			return -1;
+		}
+		cfg->log_level = lvl;
+		return 0;
+	case 'a': return set_str(&cfg->allow_rpcs, val);
+	case 'b': return set_str(&cfg->block_rpcs, val);
+	case 'r': return add_root(cfg, val, where);
+	case 's': return set_str(&cfg->shutdown_command, val);
+	case 'm':
+		if (parse_size(val, &cfg->max_frame) < 0) {
+			fprintf(stderr, "va-agent: %smax-frame: \"%s\" is not a number of bytes between %u and %u\n",
+				where, val, VA_AGENT_MAX_FRAME_MIN, VA_AGENT_MAX_FRAME_MAX);
+			return -1;
+		}
+		return 0;
+	case OPT_CLIP_COPY: return set_str(&cfg->clip_copy_command, val);
+	case OPT_CLIP_PASTE: return set_str(&cfg->clip_paste_command, val);
+	}
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+load_file(struct va_agent_config *cfg, const char *path, int must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		fprintf(stderr, "va-agent: config file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char where[PATH_MAX + 32];
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%d: ", path, lineno);
+		char *s = trim(line);
+		if (*s == '#' || *s == '\0')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fprintf(stderr, "va-agent: %sexpected \"key = value\"\n", where);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *key = trim(s), *val = trim(eq + 1);
+		const struct option *o;
+		for (o = long_opts; o->name; o++)
+			if (!strcmp(o->name, key))
+				break;
+		if (!o->name || o->val == 'f' || o->val == 'h' || o->val == 'V') {
+			fprintf(stderr, "va-agent: %sunknown setting \"%s\"\n", where, key);
+			rc = -1;
+			break;
+		}
+		if (apply(cfg, o->val, val, where) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+set_defaults(struct va_agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = VA_LOG_INFO;
+	cfg->max_frame = VA_FRAME_DEFAULT_MAX_BODY;
+	if (set_str(&cfg->channel, VA_CHANNEL_DEFAULT_SPEC) < 0 ||
+	    set_str(&cfg->control, VA_AGENT_DEFAULT_CONTROL) < 0)
+		return -1;
+	return 0;
+}
+
+enum va_config_result
+va_agent_config_load(struct va_agent_config *cfg, int argc, char **argv)
+{
+	const char *file = NULL;
+	int explicit_file = 0, opt;
+
+	if (set_defaults(cfg) < 0)
+		return VA_CONFIG_ERROR;
+	/* First pass: --help, --version and --config only. */
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(usage_text, stdout);
+			return VA_CONFIG_EXIT_OK;
+		}
+		if (opt == 'V') {
+			printf("va-agent (virtagent) %s\n", PACKAGE_VERSION);
+			return VA_CONFIG_EXIT_OK;
+		}
+		if (opt == 'f') {
+			file = optarg;
+			explicit_file = 1;
+		}
+	}
+	if (!file)
+		file = VA_AGENT_DEFAULT_CONFIG;
+	if (set_str(&cfg->config_file, file) < 0 ||
+	    load_file(cfg, file, explicit_file) < 0)
+		return VA_CONFIG_ERROR;
+	/* Second pass: the command line wins over the file.  Roots given
+	 * on the command line replace those of the file. */
+	int cli_roots = 0;
+	optind = 0;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (opt == '?') {
+			fprintf(stderr, "Try 'va-agent --help'.\n");
+			return VA_CONFIG_ERROR;
+		}
+		if (opt == 'r' && !cli_roots) {
+			cli_roots = 1;
+			for (size_t i = 0; i < cfg->nfile_roots; i++)
+				free(cfg->file_roots[i]);
+			free(cfg->file_roots);
+			cfg->file_roots = NULL;
+			cfg->nfile_roots = 0;
+		}
+		if (apply(cfg, opt, opt == 'd' ? NULL : optarg, "") < 0)
+			return VA_CONFIG_ERROR;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "va-agent: unexpected argument \"%s\"\nTry 'va-agent --help'.\n", argv[optind]);
+		return VA_CONFIG_ERROR;
+	}
+	return VA_CONFIG_OK;
+}
+
+void
+va_agent_config_free(struct va_agent_config *cfg)
+{
+	free(cfg->channel);
+	free(cfg->control);
+	free(cfg->config_file);
+	free(cfg->pidfile);
+	free(cfg->allow_rpcs);
+	free(cfg->block_rpcs);
+	for (size_t i = 0; i < cfg->nfile_roots; i++)
+		free(cfg->file_roots[i]);
+	free(cfg->file_roots);
+	free(cfg->shutdown_command);
+	free(cfg->clip_copy_command);
+	free(cfg->clip_paste_command);
+	memset(cfg, 0, sizeof(*cfg));
+}

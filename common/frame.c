@@ -1,0 +1,752 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "frame.h"
+
+/*
+ * The parser is a state machine fed arbitrary slices.  It never looks
+ * ahead: every decision is taken on the byte that makes it necessary (the
+ * 0xFF, the byte past a limit, the LF that ends a line, the last body
+ * byte), so any slicing of the same input gives the same frames and
+ * errors at the same byte positions.
+ *
+ *   ST_SKIP        outside a frame; skip up to the next 0xFF.
+ *   ST_START_LINE  after the 0xFF; collect the start line.
+ *   ST_HEADERS     collect header lines up to the empty line; then check
+ *                  Content-Length and go to ST_BODY (or deliver an empty
+ *                  body at once).
+ *   ST_BODY        count Content-Length bytes down into a buffer that grows
+ *                  as they arrive; deliver the frame after the last one.
+ *
+ * A 0xFF in any state but ST_SKIP tears the frame being read: it is
+ * dropped (VA_FRAME_ERR_TORN) and the 0xFF, not consumed, starts the next
+ * frame from ST_SKIP.  Any other error drops the frame and leaves the
+ * parser in ST_SKIP after the byte that revealed it.
+ */
+
+/* The first body allocation, unless the claimed length is smaller. */
+#define BODY_INITIAL_CAP (64 * 1024)
+
+/* The first header array allocation; it doubles up to the limit. */
+#define HEADERS_INITIAL_CAP 8
+
+/*
+ * The header has no error code for an allocation failure.  A frame that
+ * cannot be held in memory is reported as too large: the peer may retry
+ * with less, and the receiver can answer it (by its tag, when the header
+ * block was complete) like any frame over the maximum.
+ */
+#define ERR_NOMEM VA_FRAME_ERR_TOO_LARGE
+
+enum parser_state {
+	ST_SKIP,
+	ST_START_LINE,
+	ST_HEADERS,
+	ST_BODY,
+};
+
+struct va_frame_parser {
+	struct va_frame_parser_ops ops;
+	void *opaque;
+	size_t max_body;
+	struct va_frame_stats stats;
+
+	enum parser_state state;
+	/*
+	 * The frame being read.  cur.body, once allocated, has body_cap
+	 * bytes and holds cur.body_len received bytes and a NUL.
+	 */
+	struct va_frame cur;
+	size_t headers_cap;
+	size_t body_cap;
+	bool have_length;
+	uint64_t length;     /* Content-Length, once have_length */
+	size_t head_bytes;   /* bytes after the 0xFF, up to the blank line's LF */
+	/*
+	 * The line being collected, without its LF.  head_bytes is checked
+	 * before a byte is stored, so line_len <= VA_FRAME_MAX_HEADER_BYTES
+	 * and the array cannot overflow.
+	 */
+	size_t line_len;
+	char line[VA_FRAME_MAX_HEADER_BYTES + 1];
+};
+
+/* --- character classes ---------------------------------------------------- */
+
+/* RFC 7230 tchar: the characters of a header name. */
+static bool
+is_tchar(unsigned char c)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* The characters of a request method: uppercase letters, digits, - and _. */
+static bool
+is_method_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/* Visible ASCII: the characters of a request target. */
+static bool
+is_vchar(unsigned char c)
+{
+	return c >= 0x21 && c <= 0x7e;
+}
+
+/* Text of a header value or reason phrase: no control byte but tab. */
+static bool
+is_text(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool
+is_ows(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* --- small helpers ------------------------------------------------------- */
+
+/* A NUL-terminated copy of s[0..n), or NULL on allocation failure. */
+static char *
+dup_range(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (!d)
+		return NULL;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+/* Frees what f owns and leaves it empty; f itself is not freed. */
+static void
+frame_clear(struct va_frame *f)
+{
+	free(f->method);
+	free(f->target);
+	free(f->reason);
+	for (size_t i = 0; i < f->nheaders; i++) {
+		free(f->headers[i].name);
+		free(f->headers[i].value);
+	}
+	free(f->headers);
+	free(f->body);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Forgets the frame being read (freeing it) and its counters. */
+static void
+reset_frame(va_frame_parser *p)
+{
+	frame_clear(&p->cur);
+	p->headers_cap = 0;
+	p->body_cap = 0;
+	p->have_length = false;
+	p->length = 0;
+	p->head_bytes = 0;
+	p->line_len = 0;
+}
+
+/* --- public frame helpers ------------------------------------------------ */
+
+const char *
+va_frame_strerror(enum va_frame_error err)
+{
+	switch (err) {
+	case VA_FRAME_ERR_TORN:
+		return "frame torn by a 0xFF (the sender gave up on it)";
+	case VA_FRAME_ERR_HEADER_TOO_LARGE:
+		return "header block too large";
+	case VA_FRAME_ERR_TOO_MANY_HEADERS:
+		return "too many header lines";
+	case VA_FRAME_ERR_BAD_START_LINE:
+		return "malformed start line";
+	case VA_FRAME_ERR_BAD_HEADER:
+		return "malformed header line";
+	case VA_FRAME_ERR_BAD_LENGTH:
+		return "malformed Content-Length";
+	case VA_FRAME_ERR_DUP_LENGTH:
+		return "Content-Length given more than once";
+	case VA_FRAME_ERR_NO_LENGTH:
+		return "Content-Length missing";
+	case VA_FRAME_ERR_TOO_LARGE:
+		return "frame too large";
+	case VA_FRAME_ERR_TRANSFER_ENCODING:
+		return "Transfer-Encoding not allowed";
+	}
+	return "unknown frame error";
+}
+
+const char *
+va_frame_header(const struct va_frame *f, const char *name)
+{
+	if (!f || !name)
+		return NULL;
+	for (size_t i = 0; i < f->nheaders; i++)
+		if (strcasecmp(f->headers[i].name, name) == 0)
+			return f->headers[i].value;
+	return NULL;
+}
+
+void
+va_frame_free(struct va_frame *f)
+{
+	if (!f)
+		return;
+	frame_clear(f);
+	free(f);
+}
+
+/* --- parser: outcomes ---------------------------------------------------- */
+
+/*
+ * Drops the frame being read, counts err and reports it.  The parser is
+ * in ST_SKIP before the callback runs, so the callback may discard or
+ * change the maximum freely.  head_complete: the blank line was seen, so
+ * the start line and headers are handed to the callback (without body).
+ */
+static void
+fail(va_frame_parser *p, enum va_frame_error err, bool head_complete)
+{
+	struct va_frame partial = p->cur;
+
+	memset(&p->cur, 0, sizeof(p->cur));
+	reset_frame(p);
+	p->state = ST_SKIP;
+	if (err == VA_FRAME_ERR_TORN)
+		p->stats.torn++;
+	else
+		p->stats.errors++;
+
+	free(partial.body);
+	partial.body = NULL;
+	partial.body_len = 0;
+	if (p->ops.error)
+		p->ops.error(p->opaque, err, head_complete ? &partial : NULL);
+	frame_clear(&partial);
+}
+
+/* Hands the complete frame to the callback, which owns it from then on. */
+static void
+deliver(va_frame_parser *p)
+{
+	struct va_frame *f = malloc(sizeof(*f));
+
+	if (!f) {
+		fail(p, ERR_NOMEM, true);
+		return;
+	}
+	*f = p->cur;
+	memset(&p->cur, 0, sizeof(p->cur));
+	reset_frame(p);
+	p->state = ST_SKIP;
+	p->stats.frames++;
+	if (p->ops.frame)
+		p->ops.frame(p->opaque, f);
+	else
+		va_frame_free(f);
+}
+
+/* --- parser: the header block -------------------------------------------- */
+
+/*
+ * "HTTP/1.1 CODE REASON" or "HTTP/1.1 CODE": fills the response fields.
+ * Returns 0 or an error.
+ */
+static enum va_frame_error
+parse_status_line(va_frame_parser *p, const char *s, size_t n)
+{
+	static const char version[] = "HTTP/1.1 ";
+	const size_t vlen = sizeof(version) - 1;
+	const char *code = s + vlen;
+
+	if (n < vlen + 3 || memcmp(s, version, vlen) != 0)
+		return VA_FRAME_ERR_BAD_START_LINE;
+	if (code[0] < '1' || code[0] > '9' ||
+	    code[1] < '0' || code[1] > '9' ||
+	    code[2] < '0' || code[2] > '9')
+		return VA_FRAME_ERR_BAD_START_LINE;
+
+	const char *reason = code + 3;
+	size_t rlen = n - vlen - 3;
+	if (rlen > 0) {
+		if (reason[0] != ' ')
+			return VA_FRAME_ERR_BAD_START_LINE;
+		reason++;
+		rlen--;
+	}
+	for (size_t i = 0; i < rlen; i++)
+		if (!is_text((unsigned char)reason[i]))
+			return VA_FRAME_ERR_BAD_START_LINE;
+
+	p->cur.reason = dup_range(reason, rlen);
+	if (!p->cur.reason)
+		return ERR_NOMEM;
+	p->cur.kind = VA_FRAME_RESPONSE;
+	p->cur.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 +
+			(code[2] - '0');
+	return 0;
+}
+
+/* "METHOD TARGET HTTP/1.1": fills the request fields. */
+static enum va_frame_error
+parse_request_line(va_frame_parser *p, const char *s, size_t n)
+{
+	static const char version[] = " HTTP/1.1";
+	const size_t vlen = sizeof(version) - 1;
+	size_t mlen = 0, tlen = 0;
+
+	while (mlen < n && is_method_char((unsigned char)s[mlen]))
+		mlen++;
+	if (mlen == 0 || mlen == n || s[mlen] != ' ')
+		return VA_FRAME_ERR_BAD_START_LINE;
+	const char *target = s + mlen + 1;
+	size_t rest = n - mlen - 1;
+	while (tlen < rest && is_vchar((unsigned char)target[tlen]))
+		tlen++;
+	if (tlen == 0 || rest - tlen != vlen ||
+	    memcmp(target + tlen, version, vlen) != 0)
+		return VA_FRAME_ERR_BAD_START_LINE;
+
+	p->cur.method = dup_range(s, mlen);
+	p->cur.target = dup_range(target, tlen);
+	if (!p->cur.method || !p->cur.target)
+		return ERR_NOMEM; /* fail() frees what was allocated */
+	p->cur.kind = VA_FRAME_REQUEST;
+	p->cur.status = 0;
+	return 0;
+}
+
+static enum va_frame_error
+parse_start_line(va_frame_parser *p, const char *s, size_t n)
+{
+	if (n >= 5 && memcmp(s, "HTTP/", 5) == 0)
+		return parse_status_line(p, s, n);
+	return parse_request_line(p, s, n);
+}
+
+/*
+ * Content-Length: 1 to 20 decimal digits (spaces and tabs around them are
+ * already trimmed), no sign, no overflow.  Returns 0 or BAD_LENGTH.
+ */
+static enum va_frame_error
+parse_length(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 20)
+		return VA_FRAME_ERR_BAD_LENGTH;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return VA_FRAME_ERR_BAD_LENGTH;
+		unsigned d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return VA_FRAME_ERR_BAD_LENGTH;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Appends one header (copies of name and value) to the frame being read. */
+static enum va_frame_error
+add_header(va_frame_parser *p, const char *name, size_t nlen,
+	   const char *value, size_t vlen)
+{
+	struct va_frame *f = &p->cur;
+
+	if (f->nheaders == p->headers_cap) {
+		size_t cap = p->headers_cap ? p->headers_cap * 2
+					    : HEADERS_INITIAL_CAP;
+		if (cap > VA_FRAME_MAX_HEADERS)
+			cap = VA_FRAME_MAX_HEADERS;
+		struct va_frame_header *h =
+			realloc(f->headers, cap * sizeof(*h));
+		if (!h)
+			return ERR_NOMEM;
+		f->headers = h;
+		p->headers_cap = cap;
+	}
+	char *n = dup_range(name, nlen);
+	char *v = dup_range(value, vlen);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return ERR_NOMEM;
+	}
+	f->headers[f->nheaders].name = n;
+	f->headers[f->nheaders].value = v;
+	f->nheaders++;
+	return 0;
+}
+
+/* "Name: value" (s[0..n), n > 0, line end removed). */
+static enum va_frame_error
+parse_header_line(va_frame_parser *p, const char *s, size_t n)
+{
+	size_t nlen = 0;
+
+	if (p->cur.nheaders >= VA_FRAME_MAX_HEADERS)
+		return VA_FRAME_ERR_TOO_MANY_HEADERS;
+	/* A leading space or tab is obsolete line folding: refused. */
+	while (nlen < n && is_tchar((unsigned char)s[nlen]))
+		nlen++;
+	if (nlen == 0 || nlen == n || s[nlen] != ':')
+		return VA_FRAME_ERR_BAD_HEADER;
+
+	const char *value = s + nlen + 1;
+	size_t vlen = n - nlen - 1;
+	for (size_t i = 0; i < vlen; i++)
+		if (!is_text((unsigned char)value[i]))
+			return VA_FRAME_ERR_BAD_HEADER; /* NUL, bare CR, ... */
+	while (vlen > 0 && is_ows((unsigned char)value[0])) {
+		value++;
+		vlen--;
+	}
+	while (vlen > 0 && is_ows((unsigned char)value[vlen - 1]))
+		vlen--;
+
+	if (nlen == strlen("Transfer-Encoding") &&
+	    strncasecmp(s, "Transfer-Encoding", nlen) == 0)
+		return VA_FRAME_ERR_TRANSFER_ENCODING;
+	if (nlen == strlen("Content-Length") &&
+	    strncasecmp(s, "Content-Length", nlen) == 0) {
+		if (p->have_length)
+			return VA_FRAME_ERR_DUP_LENGTH;
+		enum va_frame_error err = parse_length(value, vlen, &p->length);
+		if (err)
+			return err;
+		p->have_length = true;
+	}
+	return add_header(p, s, nlen, value, vlen);
+}
+
+/*
+ * The blank line: the header block is complete.  The maximum is checked
+ * here, so va_frame_parser_set_max_body() applies to every frame whose
+ * blank line has not been read yet.
+ */
+static void
+end_of_head(va_frame_parser *p)
+{
+	if (!p->have_length) {
+		fail(p, VA_FRAME_ERR_NO_LENGTH, true);
+		return;
+	}
+	/* length + 1 (the NUL) must fit in a size_t. */
+	if (p->length > (uint64_t)p->max_body || p->length >= SIZE_MAX) {
+		fail(p, VA_FRAME_ERR_TOO_LARGE, true);
+		return;
+	}
+	/* Never the claimed size up front: it grows as bytes arrive. */
+	size_t cap = p->length < BODY_INITIAL_CAP ? (size_t)p->length
+						  : BODY_INITIAL_CAP;
+	p->cur.body = malloc(cap + 1);
+	if (!p->cur.body) {
+		fail(p, ERR_NOMEM, true);
+		return;
+	}
+	p->body_cap = cap + 1;
+	p->cur.body[0] = 0;
+	p->cur.body_len = 0;
+	if (p->length == 0)
+		deliver(p);
+	else
+		p->state = ST_BODY;
+}
+
+/* A complete line (its LF consumed) of the header block. */
+static void
+end_of_line(va_frame_parser *p)
+{
+	const char *s = p->line;
+	size_t n = p->line_len;
+	enum va_frame_error err;
+
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	p->line_len = 0;
+	if (p->state == ST_START_LINE) {
+		err = parse_start_line(p, s, n);
+		if (!err)
+			p->state = ST_HEADERS;
+	} else if (n == 0) {
+		end_of_head(p);
+		return;
+	} else {
+		err = parse_header_line(p, s, n);
+	}
+	if (err)
+		fail(p, err, false);
+}
+
+/* --- parser: one step per state ------------------------------------------ */
+
+/*
+ * Each step consumes a prefix of the input and returns its length.  It
+ * returns early after any callback, so that the feed loop looks at the
+ * state again (a callback may have discarded the frame).
+ */
+
+static size_t
+feed_skip(va_frame_parser *p, const uint8_t *d, size_t len)
+{
+	const uint8_t *ff = memchr(d, VA_FRAME_SENTINEL, len);
+
+	if (!ff) {
+		p->stats.skipped += len;
+		return len;
+	}
+	size_t k = (size_t)(ff - d);
+	p->stats.skipped += k;
+	reset_frame(p);
+	p->state = ST_START_LINE;
+	return k + 1;
+}
+
+/* ST_START_LINE and ST_HEADERS: line by line. */
+static size_t
+feed_head(va_frame_parser *p, const uint8_t *d, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = d[i];
+
+		if (c == VA_FRAME_SENTINEL) {
+			fail(p, VA_FRAME_ERR_TORN, false);
+			return i; /* the 0xFF starts the next frame */
+		}
+		if (++p->head_bytes > VA_FRAME_MAX_HEADER_BYTES) {
+			fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
+			return i + 1;
+		}
+		if (c == '\n') {
+			end_of_line(p);
+			return i + 1;
+		}
+		p->line[p->line_len++] = (char)c;
+	}
+	return len;
+}
+
+/* Makes room for extra more body bytes and the NUL, doubling. */
+static int
+grow_body(va_frame_parser *p, size_t extra)
+{
+	/* body_len + extra <= length < SIZE_MAX: no overflow below. */
+	size_t need = p->cur.body_len + extra + 1;
+	size_t limit = (size_t)p->length + 1;
+	size_t cap = p->body_cap;
+
+	if (need <= cap)
+		return 0;
+	while (cap < need)
+		cap = cap > limit / 2 ? limit : cap * 2;
+	uint8_t *b = realloc(p->cur.body, cap);
+	if (!b)
+		return -ENOMEM;
+	p->cur.body = b;
+	p->body_cap = cap;
+	return 0;
+}
+
+static size_t
+feed_body(va_frame_parser *p, const uint8_t *d, size_t len)
+{
+	size_t want = (size_t)p->length - p->cur.body_len;
+	size_t n = len < want ? len : want;
+	const uint8_t *ff = memchr(d, VA_FRAME_SENTINEL, n);
+	size_t take = ff ? (size_t)(ff - d) : n;
+
+	if (take > 0) {
+		if (grow_body(p, take) < 0) {
+			fail(p, ERR_NOMEM, true);
+			return take;
+		}
+		memcpy(p->cur.body + p->cur.body_len, d, take);
+		p->cur.body_len += take;
+		p->cur.body[p->cur.body_len] = 0;
+	}
+	if (ff)
+		fail(p, VA_FRAME_ERR_TORN, true); /* 0xFF not consumed */
+	else if (p->cur.body_len == p->length)
+		deliver(p);
+	return take;
+}
+
+/* --- parser: public ------------------------------------------------------ */
+
+va_frame_parser *
+va_frame_parser_new(size_t max_body, const struct va_frame_parser_ops *ops,
+		    void *opaque)
+{
+	va_frame_parser *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	if (ops)
+		p->ops = *ops;
+	p->opaque = opaque;
+	p->max_body = max_body;
+	p->state = ST_SKIP;
+	return p;
+}
+
+void
+va_frame_parser_free(va_frame_parser *p)
+{
+	if (!p)
+		return;
+	frame_clear(&p->cur);
+	free(p);
+}
+
+void
+va_frame_parser_set_max_body(va_frame_parser *p, size_t max_body)
+{
+	p->max_body = max_body;
+}
+
+void
+va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len)
+{
+	const uint8_t *d = data;
+
+	while (len > 0) {
+		size_t used = 0;
+
+		switch (p->state) {
+		case ST_SKIP:
+			used = feed_skip(p, d, len);
+			break;
+		case ST_START_LINE:
+		case ST_HEADERS:
+			used = feed_head(p, d, len);
+			break;
+		case ST_BODY:
+			used = feed_body(p, d, len);
+			break;
+		}
+		/*
+		 * used is 0 only when a 0xFF tore the frame: the state is
+		 * ST_SKIP now, and the next step consumes that 0xFF.
+		 */
+		d += used;
+		len -= used;
+	}
+}
+
+void
+va_frame_parser_discard(va_frame_parser *p)
+{
+	reset_frame(p);
+	p->state = ST_SKIP;
+}
+
+void
+va_frame_parser_stats(const va_frame_parser *p, struct va_frame_stats *st)
+{
+	*st = p->stats;
+}
+
+/* --- writer -------------------------------------------------------------- */
+
+/* No CR, LF or 0xFF (a C string has no NUL inside). */
+static bool
+is_line_text(const char *s)
+{
+	return strpbrk(s, "\r\n\xff") == NULL;
+}
+
+static bool
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!is_tchar((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static int
+check_frame_args(const char *start_line,
+		 const struct va_frame_header *headers, size_t nheaders,
+		 const void *body, size_t body_len)
+{
+	if (!start_line || !is_line_text(start_line))
+		return -EINVAL;
+	if (nheaders > 0 && !headers)
+		return -EINVAL;
+	for (size_t i = 0; i < nheaders; i++) {
+		const char *name = headers[i].name;
+		const char *value = headers[i].value;
+
+		if (!name || !value || !is_token(name) || !is_line_text(value))
+			return -EINVAL;
+		/* The writer adds Content-Length; chunking is refused. */
+		if (strcasecmp(name, "Content-Length") == 0 ||
+		    strcasecmp(name, "Transfer-Encoding") == 0)
+			return -EINVAL;
+	}
+	if (body_len > 0 &&
+	    (!body || memchr(body, VA_FRAME_SENTINEL, body_len)))
+		return -EINVAL;
+	return 0;
+}
+
+int
+va_frame_write(struct va_buf *out, const char *start_line,
+	       const struct va_frame_header *headers, size_t nheaders,
+	       const void *body, size_t body_len)
+{
+	static const uint8_t sentinel = VA_FRAME_SENTINEL;
+	/* "Content-Length: " + at most 20 digits + 2 line ends. */
+	char length[48];
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = check_frame_args(start_line, headers, nheaders, body, body_len);
+	if (r < 0)
+		return r;
+	int n = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
+			 body_len);
+	if (n < 0 || (size_t)n >= sizeof(length))
+		return -EINVAL; /* cannot happen for a size_t */
+
+	size_t old_len = out->len;
+	if ((r = va_buf_append(out, &sentinel, 1)) < 0 ||
+	    (r = va_buf_append_str(out, start_line)) < 0 ||
+	    (r = va_buf_append(out, "\r\n", 2)) < 0)
+		goto fail;
+	for (size_t i = 0; i < nheaders; i++) {
+		if ((r = va_buf_append_str(out, headers[i].name)) < 0 ||
+		    (r = va_buf_append(out, ": ", 2)) < 0 ||
+		    (r = va_buf_append_str(out, headers[i].value)) < 0 ||
+		    (r = va_buf_append(out, "\r\n", 2)) < 0)
+			goto fail;
+	}
+	if ((r = va_buf_append(out, length, (size_t)n)) < 0 ||
+	    (r = va_buf_append(out, body, body_len)) < 0)
+		goto fail;
+	return 0;
+
+fail:
+	/* Only len moved; the bytes before it are as they were. */
+	out->len = old_len;
+	return -ENOMEM; /* va_buf's -EOVERFLOW is out of memory here too */
+}

@@ -1,0 +1,145 @@
+/*
+ * frame.h - the frames of the virtagent channel: an incremental parser
+ * and a writer.
+ *
+ * A frame is the byte 0xFF, an HTTP/1.1-like start line, header lines,
+ * an empty line and a body of exactly Content-Length bytes:
+ *
+ *   0xFF "POST /RPC2 HTTP/1.1\r\n"          a request (any method token)
+ *   0xFF "HTTP/1.1 200 OK\r\n"              a response (any 3-digit code)
+ *   "Name: value\r\n" ...                   headers
+ *   "\r\n"                                  end of the header block
+ *   body                                    Content-Length bytes
+ *
+ * 0xFF never occurs in UTF-8 text, so it can only start a frame: a 0xFF
+ * met anywhere inside a frame (start line, headers or body) means the
+ * sender gave up on that frame.  The parser then drops the partial frame,
+ * counts it as torn and starts a new frame at that 0xFF.  Bytes before
+ * the first 0xFF, and after an error up to the next 0xFF, are skipped and
+ * counted.  Lines end in "\r\n"; a bare "\n" is accepted too.
+ *
+ * Limits (each violation is reported through the error callback, and the
+ * parser then skips input up to the next 0xFF; nothing of the claimed
+ * size is allocated before the bytes arrive):
+ *   - header block (start line, headers and line ends, after the 0xFF):
+ *     at most VA_FRAME_MAX_HEADER_BYTES;
+ *   - at most VA_FRAME_MAX_HEADERS header lines;
+ *   - Content-Length: present exactly once, strict decimal digits only
+ *     (optional surrounding spaces), no larger than the parser's maximum;
+ *   - any Transfer-Encoding header is refused.
+ */
+#ifndef VA_FRAME_H
+#define VA_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define VA_FRAME_SENTINEL 0xFF
+#define VA_FRAME_MAX_HEADER_BYTES 8192
+#define VA_FRAME_MAX_HEADERS 64
+#define VA_FRAME_DEFAULT_MAX_BODY (16u * 1024 * 1024)
+
+enum va_frame_kind {
+	VA_FRAME_REQUEST,  /* "METHOD TARGET HTTP/1.1" */
+	VA_FRAME_RESPONSE, /* "HTTP/1.1 CODE REASON" */
+};
+
+struct va_frame_header {
+	char *name;  /* as sent; compare case-insensitively */
+	char *value; /* leading and trailing spaces and tabs removed */
+};
+
+struct va_frame {
+	enum va_frame_kind kind;
+	char *method;  /* request: the method token ("POST", "RESET"); else NULL */
+	char *target;  /* request: the request target ("/RPC2"); else NULL */
+	int status;    /* response: 100..999; request: 0 */
+	char *reason;  /* response: reason phrase (may be ""); else NULL */
+	size_t nheaders;
+	struct va_frame_header *headers;
+	size_t body_len;
+	uint8_t *body; /* body_len bytes and a NUL after them (not counted) */
+};
+
+enum va_frame_error {
+	VA_FRAME_ERR_TORN = 1,          /* 0xFF inside a frame: partial frame dropped */
+	VA_FRAME_ERR_HEADER_TOO_LARGE,  /* header block over 8 KiB */
+	VA_FRAME_ERR_TOO_MANY_HEADERS,  /* over 64 header lines */
+	VA_FRAME_ERR_BAD_START_LINE,    /* neither request nor response line */
+	VA_FRAME_ERR_BAD_HEADER,        /* no colon, bad name, control byte, NUL */
+	VA_FRAME_ERR_BAD_LENGTH,        /* Content-Length not strict decimal */
+	VA_FRAME_ERR_DUP_LENGTH,        /* Content-Length more than once */
+	VA_FRAME_ERR_NO_LENGTH,         /* Content-Length missing */
+	VA_FRAME_ERR_TOO_LARGE,         /* Content-Length over the maximum */
+	VA_FRAME_ERR_TRANSFER_ENCODING, /* Transfer-Encoding present */
+};
+
+/* A short English description of err ("frame too large", ...). */
+const char *va_frame_strerror(enum va_frame_error err);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *va_frame_header(const struct va_frame *f, const char *name);
+void va_frame_free(struct va_frame *f);
+
+typedef struct va_frame_parser va_frame_parser;
+
+struct va_frame_parser_ops {
+	/*
+	 * A complete frame; the callee owns it (va_frame_free).  The
+	 * callback may call va_frame_parser_set_max_body() and
+	 * va_frame_parser_discard() but must not free the parser.
+	 */
+	void (*frame)(void *opaque, struct va_frame *f);
+	/*
+	 * A frame was dropped.  partial, when not NULL, holds the start line
+	 * and headers parsed so far (no body; valid during the call only), so
+	 * the receiver can tell the sender which request failed (by its tag).
+	 * Same restrictions as frame().  May be NULL.
+	 */
+	void (*error)(void *opaque, enum va_frame_error err,
+		      const struct va_frame *partial);
+};
+
+struct va_frame_stats {
+	uint64_t frames;  /* complete frames delivered */
+	uint64_t torn;    /* partial frames dropped at a 0xFF */
+	uint64_t errors;  /* frames refused for a limit or syntax error */
+	uint64_t skipped; /* bytes skipped outside any frame */
+};
+
+/* NULL on allocation failure.  ops is copied. */
+va_frame_parser *va_frame_parser_new(size_t max_body,
+				     const struct va_frame_parser_ops *ops,
+				     void *opaque);
+void va_frame_parser_free(va_frame_parser *p);
+/* Applies to frames whose headers are not complete yet. */
+void va_frame_parser_set_max_body(va_frame_parser *p, size_t max_body);
+/*
+ * Feeds len bytes.  Any slicing of the same input yields the same frames
+ * and errors.  Never fails: allocation failure drops the frame being read
+ * and is counted as an error.
+ */
+void va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len);
+/*
+ * Drops any partial frame (not counted as torn) and skips input up to
+ * the next 0xFF.  Used when the peer is known to be gone or new.
+ */
+void va_frame_parser_discard(va_frame_parser *p);
+void va_frame_parser_stats(const va_frame_parser *p, struct va_frame_stats *st);
+
+/*
+ * Appends one whole frame to out: 0xFF, start_line, "\r\n", the given
+ * headers, "Content-Length: body_len", an empty line and the body.
+ * start_line and headers must not contain CR, LF, NUL or 0xFF, header
+ * names must be tokens, callers must not pass Content-Length or
+ * Transfer-Encoding, and the body must not contain 0xFF (it would tear
+ * the frame on the way).  Returns 0, -EINVAL for any of those, or
+ * -ENOMEM; out is unchanged on failure.
+ */
+int va_frame_write(struct va_buf *out, const char *start_line,
+		   const struct va_frame_header *headers, size_t nheaders,
+		   const void *body, size_t body_len);
+
+#endif

@@ -1,0 +1,108 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static const char *log_ident = "virtagent";
+static int log_syslog;
+static enum va_log_level log_level = VA_LOG_INFO;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void
+va_log_init(const char *ident, int use_syslog, enum va_log_level level)
+{
+	log_ident = ident;
+	log_level = level;
+	if (log_syslog && !use_syslog)
+		closelog();
+	log_syslog = use_syslog;
+	if (use_syslog)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void
+va_log_set_level(enum va_log_level level)
+{
+	log_level = level;
+}
+
+enum va_log_level
+va_log_get_level(void)
+{
+	return log_level;
+}
+
+int
+va_log_parse_level(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (name && strcasecmp(name, level_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+vlog(enum va_log_level level, int with_errno, const char *fmt, va_list ap)
+{
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+	int saved = errno;
+	char msg[2048];
+
+	if (level > log_level) {
+		errno = saved;
+		return;
+	}
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		n = 0;
+	if (with_errno && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
+	if (log_syslog)
+		syslog(prio[level], "%s", msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
+	errno = saved;
+}
+
+#define DEFINE_LOG(name, level, with_errno)       \
+	void name(const char *fmt, ...)           \
+	{                                         \
+		va_list ap;                       \
+		va_start(ap, fmt);                \
+		vlog(level, with_errno, fmt, ap); \
+		va_end(ap);                       \
+	}
+
+DEFINE_LOG(va_log_err, VA_LOG_ERROR, 1)
+DEFINE_LOG(va_log_errx, VA_LOG_ERROR, 0)
+DEFINE_LOG(va_log_warn, VA_LOG_WARN, 1)
+DEFINE_LOG(va_log_warnx, VA_LOG_WARN, 0)
+DEFINE_LOG(va_log_info, VA_LOG_INFO, 0)
+DEFINE_LOG(va_log_debug, VA_LOG_DEBUG, 0)
+
+void
+va_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(VA_LOG_ERROR, 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+va_fatalx(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(VA_LOG_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,38 @@
+/*
+ * log.h - logging for both daemons and the tools.
+ *
+ * In the foreground messages go to stderr; as a daemon to syslog
+ * (facility LOG_DAEMON).  va_log_warn() and va_log_err() append
+ * strerror(errno) of the errno at the time of the call; the *x variants
+ * do not.  errno is preserved by every function here.
+ */
+#ifndef VA_LOG_H
+#define VA_LOG_H
+
+#include <stdarg.h>
+
+enum va_log_level {
+	VA_LOG_ERROR = 0,
+	VA_LOG_WARN = 1,
+	VA_LOG_INFO = 2,
+	VA_LOG_DEBUG = 3,
+};
+
+/* ident names the program in syslog and on stderr. */
+void va_log_init(const char *ident, int use_syslog, enum va_log_level level);
+void va_log_set_level(enum va_log_level level);
+enum va_log_level va_log_get_level(void);
+/* "error", "warn", "info" or "debug" -> level; -1 for anything else. */
+int va_log_parse_level(const char *name);
+
+void va_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void va_log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void va_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void va_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void va_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void va_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Logs at error level and exits with status 1. */
+void va_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void va_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,137 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "rpc.h"
+
+/* Room for the envelope around the largest body a frame may carry. */
+#define RPC_XML_SLACK (64 * 1024)
+
+void
+va_rpc_init(size_t max_frame)
+{
+	size_t limit = max_frame + RPC_XML_SLACK;
+	if (limit < XMLRPC_XML_SIZE_LIMIT_DEFAULT)
+		limit = XMLRPC_XML_SIZE_LIMIT_DEFAULT;
+	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, limit);
+}
+
+static const char *
+find(const char *p, const char *end, const char *needle)
+{
+	size_t n = strlen(needle);
+	while ((size_t)(end - p) >= n) {
+		const char *hit = memchr(p, needle[0], (size_t)(end - p) - n + 1);
+		if (!hit)
+			return NULL;
+		if (memcmp(hit, needle, n) == 0)
+			return hit;
+		p = hit + 1;
+	}
+	return NULL;
+}
+
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+	       c == '/' || c == '-';
+}
+
+int
+va_rpc_method_name(const void *body, size_t len, char *name)
+{
+	const char *p = body, *end = p + len;
+
+	/* The name stands near the start; do not scan a large body. */
+	if (len > 4096)
+		end = p + 4096;
+	const char *call = find(p, end, "<methodCall>");
+	if (!call)
+		return -1;
+	const char *open = find(call, end, "<methodName>");
+	if (!open)
+		return -1;
+	const char *s = open + strlen("<methodName>");
+	const char *close = find(s, end, "</methodName>");
+	if (!close)
+		return -1;
+	while (s < close && is_space(*s))
+		s++;
+	const char *e = close;
+	while (e > s && is_space(e[-1]))
+		e--;
+	size_t n = (size_t)(e - s);
+	if (n == 0 || n > VA_RPC_MAX_METHOD_NAME)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_name_char(s[i]))
+			return -1;
+	memcpy(name, s, n);
+	name[n] = '\0';
+	return 0;
+}
+
+static void
+append_block(xmlrpc_env *env, struct va_buf *out, xmlrpc_mem_block *mb)
+{
+	if (va_buf_append(out, XMLRPC_MEMBLOCK_CONTENTS(char, mb),
+			  XMLRPC_MEMBLOCK_SIZE(char, mb)) < 0)
+		xmlrpc_faultf(env, "out of memory");
+}
+
+void
+va_rpc_serialize_call(xmlrpc_env *env, struct va_buf *out, const char *method,
+		      xmlrpc_value *params)
+{
+	xmlrpc_mem_block *mb = XMLRPC_MEMBLOCK_NEW(char, env, 0);
+	if (env->fault_occurred)
+		return;
+	xmlrpc_serialize_call2(env, mb, method, params, xmlrpc_dialect_i8);
+	if (!env->fault_occurred)
+		append_block(env, out, mb);
+	XMLRPC_MEMBLOCK_FREE(char, mb);
+}
+
+void
+va_rpc_serialize_response(xmlrpc_env *env, struct va_buf *out, xmlrpc_value *result)
+{
+	xmlrpc_mem_block *mb = XMLRPC_MEMBLOCK_NEW(char, env, 0);
+	if (env->fault_occurred)
+		return;
+	xmlrpc_serialize_response2(env, mb, result, xmlrpc_dialect_i8);
+	if (!env->fault_occurred)
+		append_block(env, out, mb);
+	XMLRPC_MEMBLOCK_FREE(char, mb);
+}
+
+int
+va_rpc_serialize_fault(struct va_buf *out, int code, const char *msg)
+{
+	xmlrpc_env env, fault;
+	int r = 0;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_env_init(&fault);
+	xmlrpc_env_set_fault(&fault, code, msg);
+	xmlrpc_mem_block *mb = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
+	if (!env.fault_occurred) {
+		xmlrpc_serialize_fault(&env, mb, &fault);
+		if (!env.fault_occurred)
+			append_block(&env, out, mb);
+		XMLRPC_MEMBLOCK_FREE(char, mb);
+	}
+	if (env.fault_occurred)
+		r = -ENOMEM;
+	xmlrpc_env_clean(&fault);
+	xmlrpc_env_clean(&env);
+	return r;
+}

@@ -1,0 +1,42 @@
+/*
+ * rpc.h - the small parts of XML-RPC that both daemons share, on top of
+ * xmlrpc-c.  xmlrpc-c does all marshalling; this file only sets its
+ * limits and gives cheap access to what the proxy must read from a body
+ * it forwards untouched.
+ */
+#ifndef VA_RPC_H
+#define VA_RPC_H
+
+#include <stddef.h>
+
+#include <xmlrpc-c/base.h>
+
+#include "buf.h"
+
+/* Longest method name va_rpc_method_name() accepts. */
+#define VA_RPC_MAX_METHOD_NAME 256
+
+/*
+ * Raises xmlrpc-c's XML size limit (512 KiB by default) to max_frame,
+ * so that large file chunks parse.  Call once at start, before threads.
+ */
+void va_rpc_init(size_t max_frame);
+
+/*
+ * The methodName of an XML-RPC call body, found without building a value
+ * tree (the proxy reads only this of a forwarded call).  Writes it NUL
+ * terminated into name (VA_RPC_MAX_METHOD_NAME + 1 bytes) and returns 0,
+ * or -1 when the body is not a call or the name is missing, empty, too
+ * long or has characters outside [A-Za-z0-9_.:/-].
+ */
+int va_rpc_method_name(const void *body, size_t len, char *name);
+
+/* Serialises a call into out (appended).  env set on failure. */
+void va_rpc_serialize_call(xmlrpc_env *env, struct va_buf *out,
+			   const char *method, xmlrpc_value *params);
+/* Serialises a fault response into out (appended).  Returns 0 or -ENOMEM. */
+int va_rpc_serialize_fault(struct va_buf *out, int code, const char *msg);
+/* Serialises a successful response into out (appended).  env set on failure. */
+void va_rpc_serialize_response(xmlrpc_env *env, struct va_buf *out, xmlrpc_value *result);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * events.h - the bounded queue of events that host scripts read with
+ * proxy.events(since_id, timeout_s), a long poll.
+ *
+ * Events get ids 1, 2, 3... in the order they are posted (ids start again
+ * at 1 when the proxy restarts).  The queue keeps the newest
+ * VA_EVENTS_CAPACITY; older ones fall off.  Every function may be called
+ * from any thread.
+ */
+#ifndef VA_PROXY_EVENTS_H
+#define VA_PROXY_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xmlrpc-c/base.h>
+
+#define VA_EVENTS_CAPACITY 1024
+/* Most events one proxy.events call returns (the client asks again). */
+#define VA_EVENTS_MAX_PER_CALL 256
+/* Longest wait of one proxy.events call, in seconds. */
+#define VA_EVENTS_MAX_WAIT_S 300
+
+/* Returns 0, or -ENOMEM. */
+int va_events_init(size_t capacity);
+/* After every waiter has returned (see va_events_shutdown). */
+void va_events_free(void);
+
+/*
+ * Appends an event and wakes the waiters.  data is a struct (NULL: an
+ * empty one); the queue takes its own reference.  Returns the event's id,
+ * or 0 when it could not be stored (no memory; logged).
+ */
+uint64_t va_events_post(const char *guest, const char *type, xmlrpc_value *data);
+
+/*
+ * proxy.events: a new array of the events with an id above since_id
+ * (at most VA_EVENTS_MAX_PER_CALL), each a struct {id, time, guest, type,
+ * data}.  When there is none, waits up to timeout_ms for one.  since_id
+ * -1 means "from the newest event now" (only events posted from now on).
+ * When some events after since_id fell off the queue, or since_id is
+ * above the newest id, sets a VA_PROXY_FAULT_EVENTS_LOST fault that names
+ * the ids available, and returns NULL.
+ */
+xmlrpc_value *va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms);
+
+/* Wakes every waiter; waits that start later return at once. */
+void va_events_shutdown(void);
+
+#endif

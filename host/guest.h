@@ -1,0 +1,110 @@
+/*
+ * guest.h - the guests one va-proxy serves.
+ *
+ * Each guest has a channel, a session and a link (common/).  One link
+ * thread drives all of them in a poll() loop, and it is the only thread
+ * that ever touches a channel, session or link.  Other threads (the HTTP
+ * handlers) hand it calls through a queue and wait for the answer
+ * (va_guest_call), and read what the link thread knows about a guest
+ * from a copy it keeps up to date under a lock (va_guest_status, ...).
+ *
+ * Requests the guests make (host.* methods) are run on the link thread
+ * through the registry given to va_guests_start(); their method
+ * functions get a struct va_host_call as callInfo and may call the
+ * va_guest_set_* functions below.
+ */
+#ifndef VA_PROXY_GUEST_H
+#define VA_PROXY_GUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+/* How long a call waits for a channel that is down, before failing. */
+#define VA_GUEST_DOWN_GRACE_MS 1000
+/* How long a call waits for the agent's handshake (session ready_timeout_ms). */
+#define VA_GUEST_READY_TIMEOUT_MS 3000
+/* Largest clipboard text the proxy keeps (the agent's cap too). */
+#define VA_GUEST_CLIPBOARD_MAX (1024u * 1024)
+
+struct va_guest;
+
+struct va_guests_config {
+	unsigned call_timeout_ms;
+	size_t max_frame;
+};
+
+/* What a host.* method function gets as callInfo. */
+struct va_host_call {
+	struct va_guest *guest;
+	size_t body_len; /* the request's XML size */
+};
+
+/*
+ * Adds a guest and opens its channel (before va_guests_start).  Returns
+ * 0, or -errno with a message in err.
+ */
+int va_guests_add(const char *name, const char *spec, char *err, size_t errlen);
+size_t va_guests_count(void);
+struct va_guest *va_guests_at(size_t i);
+/* NULL when there is no guest of that name. */
+struct va_guest *va_guests_find(const char *name);
+const char *va_guest_name(const struct va_guest *g);
+
+/*
+ * Starts the link thread.  host_registry (kept, not owned) serves the
+ * guests' requests.  Returns 0 or -errno.
+ */
+int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry);
+/*
+ * Stops the link thread: calls waiting or in flight fail with
+ * VA_PROXY_FAULT_SHUTTING_DOWN, later calls fail at once, channels are
+ * closed.  The guests stay readable until va_guests_free().
+ */
+void va_guests_stop(void);
+/* After va_guests_stop(), when no other thread uses a guest any more. */
+void va_guests_free(void);
+
+struct va_call_result {
+	uint8_t *body;  /* the guest's XML-RPC response, malloc'ed (NUL after len); caller frees */
+	size_t len;
+	int fault;      /* 0 when body is set; else a VA_PROXY_FAULT_* code */
+	char msg[512];  /* the fault's message, in plain words */
+};
+
+/*
+ * Forwards an XML-RPC call body (as it is, no copy is kept after the
+ * return) to the guest and waits for the answer: the guest's response,
+ * or a fault (channel not connected, agent not answering, timeout, lost,
+ * too large, shutting down).  method is for messages only.  Blocks up
+ * to the call timeout (plus the handshake wait); never call it from the
+ * link thread.
+ */
+void va_guest_call(struct va_guest *g, const char *method, const void *body, size_t len,
+		   struct va_call_result *res);
+
+/* proxy.status: a new struct describing the guest's link (see docs/PROXY-FAULTS.md). */
+xmlrpc_value *va_guest_status(xmlrpc_env *env, struct va_guest *g);
+/* proxy.clipboard.get: a new struct {text, serial}; serial 0: nothing copied yet. */
+xmlrpc_value *va_guest_clipboard(xmlrpc_env *env, struct va_guest *g);
+/* A new array of the methods the agent announced (empty when not known yet). */
+xmlrpc_value *va_guest_methods(xmlrpc_env *env, struct va_guest *g);
+
+/* ---- for the host.* methods (link thread) ---- */
+
+/*
+ * Takes the agent's self-description (host.hello's struct or the result
+ * of va.capabilities): version (string), protocol (int), methods (array
+ * of strings), max_frame (int).  Sets a type fault when one is missing or
+ * of another type; other members are ignored.
+ */
+void va_guest_set_info(xmlrpc_env *env, struct va_guest *g, xmlrpc_value *info,
+		       const char *source);
+/* Stores what the guest copied; returns the new serial (1, 2, ...), 0 on no memory. */
+uint64_t va_guest_set_clipboard(struct va_guest *g, const char *text, size_t len);
+/* Remembers the guest's last shutdown notice. */
+void va_guest_note_shutdown(struct va_guest *g, const char *mode, const char *reason);
+
+#endif

@@ -1,0 +1,439 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "log.h"
+#include "options.h"
+
+static const char usage_text[] =
+	"usage: va-proxy --guest [NAME=]SPEC... [OPTION]...\n"
+	"The virtagent host proxy: serves XML-RPC over HTTP to host scripts and\n"
+	"forwards their calls to the guest agents, and serves the host.* methods\n"
+	"the guests call.\n"
+	"\n"
+	"  -g, --guest [NAME=]SPEC    a guest's channel (repeatable): unix:PATH connects\n"
+	"                             to a QEMU chardev in server mode, unix-listen:PATH\n"
+	"                             waits for a chardev in client mode.  NAME (letters,\n"
+	"                             digits, '_', '.', '-') defaults to guest0, guest1...\n"
+	"                             in the order given.  A guest is reached at\n"
+	"                             POST /RPC2/NAME, and at POST /RPC2 when it is alone\n"
+	"  -L, --listen ADDR          tcp:HOST:PORT or unix:PATH (repeatable; default\n"
+	"                             " VA_PROXY_DEFAULT_LISTEN ")\n"
+	"  -t, --call-timeout S       seconds a forwarded call may take (default 30)\n"
+	"  -f, --config FILE          config file (default " VA_PROXY_DEFAULT_CONFIG ",\n"
+	"                             if it exists)\n"
+	"  -d, --daemonize            run in the background, log to syslog\n"
+	"  -p, --pidfile FILE         write the process id to FILE\n"
+	"  -l, --log-level LEVEL      error, warn, info (default) or debug\n"
+	"  -m, --max-frame BYTES      largest call or response body (default 16777216,\n"
+	"                             at least 65536, at most 67108864)\n"
+	"  -b, --block-rpcs LIST      comma list of methods the proxy refuses; an entry\n"
+	"                             ending in \".*\" blocks every method under it\n"
+	"  -a, --auth-file FILE       the password of HTTP Basic authentication on TCP\n"
+	"                             listeners (default " VA_PROXY_DEFAULT_AUTH_FILE ");\n"
+	"                             created with a random secret, mode 0600, if missing\n"
+	"      --no-auth              no authentication on TCP listeners (not advised)\n"
+	"      --allow-remote         allow TCP listeners on non-loopback addresses\n"
+	"      --socket-group GROUP   unix listening sockets get mode 0660 and GROUP\n"
+	"                             (default: mode 0600)\n"
+	"  -h, --help                 print this help and exit\n"
+	"  -V, --version              print the version and exit\n"
+	"\n"
+	"Signals: SIGTERM and SIGINT stop the proxy; SIGHUP reloads the config file\n"
+	"(log level and block list).\n";
+
+enum {
+	OPT_NO_AUTH = 256,
+	OPT_ALLOW_REMOTE,
+	OPT_SOCKET_GROUP,
+};
+
+static const struct option long_opts[] = {
+	{ "guest", required_argument, NULL, 'g' },
+	{ "listen", required_argument, NULL, 'L' },
+	{ "call-timeout", required_argument, NULL, 't' },
+	{ "config", required_argument, NULL, 'f' },
+	{ "daemonize", no_argument, NULL, 'd' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "max-frame", required_argument, NULL, 'm' },
+	{ "block-rpcs", required_argument, NULL, 'b' },
+	{ "auth-file", required_argument, NULL, 'a' },
+	{ "no-auth", no_argument, NULL, OPT_NO_AUTH },
+	{ "allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+static const char short_opts[] = "g:L:t:f:dp:l:m:b:a:hV";
+
+int
+va_proxy_guest_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > VA_PROXY_MAX_GUEST_NAME)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+set_str(char **dst, const char *val)
+{
+	char *p = strdup(val);
+	if (!p) {
+		fprintf(stderr, "va-proxy: out of memory\n");
+		return -1;
+	}
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static void
+free_guests(struct va_proxy_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nguests; i++) {
+		free(cfg->guests[i].name);
+		free(cfg->guests[i].spec);
+	}
+	free(cfg->guests);
+	cfg->guests = NULL;
+	cfg->nguests = 0;
+}
+
+static void
+free_listens(struct va_proxy_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlistens; i++)
+		free(cfg->listens[i]);
+	free(cfg->listens);
+	cfg->listens = NULL;
+	cfg->nlistens = 0;
+}
+
+/* "[NAME=]SPEC": a NAME is there when '=' comes before the first ':'. */
+static int
+add_guest(struct va_proxy_config *cfg, const char *val, const char *where)
+{
+	const char *colon = strchr(val, ':');
+	const char *eq = strchr(val, '=');
+	char *name = NULL, *spec;
+
+	if (eq && (!colon || eq < colon)) {
+		name = strndup(val, (size_t)(eq - val));
+		if (!name)
+			goto nomem;
+		if (!va_proxy_guest_name_ok(name)) {
+			fprintf(stderr, "va-proxy: %sguest name \"%s\": use 1 to %d letters, digits, "
+				"'_', '.' or '-'\n", where, name, VA_PROXY_MAX_GUEST_NAME);
+			free(name);
+			return -1;
+		}
+		val = eq + 1;
+	}
+	if (!strchr(val, ':')) {
+		fprintf(stderr, "va-proxy: %sguest \"%s\": expected a channel spec such as "
+			"unix:PATH or unix-listen:PATH\n", where, val);
+		free(name);
+		return -1;
+	}
+	spec = strdup(val);
+	if (!spec)
+		goto nomem;
+	struct va_proxy_guest_opt *g = realloc(cfg->guests, (cfg->nguests + 1) * sizeof(*g));
+	if (!g) {
+		free(spec);
+		goto nomem;
+	}
+	cfg->guests = g;
+	g[cfg->nguests].name = name;
+	g[cfg->nguests].spec = spec;
+	cfg->nguests++;
+	return 0;
+nomem:
+	free(name);
+	fprintf(stderr, "va-proxy: out of memory\n");
+	return -1;
+}
+
+static int
+add_listen(struct va_proxy_config *cfg, const char *val, const char *where)
+{
+	if (strncmp(val, "tcp:", 4) != 0 && strncmp(val, "unix:", 5) != 0) {
+		fprintf(stderr, "va-proxy: %slisten \"%s\": expected tcp:HOST:PORT or unix:PATH\n",
+			where, val);
+		return -1;
+	}
+	char *copy = strdup(val);
+	char **l = copy ? realloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*l)) : NULL;
+	if (!l) {
+		free(copy);
+		fprintf(stderr, "va-proxy: out of memory\n");
+		return -1;
+	}
+	cfg->listens = l;
+	l[cfg->nlistens++] = copy;
+	return 0;
+}
+
+static int
+parse_uint(const char *val, unsigned long long min, unsigned long long max,
+	   unsigned long long *out)
+{
+	char *end;
+
+	if (!*val || *val == '-' || *val == '+' || *val == ' ')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(val, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* val NULL: a flag given on the command line. */
+static int
+parse_flag(const char *val, const char *key, const char *where, int *out)
+{
+	if (!val || !strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1"))
+		*out = 1;
+	else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0"))
+		*out = 0;
+	else {
+		fprintf(stderr, "va-proxy: %s%s: expected yes or no, not \"%s\"\n", where, key, val);
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies one setting; where is "" or "FILE:LINE: " for messages. */
+static int
+apply(struct va_proxy_config *cfg, int opt, const char *val, const char *where)
+{
+	unsigned long long v;
+	int lvl;
+
+	switch (opt) {
+	case 'g': return add_guest(cfg, val, where);
+	case 'L': return add_listen(cfg, val, where);
+	case 't':
+		if (parse_uint(val, 1, VA_PROXY_MAX_CALL_TIMEOUT, &v) < 0) {
+			fprintf(stderr, "va-proxy: %scall-timeout: \"%s\" is not a number of seconds "
+				"between 1 and %d\n", where, val, VA_PROXY_MAX_CALL_TIMEOUT);
+			return -1;
+		}
+		cfg->call_timeout_s = (unsigned)v;
+		return 0;
+	case 'f': return set_str(&cfg->config_file, val);
+	case 'd': return parse_flag(val, "daemonize", where, &cfg->daemonize);
+	case 'p': return set_str(&cfg->pidfile, val);
+	case 'l':
+		lvl = va_log_parse_level(val);
+		if (lvl < 0) {
+			fprintf(stderr, "va-proxy: %sunknown log level \"%s\" (error, warn, info, debug)\n",
+				where, val);
+			return -1;
+		}
+		cfg->log_level = lvl;
+		return 0;
+	case 'm':
+		if (parse_uint(val, VA_PROXY_MAX_FRAME_MIN, VA_PROXY_MAX_FRAME_MAX, &v) < 0) {
+			fprintf(stderr, "va-proxy: %smax-frame: \"%s\" is not a number of bytes "
+				"between %u and %u\n", where, val, VA_PROXY_MAX_FRAME_MIN,
+				VA_PROXY_MAX_FRAME_MAX);
+			return -1;
+		}
+		cfg->max_frame = (size_t)v;
+		return 0;
+	case 'b': return set_str(&cfg->block_rpcs, val);
+	case 'a': return set_str(&cfg->auth_file, val);
+	case OPT_NO_AUTH: return parse_flag(val, "no-auth", where, &cfg->no_auth);
+	case OPT_ALLOW_REMOTE: return parse_flag(val, "allow-remote", where, &cfg->allow_remote);
+	case OPT_SOCKET_GROUP: return set_str(&cfg->socket_group, val);
+	}
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+load_file(struct va_proxy_config *cfg, const char *path, int must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		fprintf(stderr, "va-proxy: config file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char where[PATH_MAX + 32];
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%d: ", path, lineno);
+		char *s = trim(line);
+		if (*s == '#' || *s == '\0')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fprintf(stderr, "va-proxy: %sexpected \"key = value\"\n", where);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *key = trim(s), *val = trim(eq + 1);
+		const struct option *o;
+		for (o = long_opts; o->name; o++)
+			if (!strcmp(o->name, key))
+				break;
+		if (!o->name || o->val == 'f' || o->val == 'h' || o->val == 'V') {
+			fprintf(stderr, "va-proxy: %sunknown setting \"%s\"\n", where, key);
+			rc = -1;
+			break;
+		}
+		if (apply(cfg, o->val, val, where) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int
+set_defaults(struct va_proxy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = VA_LOG_INFO;
+	cfg->max_frame = VA_FRAME_DEFAULT_MAX_BODY;
+	cfg->call_timeout_s = VA_PROXY_DEFAULT_CALL_TIMEOUT;
+	return set_str(&cfg->auth_file, VA_PROXY_DEFAULT_AUTH_FILE);
+}
+
+/* Unnamed guests become guest<index>; names must be unique. */
+static int
+finish_guests(struct va_proxy_config *cfg)
+{
+	if (cfg->nguests == 0) {
+		fprintf(stderr, "va-proxy: no guest given: use --guest [NAME=]SPEC "
+			"(for example --guest vm1=unix:/run/vm1-va.sock)\n");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nguests; i++) {
+		if (cfg->guests[i].name)
+			continue;
+		char name[32];
+		snprintf(name, sizeof(name), "guest%zu", i);
+		if (set_str(&cfg->guests[i].name, name) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->nguests; i++)
+		for (size_t j = i + 1; j < cfg->nguests; j++)
+			if (!strcmp(cfg->guests[i].name, cfg->guests[j].name)) {
+				fprintf(stderr, "va-proxy: two guests are named \"%s\"\n",
+					cfg->guests[i].name);
+				return -1;
+			}
+	if (cfg->nlistens == 0 && add_listen(cfg, VA_PROXY_DEFAULT_LISTEN, "") < 0)
+		return -1;
+	return 0;
+}
+
+enum va_proxy_config_result
+va_proxy_config_load(struct va_proxy_config *cfg, int argc, char **argv)
+{
+	const char *file = NULL;
+	int explicit_file = 0, opt;
+
+	if (set_defaults(cfg) < 0)
+		return VA_PROXY_CONFIG_ERROR;
+	/* First pass: --help, --version and --config only. */
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(usage_text, stdout);
+			return VA_PROXY_CONFIG_EXIT_OK;
+		}
+		if (opt == 'V') {
+			printf("va-proxy (virtagent) %s\n", PACKAGE_VERSION);
+			return VA_PROXY_CONFIG_EXIT_OK;
+		}
+		if (opt == 'f') {
+			file = optarg;
+			explicit_file = 1;
+		}
+	}
+	if (!file)
+		file = VA_PROXY_DEFAULT_CONFIG;
+	if (set_str(&cfg->config_file, file) < 0 || load_file(cfg, file, explicit_file) < 0)
+		return VA_PROXY_CONFIG_ERROR;
+
+	/* Second pass: the command line wins; its guests and listeners
+	 * replace the file's. */
+	int cli_guests = 0, cli_listens = 0;
+	optind = 0;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		if (opt == '?') {
+			fprintf(stderr, "Try 'va-proxy --help'.\n");
+			return VA_PROXY_CONFIG_ERROR;
+		}
+		if (opt == 'g' && !cli_guests++)
+			free_guests(cfg);
+		if (opt == 'L' && !cli_listens++)
+			free_listens(cfg);
+		int is_flag = opt == 'd' || opt == OPT_NO_AUTH || opt == OPT_ALLOW_REMOTE;
+		if (apply(cfg, opt, is_flag ? NULL : optarg, "") < 0)
+			return VA_PROXY_CONFIG_ERROR;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "va-proxy: unexpected argument \"%s\"\nTry 'va-proxy --help'.\n",
+			argv[optind]);
+		return VA_PROXY_CONFIG_ERROR;
+	}
+	if (finish_guests(cfg) < 0)
+		return VA_PROXY_CONFIG_ERROR;
+	return VA_PROXY_CONFIG_OK;
+}
+
+void
+va_proxy_config_free(struct va_proxy_config *cfg)
+{
+	free_guests(cfg);
+	free_listens(cfg);
+	free(cfg->config_file);
+	free(cfg->pidfile);
+	free(cfg->block_rpcs);
+	free(cfg->auth_file);
+	free(cfg->socket_group);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,68 @@
+/*
+ * options.h - va-proxy's settings from defaults, the config file and the
+ * command line, in that order (the command line wins).
+ *
+ * The config file has "key = value" lines; '#' starts a comment; keys are
+ * the long option names without "--": guest and listen (both repeatable;
+ * given on the command line, they replace the file's), call-timeout,
+ * daemonize, pidfile, log-level, max-frame, block-rpcs, auth-file,
+ * no-auth, allow-remote, socket-group.  Flags take yes/no in the file.
+ */
+#ifndef VA_PROXY_OPTIONS_H
+#define VA_PROXY_OPTIONS_H
+
+#include <stddef.h>
+
+#define VA_PROXY_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-proxy.conf"
+#define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
+/* The default listener; vactl uses the same default. */
+#define VA_PROXY_DEFAULT_LISTEN "tcp:127.0.0.1:8470"
+#define VA_PROXY_DEFAULT_CALL_TIMEOUT 30
+#define VA_PROXY_MAX_CALL_TIMEOUT 86400
+#define VA_PROXY_MAX_FRAME_MIN (64u * 1024)
+#define VA_PROXY_MAX_FRAME_MAX (64u * 1024 * 1024)
+/* Guest names: what may follow /RPC2/ in a URL. */
+#define VA_PROXY_MAX_GUEST_NAME 64
+
+struct va_proxy_guest_opt {
+	char *name; /* never NULL after loading: "guestN" when not given */
+	char *spec; /* channel spec (common/channel.h) */
+};
+
+struct va_proxy_config {
+	struct va_proxy_guest_opt *guests;
+	size_t nguests;
+	char **listens;         /* "tcp:HOST:PORT" or "unix:PATH" */
+	size_t nlistens;
+	unsigned call_timeout_s;
+	char *config_file;
+	int daemonize;
+	char *pidfile;
+	int log_level;
+	size_t max_frame;
+	char *block_rpcs;       /* comma list or NULL */
+	char *auth_file;
+	int no_auth;
+	int allow_remote;
+	char *socket_group;     /* NULL: unix sockets mode 0600 */
+};
+
+enum va_proxy_config_result {
+	VA_PROXY_CONFIG_OK,
+	VA_PROXY_CONFIG_EXIT_OK, /* --help or --version printed */
+	VA_PROXY_CONFIG_ERROR,   /* message printed to stderr */
+};
+
+/*
+ * Fills cfg from defaults, the config file (--config FILE, or the default
+ * path when it exists) and argv.  cfg is to be freed with
+ * va_proxy_config_free() whatever the result.
+ */
+enum va_proxy_config_result va_proxy_config_load(struct va_proxy_config *cfg,
+						 int argc, char **argv);
+void va_proxy_config_free(struct va_proxy_config *cfg);
+
+/* 1 when name is usable as a guest name ([A-Za-z0-9_.-], 1..64 bytes). */
+int va_proxy_guest_name_ok(const char *name);
+
+#endif

@@ -1,0 +1,1828 @@
+/*
+ * test-agent-methods.c - CUnit tests of the guest agent's method groups
+ * (agent/info.c, file.c, clipboard.c, dmesg.c, shutdown.c, methods.c).
+ *
+ * The daemon services of agent.h are faked here: a config the tests
+ * change, an ACL with one method that can be disabled, host calls and
+ * deferred functions recorded (the tests run the deferred ones
+ * themselves), and a clock the tests set.  Every call goes through a real
+ * xmlrpc-c registry as XML: serialized with xmlrpc_serialize_call2, run
+ * with xmlrpc_registry_process_call2, the answer parsed with
+ * xmlrpc_parse_response2.
+ *
+ * "Never an allocation of the size asked" is checked by watching the
+ * largest single allocation during a call: through the sanitizer's
+ * allocator hooks under ASan, else by wrapping glibc's malloc.
+ */
+#include "config.h"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+#include <nettle/sha2.h>
+
+#include "agent.h"
+#include "log.h"
+#include "methods.h"
+
+#define MiB (1024u * 1024)
+
+/* --- watching the largest allocation --------------------------------------- */
+
+static volatile size_t alloc_max;
+static volatile int alloc_watching;
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+/* sanitizer/allocator_interface.h, which gcc 12 does not install. */
+int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void *, size_t),
+    void (*free_hook)(const volatile void *));
+
+static void
+malloc_hook(const volatile void *p, size_t n)
+{
+	(void)p;
+	if (alloc_watching && n > alloc_max)
+		alloc_max = n;
+}
+
+static void
+free_hook(const volatile void *p)
+{
+	(void)p;
+}
+
+static void
+alloc_watch_init(void)
+{
+	__sanitizer_install_malloc_and_free_hooks(malloc_hook, free_hook);
+}
+#else
+/* glibc lets a program replace malloc; these forward to glibc's own. */
+void *__libc_malloc(size_t);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void __libc_free(void *);
+
+static void
+note_alloc(size_t n)
+{
+	if (alloc_watching && n > alloc_max)
+		alloc_max = n;
+}
+
+void *
+malloc(size_t n)
+{
+	note_alloc(n);
+	return __libc_malloc(n);
+}
+
+void *
+calloc(size_t a, size_t b)
+{
+	size_t n;
+	if (!__builtin_mul_overflow(a, b, &n))
+		note_alloc(n);
+	return __libc_calloc(a, b);
+}
+
+void *
+realloc(void *p, size_t n)
+{
+	note_alloc(n);
+	return __libc_realloc(p, n);
+}
+
+void
+free(void *p)
+{
+	__libc_free(p);
+}
+
+static void
+alloc_watch_init(void)
+{
+}
+#endif
+
+static void
+alloc_watch_start(void)
+{
+	alloc_max = 0;
+	alloc_watching = 1;
+}
+
+static size_t
+alloc_watch_stop(void)
+{
+	alloc_watching = 0;
+	return alloc_max;
+}
+
+/* --- the daemon services of agent.h, faked ----------------------------------- */
+
+struct va_agent {
+	int unused;
+};
+
+static struct va_agent agent;
+static struct va_agent_config cfg;
+static const char *disabled_method;
+static uint64_t fake_now = 5000000;
+
+const struct va_agent_config *
+va_agent_config(struct va_agent *a)
+{
+	CU_ASSERT_PTR_EQUAL(a, &agent);
+	return &cfg;
+}
+
+int
+va_agent_method_enabled(struct va_agent *a, const char *name)
+{
+	CU_ASSERT_PTR_EQUAL(a, &agent);
+	return !disabled_method || strcmp(name, disabled_method) != 0;
+}
+
+struct host_call {
+	char *method;
+	xmlrpc_value *params;
+};
+
+#define MAX_RECORDED 16
+static struct host_call host_calls[MAX_RECORDED];
+static int nhost_calls;
+
+void
+va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
+{
+	CU_ASSERT_PTR_EQUAL(a, &agent);
+	CU_ASSERT_EQUAL(xmlrpc_value_type(params), XMLRPC_TYPE_ARRAY);
+	if (nhost_calls == MAX_RECORDED) {
+		CU_FAIL("too many host calls");
+		return;
+	}
+	host_calls[nhost_calls].method = strdup(method);
+	xmlrpc_INCREF(params);
+	host_calls[nhost_calls].params = params;
+	nhost_calls++;
+}
+
+static void
+host_calls_clear(void)
+{
+	for (int i = 0; i < nhost_calls; i++) {
+		free(host_calls[i].method);
+		xmlrpc_DECREF(host_calls[i].params);
+	}
+	nhost_calls = 0;
+}
+
+struct deferred {
+	unsigned ms;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static struct deferred defers[MAX_RECORDED];
+static int ndefers;
+
+int
+va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg)
+{
+	CU_ASSERT_PTR_EQUAL(a, &agent);
+	if (ndefers == MAX_RECORDED)
+		return -1;
+	defers[ndefers++] = (struct deferred){ delay_ms, fn, arg };
+	return 0;
+}
+
+/* Runs the oldest deferred function; its delay, or -1 if there was none. */
+static long
+run_deferred(void)
+{
+	if (ndefers == 0)
+		return -1;
+	struct deferred d = defers[0];
+	memmove(defers, defers + 1, (size_t)(ndefers - 1) * sizeof(defers[0]));
+	ndefers--;
+	d.fn(d.arg);
+	return (long)d.ms;
+}
+
+uint64_t
+va_agent_now_ms(void)
+{
+	return fake_now;
+}
+
+/* --- calls through the registry ---------------------------------------------- */
+
+static xmlrpc_registry *registry;
+static char tmpdir[64];
+
+struct reply {
+	xmlrpc_value *v; /* the result, or NULL for a fault */
+	int code;        /* 0, or the fault code */
+	char *msg;       /* the fault string, or NULL */
+};
+
+static void
+reply_free(struct reply *r)
+{
+	if (r->v)
+		xmlrpc_DECREF(r->v);
+	free(r->msg);
+	r->v = NULL;
+	r->msg = NULL;
+}
+
+static struct reply
+call_xml(const char *xml, size_t len)
+{
+	struct reply r = { NULL, 0, NULL };
+	xmlrpc_env env;
+	xmlrpc_mem_block *out = NULL;
+	const char *msg = NULL;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_registry_process_call2(&env, registry, xml, len, NULL, &out);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_parse_response2(&env, xmlrpc_mem_block_contents(out),
+	    xmlrpc_mem_block_size(out), &r.v, &r.code, &msg);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	if (env.fault_occurred)
+		r.code = 1;
+	if (msg) {
+		r.msg = strdup(msg);
+		free((void *)msg);
+	}
+	xmlrpc_mem_block_free(out);
+	xmlrpc_env_clean(&env);
+	return r;
+}
+
+/* Calls method with params (an array; the reference is consumed). */
+static struct reply
+call_value(const char *method, xmlrpc_value *params)
+{
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_mem_block *xml = xmlrpc_mem_block_new(&env, 0);
+	xmlrpc_serialize_call2(&env, xml, method, params, xmlrpc_dialect_i8);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_DECREF(params);
+	struct reply r = call_xml(xmlrpc_mem_block_contents(xml),
+	    xmlrpc_mem_block_size(xml));
+	xmlrpc_mem_block_free(xml);
+	xmlrpc_env_clean(&env);
+	return r;
+}
+
+/* Calls method with parameters built by xmlrpc_build_value(fmt, ...); fmt is "(...)". */
+static struct reply
+call(const char *method, const char *fmt, ...)
+{
+	xmlrpc_env env;
+	xmlrpc_value *params = NULL;
+	const char *tail = NULL;
+	va_list ap;
+
+	xmlrpc_env_init(&env);
+	va_start(ap, fmt);
+	xmlrpc_build_value_va(&env, fmt, ap, &params, &tail);
+	va_end(ap);
+	if (env.fault_occurred)
+		fprintf(stderr, "\nbuilding %s %s: %s\n", method, fmt, env.fault_string);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	CU_ASSERT_EQUAL(*tail, '\0');
+	xmlrpc_env_clean(&env);
+	return call_value(method, params);
+}
+
+static bool
+check_fault(struct reply r, int code, const char *sub, int line)
+{
+	bool ok = r.v == NULL && r.code == code && r.msg &&
+	    (!sub || strstr(r.msg, sub));
+	if (!ok)
+		fprintf(stderr, "\nline %d: expected fault %d \"%s\", got %d \"%s\"\n",
+		    line, code, sub ? sub : "", r.code, r.msg ? r.msg : "(no fault)");
+	reply_free(&r);
+	return ok;
+}
+
+#define EXPECT_FAULT(r, code, sub) CU_ASSERT_TRUE(check_fault((r), (code), (sub), __LINE__))
+
+static bool
+check_ok(struct reply *r, xmlrpc_type type, int line)
+{
+	bool ok = r->v && r->code == 0 && xmlrpc_value_type(r->v) == type;
+	if (!ok)
+		fprintf(stderr, "\nline %d: expected a result of type %d, got fault %d \"%s\"\n",
+		    line, (int)type, r->code, r->msg ? r->msg : "");
+	return ok;
+}
+
+#define EXPECT_OK(r, type) CU_ASSERT_TRUE_FATAL(check_ok(&(r), (type), __LINE__))
+
+/* Struct members. */
+static xmlrpc_value *
+member(xmlrpc_value *s, const char *key)
+{
+	xmlrpc_env env;
+	xmlrpc_value *m = NULL;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &m);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	if (!m)
+		fprintf(stderr, "\nmissing member %s\n", key);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	return m; /* a new reference */
+}
+
+static int64_t
+as_int(xmlrpc_value *v)
+{
+	xmlrpc_env env;
+	int64_t out = INT64_MIN;
+
+	xmlrpc_env_init(&env);
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+		int i;
+		xmlrpc_read_int(&env, v, &i);
+		out = i;
+	} else if (xmlrpc_value_type(v) == XMLRPC_TYPE_I8) {
+		xmlrpc_int64 i;
+		xmlrpc_read_i8(&env, v, &i);
+		out = i;
+	} else if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+		xmlrpc_bool b;
+		xmlrpc_read_bool(&env, v, &b);
+		out = b;
+	} else {
+		CU_FAIL("not an int");
+	}
+	CU_ASSERT_FALSE(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	return out;
+}
+
+static int64_t
+member_int(xmlrpc_value *s, const char *key, xmlrpc_type want)
+{
+	xmlrpc_value *m = member(s, key);
+	CU_ASSERT_EQUAL(xmlrpc_value_type(m), want);
+	int64_t v = as_int(m);
+	xmlrpc_DECREF(m);
+	return v;
+}
+
+/* A malloc'd copy of a string value. */
+static char *
+as_str(xmlrpc_value *v, size_t *len)
+{
+	xmlrpc_env env;
+	const char *s = NULL;
+	size_t n = 0;
+
+	xmlrpc_env_init(&env);
+	CU_ASSERT_EQUAL_FATAL(xmlrpc_value_type(v), XMLRPC_TYPE_STRING);
+	xmlrpc_read_string_lp(&env, v, &n, &s);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	if (len)
+		*len = n;
+	return (char *)s;
+}
+
+static char *
+member_str(xmlrpc_value *s, const char *key, size_t *len)
+{
+	xmlrpc_value *m = member(s, key);
+	char *out = as_str(m, len);
+	xmlrpc_DECREF(m);
+	return out;
+}
+
+static unsigned char *
+member_b64(xmlrpc_value *s, const char *key, size_t *len)
+{
+	xmlrpc_env env;
+	xmlrpc_value *m = member(s, key);
+	const unsigned char *data = NULL;
+
+	xmlrpc_env_init(&env);
+	CU_ASSERT_EQUAL_FATAL(xmlrpc_value_type(m), XMLRPC_TYPE_BASE64);
+	xmlrpc_read_base64(&env, m, len, &data);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	xmlrpc_DECREF(m);
+	return (unsigned char *)data;
+}
+
+static bool
+array_has_string(xmlrpc_value *arr, const char *want)
+{
+	xmlrpc_env env;
+	bool found = false;
+
+	xmlrpc_env_init(&env);
+	int n = xmlrpc_array_size(&env, arr);
+	for (int i = 0; i < n && !found; i++) {
+		xmlrpc_value *it = NULL;
+		xmlrpc_array_read_item(&env, arr, (unsigned)i, &it);
+		char *s = as_str(it, NULL);
+		found = strcmp(s, want) == 0;
+		free(s);
+		xmlrpc_DECREF(it);
+	}
+	xmlrpc_env_clean(&env);
+	return found;
+}
+
+/* The XML of a value, for exact comparisons. */
+static char *
+value_xml(xmlrpc_value *v)
+{
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_mem_block *mb = xmlrpc_mem_block_new(&env, 0);
+	xmlrpc_serialize_value2(&env, mb, v, xmlrpc_dialect_i8);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	size_t n = xmlrpc_mem_block_size(mb);
+	char *s = malloc(n + 1);
+	memcpy(s, xmlrpc_mem_block_contents(mb), n);
+	s[n] = '\0';
+	xmlrpc_mem_block_free(mb);
+	xmlrpc_env_clean(&env);
+	return s;
+}
+
+/* --- files and processes ----------------------------------------------------- */
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmpdir/name, in a static buffer per call slot (4 rotating). */
+static const char *
+tpath(const char *fmt, ...)
+{
+	static char bufs[8][1200];
+	static int slot;
+	char name[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	char *b = bufs[slot++ % 8];
+	snprintf(b, sizeof(bufs[0]), "%s/%s", tmpdir, name);
+	return b;
+}
+
+static void
+write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Waits up to 5 s for path to exist (and hold want, if not NULL). */
+static bool
+wait_for_file(const char *path, const char *want)
+{
+	for (int i = 0; i < 250; i++) {
+		va_methods_reap();
+		FILE *f = fopen(path, "r");
+		if (f) {
+			char buf[256] = "";
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+			buf[n] = '\0';
+			if (!want || strcmp(buf, want) == 0)
+				return true;
+		}
+		usleep(20000);
+	}
+	return false;
+}
+
+static void
+wait_children(void)
+{
+	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
+		va_methods_reap();
+		usleep(20000);
+	}
+	CU_ASSERT_EQUAL(va_methods_children(), 0);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static void
+fill_random(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		rng_state ^= rng_state << 13;
+		rng_state ^= rng_state >> 7;
+		rng_state ^= rng_state << 17;
+		p[i] = (unsigned char)rng_state;
+	}
+}
+
+static void
+sha256_hex(const void *data, size_t len, char hex[65])
+{
+	struct sha256_ctx ctx;
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, sizeof(d), d);
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+}
+
+/* Opens a file through va.file.open; the handle, or -1 (and a failure). */
+static int
+file_open(const char *path, const char *mode)
+{
+	struct reply r = call("va.file.open", "(ss)", path, mode);
+	int h = -1;
+	if (check_ok(&r, XMLRPC_TYPE_INT, __LINE__))
+		h = (int)as_int(r.v);
+	else
+		CU_FAIL("va.file.open failed");
+	reply_free(&r);
+	return h;
+}
+
+static void
+file_close(int h)
+{
+	struct reply r = call("va.file.close", "(i)", h);
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+}
+
+static int64_t
+file_write(int h, const void *data, size_t len)
+{
+	struct reply r = call("va.file.write", "(i6)", h, data, len);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	int64_t n = as_int(r.v);
+	reply_free(&r);
+	return n;
+}
+
+/* va.file.read; returns the data (malloc'd) and sets *len and *eof. */
+static unsigned char *
+file_read(int h, int count, size_t *len, int *eof)
+{
+	struct reply r = call("va.file.read", "(ii)", h, count);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	unsigned char *d = member_b64(r.v, "data", len);
+	CU_ASSERT_EQUAL(member_int(r.v, "count", XMLRPC_TYPE_INT), (int64_t)*len);
+	*eof = (int)member_int(r.v, "eof", XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+	return d;
+}
+
+static int64_t
+file_seek(int h, int64_t off, int whence)
+{
+	struct reply r = call("va.file.seek", "(iIi)", h, (xmlrpc_int64)off, whence);
+	EXPECT_OK(r, XMLRPC_TYPE_I8);
+	int64_t pos = as_int(r.v);
+	reply_free(&r);
+	return pos;
+}
+
+static char *
+file_checksum(const char *path)
+{
+	struct reply r = call("va.file.checksum", "(s)", path);
+	EXPECT_OK(r, XMLRPC_TYPE_STRING);
+	char *s = as_str(r.v, NULL);
+	reply_free(&r);
+	return s;
+}
+
+static int
+stat_mode(const char *path)
+{
+	struct stat st;
+	CU_ASSERT_EQUAL_FATAL(lstat(path, &st), 0);
+	return (int)(st.st_mode & 07777);
+}
+
+/* --- va.ping, va.echo, va.capabilities, va.info, introspection --------------- */
+
+static void
+test_ping(void)
+{
+	struct reply r = call("va.ping", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	CU_ASSERT_EQUAL(as_int(r.v), 1);
+	reply_free(&r);
+	EXPECT_FAULT(call("va.ping", "(i)", 1), XMLRPC_TYPE_ERROR,
+	    "va.ping: expected no parameters");
+}
+
+static void
+test_echo(void)
+{
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_value *dt = xmlrpc_datetime_new_sec(&env, 1700000000);
+	xmlrpc_value *nil = xmlrpc_nil_new(&env);
+	static const unsigned char bin[] = { 0, 1, 2, 0xff, 0xfe, '<', '&', 0 };
+	xmlrpc_value *params = xmlrpc_build_value(&env,
+	    "(ibdsVI6V{s:i,s:(ss{s:I,s:6})}((i(s))){})",
+	    -42, (xmlrpc_bool)1, 3.25, "h\xc3\xa9llo \xe2\x9c\x93 <&> \xef\xbf\xbd",
+	    dt, (xmlrpc_int64)-9000000000000LL, bin, sizeof(bin), nil,
+	    "n", 7, "list", "a", "\xce\xbb", "deep", (xmlrpc_int64)1 << 40,
+	    "bytes", bin, (size_t)3, 1, "x");
+	if (env.fault_occurred)
+		fprintf(stderr, "\nbuilding: %s\n", env.fault_string);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_DECREF(dt);
+	xmlrpc_DECREF(nil);
+
+	char *want = value_xml(params);
+	xmlrpc_INCREF(params);
+	struct reply r = call_value("va.echo", params);
+	EXPECT_OK(r, XMLRPC_TYPE_ARRAY);
+	char *got = value_xml(r.v);
+	CU_ASSERT_STRING_EQUAL(got, want);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, r.v), 11);
+	free(got);
+	free(want);
+	reply_free(&r);
+	xmlrpc_DECREF(params);
+
+	r = call("va.echo", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_ARRAY);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, r.v), 0);
+	reply_free(&r);
+	xmlrpc_env_clean(&env);
+
+	/* xmlrpc-c 1.33 refuses characters above U+FFFF: a fault, not a crash. */
+	static const char emoji[] =
+	    "<?xml version=\"1.0\"?><methodCall><methodName>va.echo</methodName>"
+	    "<params><param><value><string>\xf0\x9f\x98\x80</string></value></param>"
+	    "</params></methodCall>";
+	r = call_xml(emoji, sizeof(emoji) - 1);
+	CU_ASSERT_PTR_NULL(r.v);
+	CU_ASSERT_NOT_EQUAL(r.code, 0);
+	reply_free(&r);
+}
+
+static const char *const all_methods[] = {
+	"va.ping", "va.echo", "va.capabilities", "va.info",
+	"va.file.open", "va.file.read", "va.file.write", "va.file.seek",
+	"va.file.close", "va.file.stat", "va.file.checksum",
+	"va.dmesg", "va.clipboard.get", "va.clipboard.set", "va.shutdown",
+};
+#define NALL (sizeof(all_methods) / sizeof(all_methods[0]))
+
+static void
+test_capabilities(void)
+{
+	struct reply r = call("va.capabilities", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	char *version = member_str(r.v, "version", NULL);
+	CU_ASSERT_STRING_EQUAL(version, PACKAGE_VERSION);
+	free(version);
+	CU_ASSERT_EQUAL(member_int(r.v, "protocol", XMLRPC_TYPE_INT), VA_AGENT_PROTOCOL);
+	CU_ASSERT_EQUAL(member_int(r.v, "max_frame", XMLRPC_TYPE_INT), (int64_t)cfg.max_frame);
+	xmlrpc_value *m = member(r.v, "methods");
+	CU_ASSERT_EQUAL_FATAL(xmlrpc_value_type(m), XMLRPC_TYPE_ARRAY);
+	for (size_t i = 0; i < NALL; i++)
+		CU_ASSERT_TRUE(array_has_string(m, all_methods[i]));
+	CU_ASSERT_TRUE(array_has_string(m, "system.listMethods"));
+	CU_ASSERT_TRUE(array_has_string(m, "system.methodHelp"));
+	CU_ASSERT_TRUE(array_has_string(m, "system.methodSignature"));
+	CU_ASSERT_FALSE(array_has_string(m, "system.shutdown"));
+	xmlrpc_DECREF(m);
+	reply_free(&r);
+
+	/* A method the ACL blocks is not listed. */
+	disabled_method = "va.dmesg";
+	r = call("va.capabilities", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	m = member(r.v, "methods");
+	CU_ASSERT_FALSE(array_has_string(m, "va.dmesg"));
+	CU_ASSERT_TRUE(array_has_string(m, "va.ping"));
+	xmlrpc_DECREF(m);
+	reply_free(&r);
+	disabled_method = "system.multicall";
+	r = call("va.capabilities", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	m = member(r.v, "methods");
+	CU_ASSERT_FALSE(array_has_string(m, "system.multicall"));
+	CU_ASSERT_TRUE(array_has_string(m, "va.dmesg"));
+	xmlrpc_DECREF(m);
+	reply_free(&r);
+	disabled_method = NULL;
+
+	/* The same list for host.hello. */
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
+	xmlrpc_DECREF(list);
+	xmlrpc_env_clean(&env);
+
+	EXPECT_FAULT(call("va.capabilities", "(s)", "x"), XMLRPC_TYPE_ERROR,
+	    "va.capabilities: expected no parameters; got 1 parameter");
+}
+
+static void
+test_info(void)
+{
+	struct utsname u;
+	CU_ASSERT_EQUAL_FATAL(uname(&u), 0);
+
+	struct reply r = call("va.info", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	char *s = member_str(r.v, "hostname", NULL);
+	CU_ASSERT_STRING_EQUAL(s, u.nodename);
+	free(s);
+	s = member_str(r.v, "kernel", NULL);
+	CU_ASSERT_STRING_EQUAL(s, u.release);
+	free(s);
+	s = member_str(r.v, "arch", NULL);
+	CU_ASSERT_STRING_EQUAL(s, u.machine);
+	free(s);
+	s = member_str(r.v, "os", NULL);
+	CU_ASSERT_TRUE(strlen(s) > 0);
+	CU_ASSERT_PTR_NULL(strchr(s, '"'));
+	free(s);
+	s = member_str(r.v, "agent_version", NULL);
+	CU_ASSERT_STRING_EQUAL(s, PACKAGE_VERSION);
+	free(s);
+	CU_ASSERT_TRUE(member_int(r.v, "uptime", XMLRPC_TYPE_INT) > 0);
+	int64_t t = member_int(r.v, "time", XMLRPC_TYPE_I8);
+	CU_ASSERT_TRUE(t >= (int64_t)time(NULL) - 5 && t <= (int64_t)time(NULL) + 5);
+	reply_free(&r);
+	EXPECT_FAULT(call("va.info", "(i)", 1), XMLRPC_TYPE_ERROR, "va.info: expected no parameters");
+}
+
+static void
+check_pretty(const char *text, const char *want)
+{
+	char *got = va_os_release_pretty_name(text, strlen(text));
+	if (!want) {
+		CU_ASSERT_PTR_NULL(got);
+	} else {
+		CU_ASSERT_PTR_NOT_NULL(got);
+		if (got && strcmp(got, want) != 0)
+			fprintf(stderr, "\nos-release: got [%s], want [%s]\n", got, want);
+		CU_ASSERT_TRUE(got && strcmp(got, want) == 0);
+	}
+	free(got);
+}
+
+static void
+test_os_release(void)
+{
+	check_pretty("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n",
+	    "Debian GNU/Linux 12 (bookworm)");
+	check_pretty("PRETTY_NAME='Alpine Linux v3.19'\n", "Alpine Linux v3.19");
+	check_pretty("PRETTY_NAME=Buildroot\n", "Buildroot");
+	check_pretty("PRETTY_NAME=\"Say \\\"hi\\\" \\\\ \\$HOME \\n\"", "Say \"hi\" \\ $HOME \\n");
+	check_pretty("PRETTY_NAME=My\\ OS  \n", "My OS");
+	check_pretty("ID=x\n  PRETTY_NAME=\"indented\"\n", "indented");
+	check_pretty("PRETTY_NAME=\"first\"\nPRETTY_NAME=\"second\"\n", "second");
+	check_pretty("PRETTY_NAME=\"Quoted\" # comment\n", "Quoted");
+	check_pretty("NAME=Debian\n", NULL);
+	check_pretty("PRETTY_NAME=\"unterminated\n", NULL);
+	check_pretty("PRETTY_NAME=\"\"\n", NULL);
+	check_pretty("XPRETTY_NAME=\"no\"\n", NULL);
+	check_pretty("", NULL);
+	check_pretty("PRETTY_NAME=\"caf\xc3\xa9\"", "caf\xc3\xa9");
+}
+
+static void
+test_introspection(void)
+{
+	struct reply r = call("system.listMethods", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_ARRAY);
+	for (size_t i = 0; i < NALL; i++)
+		CU_ASSERT_TRUE(array_has_string(r.v, all_methods[i]));
+	reply_free(&r);
+	for (size_t i = 0; i < NALL; i++) {
+		r = call("system.methodHelp", "(s)", all_methods[i]);
+		EXPECT_OK(r, XMLRPC_TYPE_STRING);
+		char *help = as_str(r.v, NULL);
+		/* Starts with the call's shape and says more than that. */
+		CU_ASSERT_EQUAL(strncmp(help, all_methods[i], strlen(all_methods[i])), 0);
+		CU_ASSERT_TRUE(strlen(help) > 30);
+		free(help);
+		reply_free(&r);
+		r = call("system.methodSignature", "(s)", all_methods[i]);
+		CU_ASSERT_EQUAL(r.code, 0);
+		reply_free(&r);
+	}
+	r = call("system.methodSignature", "(s)", "va.file.open");
+	EXPECT_OK(r, XMLRPC_TYPE_ARRAY);
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, r.v), 2);
+	xmlrpc_env_clean(&env);
+	reply_free(&r);
+}
+
+/* --- UTF-8 helpers ------------------------------------------------------------ */
+
+static void
+test_utf8(void)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		int xml;
+		size_t bad;
+	} cases[] = {
+		{ "plain", 5, 1, 5 },
+		{ "tab\tnl\ncr\r", 10, 1, 10 },
+		{ "a\x01" "b", 3, 1, 1 },
+		{ "a\x01" "b", 3, 0, 3 },
+		{ "a\0b", 3, 1, 1 },
+		{ "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80", 9, 0, 9 },
+		{ "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80", 9, 1, 5 }, /* above U+FFFF */
+		{ "x\xc0\x80", 3, 0, 1 },          /* overlong NUL */
+		{ "x\xe0\x80\xaf", 4, 0, 1 },      /* overlong '/' */
+		{ "x\xed\xa0\x80", 4, 0, 1 },      /* surrogate */
+		{ "x\xf4\x90\x80\x80", 5, 0, 1 },  /* above U+10FFFF */
+		{ "x\xe2\x9c", 3, 0, 1 },          /* cut short */
+		{ "x\x80", 2, 0, 1 },              /* lone continuation */
+		{ "x\xff", 2, 0, 1 },
+		{ "x\xef\xbf\xbe", 4, 1, 1 },      /* U+FFFE, not XML */
+		{ "x\xef\xbf\xbe", 4, 0, 4 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t got = va_utf8_check(cases[i].s, cases[i].len, cases[i].xml);
+		if (got != cases[i].bad)
+			fprintf(stderr, "\nutf8 case %zu: %zu, want %zu\n", i, got, cases[i].bad);
+		CU_ASSERT_EQUAL(got, cases[i].bad);
+	}
+	char s[] = "ok\t\n\r\x01\x7f\xc3\xa9\xff\xe2\x9c\x93\xe2\x9c end";
+	size_t n = sizeof(s) - 1;
+	CU_ASSERT_EQUAL(va_utf8_sanitize(s, n), n);
+	CU_ASSERT_EQUAL(memcmp(s, "ok\t\n???\xc3\xa9?\xe2\x9c\x93?? end", n), 0);
+	CU_ASSERT_EQUAL(va_utf8_check(s, n, 1), n);
+	char e[] = "a\xf0\x9f\x98\x80" "b\xf0\x9f\x98";
+	n = va_utf8_sanitize(e, sizeof(e) - 1);
+	CU_ASSERT_EQUAL(n, 6);
+	CU_ASSERT_STRING_EQUAL(e, "a?b???");
+}
+
+/* --- files -------------------------------------------------------------------- */
+
+static void
+test_file_round_trip(void)
+{
+	const size_t size = 3 * MiB + 17;
+	unsigned char *data = malloc(size);
+	char want[65];
+	const char *path = tpath("round.bin");
+
+	fill_random(data, size);
+	sha256_hex(data, size, want);
+
+	int h = file_open(path, "w");
+	CU_ASSERT_TRUE_FATAL(h > 0);
+	for (size_t off = 0; off < size; off += MiB) {
+		size_t n = size - off < MiB ? size - off : MiB;
+		CU_ASSERT_EQUAL(file_write(h, data + off, n), (int64_t)n);
+	}
+	file_close(h);
+
+	char *sum = file_checksum(path);
+	CU_ASSERT_STRING_EQUAL(sum, want);
+	free(sum);
+
+	h = file_open(path, "rb");
+	unsigned char *back = malloc(size + MiB);
+	size_t got = 0;
+	int eof = 0, reads = 0;
+	while (!eof && reads++ < 10) {
+		size_t len;
+		unsigned char *d = file_read(h, (int)MiB, &len, &eof);
+		CU_ASSERT_TRUE_FATAL(got + len <= size);
+		memcpy(back + got, d, len);
+		got += len;
+		free(d);
+	}
+	CU_ASSERT_TRUE(eof);
+	CU_ASSERT_EQUAL(got, size);
+	CU_ASSERT_EQUAL(memcmp(back, data, size), 0);
+
+	/* Seeks, by number and by name, with int and i8 offsets. */
+	CU_ASSERT_EQUAL(file_seek(h, 0, 0), 0);
+	CU_ASSERT_EQUAL(file_seek(h, 100, 1), 100);
+	CU_ASSERT_EQUAL(file_seek(h, -10, 2), (int64_t)size - 10);
+	size_t len;
+	unsigned char *d = file_read(h, 100, &len, &eof);
+	CU_ASSERT_EQUAL(len, 10);
+	CU_ASSERT_TRUE(eof);
+	CU_ASSERT_EQUAL(memcmp(d, data + size - 10, 10), 0);
+	free(d);
+	struct reply r = call("va.file.seek", "(iis)", h, 5, "set");
+	EXPECT_OK(r, XMLRPC_TYPE_I8);
+	CU_ASSERT_EQUAL(as_int(r.v), 5);
+	reply_free(&r);
+	r = call("va.file.seek", "(iis)", h, 5, "CUR");
+	EXPECT_OK(r, XMLRPC_TYPE_I8);
+	CU_ASSERT_EQUAL(as_int(r.v), 10);
+	reply_free(&r);
+	r = call("va.file.seek", "(iIs)", h, (xmlrpc_int64)5 << 32, "set");
+	EXPECT_OK(r, XMLRPC_TYPE_I8);
+	CU_ASSERT_EQUAL(as_int(r.v), (int64_t)5 << 32);
+	reply_free(&r);
+	r = call("va.file.seek", "(iis)", h, 0, "end");
+	EXPECT_OK(r, XMLRPC_TYPE_I8);
+	CU_ASSERT_EQUAL(as_int(r.v), (int64_t)size);
+	reply_free(&r);
+	/* A read of part of a file: not at the end yet. */
+	file_seek(h, 0, 0);
+	d = file_read(h, 5, &len, &eof);
+	CU_ASSERT_EQUAL(len, 5);
+	CU_ASSERT_FALSE(eof);
+	free(d);
+	d = file_read(h, 0, &len, &eof);
+	CU_ASSERT_EQUAL(len, 0);
+	CU_ASSERT_FALSE(eof);
+	free(d);
+
+	EXPECT_FAULT(call("va.file.seek", "(iii)", h, 0, 3), XMLRPC_TYPE_ERROR, "bad whence");
+	EXPECT_FAULT(call("va.file.seek", "(iis)", h, 0, "start"), XMLRPC_TYPE_ERROR, "bad whence");
+	EXPECT_FAULT(call("va.file.seek", "(iib)", h, 0, (xmlrpc_bool)1), XMLRPC_TYPE_ERROR,
+	    "va.file.seek: expected (int handle, int offset");
+	EXPECT_FAULT(call("va.file.seek", "(ii)", h, 0), XMLRPC_TYPE_ERROR, "got 2 parameters");
+	EXPECT_FAULT(call("va.file.seek", "(iii)", h, -1, 0), XMLRPC_INTERNAL_ERROR,
+	    "Invalid argument");
+	/* Writing to a read-only handle is the system's error. */
+	EXPECT_FAULT(call("va.file.write", "(i6)", h, "x", (size_t)1), XMLRPC_INTERNAL_ERROR,
+	    "Bad file descriptor");
+	file_close(h);
+	free(back);
+	free(data);
+}
+
+static void
+test_file_checksum(void)
+{
+	const char *p = tpath("abc.txt");
+	write_file(p, "abc", 3);
+	char *sum = file_checksum(p);
+	CU_ASSERT_STRING_EQUAL(sum,
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	free(sum);
+	p = tpath("empty.txt");
+	write_file(p, "", 0);
+	sum = file_checksum(p);
+	CU_ASSERT_STRING_EQUAL(sum,
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	free(sum);
+	EXPECT_FAULT(call("va.file.checksum", "(s)", tpath("missing")), XMLRPC_INTERNAL_ERROR,
+	    "No such file or directory");
+	EXPECT_FAULT(call("va.file.checksum", "(s)", tmpdir), XMLRPC_INTERNAL_ERROR,
+	    "Is a directory");
+	EXPECT_FAULT(call("va.file.checksum", "(s)", "/dev/zero"), XMLRPC_TYPE_ERROR,
+	    "not a regular file");
+	EXPECT_FAULT(call("va.file.checksum", "(i)", 1), XMLRPC_TYPE_ERROR,
+	    "va.file.checksum: expected (string path); parameter 1 is an int");
+	EXPECT_FAULT(call("va.file.checksum", "()"), XMLRPC_TYPE_ERROR,
+	    "va.file.checksum: expected (string path); got 0 parameters");
+	EXPECT_FAULT(call("va.file.checksum", "(s)", "relative/path"), XMLRPC_TYPE_ERROR,
+	    "path must be absolute");
+}
+
+static void
+test_file_modes(void)
+{
+	mode_t old = umask(022);
+	const char *p = tpath("created.txt");
+
+	/* Created files get 0600 by default... */
+	int h = file_open(p, "w");
+	file_close(h);
+	CU_ASSERT_EQUAL(stat_mode(p), 0600);
+	/* ...or exactly the perm asked, whatever the umask. */
+	const char *q = tpath("perm.txt");
+	struct reply r = call("va.file.open", "(ssi)", q, "a+", 0666);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	file_close((int)as_int(r.v));
+	reply_free(&r);
+	CU_ASSERT_EQUAL(stat_mode(q), 0666);
+	q = tpath("perm2.txt");
+	r = call("va.file.open", "(ssi)", q, "w+b", 0640);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	file_close((int)as_int(r.v));
+	reply_free(&r);
+	CU_ASSERT_EQUAL(stat_mode(q), 0640);
+	/* perm does not change an existing file. */
+	r = call("va.file.open", "(ssi)", p, "w", 0644);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	file_close((int)as_int(r.v));
+	reply_free(&r);
+	CU_ASSERT_EQUAL(stat_mode(p), 0600);
+	umask(old);
+
+	/* va.file.stat */
+	r = call("va.file.stat", "(s)", q);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	CU_ASSERT_EQUAL(member_int(r.v, "mode", XMLRPC_TYPE_INT), 0640);
+	CU_ASSERT_EQUAL(member_int(r.v, "size", XMLRPC_TYPE_I8), 0);
+	int64_t mt = member_int(r.v, "mtime", XMLRPC_TYPE_I8);
+	CU_ASSERT_TRUE(mt > (int64_t)time(NULL) - 60 && mt <= (int64_t)time(NULL) + 5);
+	char *type = member_str(r.v, "type", NULL);
+	CU_ASSERT_STRING_EQUAL(type, "file");
+	free(type);
+	reply_free(&r);
+
+	static const struct {
+		const char *path;
+		const char *type;
+	} types[] = {
+		{ "/dev/null", "char" },
+		{ "/", "dir" },
+		{ NULL, "link" },
+		{ NULL, "fifo" },
+	};
+	CU_ASSERT_EQUAL(symlink("created.txt", tpath("link")), 0);
+	CU_ASSERT_EQUAL(mkfifo(tpath("fifo"), 0600), 0);
+	for (size_t i = 0; i < 4; i++) {
+		const char *sp = types[i].path ? types[i].path : tpath("%s", types[i].type);
+		r = call("va.file.stat", "(s)", sp);
+		EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+		type = member_str(r.v, "type", NULL);
+		CU_ASSERT_STRING_EQUAL(type, types[i].type);
+		free(type);
+		reply_free(&r);
+	}
+	/* A FIFO without a writer: open and read never wait. */
+	h = file_open(tpath("fifo"), "r");
+	size_t len;
+	int eof;
+	unsigned char *d = file_read(h, 100, &len, &eof);
+	CU_ASSERT_EQUAL(len, 0);
+	free(d);
+	file_close(h);
+
+	EXPECT_FAULT(call("va.file.stat", "(s)", tpath("missing")), XMLRPC_INTERNAL_ERROR,
+	    "No such file or directory");
+	EXPECT_FAULT(call("va.file.stat", "(ss)", p, p), XMLRPC_TYPE_ERROR,
+	    "va.file.stat: expected (string path); got 2 parameters");
+	EXPECT_FAULT(call("va.file.stat", "(6)", "x", (size_t)1), XMLRPC_TYPE_ERROR,
+	    "parameter 1 is a base64");
+
+	/* Bad opens. */
+	EXPECT_FAULT(call("va.file.open", "(ssi)", tpath("p3"), "w", 01000), XMLRPC_INDEX_ERROR,
+	    "out of range");
+	EXPECT_FAULT(call("va.file.open", "(ssi)", tpath("p3"), "w", -1), XMLRPC_INDEX_ERROR,
+	    "out of range");
+	static const char *const bad_modes[] = { "", "x", "rw", "r++", "rbb", "wx", "+r", "R" };
+	for (size_t i = 0; i < sizeof(bad_modes) / sizeof(bad_modes[0]); i++)
+		EXPECT_FAULT(call("va.file.open", "(ss)", tpath("p4"), bad_modes[i]),
+		    XMLRPC_TYPE_ERROR, "bad mode");
+	CU_ASSERT_EQUAL(access(tpath("p4"), F_OK), -1);
+	EXPECT_FAULT(call("va.file.open", "(is)", 1, "r"), XMLRPC_TYPE_ERROR,
+	    "va.file.open: expected (string path, string mode[, int perm]); parameter 1 is an int");
+	EXPECT_FAULT(call("va.file.open", "(s)", p), XMLRPC_TYPE_ERROR, "got 1 parameter");
+	EXPECT_FAULT(call("va.file.open", "(ssii)", p, "r", 1, 2), XMLRPC_TYPE_ERROR,
+	    "got 4 parameters");
+	EXPECT_FAULT(call("va.file.open", "(sss)", p, "r", "0600"), XMLRPC_TYPE_ERROR,
+	    "parameter 3 is a string");
+	EXPECT_FAULT(call("va.file.open", "(ss)", "created.txt", "r"), XMLRPC_TYPE_ERROR,
+	    "path must be absolute");
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("missing"), "r"), XMLRPC_INTERNAL_ERROR,
+	    "No such file or directory");
+	EXPECT_FAULT(call("va.file.open", "(ss)", tmpdir, "r"), XMLRPC_INTERNAL_ERROR,
+	    "Is a directory");
+}
+
+static void
+test_file_handles(void)
+{
+	const char *p = tpath("small.txt");
+	write_file(p, "0123456789", 10);
+	int h = file_open(p, "r");
+
+	/* Unknown handles. */
+	EXPECT_FAULT(call("va.file.read", "(ii)", h + 1000000, 1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle");
+	EXPECT_FAULT(call("va.file.read", "(ii)", 0, 1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle 0");
+	EXPECT_FAULT(call("va.file.read", "(ii)", -5, 1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle -5");
+	EXPECT_FAULT(call("va.file.close", "(I)", (xmlrpc_int64)1 << 40), XMLRPC_INDEX_ERROR,
+	    "unknown file handle 1099511627776");
+	EXPECT_FAULT(call("va.file.write", "(i6)", 12345, "x", (size_t)1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle 12345");
+	EXPECT_FAULT(call("va.file.seek", "(iii)", 12345, 0, 0), XMLRPC_INDEX_ERROR,
+	    "unknown file handle 12345");
+
+	/* Wrong types and counts. */
+	EXPECT_FAULT(call("va.file.read", "(si)", "1", 1), XMLRPC_TYPE_ERROR,
+	    "va.file.read: expected (int handle, int count); parameter 1 is a string");
+	EXPECT_FAULT(call("va.file.read", "(id)", h, 1.0), XMLRPC_TYPE_ERROR,
+	    "va.file.read: expected (int handle, int count); parameter 2 is a double");
+	EXPECT_FAULT(call("va.file.read", "(i)", h), XMLRPC_TYPE_ERROR,
+	    "va.file.read: expected (int handle, int count); got 1 parameter");
+	EXPECT_FAULT(call("va.file.write", "(is)", h, "text"), XMLRPC_TYPE_ERROR,
+	    "va.file.write: expected (int handle, base64 data); parameter 2 is a string");
+	EXPECT_FAULT(call("va.file.close", "()"), XMLRPC_TYPE_ERROR,
+	    "va.file.close: expected (int handle); got 0 parameters");
+	EXPECT_FAULT(call("va.file.close", "(n)"), XMLRPC_TYPE_ERROR, "parameter 1 is a nil");
+
+	/* Counts: negative, above the cap, at the cap on a small file. */
+	EXPECT_FAULT(call("va.file.read", "(ii)", h, -1), XMLRPC_INDEX_ERROR, "negative");
+	alloc_watch_start();
+	EXPECT_FAULT(call("va.file.read", "(ii)", h, (int)VA_FILE_MAX_CHUNK + 1),
+	    XMLRPC_LIMIT_EXCEEDED_ERROR, "exceeds the maximum of 8388608 bytes");
+	EXPECT_FAULT(call("va.file.read", "(ii)", h, INT_MAX), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "exceeds the maximum");
+	EXPECT_FAULT(call("va.file.read", "(iI)", h, (xmlrpc_int64)INT64_MAX),
+	    XMLRPC_LIMIT_EXCEEDED_ERROR, "exceeds the maximum");
+	size_t biggest = alloc_watch_stop();
+	CU_ASSERT_TRUE(biggest < 256 * 1024);
+	alloc_watch_start();
+	size_t len;
+	int eof;
+	unsigned char *d = file_read(h, (int)VA_FILE_MAX_CHUNK, &len, &eof);
+	biggest = alloc_watch_stop();
+	CU_ASSERT_TRUE(biggest < 256 * 1024);
+	CU_ASSERT_EQUAL(len, 10);
+	CU_ASSERT_TRUE(eof);
+	CU_ASSERT_EQUAL(memcmp(d, "0123456789", 10), 0);
+	free(d);
+	file_close(h);
+	/* The handle is gone, and its number is not handed out again. */
+	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
+	int h2 = file_open(p, "r");
+	CU_ASSERT_NOT_EQUAL(h2, h);
+	file_close(h2);
+
+	/* A device: a read at the cap is allowed, and gets that much. */
+	h = file_open("/dev/zero", "r");
+	d = file_read(h, (int)VA_FILE_MAX_CHUNK, &len, &eof);
+	CU_ASSERT_EQUAL(len, VA_FILE_MAX_CHUNK);
+	CU_ASSERT_FALSE(eof);
+	free(d);
+	file_close(h);
+
+	/* Writes: at the cap, and one byte past it. */
+	h = file_open(tpath("cap.bin"), "w");
+	unsigned char *big = calloc(1, VA_FILE_MAX_CHUNK + 1);
+	CU_ASSERT_EQUAL(file_write(h, big, VA_FILE_MAX_CHUNK), VA_FILE_MAX_CHUNK);
+	EXPECT_FAULT(call("va.file.write", "(i6)", h, big, (size_t)VA_FILE_MAX_CHUNK + 1),
+	    XMLRPC_LIMIT_EXCEEDED_ERROR, "8388609 bytes of data exceed the maximum of 8388608");
+	free(big);
+	CU_ASSERT_EQUAL(file_write(h, "", 0), 0);
+	file_close(h);
+	struct stat st;
+	CU_ASSERT_EQUAL(stat(tpath("cap.bin"), &st), 0);
+	CU_ASSERT_EQUAL(st.st_size, VA_FILE_MAX_CHUNK);
+}
+
+static void
+test_file_handle_limit(void)
+{
+	const char *p = tpath("many.txt");
+	int hs[VA_FILE_MAX_HANDLES];
+
+	va_file_close_all();
+	write_file(p, "x", 1);
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		hs[i] = file_open(p, "r");
+		CU_ASSERT_TRUE(hs[i] > 0);
+		for (int k = 0; k < i; k++)
+			CU_ASSERT_NOT_EQUAL(hs[k], hs[i]);
+	}
+	EXPECT_FAULT(call("va.file.open", "(ss)", p, "r"), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "too many open file handles (at most 64)");
+	/* A full table creates nothing. */
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("new-when-full"), "w"),
+	    XMLRPC_LIMIT_EXCEEDED_ERROR, "too many open file handles");
+	CU_ASSERT_EQUAL(access(tpath("new-when-full"), F_OK), -1);
+	file_close(hs[10]);
+	int h = file_open(p, "r");
+	CU_ASSERT_TRUE(h > 0);
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
+		CU_ASSERT_NOT_EQUAL(h, hs[i]);
+	va_file_close_all();
+	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
+}
+
+static void
+test_file_idle(void)
+{
+	const uint64_t idle = (uint64_t)VA_FILE_IDLE_SECONDS * 1000;
+	const char *p = tpath("idle.txt");
+
+	va_file_close_all();
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	write_file(p, "abc", 3);
+	uint64_t t0 = fake_now;
+	int a = file_open(p, "r");
+	fake_now = t0 + 1000;
+	int b = file_open(p, "r");
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+
+	/* Using a handle keeps it open. */
+	fake_now = t0 + idle - 1;
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+	CU_ASSERT_EQUAL(file_seek(a, 0, 0), 0);
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + 1000 + idle);
+
+	/* b has been idle for VA_FILE_IDLE_SECONDS: closed; a is not. */
+	fake_now = t0 + 1000 + idle;
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle - 1 + idle);
+	EXPECT_FAULT(call("va.file.read", "(ii)", b, 1), XMLRPC_INDEX_ERROR, "unknown file handle");
+	size_t len;
+	int eof;
+	unsigned char *d = file_read(a, 3, &len, &eof);
+	CU_ASSERT_EQUAL(len, 3);
+	free(d);
+	fake_now += idle;
+	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	EXPECT_FAULT(call("va.file.close", "(i)", a), XMLRPC_INDEX_ERROR, "unknown file handle");
+}
+
+static char *roots[2];
+
+static void
+test_file_roots(void)
+{
+	char base[512], root[600], out[600];
+	char *real = realpath(tmpdir, NULL);
+
+	snprintf(base, sizeof(base), "%s/roots", real);
+	free(real);
+	snprintf(root, sizeof(root), "%s/root", base);
+	snprintf(out, sizeof(out), "%s/outside", base);
+	CU_ASSERT_EQUAL_FATAL(mkdir(base, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(root, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(out, 0700), 0);
+	CU_ASSERT_EQUAL(mkdir(tpath("roots/root/sub"), 0700), 0);
+	CU_ASSERT_EQUAL(mkdir(tpath("roots/rootother"), 0700), 0);
+	write_file(tpath("roots/root/in.txt"), "inside", 6);
+	write_file(tpath("roots/outside/secret.txt"), "secret", 6);
+	write_file(tpath("roots/rootother/x.txt"), "x", 1);
+	CU_ASSERT_EQUAL(symlink("../outside/secret.txt", tpath("roots/root/esc")), 0);
+	CU_ASSERT_EQUAL(symlink("../outside", tpath("roots/root/escdir")), 0);
+	CU_ASSERT_EQUAL(symlink("../outside/created-by-link", tpath("roots/root/dangling")), 0);
+	CU_ASSERT_EQUAL(symlink("in.txt", tpath("roots/root/good")), 0);
+	CU_ASSERT_EQUAL(symlink("/", tpath("roots/root/slash")), 0);
+
+	roots[0] = root;
+	roots[1] = NULL;
+	cfg.file_roots = roots;
+	cfg.nfile_roots = 1;
+
+	/* Inside. */
+	int h = file_open(tpath("roots/root/in.txt"), "r");
+	CU_ASSERT_TRUE(h > 0);
+	file_close(h);
+	h = file_open(tpath("roots/root/sub/../in.txt"), "r");
+	CU_ASSERT_TRUE(h > 0);
+	file_close(h);
+	h = file_open(tpath("roots/root/good"), "r+");
+	CU_ASSERT_TRUE(h > 0);
+	file_close(h);
+	/* A new file under a root. */
+	h = file_open(tpath("roots/root/sub/new.txt"), "w");
+	CU_ASSERT_TRUE(h > 0);
+	CU_ASSERT_EQUAL(file_write(h, "new", 3), 3);
+	file_close(h);
+	CU_ASSERT_EQUAL(stat_mode(tpath("roots/root/sub/new.txt")), 0600);
+	h = file_open(tpath("roots/root/sub/../new2.txt"), "a");
+	CU_ASSERT_TRUE(h > 0);
+	file_close(h);
+	CU_ASSERT_EQUAL(access(tpath("roots/root/new2.txt"), F_OK), 0);
+	struct reply r = call("va.file.stat", "(s)", tpath("roots/root/good"));
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	char *type = member_str(r.v, "type", NULL);
+	CU_ASSERT_STRING_EQUAL(type, "link");
+	free(type);
+	reply_free(&r);
+	r = call("va.file.stat", "(s)", root);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	reply_free(&r);
+	char *sum = file_checksum(tpath("roots/root/good"));
+	char want[65];
+	sha256_hex("inside", 6, want);
+	CU_ASSERT_STRING_EQUAL(sum, want);
+	free(sum);
+	/* Missing inside: the system's error, not "outside". */
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/nope"), "r"),
+	    XMLRPC_INTERNAL_ERROR, "No such file or directory");
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/nodir/x"), "w"),
+	    XMLRPC_INTERNAL_ERROR, "No such file or directory");
+
+	/* Outside: "..", symlinks to files and directories, a sibling with the root's prefix. */
+	static const char *const outside_read[] = {
+		"roots/root/../outside/secret.txt",
+		"roots/root/sub/../../outside/secret.txt",
+		"roots/root/esc",
+		"roots/root/escdir/secret.txt",
+		"roots/root/slash/etc/passwd",
+		"roots/outside/secret.txt",
+		"roots/outside/missing",
+		"roots/rootother/x.txt",
+		"roots/root/..",
+	};
+	for (size_t i = 0; i < sizeof(outside_read) / sizeof(outside_read[0]); i++) {
+		const char *op = tpath("%s", outside_read[i]);
+		EXPECT_FAULT(call("va.file.open", "(ss)", op, "r"),
+		    XMLRPC_REQUEST_REFUSED_ERROR, "is outside the allowed file roots");
+		EXPECT_FAULT(call("va.file.stat", "(s)", op),
+		    XMLRPC_REQUEST_REFUSED_ERROR, "is outside the allowed file roots");
+		EXPECT_FAULT(call("va.file.checksum", "(s)", op),
+		    XMLRPC_REQUEST_REFUSED_ERROR, "is outside the allowed file roots");
+	}
+	EXPECT_FAULT(call("va.file.open", "(ss)", "/etc/passwd", "r"),
+	    XMLRPC_REQUEST_REFUSED_ERROR, "path /etc/passwd is outside the allowed file roots");
+	/* Creating through an escape. */
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/escdir/made"), "w"),
+	    XMLRPC_REQUEST_REFUSED_ERROR, "outside the allowed file roots");
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/../made"), "w"),
+	    XMLRPC_REQUEST_REFUSED_ERROR, "outside the allowed file roots");
+	r = call("va.file.open", "(ss)", tpath("roots/root/dangling"), "w");
+	CU_ASSERT_PTR_NULL(r.v);
+	CU_ASSERT_TRUE(r.code == XMLRPC_REQUEST_REFUSED_ERROR || r.code == XMLRPC_INTERNAL_ERROR);
+	reply_free(&r);
+	EXPECT_FAULT(call("va.file.stat", "(s)", tpath("roots/root/dangling")),
+	    XMLRPC_INTERNAL_ERROR, "No such file or directory");
+	CU_ASSERT_EQUAL(access(tpath("roots/outside/made"), F_OK), -1);
+	CU_ASSERT_EQUAL(access(tpath("roots/made"), F_OK), -1);
+	CU_ASSERT_EQUAL(access(tpath("roots/outside/created-by-link"), F_OK), -1);
+	/* Names that are not files. */
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/sub/nope/.."), "w"),
+	    XMLRPC_TYPE_ERROR, "does not name a file");
+	EXPECT_FAULT(call("va.file.open", "(ss)", tpath("roots/root/nope/."), "w"),
+	    XMLRPC_TYPE_ERROR, "does not name a file");
+	EXPECT_FAULT(call("va.file.open", "(ss)", root, "r"), XMLRPC_INTERNAL_ERROR,
+	    "Is a directory");
+
+	cfg.file_roots = NULL;
+	cfg.nfile_roots = 0;
+	/* Without roots, everything is allowed again. */
+	h = file_open(tpath("roots/root/esc"), "r");
+	CU_ASSERT_TRUE(h > 0);
+	file_close(h);
+}
+
+/* --- clipboard ------------------------------------------------------------------ */
+
+static void
+clip_get(const char *text, int64_t serial, const char *origin)
+{
+	struct reply r = call("va.clipboard.get", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	size_t len;
+	char *t = member_str(r.v, "text", &len);
+	CU_ASSERT_EQUAL(len, strlen(text));
+	CU_ASSERT_STRING_EQUAL(t, text);
+	free(t);
+	CU_ASSERT_EQUAL(member_int(r.v, "serial", XMLRPC_TYPE_INT), serial);
+	char *o = member_str(r.v, "origin", NULL);
+	CU_ASSERT_STRING_EQUAL(o, origin);
+	free(o);
+	reply_free(&r);
+}
+
+static void
+test_clipboard(void)
+{
+	struct va_clip_view v;
+	const char *utf = "h\xc3\xa9llo \xe2\x9c\x93\nline 2\r\n\t\xef\xbf\xbd";
+
+	host_calls_clear();
+	clip_get("", 0, "none");
+
+	struct reply r = call("va.clipboard.set", "(s)", utf);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	CU_ASSERT_EQUAL(as_int(r.v), 1);
+	reply_free(&r);
+	/* xmlrpc_string_new() turns the CR LF into LF. */
+	clip_get("h\xc3\xa9llo \xe2\x9c\x93\nline 2\n\t\xef\xbf\xbd", 1, "host");
+	CU_ASSERT_EQUAL(nhost_calls, 0);
+
+	/* A store from the guest goes to the host. */
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "from guest", 10, "guest"), 2);
+	clip_get("from guest", 2, "guest");
+	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, host_calls[0].params), 2);
+	xmlrpc_value *it = NULL;
+	xmlrpc_array_read_item(&env, host_calls[0].params, 0, &it);
+	char *s = as_str(it, NULL);
+	CU_ASSERT_STRING_EQUAL(s, "from guest");
+	free(s);
+	xmlrpc_DECREF(it);
+	xmlrpc_array_read_item(&env, host_calls[0].params, 1, &it);
+	CU_ASSERT_EQUAL(as_int(it), 2);
+	xmlrpc_DECREF(it);
+	xmlrpc_env_clean(&env);
+	host_calls_clear();
+
+	/* The host's last text stays for va-clip paste. */
+	va_clipboard_view_host(&v);
+	CU_ASSERT_EQUAL(v.serial, 1);
+	CU_ASSERT_STRING_EQUAL(v.origin, "host");
+	CU_ASSERT_EQUAL(strncmp(v.text, "h\xc3\xa9llo", 6), 0);
+	va_clipboard_view(&v);
+	CU_ASSERT_EQUAL(v.serial, 2);
+	CU_ASSERT_EQUAL(v.len, 10);
+
+	/* Refused: not UTF-8, control characters, over the cap, unknown origin. */
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xff", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xc3", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "nul\0x", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bell\a", 5, "host"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "x", 1, "elsewhere"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
+	CU_ASSERT_EQUAL(nhost_calls, 0);
+	char *big = malloc(VA_CLIPBOARD_MAX + 2);
+	memset(big, 'a', VA_CLIPBOARD_MAX + 1);
+	big[VA_CLIPBOARD_MAX + 1] = '\0';
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, big, VA_CLIPBOARD_MAX + 1, "guest"), 0);
+	EXPECT_FAULT(call("va.clipboard.set", "(s)", big), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "1048577 bytes of text exceed the maximum of 1048576");
+	big[VA_CLIPBOARD_MAX] = '\0';
+	r = call("va.clipboard.set", "(s)", big);
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	CU_ASSERT_EQUAL(as_int(r.v), 3);
+	reply_free(&r);
+	free(big);
+	va_clipboard_view(&v);
+	CU_ASSERT_EQUAL(v.len, VA_CLIPBOARD_MAX);
+	/* Invalid UTF-8 and control characters in the XML itself. */
+	static const char bad_utf8[] =
+	    "<?xml version=\"1.0\"?><methodCall><methodName>va.clipboard.set</methodName>"
+	    "<params><param><value><string>bad \xff\xfe</string></value></param></params>"
+	    "</methodCall>";
+	r = call_xml(bad_utf8, sizeof(bad_utf8) - 1);
+	CU_ASSERT_PTR_NULL(r.v);
+	CU_ASSERT_NOT_EQUAL(r.code, 0);
+	reply_free(&r);
+	static const char ctl[] =
+	    "<?xml version=\"1.0\"?><methodCall><methodName>va.clipboard.set</methodName>"
+	    "<params><param><value><string>bell \x07</string></value></param></params>"
+	    "</methodCall>";
+	r = call_xml(ctl, sizeof(ctl) - 1);
+	CU_ASSERT_PTR_NULL(r.v);
+	CU_ASSERT_NOT_EQUAL(r.code, 0);
+	reply_free(&r);
+	va_clipboard_view(&v);
+	CU_ASSERT_EQUAL(v.serial, 3);
+
+	EXPECT_FAULT(call("va.clipboard.set", "(i)", 5), XMLRPC_TYPE_ERROR,
+	    "va.clipboard.set: expected (string text); parameter 1 is an int");
+	EXPECT_FAULT(call("va.clipboard.set", "()"), XMLRPC_TYPE_ERROR, "got 0 parameters");
+	EXPECT_FAULT(call("va.clipboard.set", "(ss)", "a", "b"), XMLRPC_TYPE_ERROR,
+	    "got 2 parameters");
+	EXPECT_FAULT(call("va.clipboard.get", "(s)", "a"), XMLRPC_TYPE_ERROR,
+	    "va.clipboard.get: expected no parameters");
+
+	/* The desktop bridge gets what the host sets, on stdin. */
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "cat > '%s'", tpath("clip.out"));
+	cfg.clip_copy_command = cmd;
+	r = call("va.clipboard.set", "(s)", "to the desktop \xe2\x9c\x93");
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	reply_free(&r);
+	CU_ASSERT_TRUE(wait_for_file(tpath("clip.out"), "to the desktop \xe2\x9c\x93"));
+	/* ...but not what the guest stores. */
+	CU_ASSERT_EQUAL(unlink(tpath("clip.out")), 0);
+	CU_ASSERT_TRUE(va_clipboard_store(&agent, "guest text", 10, "guest") > 0);
+	cfg.clip_copy_command = NULL;
+	wait_children();
+	CU_ASSERT_EQUAL(access(tpath("clip.out"), F_OK), -1);
+	host_calls_clear();
+
+	va_clipboard_free();
+	clip_get("", 0, "none");
+	va_clipboard_view_host(&v);
+	CU_ASSERT_EQUAL(v.serial, 0);
+	CU_ASSERT_EQUAL(v.len, 0);
+	/* Serials keep counting after a free. */
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "again", 5, "host"), 6);
+	va_clipboard_free();
+}
+
+/* --- dmesg ------------------------------------------------------------------------ */
+
+static void
+test_dmesg(void)
+{
+	struct reply r = call("va.dmesg", "()");
+	if (r.v) {
+		size_t len;
+		char *s = as_str(r.v, &len);
+		CU_ASSERT_TRUE(len <= VA_DMESG_DEFAULT);
+		CU_ASSERT_EQUAL(va_utf8_check(s, len, 1), len);
+		free(s);
+		reply_free(&r);
+		r = call("va.dmesg", "(i)", 100);
+		EXPECT_OK(r, XMLRPC_TYPE_STRING);
+		s = as_str(r.v, &len);
+		CU_ASSERT_TRUE(len <= 100);
+		free(s);
+		reply_free(&r);
+		r = call("va.dmesg", "(i)", (int)VA_DMESG_MAX);
+		EXPECT_OK(r, XMLRPC_TYPE_STRING);
+		reply_free(&r);
+	} else {
+		/* In a container klogctl answers EPERM. */
+		fprintf(stderr, "\n  (va.dmesg: %s)\n", r.msg);
+		CU_ASSERT_EQUAL(r.code, XMLRPC_INTERNAL_ERROR);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.msg, "va.dmesg: cannot read the kernel log: "));
+		reply_free(&r);
+	}
+	EXPECT_FAULT(call("va.dmesg", "(i)", 0), XMLRPC_INDEX_ERROR, "must be positive");
+	EXPECT_FAULT(call("va.dmesg", "(i)", -1), XMLRPC_INDEX_ERROR, "must be positive");
+	EXPECT_FAULT(call("va.dmesg", "(i)", (int)VA_DMESG_MAX + 1), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "max_bytes 1048577 exceeds the maximum of 1048576");
+	EXPECT_FAULT(call("va.dmesg", "(I)", (xmlrpc_int64)1 << 40), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "exceeds the maximum");
+	EXPECT_FAULT(call("va.dmesg", "(s)", "100"), XMLRPC_TYPE_ERROR,
+	    "va.dmesg: expected ([int max_bytes]); parameter 1 is a string");
+	EXPECT_FAULT(call("va.dmesg", "(ii)", 1, 2), XMLRPC_TYPE_ERROR, "got 2 parameters");
+}
+
+/* --- shutdown ---------------------------------------------------------------------- */
+
+static void
+check_notice(const char *mode, int delay)
+{
+	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.shutdown_notice");
+	char *m = NULL;
+	int d = -1;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_decompose_value(&env, host_calls[0].params, "(si)", &m, &d);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	if (!env.fault_occurred) {
+		CU_ASSERT_STRING_EQUAL(m, mode);
+		CU_ASSERT_EQUAL(d, delay);
+		free(m);
+	}
+	xmlrpc_env_clean(&env);
+	host_calls_clear();
+}
+
+static void
+test_shutdown(void)
+{
+	char cmd[PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "touch \"%s/$VA_SHUTDOWN_MODE-$VA_SHUTDOWN_DELAY\"", tmpdir);
+	cfg.shutdown_command = cmd;
+	host_calls_clear();
+
+	struct reply r = call("va.shutdown", "(si)", "reboot", 1);
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	CU_ASSERT_EQUAL(as_int(r.v), 1);
+	reply_free(&r);
+	/* Nothing happens before the reply is out. */
+	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	CU_ASSERT_EQUAL(run_deferred(), 0);
+	check_notice("reboot", 1);
+	CU_ASSERT_EQUAL(access(tpath("reboot-1"), F_OK), -1);
+	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	/* The notice gets time to leave, then the delay. */
+	CU_ASSERT_EQUAL(run_deferred(), 1200);
+	CU_ASSERT_TRUE(wait_for_file(tpath("reboot-1"), NULL));
+
+	r = call("va.shutdown", "(s)", "halt");
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+	CU_ASSERT_EQUAL(run_deferred(), 0);
+	check_notice("halt", 0);
+	CU_ASSERT_EQUAL(run_deferred(), 200);
+	CU_ASSERT_TRUE(wait_for_file(tpath("halt-0"), NULL));
+	r = call("va.shutdown", "(sI)", "powerdown", (xmlrpc_int64)3600);
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+	CU_ASSERT_EQUAL(run_deferred(), 0);
+	check_notice("powerdown", 3600);
+	CU_ASSERT_EQUAL(run_deferred(), 200 + 3600 * 1000);
+	CU_ASSERT_TRUE(wait_for_file(tpath("powerdown-3600"), NULL));
+
+	/* Bad calls change nothing. */
+	EXPECT_FAULT(call("va.shutdown", "(s)", "explode"), XMLRPC_TYPE_ERROR,
+	    "bad mode \"explode\" (halt, powerdown or reboot)");
+	EXPECT_FAULT(call("va.shutdown", "(s)", "Reboot"), XMLRPC_TYPE_ERROR, "bad mode");
+	EXPECT_FAULT(call("va.shutdown", "(si)", "reboot", -1), XMLRPC_INDEX_ERROR,
+	    "delay -1 is out of range (0 to 3600 seconds)");
+	EXPECT_FAULT(call("va.shutdown", "(si)", "reboot", 3601), XMLRPC_INDEX_ERROR,
+	    "out of range");
+	EXPECT_FAULT(call("va.shutdown", "(i)", 1), XMLRPC_TYPE_ERROR,
+	    "va.shutdown: expected (string mode[, int delay_s]); parameter 1 is an int");
+	EXPECT_FAULT(call("va.shutdown", "(ss)", "halt", "5"), XMLRPC_TYPE_ERROR,
+	    "parameter 2 is a string");
+	EXPECT_FAULT(call("va.shutdown", "()"), XMLRPC_TYPE_ERROR, "got 0 parameters");
+	EXPECT_FAULT(call("va.shutdown", "(sii)", "halt", 1, 2), XMLRPC_TYPE_ERROR,
+	    "got 3 parameters");
+	CU_ASSERT_EQUAL(ndefers, 0);
+	CU_ASSERT_EQUAL(nhost_calls, 0);
+
+	/* Pending shutdowns are capped; when the loop refuses, the call fails. */
+	for (int i = 0; i < 4; i++) {
+		r = call("va.shutdown", "(si)", "halt", 10 + i);
+		EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+		reply_free(&r);
+	}
+	EXPECT_FAULT(call("va.shutdown", "(s)", "halt"), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "already pending");
+	while (run_deferred() >= 0)
+		;
+	host_calls_clear();
+	CU_ASSERT_TRUE(wait_for_file(tpath("halt-13"), NULL));
+	ndefers = MAX_RECORDED;
+	EXPECT_FAULT(call("va.shutdown", "(s)", "halt"), XMLRPC_INTERNAL_ERROR,
+	    "cannot schedule");
+	ndefers = 0;
+	r = call("va.shutdown", "(s)", "halt");
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+	while (run_deferred() >= 0)
+		;
+	host_calls_clear();
+	wait_children();
+	cfg.shutdown_command = "true";
+}
+
+/* --- registration ---------------------------------------------------------------------- */
+
+static void
+test_register_twice(void)
+{
+	/* A second registry (the daemon after a reload) does not grow the list. */
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_registry *r2 = xmlrpc_registry_new(&env);
+	va_methods_info_register(&env, r2, &agent);
+	va_methods_file_register(&env, r2, &agent);
+	va_methods_clipboard_register(&env, r2, &agent);
+	va_methods_dmesg_register(&env, r2, &agent);
+	va_methods_shutdown_register(&env, r2, &agent);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
+	xmlrpc_DECREF(list);
+	xmlrpc_registry_free(r2);
+	xmlrpc_env_clean(&env);
+}
+
+/* --- main ---------------------------------------------------------------------------- */
+
+static int
+suite_init(void)
+{
+	xmlrpc_env env;
+
+	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 32 * MiB);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/va-test-agent-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	/* Never the real /sbin/poweroff from a test. */
+	cfg.shutdown_command = "true";
+	cfg.max_frame = 16 * MiB;
+	xmlrpc_env_init(&env);
+	registry = xmlrpc_registry_new(&env);
+	if (!env.fault_occurred)
+		va_methods_info_register(&env, registry, &agent);
+	if (!env.fault_occurred)
+		va_methods_file_register(&env, registry, &agent);
+	if (!env.fault_occurred)
+		va_methods_clipboard_register(&env, registry, &agent);
+	if (!env.fault_occurred)
+		va_methods_dmesg_register(&env, registry, &agent);
+	if (!env.fault_occurred)
+		va_methods_shutdown_register(&env, registry, &agent);
+	int rc = env.fault_occurred ? -1 : 0;
+	if (rc)
+		fprintf(stderr, "registration: %s\n", env.fault_string);
+	xmlrpc_env_clean(&env);
+	return rc;
+}
+
+static int
+suite_cleanup(void)
+{
+	va_file_close_all();
+	va_clipboard_free();
+	host_calls_clear();
+	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
+		va_methods_reap();
+		usleep(20000);
+	}
+	if (registry)
+		xmlrpc_registry_free(registry);
+	if (tmpdir[0])
+		rm_rf(tmpdir);
+	return 0;
+}
+
+int
+main(void)
+{
+	static const struct {
+		const char *name;
+		CU_TestFunc fn;
+	} tests[] = {
+		{ "ping", test_ping },
+		{ "echo of every type, nested", test_echo },
+		{ "capabilities and the ACL", test_capabilities },
+		{ "info", test_info },
+		{ "os-release parsing", test_os_release },
+		{ "help and signatures", test_introspection },
+		{ "UTF-8 checks", test_utf8 },
+		{ "file round trip, seek", test_file_round_trip },
+		{ "file checksum", test_file_checksum },
+		{ "file modes, stat, bad opens", test_file_modes },
+		{ "file handles, counts, caps", test_file_handles },
+		{ "file handle limit", test_file_handle_limit },
+		{ "file idle handles", test_file_idle },
+		{ "file roots", test_file_roots },
+		{ "clipboard", test_clipboard },
+		{ "dmesg", test_dmesg },
+		{ "shutdown", test_shutdown },
+		{ "registering twice", test_register_twice },
+	};
+
+	alloc_watch_init();
+	va_log_init("test-agent-methods", 0,
+	    getenv("VA_TEST_VERBOSE") ? VA_LOG_DEBUG : VA_LOG_ERROR);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		goto fail;
+	CU_pSuite suite = CU_add_suite("agent methods", suite_init, suite_cleanup);
+	if (!suite)
+		goto fail;
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
+			goto fail;
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_tests_failed() +
+			  CU_get_number_of_failures() +
+			  CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+fail:
+	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+	CU_cleanup_registry();
+	return 1;
+}
