@@ -8,7 +8,7 @@
  * and signatures, and keeps its own state behind static functions.
  * Handlers run on the loop thread; they must not block for long (file
  * I/O on regular files is fine, running commands is done with fork/exec
- * without waiting, see va_agent_spawn).
+ * without waiting, see va_methods_spawn in methods.h).
  */
 #ifndef VA_AGENT_H
 #define VA_AGENT_H

@@ -9,7 +9,7 @@
  * ...); serial 0 with origin "none" means nothing was stored yet.
  *
  * A store from the guest (origin "guest", va-clip copy) is sent to the
- * host with host.clipboard.set([text, serial]).  A store from the host
+ * host with host.clipboard.set(text).  A store from the host
  * (va.clipboard.set) is also kept apart as "the last text the host set"
  * for va-clip paste, and, when config->clip_copy_command is set, that
  * command is started with the text on stdin (not waited for; at most
@@ -106,18 +106,12 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 		xmlrpc_value *params = xmlrpc_array_new(&env);
 		xmlrpc_value *t = env.fault_occurred ? NULL :
 		    xmlrpc_string_new_lp(&env, len, text);
-		xmlrpc_value *s = env.fault_occurred ? NULL :
-		    va_int_value(&env, (int64_t)serial);
 		if (!env.fault_occurred)
 			xmlrpc_array_append_item(&env, params, t);
-		if (!env.fault_occurred)
-			xmlrpc_array_append_item(&env, params, s);
 		if (!env.fault_occurred)
 			va_agent_call_host(a, "host.clipboard.set", params);
 		else
 			va_log_errx("host.clipboard.set not sent: %s", env.fault_string);
-		if (s)
-			xmlrpc_DECREF(s);
 		if (t)
 			xmlrpc_DECREF(t);
 		if (params)

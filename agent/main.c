@@ -23,6 +23,7 @@
 #include "control.h"
 #include "link.h"
 #include "log.h"
+#include "methods.h"
 #include "options.h"
 #include "rpc.h"
 #include "session.h"
@@ -56,16 +57,6 @@ struct va_agent {
 static struct va_agent agent;
 static volatile sig_atomic_t got_term, got_hup, got_chld;
 static int sig_pipe[2] = { -1, -1 };
-
-/* Method names registered, for va.capabilities and host.hello. */
-static const char *const all_methods[] = {
-	"va.ping", "va.echo", "va.capabilities", "va.info", "va.shutdown",
-	"va.file.open", "va.file.read", "va.file.write", "va.file.seek",
-	"va.file.close", "va.file.stat", "va.file.checksum", "va.dmesg",
-	"va.clipboard.get", "va.clipboard.set",
-	"system.listMethods", "system.methodHelp", "system.methodSignature",
-	NULL,
-};
 
 /* ---- services for the method groups (agent.h) ------------------------ */
 
@@ -203,24 +194,11 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct va_agent *a = opaque;
-	char name[VA_RPC_MAX_METHOD_NAME + 1];
-	char msg[VA_RPC_MAX_METHOD_NAME + 64];
+	char msg[128];
 	xmlrpc_env env;
 	xmlrpc_mem_block *out = NULL;
 
-	if (va_rpc_method_name(req->body, req->body_len, name) < 0) {
-		va_log_warnx("request %s: not an XML-RPC call", tag);
-		reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR,
-			    "request is not an XML-RPC methodCall with a valid methodName");
-		goto done;
-	}
-	if (!va_agent_method_enabled(a, name)) {
-		va_log_warnx("%s: refused, disabled by the RPC lists", name);
-		snprintf(msg, sizeof(msg), "method %s is disabled on this guest", name);
-		reply_fault(s, epoch, tag, XMLRPC_NO_SUCH_METHOD_ERROR, msg);
-		goto done;
-	}
-	va_log_debug("call %s (tag %s, %zu bytes)", name, tag, req->body_len);
+	va_log_debug("request %s (%zu bytes)", tag, req->body_len);
 	xmlrpc_env_init(&env);
 	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
 				      req->body_len, NULL, &out);
@@ -232,15 +210,15 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		int r = va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
 					 XMLRPC_MEMBLOCK_SIZE(char, out));
 		if (r == -E2BIG) {
-			snprintf(msg, sizeof(msg), "%s: response larger than the frame limit", name);
+			snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit",
+				 (size_t)XMLRPC_MEMBLOCK_SIZE(char, out));
 			reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, msg);
 		} else if (r == -ESTALE) {
-			va_log_info("%s: session reset before the reply, dropped", name);
+			va_log_info("request %s: session reset before the reply, dropped", tag);
 		}
 		XMLRPC_MEMBLOCK_FREE(char, out);
 	}
 	xmlrpc_env_clean(&env);
-done:
 	va_frame_free(req);
 }
 
@@ -249,14 +227,7 @@ send_hello(struct va_agent *a)
 {
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_value *methods = xmlrpc_array_new(&env);
-	for (int i = 0; all_methods[i]; i++) {
-		if (!va_agent_method_enabled(a, all_methods[i]))
-			continue;
-		xmlrpc_value *v = xmlrpc_string_new(&env, all_methods[i]);
-		xmlrpc_array_append_item(&env, methods, v);
-		xmlrpc_DECREF(v);
-	}
+	xmlrpc_value *methods = va_methods_enabled(&env, a);
 	xmlrpc_value *info = xmlrpc_build_value(&env, "{s:s,s:i,s:V,s:i}",
 		"version", PACKAGE_VERSION, "protocol", VA_AGENT_PROTOCOL,
 		"methods", methods, "max_frame", (int)a->cfg.max_frame);
@@ -269,7 +240,8 @@ send_hello(struct va_agent *a)
 		xmlrpc_DECREF(params);
 	if (info)
 		xmlrpc_DECREF(info);
-	xmlrpc_DECREF(methods);
+	if (methods)
+		xmlrpc_DECREF(methods);
 	xmlrpc_env_clean(&env);
 }
 
@@ -405,12 +377,29 @@ reload_config(struct va_agent *a)
 	va_log_info("SIGHUP: configuration reloaded from %s", a->cfg.config_file);
 }
 
+/*
+ * Runs before every method, also each one inside system.multicall, so
+ * the RPC lists cannot be bypassed that way.
+ */
+static void
+check_enabled(xmlrpc_env *env, const char *name, xmlrpc_value *params, void *opaque)
+{
+	(void)params;
+	if (!va_agent_method_enabled(opaque, name)) {
+		va_log_warnx("%s: refused, disabled by the RPC lists", name);
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+					       "method %s is disabled on this guest", name);
+	}
+}
+
 static void
 build_registry(struct va_agent *a)
 {
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
 	a->reg = xmlrpc_registry_new(&env);
+	if (!env.fault_occurred)
+		xmlrpc_registry_set_preinvoke_method(&env, a->reg, check_enabled, a);
 	if (!env.fault_occurred)
 		va_methods_info_register(&env, a->reg, a);
 	if (!env.fault_occurred)
@@ -467,8 +456,7 @@ loop_once(struct va_agent *a, int max_timeout)
 	va_link_flush(a->link);
 	if (got_chld) {
 		got_chld = 0;
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
+		va_methods_reap();
 	}
 }
 
@@ -480,7 +468,8 @@ stop(struct va_agent *a)
 	if (va_session_is_ready(a->s)) {
 		xmlrpc_env env;
 		xmlrpc_env_init(&env);
-		xmlrpc_value *p = xmlrpc_build_value(&env, "(si)", "agent-stop", 0);
+		xmlrpc_value *p = xmlrpc_build_value(&env, "(ss)", "stop",
+						     "the agent was stopped (SIGTERM)");
 		if (!env.fault_occurred) {
 			va_agent_call_host(a, "host.shutdown_notice", p);
 			xmlrpc_DECREF(p);

@@ -1,7 +1,7 @@
 /*
  * methods.h - helpers shared by the guest agent's method groups
  * (info.c, file.c, clipboard.c, dmesg.c, shutdown.c).  Implemented in
- * methods.c.
+ * methods.c, except va_os_release_pretty_name (info.c).
  *
  * - Registration: every group registers its table with va_methods_add(),
  *   which also remembers the names, so va.capabilities and host.hello can
@@ -100,7 +100,8 @@ unsigned va_methods_children(void);
 /*
  * The PRETTY_NAME of an os-release file (text, len bytes), with shell
  * quoting ('..', "..", backslash escapes) undone; a malloc'd string, or
- * NULL when absent, empty or malformed.  In this header for the tests.
+ * NULL when absent, empty or malformed.  In info.c; declared here for
+ * the tests.
  */
 char *va_os_release_pretty_name(const char *text, size_t len);
 

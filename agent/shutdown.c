@@ -82,8 +82,11 @@ send_notice(void *arg)
 	xmlrpc_env env;
 
 	xmlrpc_env_init(&env);
-	xmlrpc_value *params = xmlrpc_build_value(&env, "(si)",
-	    modes[p->mode].name, p->delay);
+	char reason[96];
+	snprintf(reason, sizeof(reason), "va.shutdown from the host, in %d s",
+	    p->delay);
+	xmlrpc_value *params = xmlrpc_build_value(&env, "(ss)",
+	    modes[p->mode].name, reason);
 	if (!env.fault_occurred) {
 		va_agent_call_host(p->a, "host.shutdown_notice", params);
 		xmlrpc_DECREF(params);

@@ -267,6 +267,7 @@ random_bytes(uint8_t *p, size_t n)
 	}
 }
 
+/* A fresh nonce into out, differing from avoid1 and avoid2 (not out). */
 static void
 make_nonce(char out[ID_LEN + 1], const char *avoid1, const char *avoid2)
 {
@@ -608,7 +609,9 @@ start_reset(va_session *s, uint64_t now, struct after *a, int retry, const char 
 	s->epoch++;
 	fail_all(s, a, &s->in_flight, VA_SESSION_ERR_RESET);
 	drop_output(s);
-	make_nonce(s->nonce, s->nonce, s->id);
+	char old[ID_LEN + 1];
+	memcpy(old, s->nonce, sizeof(old));
+	make_nonce(s->nonce, old, s->id);
 	s->state = ST_WAIT_ACK;
 	if (retry) {
 		s->retry_interval = s->retry_interval > s->reset_retry_max_ms / 2
@@ -867,6 +870,10 @@ va_session_new(const struct va_session_config *cfg, const struct va_session_ops 
 		.frame = on_frame,
 		.error = on_error,
 	};
+	if (!ops) {
+		errno = EINVAL;
+		return NULL;
+	}
 	va_session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;

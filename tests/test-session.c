@@ -676,7 +676,7 @@ test_handshake_both_queued(void)
 	va_session_output_consume(A.s, alen);
 	/* B got A's RESET while waiting: ACK queued, its own RESET again. */
 	CU_ASSERT_FALSE(va_session_is_ready(B.s));
-	run_until(quiet, 2000);
+	run_until(quiet, 100); /* well before a retry (500 ms) */
 	struct va_session_stats sa, sb;
 	get_stats(&A, &sa);
 	get_stats(&B, &sb);
@@ -962,10 +962,14 @@ fault_phase(uint64_t seed)
 	strict_bodies = 0;
 	A.faults = B.faults = 1;
 	for (int t = 0; t < 4000; t++) {
-		if (chance(5))
-			start_call(&A, rnd_range(0, 2000), (unsigned)rnd_range(200, 1500));
-		if (chance(5))
-			start_call(&B, rnd_range(0, 2000), (unsigned)rnd_range(200, 1500));
+		if (chance(5)) {
+			size_t len = rnd_range(0, 2000);
+			start_call(&A, len, (unsigned)rnd_range(200, 1500));
+		}
+		if (chance(5)) {
+			size_t len = rnd_range(0, 2000);
+			start_call(&B, len, (unsigned)rnd_range(200, 1500));
+		}
 		if (t == 2000)
 			va_session_reset(B.s, now_ms);
 		step();
@@ -1009,7 +1013,10 @@ fault_phase(uint64_t seed)
 static void
 test_fault_phase(void)
 {
-	for (uint64_t seed = 1; seed <= 8; seed++)
+	/* TEST_SESSION_SEEDS=N runs N seeds instead of 8 (a longer soak). */
+	const char *env = getenv("TEST_SESSION_SEEDS");
+	uint64_t n = env ? strtoull(env, NULL, 10) : 8;
+	for (uint64_t seed = 1; seed <= n; seed++)
 		fault_phase(seed * 0x9E3779B97F4A7C15ull);
 }
 
@@ -1051,6 +1058,7 @@ test_handshake_unanswered(void)
 	struct tcall *c1 = start_call(&A, 10, 0);    /* no timeout of its own */
 	struct tcall *c2 = start_call(&A, 10, 1000); /* shorter than ready */
 	struct tcall *c3 = start_call(&A, 10, 5000); /* longer than ready */
+	struct tcall *c4 = start_call(&A, 10, 3000); /* a tie: NOT_READY */
 	CU_ASSERT_EQUAL(va_session_deadline(A.s), t0 + 500);
 	uint64_t last_sent = 0;
 	uint64_t sent_at[16];
@@ -1086,6 +1094,7 @@ test_handshake_unanswered(void)
 	CU_ASSERT_EQUAL(c1->done_at, t0 + 3000);
 	CU_ASSERT_EQUAL(c3->err, VA_SESSION_ERR_NOT_READY);
 	CU_ASSERT_EQUAL(c3->done_at, t0 + 3000);
+	CU_ASSERT_EQUAL(c4->err, VA_SESSION_ERR_NOT_READY);
 	CU_ASSERT_FALSE(va_session_is_ready(A.s));
 	/* A peer appears at last: the next RESET gets through. */
 	run_until(quiet, 3000);
@@ -1115,6 +1124,11 @@ test_too_large(void)
 	CU_ASSERT_EQUAL(va_session_peer_max_frame(A.s), 1024);
 	CU_ASSERT_EQUAL(va_session_peer_max_frame(B.s), 4096);
 	CU_ASSERT_EQUAL(va_session_max_frame(B.s), 1024);
+	CU_ASSERT_EQUAL(B.requests_seen, 1); /* never sent: no 413 round trip */
+	struct va_session_stats sb0;
+	get_stats(&B, &sb0);
+	CU_ASSERT_EQUAL(sb0.bad_frames, 0);
+	CU_ASSERT_EQUAL(sb0.parser.errors, 0);
 
 	CU_ASSERT_EQUAL(start_call(&A, 5000, 0)->rc, -E2BIG); /* over our own */
 	CU_ASSERT_EQUAL(start_call(&A, 1025, 0)->rc, -E2BIG); /* over the peer's */
@@ -1235,6 +1249,81 @@ test_peer_down_up(void)
 	teardown();
 }
 
+/* Requests and responses are ignored before the handshake and while
+ * waiting for an ACK; peer_down discards partial input. */
+static void
+test_not_ready_ignores(void)
+{
+	setup();
+	struct va_session_stats sa;
+	/* INITIAL: a request is ignored. */
+	inject_frame(&A, "POST /RPC2 HTTP/1.1", "0123456789abcdef.1", "x", 1);
+	inject_frame(&A, "HTTP/1.1 200 OK", "0123456789abcdef.1", "x", 1);
+	get_stats(&A, &sa);
+	CU_ASSERT_EQUAL(A.requests_seen, 0);
+	CU_ASSERT_EQUAL(sa.ignored_frames, 2);
+	va_session_reset(A.s, now_ms);
+	run_until(quiet, 1000);
+	/* WAIT_ACK: requests from the old session are ignored. */
+	B.mode = SILENT;
+	struct tcall *c = start_call(&A, 10, 0);
+	run_until(quiet, 1000);
+	va_session_reset(A.s, now_ms);
+	CU_ASSERT_EQUAL(c->err, VA_SESSION_ERR_RESET);
+	inject_frame(&A, "POST /RPC2 HTTP/1.1", B.last_tag, "x", 1);
+	inject_frame(&A, "HTTP/1.1 200 OK", B.last_tag, "x", 1);
+	inject_frame(&A, "HTTP/1.1 205 Reset Content", NULL, "", 0);
+	get_stats(&A, &sa);
+	CU_ASSERT_EQUAL(A.requests_seen, 0);
+	CU_ASSERT_EQUAL(sa.ignored_frames, 5);
+	CU_ASSERT_EQUAL(sa.unmatched_responses + sa.stale_responses, 0);
+	B.mode = ECHO_NOW;
+	run_until(quiet, 1000);
+
+	/* Half a request head, the peer goes, a new one sends the rest
+	 * (no 0xFF): the halves must not join into a frame. */
+	struct va_buf b;
+	struct va_frame_header h[1] = { { (char *)VA_TAG_HEADER, (char *)"x.1" } };
+	va_buf_init(&b);
+	CU_ASSERT_FATAL(va_frame_write(&b, "POST /RPC2 HTTP/1.1", h, 1, "hello", 5) == 0);
+	struct va_session_stats sb0, sb1;
+	get_stats(&B, &sb0);
+	va_session_input(B.s, b.data, 20, now_ms);
+	va_session_peer_down(B.s, now_ms);
+	va_session_input(B.s, b.data + 20, b.len - 20, now_ms);
+	va_buf_free(&b);
+	get_stats(&B, &sb1);
+	CU_ASSERT_EQUAL(sb1.parser.frames, sb0.parser.frames);
+	CU_ASSERT_EQUAL(sb1.parser.torn, sb0.parser.torn);
+	CU_ASSERT_EQUAL(sb1.parser.errors, sb0.parser.errors);
+	CU_ASSERT_EQUAL(sb1.ignored_frames, sb0.ignored_frames);
+	va_session_peer_up(B.s, now_ms);
+	run_until(quiet, 1000);
+	calls_both_ways(3, 100);
+	check_counters();
+	teardown();
+}
+
+/* A channel that echoes (a tty not in raw mode): our own RESET comes back. */
+static void
+test_echoing_channel(void)
+{
+	setup();
+	va_session_reset(A.s, now_ms);
+	struct iovec iov[2];
+	CU_ASSERT_EQUAL_FATAL(va_session_output_iov(A.s, iov, 2), 1);
+	size_t n = iov[0].iov_len;
+	va_session_input(A.s, iov[0].iov_base, n, now_ms);
+	va_session_output_consume(A.s, n);
+	struct va_session_stats sa;
+	get_stats(&A, &sa);
+	CU_ASSERT_FALSE(va_session_is_ready(A.s));
+	CU_ASSERT_EQUAL(sa.resets_received, 0);
+	CU_ASSERT_EQUAL(sa.ignored_frames, 1);
+	CU_ASSERT_EQUAL(va_session_output_pending(A.s), 0); /* no ACK to itself */
+	teardown();
+}
+
 /* Callbacks that call back into the session. */
 static void
 test_reentrant(void)
@@ -1326,6 +1415,8 @@ main(void)
 	    !CU_add_test(s, "handshake never answered", test_handshake_unanswered) ||
 	    !CU_add_test(s, "too large", test_too_large) ||
 	    !CU_add_test(s, "peer down and up", test_peer_down_up) ||
+	    !CU_add_test(s, "frames ignored while not ready", test_not_ready_ignores) ||
+	    !CU_add_test(s, "own RESET echoed back", test_echoing_channel) ||
 	    !CU_add_test(s, "callbacks call back", test_reentrant) ||
 	    !CU_add_test(s, "free fails calls with CLOSED", test_free_closes)) {
 		CU_cleanup_registry();

@@ -1,0 +1,274 @@
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "guest.h"
+#include "hostcalls.h"
+#include "log.h"
+
+/* Longest host.event name. */
+#define EVENT_NAME_MAX 128
+
+/*
+ * Parameter i of params, which must have type t (or t2); faults with the
+ * method's usage line otherwise.  The caller owns the returned reference.
+ */
+static xmlrpc_value *
+param(xmlrpc_env *env, xmlrpc_value *params, int i, xmlrpc_type t, xmlrpc_type t2,
+      const char *usage)
+{
+	xmlrpc_value *v = NULL;
+
+	if (xmlrpc_array_size(env, params) <= i) {
+		if (!env->fault_occurred)
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+						       "expected %s", usage);
+		return NULL;
+	}
+	xmlrpc_array_read_item(env, params, i, &v);
+	if (env->fault_occurred)
+		return NULL;
+	if (xmlrpc_value_type(v) != t && xmlrpc_value_type(v) != t2) {
+		xmlrpc_DECREF(v);
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
+		return NULL;
+	}
+	return v;
+}
+
+static struct va_guest *
+guest_of(void *call_info)
+{
+	return ((struct va_host_call *)call_info)->guest;
+}
+
+static xmlrpc_value *
+method_ping(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	(void)params;
+	(void)server_info;
+	(void)call_info;
+	return xmlrpc_bool_new(env, 1);
+}
+
+static xmlrpc_value *
+method_hello(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	static const char usage[] =
+		"host.hello(struct {version, protocol, methods, max_frame})";
+	struct va_guest *g = guest_of(call_info);
+
+	(void)server_info;
+	xmlrpc_value *info = param(env, params, 0, XMLRPC_TYPE_STRUCT, XMLRPC_TYPE_STRUCT, usage);
+	if (!info)
+		return NULL;
+	va_guest_set_info(env, g, info, "host.hello");
+	if (!env->fault_occurred)
+		va_events_post(va_guest_name(g), "hello", info);
+	else
+		va_log_warnx("%s: bad host.hello: %s", va_guest_name(g), env->fault_string);
+	xmlrpc_DECREF(info);
+	return env->fault_occurred ? NULL : xmlrpc_bool_new(env, 1);
+}
+
+static xmlrpc_value *
+method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		     void *call_info)
+{
+	struct va_guest *g = guest_of(call_info);
+	const char *text = NULL;
+	size_t len = 0;
+	xmlrpc_value *result = NULL;
+
+	(void)server_info;
+	xmlrpc_value *v = param(env, params, 0, XMLRPC_TYPE_STRING, XMLRPC_TYPE_STRING,
+				"host.clipboard.set(string text)");
+	if (!v)
+		return NULL;
+	xmlrpc_read_string_lp(env, v, &len, &text);
+	xmlrpc_DECREF(v);
+	if (env->fault_occurred)
+		return NULL;
+	if (len > VA_GUEST_CLIPBOARD_MAX) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "host.clipboard.set: text of %zu bytes is over the "
+					       "limit of %u bytes", len, VA_GUEST_CLIPBOARD_MAX);
+		goto out;
+	}
+	uint64_t serial = va_guest_set_clipboard(g, text, len);
+	if (!serial) {
+		xmlrpc_faultf(env, "host.clipboard.set: out of memory");
+		goto out;
+	}
+	va_log_info("%s: guest copied %zu bytes to the clipboard (serial %" PRIu64 ")",
+		    va_guest_name(g), len, serial);
+	int iserial = serial > INT32_MAX ? INT32_MAX : (int)serial;
+	xmlrpc_value *data = len <= VA_EVENT_CLIP_TEXT_MAX
+		? xmlrpc_build_value(env, "{s:i,s:i,s:s#}", "serial", iserial, "length",
+				     (int)len, "text", text, len)
+		: xmlrpc_build_value(env, "{s:i,s:i}", "serial", iserial, "length", (int)len);
+	if (!env->fault_occurred) {
+		va_events_post(va_guest_name(g), "clipboard", data);
+		xmlrpc_DECREF(data);
+		result = xmlrpc_int_new(env, iserial);
+	}
+out:
+	free((void *)text);
+	return result;
+}
+
+static xmlrpc_value *
+method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		       void *call_info)
+{
+	static const char usage[] = "host.shutdown_notice(string mode, string reason)";
+	struct va_guest *g = guest_of(call_info);
+	const char *mode = NULL, *reason = NULL;
+	xmlrpc_value *data = NULL, *result = NULL;
+	char delay_reason[48] = "";
+
+	(void)server_info;
+	xmlrpc_value *m = param(env, params, 0, XMLRPC_TYPE_STRING, XMLRPC_TYPE_STRING, usage);
+	if (!m)
+		return NULL;
+	xmlrpc_read_string(env, m, &mode);
+	xmlrpc_DECREF(m);
+	if (env->fault_occurred)
+		return NULL;
+
+	/* The reason; older agents send (mode, delay_s) instead. */
+	int64_t delay = -1;
+	if (xmlrpc_array_size(env, params) >= 2) {
+		xmlrpc_value *r = NULL;
+		xmlrpc_array_read_item(env, params, 1, &r);
+		if (env->fault_occurred)
+			goto out;
+		xmlrpc_type t = xmlrpc_value_type(r);
+		if (t == XMLRPC_TYPE_STRING) {
+			xmlrpc_read_string(env, r, &reason);
+		} else if (t == XMLRPC_TYPE_INT) {
+			int d = 0;
+			xmlrpc_read_int(env, r, &d);
+			delay = d;
+		} else if (t == XMLRPC_TYPE_I8) {
+			xmlrpc_int64 d = 0;
+			xmlrpc_read_i8(env, r, &d);
+			delay = d;
+		} else {
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
+		}
+		xmlrpc_DECREF(r);
+		if (env->fault_occurred)
+			goto out;
+	}
+	if (delay >= 0)
+		snprintf(delay_reason, sizeof(delay_reason), "in %" PRId64 " s", delay);
+	const char *why = reason ? reason : delay_reason;
+
+	va_log_info("%s: shutdown notice: %s%s%s", va_guest_name(g), mode, *why ? ", " : "", why);
+	va_guest_note_shutdown(g, mode, why);
+	if (delay >= 0)
+		data = xmlrpc_build_value(env, "{s:s,s:s,s:i}", "mode", mode, "reason", why,
+					  "delay", delay > INT32_MAX ? INT32_MAX : (int)delay);
+	else
+		data = xmlrpc_build_value(env, "{s:s,s:s}", "mode", mode, "reason", why);
+	if (!env->fault_occurred) {
+		va_events_post(va_guest_name(g), "shutdown", data);
+		xmlrpc_DECREF(data);
+		result = xmlrpc_bool_new(env, 1);
+	}
+out:
+	free((void *)mode);
+	if (reason)
+		free((void *)reason);
+	return result;
+}
+
+static xmlrpc_value *
+method_event(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	static const char usage[] = "host.event(string name, struct data)";
+	struct va_host_call *hc = call_info;
+	struct va_guest *g = hc->guest;
+	const char *name = NULL;
+	xmlrpc_value *data = NULL, *ev = NULL, *result = NULL;
+
+	(void)server_info;
+	if (hc->body_len > VA_HOST_EVENT_MAX) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "host.event: call of %zu bytes is over the limit of "
+					       "%u bytes", hc->body_len, VA_HOST_EVENT_MAX);
+		return NULL;
+	}
+	xmlrpc_value *n = param(env, params, 0, XMLRPC_TYPE_STRING, XMLRPC_TYPE_STRING, usage);
+	if (!n)
+		return NULL;
+	xmlrpc_read_string(env, n, &name);
+	xmlrpc_DECREF(n);
+	if (env->fault_occurred)
+		return NULL;
+	size_t nlen = strlen(name);
+	if (nlen == 0 || nlen > EVENT_NAME_MAX) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "host.event: the name must have 1 to %d bytes",
+					       EVENT_NAME_MAX);
+		goto out;
+	}
+	data = param(env, params, 1, XMLRPC_TYPE_STRUCT, XMLRPC_TYPE_STRUCT, usage);
+	if (!data)
+		goto out;
+	ev = xmlrpc_build_value(env, "{s:s,s:V}", "name", name, "data", data);
+	if (env->fault_occurred)
+		goto out;
+	va_log_info("%s: event %s", va_guest_name(g), name);
+	va_events_post(va_guest_name(g), "event", ev);
+	result = xmlrpc_bool_new(env, 1);
+out:
+	if (ev)
+		xmlrpc_DECREF(ev);
+	if (data)
+		xmlrpc_DECREF(data);
+	free((void *)name);
+	return result;
+}
+
+static const struct xmlrpc_method_info3 methods[] = {
+	{ .methodName = "host.ping", .methodFunction = method_ping,
+	  .signatureString = "b:",
+	  .help = "Returns true: the host proxy is there." },
+	{ .methodName = "host.hello", .methodFunction = method_hello,
+	  .signatureString = "b:S",
+	  .help = "The agent says who it is after each handshake: struct {version (string), "
+		  "protocol (int), methods (array of strings), max_frame (int)}." },
+	{ .methodName = "host.clipboard.set", .methodFunction = method_clipboard_set,
+	  .signatureString = "i:s",
+	  .help = "The guest copied text (at most 1 MiB of UTF-8): host scripts read it with "
+		  "proxy.clipboard.get.  Returns the proxy's clipboard serial." },
+	{ .methodName = "host.shutdown_notice", .methodFunction = method_shutdown_notice,
+	  .signatureString = "b:ss",
+	  .help = "The guest is about to shut down, reboot or stop its agent: mode and reason." },
+	{ .methodName = "host.event", .methodFunction = method_event,
+	  .signatureString = "b:sS",
+	  .help = "A custom event from the guest: a name and a struct of data (at most "
+		  "64 KiB), passed on to host scripts through proxy.events." },
+};
+
+xmlrpc_registry *
+va_hostcalls_registry(xmlrpc_env *env)
+{
+	xmlrpc_registry *r = xmlrpc_registry_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		xmlrpc_registry_add_method3(env, r, &methods[i]);
+		if (env->fault_occurred) {
+			xmlrpc_registry_free(r);
+			return NULL;
+		}
+	}
+	return r;
+}

@@ -1,0 +1,303 @@
+/*
+ * va-proxy: the virtagent host proxy.  Lifecycle: options and config,
+ * daemonizing, signals, start and orderly stop of the parts:
+ *
+ *   guest.c      the guests' channels and sessions, on one link thread
+ *   hostcalls.c  host.* methods the guests call
+ *   http.c       Abyss HTTP servers for host scripts (auth.c: Basic auth)
+ *   forward.c    what happens to a script's call (proxycalls.c: proxy.*)
+ *   events.c     the event queue behind proxy.events
+ *
+ * Signals are blocked in every thread; the main thread waits for them
+ * with sigwait(), so no code runs in a signal handler.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#include "auth.h"
+#include "events.h"
+#include "forward.h"
+#include "guest.h"
+#include "hostcalls.h"
+#include "http.h"
+#include "log.h"
+#include "options.h"
+#include "proxycalls.h"
+#include "rpc.h"
+
+/* How long the stop waits for HTTP connections to finish. */
+#define STOP_WAIT_MS 5000
+
+static int daemon_pipe = -1;
+static int pidfile_fd = -1;
+
+/* ---- daemonizing ---- */
+
+static void
+close_inherited_fds(void)
+{
+	if (close_range(3, ~0u, 0) == 0)
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+		close((int)fd);
+}
+
+/*
+ * Forks twice.  The first parent waits until the daemon says it is ready
+ * (exit 0) or dies during its start (exit 1); the daemon's messages go to
+ * the caller's stderr until then.
+ */
+static void
+daemonize_begin(void)
+{
+	int p[2];
+
+	close_inherited_fds();
+	if (pipe2(p, O_CLOEXEC) < 0)
+		va_fatal("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		va_fatal("fork");
+	if (pid > 0) {
+		char c = 0;
+		ssize_t n;
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1 && c == 'R')
+			_exit(0);
+		fprintf(stderr, "va-proxy: failed to start (see the messages above or the system log)\n");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		va_fatal("setsid");
+	pid = fork();
+	if (pid < 0)
+		va_fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	umask(022);
+	if (chdir("/") < 0)
+		va_fatal("chdir /");
+	daemon_pipe = p[1];
+}
+
+/* Everything that can fail for a bad setting has been done: go to syslog. */
+static void
+daemonize_detach(int level)
+{
+	va_log_init("va-proxy", 1, (enum va_log_level)level);
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+daemonize_ready(void)
+{
+	if (daemon_pipe < 0)
+		return;
+	ssize_t r = write(daemon_pipe, "R", 1);
+	(void)r;
+	close(daemon_pipe);
+	daemon_pipe = -1;
+}
+
+static void
+write_pidfile(const char *path)
+{
+	char buf[32];
+
+	pidfile_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (pidfile_fd < 0)
+		va_fatal("pidfile %s", path);
+	if (flock(pidfile_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			va_fatalx("pidfile %s is locked: another va-proxy runs", path);
+		va_fatal("pidfile %s", path);
+	}
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(pidfile_fd, 0) < 0 || write(pidfile_fd, buf, (size_t)n) != n)
+		va_fatal("pidfile %s", path);
+}
+
+/* ---- SIGHUP ---- */
+
+static void
+reload(const struct va_proxy_config *cur, int argc, char **argv)
+{
+	struct va_proxy_config fresh;
+
+	if (va_proxy_config_load(&fresh, argc, argv) != VA_PROXY_CONFIG_OK) {
+		va_log_errx("SIGHUP: %s has errors; the settings stay as they were",
+			    cur->config_file);
+		va_proxy_config_free(&fresh);
+		return;
+	}
+	va_log_set_level((enum va_log_level)fresh.log_level);
+	if (va_forward_set_block_list(fresh.block_rpcs) < 0)
+		va_log_errx("SIGHUP: block list not changed: out of memory");
+	int same = fresh.nguests == cur->nguests && fresh.nlistens == cur->nlistens &&
+		   fresh.max_frame == cur->max_frame && fresh.call_timeout_s == cur->call_timeout_s &&
+		   fresh.no_auth == cur->no_auth;
+	for (size_t i = 0; same && i < fresh.nguests; i++)
+		same = !strcmp(fresh.guests[i].name, cur->guests[i].name) &&
+		       !strcmp(fresh.guests[i].spec, cur->guests[i].spec);
+	for (size_t i = 0; same && i < fresh.nlistens; i++)
+		same = !strcmp(fresh.listens[i], cur->listens[i]);
+	if (!same)
+		va_log_warnx("SIGHUP: guests, listeners, max-frame, call-timeout and "
+			     "authentication change only at a restart");
+	va_log_info("SIGHUP: log level and block list reloaded from %s", fresh.config_file);
+	va_proxy_config_free(&fresh);
+}
+
+/* ---- main ---- */
+
+static int
+needs_auth(const struct va_proxy_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlistens; i++)
+		if (!strncmp(cfg->listens[i], "tcp:", 4))
+			return !cfg->no_auth;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct va_proxy_config cfg;
+	char err[1024];
+	char *secret = NULL;
+	xmlrpc_env env;
+	sigset_t sigs;
+
+	switch (va_proxy_config_load(&cfg, argc, argv)) {
+	case VA_PROXY_CONFIG_OK:
+		break;
+	case VA_PROXY_CONFIG_EXIT_OK:
+		va_proxy_config_free(&cfg);
+		return 0;
+	default:
+		va_proxy_config_free(&cfg);
+		return 2;
+	}
+	va_log_init("va-proxy", 0, (enum va_log_level)cfg.log_level);
+	if (cfg.daemonize)
+		daemonize_begin();
+
+	/* Every thread inherits this mask; the main thread takes the signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	va_rpc_init(cfg.max_frame);
+	if (va_events_init(VA_EVENTS_CAPACITY) < 0)
+		va_fatalx("out of memory");
+	xmlrpc_env_init(&env);
+	xmlrpc_registry *host_reg = va_hostcalls_registry(&env);
+	xmlrpc_registry *proxy_reg = env.fault_occurred ? NULL : va_proxycalls_registry(&env);
+	if (env.fault_occurred)
+		va_fatalx("registry: %s", env.fault_string);
+	xmlrpc_env_clean(&env);
+	va_forward_init(proxy_reg);
+	if (va_forward_set_block_list(cfg.block_rpcs) < 0)
+		va_fatalx("out of memory");
+
+	if (needs_auth(&cfg)) {
+		if (va_auth_load(cfg.auth_file, &secret, err, sizeof(err)) < 0)
+			va_fatalx("%s", err);
+	} else if (cfg.no_auth) {
+		va_log_warnx("--no-auth: TCP listeners take calls from anyone who can connect");
+	}
+	struct va_http_config hcfg = {
+		.max_frame = cfg.max_frame,
+		.secret = secret,
+		.allow_remote = cfg.allow_remote,
+		.socket_group = cfg.socket_group,
+	};
+	if (va_http_init(&hcfg, err, sizeof(err)) < 0)
+		va_fatalx("%s", err);
+	for (size_t i = 0; i < cfg.nguests; i++)
+		if (va_guests_add(cfg.guests[i].name, cfg.guests[i].spec, err, sizeof(err)) < 0)
+			va_fatalx("guest %s: %s", cfg.guests[i].name, err);
+	for (size_t i = 0; i < cfg.nlistens; i++)
+		if (va_http_listen(cfg.listens[i], err, sizeof(err)) < 0)
+			va_fatalx("%s", err);
+	if (cfg.pidfile)
+		write_pidfile(cfg.pidfile);
+	if (cfg.daemonize)
+		daemonize_detach(cfg.log_level);
+
+	struct va_guests_config gcfg = {
+		.call_timeout_ms = cfg.call_timeout_s * 1000u,
+		.max_frame = cfg.max_frame,
+	};
+	int r = va_guests_start(&gcfg, host_reg);
+	if (r < 0)
+		va_fatalx("cannot start the guest links: %s", strerror(-r));
+	if (va_http_start(err, sizeof(err)) < 0)
+		va_fatalx("%s", err);
+	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
+		    cfg.nguests, cfg.nguests == 1 ? "" : "s", cfg.nlistens,
+		    cfg.nlistens == 1 ? "" : "s");
+	daemonize_ready();
+
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&cfg, argc, argv);
+			continue;
+		}
+		va_log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+
+	/* Wake the long polls, fail the calls, then stop the HTTP side. */
+	va_events_shutdown();
+	va_guests_stop();
+	int clean = va_http_stop(STOP_WAIT_MS) == 0;
+	if (clean) {
+		va_guests_free();
+		va_events_free();
+		xmlrpc_registry_free(proxy_reg);
+		xmlrpc_registry_free(host_reg);
+		va_forward_cleanup();
+	}
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	if (cfg.pidfile) {
+		unlink(cfg.pidfile);
+		close(pidfile_fd);
+	}
+	va_log_info("stopped");
+	va_proxy_config_free(&cfg);
+	return 0;
+}

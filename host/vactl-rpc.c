@@ -1,0 +1,704 @@
+/*
+ * vactl-rpc.c - vactl's connection to va-proxy: the URL, the credentials,
+ * the xmlrpc-c client, and errors in plain words.
+ *
+ * URLs: http://[USER[:PASSWORD]@]HOST[:PORT][/PATH] (PATH defaults to
+ * /RPC2; https works too), or unix:PATH for a proxy listening on a unix
+ * socket (no authentication there).  --guest NAME appends "/NAME" to the
+ * path, which is how the proxy routes to one of several guests.
+ *
+ * Credentials, first found wins: the URL's; the --auth-file's (which must
+ * be readable); the proxy's default auth file when this user can read it.
+ * The password is sent with HTTP Basic authentication, and never appears
+ * in messages (the URL is stripped of it before xmlrpc-c sees it, because
+ * xmlrpc-c's messages quote the URL).
+ *
+ * Calls go through xmlrpc-c's asynchronous interface
+ * (xmlrpc_client_start_rpc and xmlrpc_client_event_loop_finish), also
+ * when one call waits alone, so that every error reaches us the same way.
+ * xmlrpc-c hands a completion one xmlrpc_env for both kinds of failure,
+ * and tells them apart only by the words it puts first: "RPC failed at
+ * server." for a fault the server answered, "Client transport failed to
+ * execute the RPC." for HTTP or connection trouble (xmlrpc_client.c in
+ * 1.33 and later).  classify() relies on those prefixes; the unix
+ * transport (vactl-unix.c) words its errors like the curl transport.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/client.h>
+
+#include "faults.h"
+#include "vactl.h"
+
+#define PREFIX_FAULT "RPC failed at server.  "
+#define PREFIX_TRANSPORT "Client transport failed to execute the RPC.  "
+#define HTTP_CODE_WORDS "HTTP response code is "
+#define CURL_WORDS "explaining:"
+
+int vactl_interrupted;
+
+static int global_setup_done;
+
+/* ---- errors ---- */
+
+void
+vactl_error_local(struct vactl_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->kind = VACTL_ERR_LOCAL;
+	err->code = 0;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+static void
+set_msg(struct vactl_error *err, const char *s)
+{
+	snprintf(err->msg, sizeof(err->msg), "%s", s);
+	/* Strip the trailing newlines and spaces libcurl leaves. */
+	size_t n = strlen(err->msg);
+	while (n > 0 && isspace((unsigned char)err->msg[n - 1]))
+		err->msg[--n] = '\0';
+}
+
+static void
+classify(const xmlrpc_env *fault, struct vactl_error *err)
+{
+	const char *s = fault->fault_string ? fault->fault_string : "";
+
+	err->code = fault->fault_code;
+	if (strncmp(s, PREFIX_FAULT, strlen(PREFIX_FAULT)) == 0) {
+		err->kind = VACTL_ERR_FAULT;
+		set_msg(err, s + strlen(PREFIX_FAULT));
+		return;
+	}
+	if (strncmp(s, PREFIX_TRANSPORT, strlen(PREFIX_TRANSPORT)) != 0) {
+		/* The answer came but could not be parsed. */
+		err->kind = VACTL_ERR_PROTOCOL;
+		set_msg(err, s);
+		return;
+	}
+	s += strlen(PREFIX_TRANSPORT);
+	if (vactl_interrupted) {
+		err->kind = VACTL_ERR_INTERRUPTED;
+		set_msg(err, "interrupted");
+		return;
+	}
+	const char *h = strstr(s, HTTP_CODE_WORDS);
+	if (h) {
+		err->kind = VACTL_ERR_HTTP;
+		err->code = atoi(h + strlen(HTTP_CODE_WORDS));
+		set_msg(err, s);
+		return;
+	}
+	const char *c = strstr(s, CURL_WORDS);
+	if (c) {
+		c += strlen(CURL_WORDS);
+		while (*c == ' ')
+			c++;
+	} else {
+		c = s;
+	}
+	set_msg(err, c);
+	if (strstr(c, "timed out") || strstr(c, "Timeout"))
+		err->kind = VACTL_ERR_TIMEOUT;
+	else if (strstr(c, "not valid HTTP") || strstr(c, "Unsupported protocol"))
+		err->kind = VACTL_ERR_PROTOCOL;
+	else
+		err->kind = VACTL_ERR_UNREACHABLE;
+}
+
+int
+vactl_exit_code(const struct vactl_error *err)
+{
+	switch (err->kind) {
+	case VACTL_ERR_NONE:
+		return VACTL_EXIT_OK;
+	case VACTL_ERR_FAULT:
+	case VACTL_ERR_LOCAL:
+	case VACTL_ERR_INTERRUPTED:
+		return VACTL_EXIT_FAULT;
+	default:
+		return VACTL_EXIT_UNREACHABLE;
+	}
+}
+
+/* Plain words for the faults whose messages need a lead-in. */
+static const char *
+fault_label(int code)
+{
+	switch (code) {
+	case VA_PROXY_FAULT_NOT_CONNECTED: return "the guest agent is not connected";
+	case VA_PROXY_FAULT_NOT_ANSWERING: return "the guest agent is not answering";
+	case VA_PROXY_FAULT_TIMEOUT: return "the guest agent did not answer in time";
+	case VA_PROXY_FAULT_LOST: return "the answer was lost";
+	case VA_PROXY_FAULT_TOO_LARGE: return "the message is too large";
+	case VA_PROXY_FAULT_BLOCKED: return "the proxy does not allow this method";
+	case VA_PROXY_FAULT_EVENTS_LOST: return "events were lost";
+	case VA_PROXY_FAULT_REFUSED: return "the guest agent refused the call";
+	case VA_PROXY_FAULT_SHUTTING_DOWN: return "the proxy is shutting down";
+	case VA_PROXY_FAULT_INTERNAL: return "the proxy failed";
+	case XMLRPC_NO_SUCH_METHOD_ERROR: return "no such method";
+	case XMLRPC_REQUEST_REFUSED_ERROR: return "refused";
+	case XMLRPC_LIMIT_EXCEEDED_ERROR: return "over a limit";
+	case XMLRPC_PARSE_ERROR: return "the request was malformed";
+	default: return NULL;
+	}
+}
+
+int
+vactl_report(struct vactl *v, const char *what, const struct vactl_error *err)
+{
+	const char *url = v->display_url ? v->display_url : v->url_opt;
+
+	fprintf(stderr, "vactl: ");
+	if (what)
+		fprintf(stderr, "%s: ", what);
+	switch (err->kind) {
+	case VACTL_ERR_NONE:
+		fprintf(stderr, "no error\n");
+		break;
+	case VACTL_ERR_FAULT: {
+		const char *label = fault_label(err->code);
+		if (label)
+			fprintf(stderr, "%s: %s\n", label, err->msg);
+		else
+			fprintf(stderr, "%s\n", err->msg);
+		if (v->verbose)
+			fprintf(stderr, "vactl: (fault code %d)\n", err->code);
+		break;
+	}
+	case VACTL_ERR_UNREACHABLE:
+		fprintf(stderr, "cannot reach the proxy at %s: %s (is va-proxy running "
+			"there? see --url)\n", url, err->msg);
+		break;
+	case VACTL_ERR_HTTP:
+		if (err->code == 401 && v->password_from)
+			fprintf(stderr, "the proxy at %s refused the password from %s "
+				"(HTTP 401): it is not the proxy's secret\n", url, v->password_from);
+		else if (err->code == 401)
+			fprintf(stderr, "the proxy at %s wants a password (HTTP 401), and "
+				"vactl has none: %s\n", url, v->auth_note);
+		else if (err->code == 404)
+			fprintf(stderr, "the proxy at %s has no such path or guest (HTTP 404): "
+				"check --url and --guest\n", url);
+		else if (err->code == 413)
+			fprintf(stderr, "the proxy at %s refused the call as too large "
+				"(HTTP 413)\n", url);
+		else
+			fprintf(stderr, "the proxy at %s answered HTTP %d instead of an "
+				"XML-RPC response\n", url, err->code);
+		break;
+	case VACTL_ERR_TIMEOUT:
+		fprintf(stderr, "no answer from the proxy at %s within %u s (see --timeout)\n",
+			url, v->timeout_s + v->extra_wait_ms / 1000);
+		break;
+	case VACTL_ERR_PROTOCOL:
+		fprintf(stderr, "the answer from %s is not a valid XML-RPC response (is it "
+			"va-proxy?): %s\n", url, err->msg);
+		break;
+	case VACTL_ERR_INTERRUPTED:
+		fprintf(stderr, "interrupted\n");
+		break;
+	case VACTL_ERR_LOCAL:
+		fprintf(stderr, "%s\n", err->msg);
+		break;
+	}
+	return vactl_exit_code(err);
+}
+
+/* ---- URL and credentials ---- */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..len) into a new string; NULL if malformed or out of memory. */
+static char *
+pct_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			if (len - i < 3) {
+				free(out);
+				return NULL;
+			}
+			int a = hexval((unsigned char)s[i + 1]), b = hexval((unsigned char)s[i + 2]);
+			if (a < 0 || b < 0 || (a == 0 && b == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(a * 16 + b);
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int
+guest_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return 0;
+	return 1;
+}
+
+static char *
+strfmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/*
+ * Reads the secret: the first line of the file without trailing blanks,
+ * as va-proxy does.  Returns a malloc'ed string, or NULL with errno set
+ * (EINVAL: empty or too long).
+ */
+static char *
+read_secret(const char *path)
+{
+	char buf[VACTL_MAX_SECRET + 2];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		errno = e;
+		return NULL;
+	}
+	buf[n] = '\0';
+	size_t len = strcspn(buf, "\r\n");
+	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0 || len > VACTL_MAX_SECRET) {
+		explicit_bzero(buf, sizeof(buf));
+		errno = EINVAL;
+		return NULL;
+	}
+	char *s = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
+}
+
+static int
+oom(void)
+{
+	fprintf(stderr, "vactl: out of memory\n");
+	return VACTL_EXIT_FAULT;
+}
+
+static int
+setup_unix(struct vactl *v, const char *path, const char *route)
+{
+	if (!*path) {
+		fprintf(stderr, "vactl: bad URL \"%s\": expected unix:PATH\n", v->url_opt);
+		return VACTL_EXIT_USAGE;
+	}
+	v->unix_path = strdup(path);
+	v->display_url = strfmt("unix:%s%s", path, route);
+	/* The host name is not used on a unix socket; the path routes. */
+	v->http_url = strfmt("http://localhost/RPC2%s", route);
+	if (!v->unix_path || !v->display_url || !v->http_url)
+		return oom();
+	return 0;
+}
+
+static int
+setup_http(struct vactl *v, const char *route)
+{
+	const char *url = v->url_opt;
+	const char *scheme_end = strstr(url, "://");
+
+	if (!scheme_end || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+		fprintf(stderr, "vactl: bad URL \"%s\": expected http://HOST:PORT/RPC2, "
+			"https://..., or unix:PATH\n", url);
+		return VACTL_EXIT_USAGE;
+	}
+	size_t scheme_len = (size_t)(scheme_end - url) + 3;
+	const char *auth = url + scheme_len;
+	const char *path = auth + strcspn(auth, "/?#");
+	/* user:password@ is what precedes the last '@' of the authority. */
+	const char *at = NULL;
+	for (const char *p = auth; p < path; p++)
+		if (*p == '@')
+			at = p;
+	const char *host = at ? at + 1 : auth;
+	if (host == path) {
+		fprintf(stderr, "vactl: bad URL \"%s\": no host\n", url);
+		return VACTL_EXIT_USAGE;
+	}
+	if (at) {
+		const char *colon = memchr(auth, ':', (size_t)(at - auth));
+		size_t ulen = colon ? (size_t)(colon - auth) : (size_t)(at - auth);
+		v->user = pct_decode(auth, ulen);
+		if (colon)
+			v->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
+		if (!v->user || (colon && !v->password)) {
+			fprintf(stderr, "vactl: bad URL: malformed user or password "
+				"(%%XX escapes are allowed, %%00 is not)\n");
+			return VACTL_EXIT_USAGE;
+		}
+		if (v->password)
+			v->password_from = "the URL";
+	}
+	/* The path, without a trailing '/', then the guest's name. */
+	size_t plen = strcspn(path, "?#");
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+	const char *base = plen ? path : "/RPC2";
+	if (!plen)
+		plen = 5;
+	v->http_url = strfmt("%.*s%.*s%.*s%s", (int)scheme_len, url, (int)(path - host), host,
+			     (int)plen, base, route);
+	if (!v->http_url)
+		return oom();
+	v->display_url = strdup(v->http_url);
+	if (!v->display_url)
+		return oom();
+	return 0;
+}
+
+static int
+setup_credentials(struct vactl *v)
+{
+	if (!v->user)
+		v->user = strdup(VACTL_DEFAULT_USER);
+	if (!v->user)
+		return oom();
+	if (v->password || v->unix_path)
+		return 0;
+	if (v->auth_file) {
+		v->password = read_secret(v->auth_file);
+		if (!v->password) {
+			fprintf(stderr, "vactl: auth file %s: %s\n", v->auth_file,
+				errno == EINVAL ? "no secret in it (empty, or longer than "
+				"256 bytes)" : strerror(errno));
+			return VACTL_EXIT_USAGE;
+		}
+		v->password_from = v->auth_file;
+		return 0;
+	}
+	v->password = read_secret(VACTL_DEFAULT_AUTH_FILE);
+	if (v->password) {
+		v->password_from = VACTL_DEFAULT_AUTH_FILE;
+		return 0;
+	}
+	snprintf(v->auth_note, sizeof(v->auth_note),
+		 "the proxy's secret file %s %s; run vactl as a user who can read it "
+		 "(root), or give --auth-file FILE, or put the secret in the URL "
+		 "(http://va:SECRET@HOST:PORT/RPC2)", VACTL_DEFAULT_AUTH_FILE,
+		 errno == ENOENT ? "does not exist" :
+		 errno == EACCES ? "is not readable by this user" :
+		 errno == EINVAL ? "holds no secret" : "cannot be read");
+	return 0;
+}
+
+int
+vactl_setup(struct vactl *v)
+{
+	char route[80] = "";
+	int r;
+
+	if (v->guest) {
+		if (!guest_name_ok(v->guest)) {
+			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to 64 letters, digits, "
+				"'_', '.', '-')\n", v->guest);
+			return VACTL_EXIT_USAGE;
+		}
+		snprintf(route, sizeof(route), "/%s", v->guest);
+	}
+	if (strncmp(v->url_opt, "unix:", 5) == 0)
+		r = setup_unix(v, v->url_opt + 5, route);
+	else
+		r = setup_http(v, route);
+	if (r)
+		return r;
+	return setup_credentials(v);
+}
+
+/* ---- the client ---- */
+
+int
+vactl_connect(struct vactl *v)
+{
+	xmlrpc_env env;
+	unsigned long timeout_ms = v->timeout_s ? v->timeout_s * 1000ul + v->extra_wait_ms : 0;
+	int rc = 0;
+
+	if (v->client)
+		return 0;
+	xmlrpc_env_init(&env);
+	if (!global_setup_done) {
+		xmlrpc_client_setup_global_const(&env);
+		if (env.fault_occurred)
+			goto fail;
+		global_setup_done = 1;
+		/* File chunks are megabytes of base64: raise xmlrpc-c's 512 KiB limit. */
+		xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, VACTL_XML_LIMIT);
+	}
+	if (v->unix_path) {
+		v->unix_transport = vactl_unix_new(v->unix_path, v->http_url, timeout_ms);
+		if (!v->unix_transport) {
+			xmlrpc_faultf(&env, "out of memory");
+			goto fail;
+		}
+		struct xmlrpc_clientparms cp;
+		memset(&cp, 0, sizeof(cp));
+		cp.transportOpsP = vactl_unix_ops();
+		cp.transportP = vactl_unix_transport(v->unix_transport);
+		xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vactl", PACKAGE_VERSION,
+				     &cp, XMLRPC_CPSIZE(transportP), &v->client);
+	} else {
+		struct xmlrpc_curl_xportparms xp;
+		struct xmlrpc_clientparms cp;
+		memset(&xp, 0, sizeof(xp));
+		memset(&cp, 0, sizeof(cp));
+		xp.user_agent = "vactl/" PACKAGE_VERSION;
+		/* Milliseconds; 0 means no timeout. */
+		xp.timeout = (unsigned)timeout_ms;
+		cp.transport = "curl";
+		cp.transportparmsP = &xp;
+		cp.transportparm_size = XMLRPC_CXPSIZE(timeout);
+		xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vactl", PACKAGE_VERSION,
+				     &cp, XMLRPC_CPSIZE(transportparm_size), &v->client);
+	}
+	if (env.fault_occurred) {
+		v->client = NULL;
+		goto fail;
+	}
+	xmlrpc_client_set_interrupt(v->client, &vactl_interrupted);
+	v->server = xmlrpc_server_info_new(&env, v->http_url);
+	if (env.fault_occurred) {
+		v->server = NULL;
+		goto fail;
+	}
+	if (v->password) {
+		xmlrpc_server_info_set_user(&env, v->server, v->user, v->password);
+		if (!env.fault_occurred)
+			xmlrpc_server_info_allow_auth_basic(&env, v->server);
+		if (env.fault_occurred)
+			goto fail;
+	}
+	xmlrpc_env_clean(&env);
+	return 0;
+fail:
+	fprintf(stderr, "vactl: cannot set up the XML-RPC client: %s\n", env.fault_string);
+	rc = VACTL_EXIT_FAULT;
+	xmlrpc_env_clean(&env);
+	return rc;
+}
+
+void
+vactl_cleanup(struct vactl *v)
+{
+	if (v->server)
+		xmlrpc_server_info_free(v->server);
+	if (v->client)
+		xmlrpc_client_destroy(v->client);
+	if (v->unix_transport)
+		vactl_unix_free(v->unix_transport);
+	if (global_setup_done)
+		xmlrpc_client_teardown_global_const();
+	global_setup_done = 0;
+	free(v->display_url);
+	free(v->http_url);
+	free(v->unix_path);
+	free(v->user);
+	if (v->password) {
+		explicit_bzero(v->password, strlen(v->password));
+		free(v->password);
+	}
+	v->server = NULL;
+	v->client = NULL;
+	v->unix_transport = NULL;
+	v->display_url = v->http_url = v->unix_path = v->user = v->password = NULL;
+}
+
+/* ---- calls ---- */
+
+struct started {
+	struct vactl *v;
+	vactl_done_fn *done;
+	void *arg;
+};
+
+static void
+on_response(const char *server_url, const char *method, xmlrpc_value *params,
+	    void *user, xmlrpc_env *fault, xmlrpc_value *result)
+{
+	struct started *s = user;
+	struct vactl *v = s->v;
+
+	(void)server_url;
+	(void)method;
+	(void)params;
+	v->in_flight--;
+	if (fault->fault_occurred) {
+		struct vactl_error err = { 0 };
+		classify(fault, &err);
+		s->done(s->arg, NULL, &err);
+	} else {
+		s->done(s->arg, result, NULL);
+	}
+	free(s);
+}
+
+int
+vactl_start(struct vactl *v, const char *method, xmlrpc_value *params,
+	    vactl_done_fn *done, void *arg, struct vactl_error *err)
+{
+	xmlrpc_env env;
+	struct started *s;
+
+	if (vactl_interrupted) {
+		err->kind = VACTL_ERR_INTERRUPTED;
+		err->code = 0;
+		set_msg(err, "interrupted");
+		return -1;
+	}
+	if (!v->client && vactl_connect(v) != 0) {
+		vactl_error_local(err, "no XML-RPC client");
+		return -1;
+	}
+	s = malloc(sizeof(*s));
+	if (!s) {
+		vactl_error_local(err, "out of memory");
+		return -1;
+	}
+	s->v = v;
+	s->done = done;
+	s->arg = arg;
+	xmlrpc_env_init(&env);
+	xmlrpc_client_start_rpc(&env, v->client, v->server, method, params, on_response, s);
+	if (env.fault_occurred) {
+		/* Nothing was sent: the request could not be built or queued. */
+		vactl_error_local(err, "%s: cannot start the call: %s", method, env.fault_string);
+		xmlrpc_env_clean(&env);
+		free(s);
+		return -1;
+	}
+	xmlrpc_env_clean(&env);
+	v->in_flight++;
+	return 0;
+}
+
+void
+vactl_run_pending(struct vactl *v)
+{
+	/*
+	 * A call that a completion starts is not picked up by xmlrpc-c's curl
+	 * transport (1.33) until it next does libcurl's work, which happens
+	 * when another transfer has data or after up to 3 s of select(): the
+	 * lanes of a transfer would stall.  Finishing with a short timeout,
+	 * again and again, does that work every few milliseconds.  It also
+	 * covers finish returning early, when a completion started calls
+	 * after xmlrpc-c counted the running ones.
+	 */
+	while (v->in_flight > 0)
+		xmlrpc_client_event_loop_finish_timeout(v->client, VACTL_POLL_MS);
+}
+
+struct sync_call {
+	int done;
+	xmlrpc_value *result;
+	struct vactl_error *err;
+};
+
+static void
+sync_done(void *arg, xmlrpc_value *result, const struct vactl_error *err)
+{
+	struct sync_call *c = arg;
+
+	c->done = 1;
+	if (result) {
+		xmlrpc_INCREF(result);
+		c->result = result;
+	} else {
+		*c->err = *err;
+	}
+}
+
+xmlrpc_value *
+vactl_call(struct vactl *v, const char *method, xmlrpc_value *params, struct vactl_error *err)
+{
+	struct sync_call c = { 0, NULL, err };
+
+	err->kind = VACTL_ERR_NONE;
+	if (vactl_start(v, method, params, sync_done, &c, err) < 0)
+		return NULL;
+	while (!c.done)
+		xmlrpc_client_event_loop_finish(v->client);
+	return c.result;
+}
+
+xmlrpc_value *
+vactl_callf(struct vactl *v, struct vactl_error *err, const char *method,
+	    const char *format, ...)
+{
+	xmlrpc_env env;
+	xmlrpc_value *params = NULL, *res;
+	const char *tail = NULL;
+	va_list ap;
+
+	xmlrpc_env_init(&env);
+	va_start(ap, format);
+	xmlrpc_build_value_va(&env, format, ap, &params, &tail);
+	va_end(ap);
+	if (env.fault_occurred) {
+		vactl_error_local(err, "%s: cannot build the parameters: %s", method,
+				  env.fault_string);
+		xmlrpc_env_clean(&env);
+		return NULL;
+	}
+	xmlrpc_env_clean(&env);
+	res = vactl_call(v, method, params, err);
+	xmlrpc_DECREF(params);
+	return res;
+}
