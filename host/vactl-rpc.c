@@ -673,8 +673,13 @@ vactl_call(struct vactl *v, const char *method, xmlrpc_value *params, struct vac
 	err->kind = VACTL_ERR_NONE;
 	if (vactl_start(v, method, params, sync_done, &c, err) < 0)
 		return NULL;
+	/*
+	 * Not xmlrpc_client_event_loop_finish(): between two rounds of
+	 * libcurl's work the curl transport waits in select() for up to 3 s,
+	 * so libcurl's own timeout (--timeout) would fire up to 3 s late.
+	 */
 	while (!c.done)
-		xmlrpc_client_event_loop_finish(v->client);
+		xmlrpc_client_event_loop_finish_timeout(v->client, VACTL_WAIT_SLICE_MS);
 	return c.result;
 }
 

@@ -17,6 +17,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -116,7 +117,15 @@ finish_rpc(struct unix_rpc *rpc, CURLcode code)
 
 	unlink_rpc(rpc);
 	xmlrpc_env_init(&env);
-	if (code != CURLE_OK) {
+	if (code == CURLE_COULDNT_CONNECT) {
+		/* libcurl words it as if for TCP ("localhost port 80"): say what it was. */
+		long e = 0;
+		curl_easy_getinfo(rpc->easy, CURLINFO_OS_ERRNO, &e);
+		xmlrpc_env_set_fault_formatted(&env, XMLRPC_NETWORK_ERROR,
+			"libcurl failed to execute the HTTP POST transaction, explaining:  "
+			"cannot connect to the unix socket %s: %s", rpc->t->path,
+			e ? strerror((int)e) : curl_easy_strerror(code));
+	} else if (code != CURLE_OK) {
 		const char *why = rpc->errbuf[0] ? rpc->errbuf : curl_easy_strerror(code);
 		xmlrpc_env_set_fault_formatted(&env, XMLRPC_NETWORK_ERROR,
 			"libcurl failed to execute the HTTP POST transaction, explaining:  %s",

@@ -384,10 +384,18 @@ print_scalar(FILE *f, xmlrpc_value *v, int json)
 	case XMLRPC_TYPE_DOUBLE: {
 		double d = 0;
 		xmlrpc_read_double(&env, v, &d);
-		if (json && !isfinite(d))
+		if (json && !isfinite(d)) {
 			fputs("null", f);
-		else
-			fprintf(f, "%.17g", d);
+		} else {
+			/* The shortest form that reads back as the same number. */
+			char buf[40];
+			for (int prec = 15; prec <= 17; prec++) {
+				snprintf(buf, sizeof(buf), "%.*g", prec, d);
+				if (strtod(buf, NULL) == d)
+					break;
+			}
+			fputs(buf, f);
+		}
 		break;
 	}
 	case XMLRPC_TYPE_STRING: {

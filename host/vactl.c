@@ -213,7 +213,6 @@ common_option(struct vactl *v, const char *cmd, int opt, const char *arg)
 	return VACTL_EXIT_USAGE;
 }
 
-struct command;
 typedef int cmd_option_fn(void *ctx, const char *cmd, int opt, const char *arg);
 
 struct command {
@@ -249,7 +248,8 @@ parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own, size
 
 	if (nown + NCOMMON + 1 > sizeof(opts) / sizeof(opts[0]))
 		return VACTL_EXIT_USAGE;
-	memcpy(opts, own, nown * sizeof(*own));
+	if (nown)
+		memcpy(opts, own, nown * sizeof(*own));
 	memcpy(opts + nown, common_opts, sizeof(common_opts));
 	memset(&opts[nown + NCOMMON], 0, sizeof(opts[0]));
 	snprintf(shorts, sizeof(shorts), "%s%s%s", in_order ? "+" : "", own_short, common_short);
@@ -439,9 +439,13 @@ cmd_info(struct vactl *v, int argc, char **argv)
 			printf("?");
 		printf("\n%-14s ", "guest time:");
 		if (vactl_member_int64(res, "time", &t) == 0) {
-			double off = (double)t - now_s();
-			printf("%s (%+.0f s from the host's clock)", vactl_format_time((double)t, buf,
-			       sizeof(buf)), off);
+			/* The guest sends whole seconds: within 1 s is the same clock. */
+			long off = lround((double)t - now_s());
+			vactl_format_time((double)t, buf, sizeof(buf));
+			if (off >= -1 && off <= 1)
+				printf("%s (the host's clock agrees)", buf);
+			else
+				printf("%s (%+ld s from the host's clock)", buf, off);
 		} else {
 			printf("?");
 		}
@@ -692,12 +696,21 @@ cmd_clipboard(struct vactl *v, int argc, char **argv)
 			free(input);
 			return VACTL_EXIT_FAULT;
 		}
+		xmlrpc_env env;
+		xmlrpc_env_init(&env);
+		xmlrpc_validate_utf8(&env, text, len);
+		if (env.fault_occurred) {
+			fprintf(stderr, "vactl: clipboard set: the text is not valid UTF-8; the "
+				"clipboard takes UTF-8 text only\n");
+			xmlrpc_env_clean(&env);
+			free(input);
+			return VACTL_EXIT_FAULT;
+		}
 		if ((rc = ready(v))) {
+			xmlrpc_env_clean(&env);
 			free(input);
 			return rc;
 		}
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
 		xmlrpc_value *p = xmlrpc_build_value(&env, "(s#)", text, len);
 		free(input);
 		if (env.fault_occurred) {
@@ -1109,9 +1122,9 @@ static const struct command commands[] = {
 	  "Copies the local file LOCAL (\"-\": standard input) to REMOTE in the guest (an\n"
 	  "absolute path; a directory gets LOCAL's name), in chunks with several in\n"
 	  "flight, then checks the SHA-256 of both.  A progress bar shows on a terminal.\n"
-	  "  -c, --chunk-size BYTES  bytes per call (K and M suffixes; default 4M, at\n"
+	  "  -c, --chunk-size BYTES  bytes per call (K and M suffixes; default 1M, at\n"
 	  "                          most 8M, the agent's limit)\n"
-	  "  -J, --jobs N            calls in flight (1 to 16; default 4)\n"
+	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n"
 	  "  -m, --mode OCTAL        permissions of a file created in the guest (default:\n"
 	  "                          LOCAL's, 0600 for standard input)\n"
 	  "On failure REMOTE may be left incomplete (the agent cannot remove files).\n",
@@ -1121,8 +1134,8 @@ static const struct command commands[] = {
 	  "REMOTE's name), in chunks with several in flight, then checks the SHA-256.\n"
 	  "LOCAL is written under a temporary name and renamed at the end: a failed pull\n"
 	  "leaves nothing behind.  A progress bar shows on a terminal.\n"
-	  "  -c, --chunk-size BYTES  bytes per call (default 4M, at most 8M)\n"
-	  "  -J, --jobs N            calls in flight (1 to 16; default 4)\n", vactl_cmd_pull },
+	  "  -c, --chunk-size BYTES  bytes per call (default 1M, at most 8M)\n"
+	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n", vactl_cmd_pull },
 	{ "stat", "stat REMOTE\nSize, type, permissions and modification time of a guest file "
 	  "(va.file.stat).\n", cmd_stat },
 	{ "call", "call METHOD [ARG]...\n"

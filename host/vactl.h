@@ -48,6 +48,8 @@
 
 /* How often vactl_run_pending() lets libcurl start calls that completions queued (ms). */
 #define VACTL_POLL_MS 2
+/* How often a lone call lets libcurl check its timeout (ms). */
+#define VACTL_WAIT_SLICE_MS 50
 
 enum vactl_err_kind {
 	VACTL_ERR_NONE,

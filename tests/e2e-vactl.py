@@ -1,0 +1,557 @@
+#!/usr/bin/env python3
+"""End-to-end tests of vactl and of the Python examples, against a real
+va-agent (on unix-listen:) and a real va-proxy (on TCP and on a unix
+socket), in a fresh temporary directory.
+
+    BUILD=DIR tests/e2e-vactl.py      (default BUILD: /work/main/_build)
+
+The binaries are $BUILD/agent/va-agent, $BUILD/agent/va-clip,
+$BUILD/host/va-proxy and $BUILD/host/vactl; VA_AGENT, VA_CLIP, VA_PROXY and
+VACTL override each.  Prints one line per check and ends with
+"N passed, N failed"; exits 1 when a check failed, 77 (skipped) when a
+binary is missing.
+"""
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The build directory: $BUILD, else the current directory when it is one
+# (make check runs tests there), else /work/main/_build.
+BUILD = os.environ.get("BUILD") or (
+    os.getcwd() if os.path.exists(os.path.join(os.getcwd(), "agent/va-agent"))
+    else "/work/main/_build")
+AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent/va-agent"))
+CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent/va-clip"))
+PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host/va-proxy"))
+VACTL = os.environ.get("VACTL", os.path.join(BUILD, "host/vactl"))
+EXAMPLES = os.path.join(TOP, "examples/python")
+MiB = 1024 * 1024
+
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok - {name}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL - {name}" + (f": {detail}" if detail else ""), flush=True)
+    return ok
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Env:
+    """The agent, the proxy and their files in a temporary directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="va-e2e-vactl-")
+        self.guest = os.path.join(self.dir, "guest")  # what the agent is asked to touch
+        self.host = os.path.join(self.dir, "host")    # what vactl writes locally
+        os.mkdir(self.guest)
+        os.mkdir(self.host)
+        self.conf = os.path.join(self.dir, "empty.conf")
+        open(self.conf, "w").close()
+        self.secret_file = os.path.join(self.dir, "secret")
+        with open(self.secret_file, "w") as f:
+            f.write("e2e-secret-%d\n" % os.getpid())
+        os.chmod(self.secret_file, 0o600)
+        self.agent_sock = os.path.join(self.dir, "a.sock")
+        self.control = os.path.join(self.dir, "c.sock")
+        self.proxy_sock = os.path.join(self.dir, "p.sock")
+        self.shutdown_ran = os.path.join(self.dir, "shutdown-ran")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/RPC2"
+        self.agent = self.proxy = None
+
+    def start_agent(self):
+        if os.path.exists(self.agent_sock):
+            os.unlink(self.agent_sock)
+        self.agent = subprocess.Popen(
+            [AGENT, "--channel", "unix-listen:" + self.agent_sock,
+             "--control", "unix:" + self.control, "--config", self.conf,
+             "--shutdown-command", 'echo "$VA_SHUTDOWN_MODE $VA_SHUTDOWN_DELAY" > '
+             + self.shutdown_ran],
+            stdout=open(os.path.join(self.dir, "agent.log"), "ab"), stderr=subprocess.STDOUT)
+        for _ in range(100):
+            if os.path.exists(self.agent_sock):
+                return
+            time.sleep(0.05)
+
+    def start_proxy(self):
+        self.proxy = subprocess.Popen(
+            [PROXY, "--guest", "unix:" + self.agent_sock,
+             "--listen", f"tcp:127.0.0.1:{self.port}", "--listen", "unix:" + self.proxy_sock,
+             "--auth-file", self.secret_file, "--config", self.conf],
+            stdout=open(os.path.join(self.dir, "proxy.log"), "ab"), stderr=subprocess.STDOUT)
+
+    def kill_agent(self):
+        if self.agent and self.agent.poll() is None:
+            self.agent.kill()
+            self.agent.wait()
+
+    def stop(self):
+        for p in (self.proxy, self.agent):
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+    def vactl(self, *args, url=None, auth=True, stdin=None, timeout=120):
+        cmd = [VACTL, "--url", url or self.url]
+        if auth and not (url or "").startswith("unix:"):
+            cmd += ["--auth-file", self.secret_file]
+        cmd += list(args)
+        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+
+    def example(self, script, *args, timeout=120):
+        return subprocess.run(
+            [sys.executable, os.path.join(EXAMPLES, script), "--url", self.url,
+             "--secret-file", self.secret_file] + list(args),
+            capture_output=True, text=True, timeout=timeout)
+
+    def wait_ready(self):
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            r = self.vactl("ping")
+            if r.returncode == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+
+def out(r):
+    return r.stdout.decode(errors="replace") if isinstance(r.stdout, bytes) else r.stdout
+
+
+def err(r):
+    return r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr
+
+
+def show(r):
+    return f"rc {r.returncode}, stdout {out(r)[:300]!r}, stderr {err(r)[:300]!r}"
+
+
+def run_in_pty(argv, timeout=120):
+    """Runs argv with stdout and stderr on a pseudo-terminal; returns (rc, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    data = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        else:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        status = 0
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), data.decode(errors="replace")
+
+
+def make_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 4 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+
+
+def test_basics(e):
+    r = subprocess.run([VACTL, "--version"], capture_output=True, text=True)
+    check("--version", r.returncode == 0 and "vactl" in r.stdout, show(r))
+    r = subprocess.run([VACTL, "--help"], capture_output=True, text=True)
+    check("--help lists the commands", r.returncode == 0 and "pull REMOTE LOCAL" in r.stdout,
+          show(r))
+    for c in ("ping", "info", "capabilities", "status", "shutdown", "dmesg", "clipboard",
+              "events", "push", "pull", "stat", "call"):
+        r = subprocess.run([VACTL, c, "--help"], capture_output=True, text=True)
+        check(f"{c} --help", r.returncode == 0 and r.stdout.startswith("usage: vactl")
+              and c in r.stdout, show(r))
+    r = subprocess.run([VACTL, "help", "push"], capture_output=True, text=True)
+    check("help push", r.returncode == 0 and "--chunk-size" in r.stdout, show(r))
+
+
+def test_commands(e):
+    r = e.vactl("ping")
+    check("ping", r.returncode == 0 and "answered" in out(r), show(r))
+    r = e.vactl("--json", "ping")
+    check("ping --json", r.returncode == 0 and json.loads(out(r)) is True, show(r))
+    r = e.vactl("info")
+    check("info", r.returncode == 0 and "hostname:" in out(r) and "kernel:" in out(r), show(r))
+    r = e.vactl("info", "--json")
+    ok = r.returncode == 0
+    if ok:
+        info = json.loads(out(r))
+        ok = info["hostname"] == socket.gethostname() and "agent_version" in info
+    check("info --json (options after the command)", ok, show(r))
+    r = e.vactl("capabilities", "--json")
+    ok = r.returncode == 0 and "va.file.read" in json.loads(out(r))["methods"]
+    check("capabilities", ok, show(r))
+    r = e.vactl("status", "--json")
+    ok = r.returncode == 0
+    if ok:
+        st = json.loads(out(r))
+        ok = st["connected"] is True and st["answered"] is True
+    check("status", ok, show(r))
+    r = e.vactl("status")
+    check("status readable", r.returncode == 0 and "connected:" in out(r), show(r))
+
+    r = e.vactl("dmesg", "--max", "4K")
+    # klogctl is refused in some containers: then a clear fault (exit 1).
+    check("dmesg", (r.returncode == 0 and len(r.stdout) <= 4096) or
+          (r.returncode == 1 and "cannot read the kernel log" in err(r)), show(r))
+
+    path = os.path.join(e.guest, "stat-me")
+    with open(path, "wb") as f:
+        f.write(b"12345")
+    os.chmod(path, 0o640)
+    r = e.vactl("stat", path)
+    check("stat", r.returncode == 0 and "size:  5" in out(r) and "mode:  0640" in out(r)
+          and "type:  file" in out(r), show(r))
+    r = e.vactl("--json", "stat", path)
+    ok = r.returncode == 0 and json.loads(out(r))["size"] == 5
+    check("stat --json", ok, show(r))
+
+    r = e.vactl("clipboard", "set", "from the host")
+    check("clipboard set TEXT", r.returncode == 0 and "serial" in out(r), show(r))
+    r = e.vactl("clipboard", "get")
+    check("clipboard get", r.returncode == 0 and out(r) == "from the host", show(r))
+    r = e.vactl("clipboard", "set", "-", stdin="line 1\nline 2 ünïcode\n".encode())
+    check("clipboard set - (stdin)", r.returncode == 0, show(r))
+    r = e.vactl("clipboard", "get")
+    check("clipboard get after stdin", out(r) == "line 1\nline 2 ünïcode\n", show(r))
+    r = e.vactl("--json", "clipboard", "get")
+    ok = r.returncode == 0 and json.loads(out(r))["origin"] == "host"
+    check("clipboard get --json", ok, show(r))
+
+    r = subprocess.run([CLIP, "--socket", e.control, "copy"], input=b"copied in the guest",
+                       capture_output=True)
+    check("va-clip copy in the guest", r.returncode == 0, show(r))
+    ok = False
+    for _ in range(50):
+        r = e.vactl("clipboard", "guest")
+        if out(r) == "copied in the guest":
+            ok = True
+            break
+        time.sleep(0.1)
+    check("clipboard guest", ok and r.returncode == 0, show(r))
+
+    r = e.vactl("events")
+    check("events lists hello and clipboard", r.returncode == 0 and " hello " in out(r)
+          and " clipboard " in out(r), show(r))
+    r = e.vactl("--json", "events")
+    ok = r.returncode == 0
+    if ok:
+        evs = [json.loads(line) for line in out(r).splitlines()]
+        ok = any(ev["type"] == "clipboard" and ev["data"].get("text") == "copied in the guest"
+                 for ev in evs)
+    check("events --json (one object a line)", ok, show(r))
+
+    # --follow prints what comes after it started, and nothing older.
+    f = subprocess.Popen([VACTL, "--url", e.url, "--auth-file", e.secret_file, "events",
+                          "--follow", "--wait", "2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    subprocess.run([CLIP, "--socket", e.control, "copy"], input=b"followed", check=False)
+    line = b""
+    deadline = time.time() + 10
+    while time.time() < deadline and b"followed" not in line:
+        rl, _, _ = select.select([f.stdout], [], [], 0.5)
+        if rl:
+            line += os.read(f.stdout.fileno(), 65536)
+    f.terminate()
+    f.wait()
+    check("events --follow", b"clipboard" in line and b"followed" in line
+          and b" hello " not in line, repr(line[:300]))
+
+    r = e.vactl("shutdown", "--mode", "reboot", "--delay", "0")
+    ok = r.returncode == 0
+    ran = ""
+    for _ in range(50):
+        if os.path.exists(e.shutdown_ran):
+            ran = open(e.shutdown_ran).read()
+            if ran:
+                break
+        time.sleep(0.1)
+    check("shutdown runs the configured command", ok and ran.startswith("reboot 0"),
+          show(r) + f", ran {ran!r}")
+    r = e.vactl("events", "--since", "0")
+    check("shutdown notice is an event", " shutdown " in out(r), show(r))
+
+    r = e.vactl("--json", "call", "va.echo", "i:42", "i8:8589934592", "s:text", "b:true",
+                "d:1.5", "n:", 'j:{"a": [1, "x"]}', "@" + path, "plain")
+    ok = r.returncode == 0 and json.loads(out(r)) == [
+        42, 8589934592, "text", True, 1.5, None, {"a": [1, "x"]}, "MTIzNDU=", "plain"]
+    check("call with typed arguments (--json)", ok, show(r))
+    r = e.vactl("call", "va.echo", "i:7", "s:two words")
+    check("call readable", r.returncode == 0 and out(r) == "- 7\n- two words\n", show(r))
+    r = e.vactl("call", "system.listMethods")
+    check("call system.listMethods", r.returncode == 0 and "proxy.events" in out(r)
+          and "va.ping" in out(r), show(r))
+
+    r = e.vactl("ping", url="unix:" + e.proxy_sock)
+    check("unix socket URL", r.returncode == 0, show(r))
+    r = subprocess.run([VACTL, "ping"], capture_output=True,
+                       env=dict(os.environ, VA_URL="unix:" + e.proxy_sock))
+    check("VA_URL", r.returncode == 0, show(r))
+    secret = open(e.secret_file).read().strip()
+    r = e.vactl("ping", url=f"http://va:{secret}@127.0.0.1:{e.port}/RPC2", auth=False)
+    check("credentials in the URL", r.returncode == 0, show(r))
+    r = e.vactl("--guest", "guest0", "ping")
+    check("--guest NAME", r.returncode == 0, show(r))
+
+
+def test_exit_codes(e):
+    for args, what in ((["frobnicate"], "unknown command"), (["ping", "--bogus"], "bad option"),
+                       (["stat"], "missing argument"), (["ping", "extra"], "extra argument"),
+                       (["call", "va.echo", "i:notanumber"], "bad typed argument"),
+                       (["shutdown", "--mode", "sideways"], "bad mode"),
+                       (["push", "a", "relative/path"], "relative remote path"),
+                       (["--timeout", "soon", "ping"], "bad timeout"), ([], "no command")):
+        r = e.vactl(*args)
+        check(f"exit 2: {what}", r.returncode == 2 and "vactl" in err(r), show(r))
+
+    r = e.vactl("ping", url=f"http://127.0.0.1:{free_port()}/RPC2")
+    check("exit 3: proxy not listening", r.returncode == 3 and "cannot reach the proxy"
+          in err(r), show(r))
+    r = e.vactl("ping", url="unix:" + os.path.join(e.dir, "nothing.sock"))
+    check("exit 3: no unix socket", r.returncode == 3 and "cannot reach" in err(r), show(r))
+    wrong = os.path.join(e.dir, "wrong-secret")
+    with open(wrong, "w") as f:
+        f.write("not the secret\n")
+    r = subprocess.run([VACTL, "--url", e.url, "--auth-file", wrong, "ping"],
+                       capture_output=True)
+    check("exit 3: wrong secret (401)", r.returncode == 3 and "401" in err(r), show(r))
+    r = e.vactl("ping", url=e.url, auth=False)
+    check("exit 3: no secret (401) explains", r.returncode == 3 and "--auth-file" in err(r),
+          show(r))
+    r = e.vactl("--guest", "nosuchguest", "ping")
+    check("exit 3: unknown guest (404)", r.returncode == 3 and "404" in err(r), show(r))
+
+    r = e.vactl("stat", "/nonexistent/file")
+    check("exit 1: guest fault (no such file)", r.returncode == 1 and
+          "No such file" in err(r), show(r))
+    r = e.vactl("call", "va.nosuchmethod")
+    check("exit 1: no such method", r.returncode == 1 and "no such method" in err(r), show(r))
+    r = e.vactl("pull", "/nonexistent/file", os.path.join(e.host, "x"))
+    check("exit 1: pull of a missing file", r.returncode == 1 and
+          not os.path.exists(os.path.join(e.host, "x")), show(r))
+    r = e.vactl("pull", e.guest, os.path.join(e.host, "x"))
+    check("exit 1: pull of a directory", r.returncode == 1 and "directory" in err(r), show(r))
+
+
+def round_trip(e, size, name, *opts, url=None):
+    src = os.path.join(e.host, name)
+    make_file(src, size)
+    remote = os.path.join(e.guest, name)
+    back = os.path.join(e.host, name + ".back")
+    digest = sha256_file(src)
+    t0 = time.time()
+    r = e.vactl("push", *opts, src, remote, url=url, timeout=600)
+    ok = r.returncode == 0 and os.path.getsize(remote) == size and sha256_file(remote) == digest
+    check(f"push {name} ({size} bytes)", ok and "SHA-256 verified" in out(r), show(r))
+    r = e.vactl("pull", *opts, remote, back, url=url, timeout=600)
+    ok = r.returncode == 0 and os.path.getsize(back) == size and sha256_file(back) == digest
+    check(f"pull {name} ({size} bytes)", ok, show(r))
+    leftovers = [f for f in os.listdir(e.host) if ".vactl-" in f]
+    check(f"pull {name} left no temporary file", not leftovers, str(leftovers))
+    for p in (src, remote, back):
+        os.unlink(p)
+    return time.time() - t0
+
+
+def test_transfers(e):
+    round_trip(e, 0, "empty")
+    round_trip(e, 1, "one-byte")
+    round_trip(e, MiB, "one-chunk")                        # the default chunk, exactly
+    round_trip(e, 4 * MiB, "four-chunks")
+    round_trip(e, 65536, "one-small-chunk", "--chunk-size", "64K")
+    round_trip(e, 65537, "chunk-plus-one", "--chunk-size", "64K", "--jobs", "3")
+    round_trip(e, 3 * MiB + 17, "over-unix", "--chunk-size", "1M", url="unix:" + e.proxy_sock)
+    secs = round_trip(e, 100 * MiB, "hundred-mib")
+    print(f"# 100 MiB pushed and pulled in {secs:.1f} s", flush=True)
+
+    # Standard input and output, and a directory as the target.
+    src = os.path.join(e.host, "piped")
+    make_file(src, 1000000)
+    data = open(src, "rb").read()
+    r = e.vactl("push", "-", os.path.join(e.guest, "piped"), stdin=data)
+    check("push - (standard input)", r.returncode == 0 and
+          open(os.path.join(e.guest, "piped"), "rb").read() == data, show(r))
+    r = e.vactl("pull", os.path.join(e.guest, "piped"), "-")
+    check("pull to - (standard output)", r.returncode == 0 and r.stdout == data,
+          f"rc {r.returncode}, {len(r.stdout)} bytes, {err(r)[:200]!r}")
+    os.unlink(os.path.join(e.guest, "piped"))
+    r = e.vactl("push", src, e.guest + "/")
+    check("push into a directory keeps the name", r.returncode == 0 and
+          os.path.exists(os.path.join(e.guest, "piped")), show(r))
+    os.unlink(src)
+    r = e.vactl("pull", os.path.join(e.guest, "piped"), e.host)
+    check("pull into a directory keeps the name", r.returncode == 0 and
+          open(os.path.join(e.host, "piped"), "rb").read() == data, show(r))
+
+
+def test_progress(e):
+    src = os.path.join(e.guest, "progress")
+    make_file(src, 24 * MiB)
+    dst = os.path.join(e.host, "progress")
+    rc, text = run_in_pty([VACTL, "--url", e.url, "--auth-file", e.secret_file, "pull",
+                           "--chunk-size", "1M", "--jobs", "2", src, dst])
+    check("progress bar on a terminal", rc == 0 and "\r" in text and "%" in text
+          and "/s" in text and "24.0 MiB" in text, repr(text[-300:]))
+    r = e.vactl("pull", "--chunk-size", "1M", src, dst)
+    check("no progress bar in a pipe", r.returncode == 0 and r.stderr == b"", show(r))
+    for p in (src, dst):
+        os.unlink(p)
+
+
+def test_examples(e):
+    r = e.example("guest_info.py")
+    check("examples/python/guest_info.py", r.returncode == 0 and
+          f"hostname: {socket.gethostname()}" in r.stdout and "va.file.read" in r.stdout,
+          show(r))
+    src = os.path.join(e.host, "example-src")
+    make_file(src, 3 * MiB + 5)
+    remote = os.path.join(e.guest, "example")
+    back = os.path.join(e.host, "example-back")
+    r = e.example("copy_file.py", "--chunk", "1000000", "to-guest", src, remote)
+    check("examples/python/copy_file.py to-guest", r.returncode == 0 and "verified" in r.stdout
+          and sha256_file(remote) == sha256_file(src), show(r))
+    r = e.example("copy_file.py", "from-guest", remote, back)
+    check("examples/python/copy_file.py from-guest", r.returncode == 0 and
+          sha256_file(back) == sha256_file(src), show(r))
+    r = e.example("copy_file.py", "from-guest", "/nonexistent/file", back + "2")
+    check("examples/python/copy_file.py failure", r.returncode == 1 and
+          not os.path.exists(back + "2") and "No such file" in r.stderr, show(r))
+    r = e.example("set_clipboard.py", "set by python")
+    check("examples/python/set_clipboard.py", r.returncode == 0 and "serial" in r.stdout and
+          out(e.vactl("clipboard", "get")) == "set by python", show(r))
+    w = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "watch_events.py"),
+                          "--url", e.url, "--secret-file", e.secret_file, "--count", "1",
+                          "--wait", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(1.0)
+    subprocess.run([CLIP, "--socket", e.control, "copy"], input=b"watched", check=False)
+    try:
+        o, er = w.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        o, er = w.communicate()
+    check("examples/python/watch_events.py", w.returncode == 0 and " clipboard " in o and
+          "watched" in o, f"rc {w.returncode}, {o!r}, {er!r}")
+    for p in (src, remote, back):
+        os.unlink(p)
+
+
+def test_interrupts(e):
+    src = os.path.join(e.guest, "slow")
+    make_file(src, 64 * MiB)
+    dst = os.path.join(e.host, "interrupted")
+    # SIGINT in the middle of a pull.
+    p = subprocess.Popen([VACTL, "--url", e.url, "--auth-file", e.secret_file, "pull",
+                          "--chunk-size", "64K", "--jobs", "1", src, dst],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    o, er = p.communicate(timeout=60)
+    left = [f for f in os.listdir(e.host) if "interrupted" in f]
+    check("SIGINT during pull: exit 1, no partial file", p.returncode == 1 and not left,
+          f"rc {p.returncode}, {er!r}, left {left}")
+    # The agent killed in the middle of a pull.
+    p = subprocess.Popen([VACTL, "--url", e.url, "--auth-file", e.secret_file, "pull",
+                          "--chunk-size", "64K", "--jobs", "2", src, dst],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    running = p.poll() is None
+    e.kill_agent()
+    o, er = p.communicate(timeout=120)
+    left = [f for f in os.listdir(e.host) if "interrupted" in f]
+    check("agent killed during pull: exit 1, no partial file", running and
+          p.returncode == 1 and not left, f"running {running}, rc {p.returncode}, "
+          f"{er.decode(errors='replace')!r}, left {left}")
+    r = e.vactl("ping")
+    check("exit 1: guest agent not connected", r.returncode == 1 and "not connected" in err(r),
+          show(r))
+    os.unlink(src)
+
+
+def main():
+    for b in (AGENT, CLIP, PROXY, VACTL):
+        if not os.access(b, os.X_OK):
+            print(f"skipped: {b} is not built")
+            print("0 passed, 0 failed")
+            return 77
+    e = Env()
+    try:
+        e.start_agent()
+        e.start_proxy()
+        if not check("the proxy and the agent answer", e.wait_ready(),
+                     open(os.path.join(e.dir, "proxy.log")).read()[-500:]):
+            return 1
+        test_basics(e)
+        test_commands(e)
+        test_exit_codes(e)
+        test_transfers(e)
+        test_progress(e)
+        test_examples(e)
+        test_interrupts(e)   # last: it kills the agent
+    finally:
+        e.stop()
+        if failed == 0:
+            shutil.rmtree(e.dir, ignore_errors=True)
+        else:
+            print(f"# logs kept in {e.dir}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
