@@ -199,6 +199,13 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	xmlrpc_mem_block *out = NULL;
 
 	va_log_debug("request %s (%zu bytes)", tag, req->body_len);
+	const char *why;
+	if (va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
+		va_log_warnx("request %s: %s", tag, why);
+		reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_frame_free(req);
+		return;
+	}
 	xmlrpc_env_init(&env);
 	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
 				      req->body_len, NULL, &out);

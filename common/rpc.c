@@ -80,6 +80,38 @@ va_rpc_method_name(const void *body, size_t len, char *name)
 	return 0;
 }
 
+int
+va_rpc_check_prolog(const void *body, size_t len, const char **why)
+{
+	const char *p = body, *end = p + len;
+
+	for (;;) {
+		while (p < end && is_space(*p))
+			p++;
+		if (p >= end || *p != '<' || end - p < 2) {
+			return 0; /* not XML at all: xmlrpc-c says so itself */
+		}
+		if (p[1] == '?') { /* XML declaration or processing instruction */
+			const char *e = find(p + 2, end, "?>");
+			if (!e)
+				return 0;
+			p = e + 2;
+			continue;
+		}
+		if (p[1] != '!')
+			return 0; /* the root element: the prolog is over */
+		if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
+			const char *e = find(p + 4, end, "-->");
+			if (!e)
+				return 0;
+			p = e + 3;
+			continue;
+		}
+		*why = "XML with a document type declaration (DOCTYPE or ENTITY) is refused";
+		return -1;
+	}
+}
+
 static void
 append_block(xmlrpc_env *env, struct va_buf *out, xmlrpc_mem_block *mb)
 {

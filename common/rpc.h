@@ -31,6 +31,17 @@ void va_rpc_init(size_t max_frame);
  */
 int va_rpc_method_name(const void *body, size_t len, char *name);
 
+/*
+ * Refuses XML that xmlrpc-c should never see: a document type declaration
+ * (DOCTYPE, and with it entity declarations: xmlrpc-c's bundled expat
+ * expands entities, so "billion laughs" would stall the daemon for
+ * minutes).  XML-RPC never needs one.  Only the prolog is scanned (the
+ * XML declaration, processing instructions, comments, white space), so
+ * the cost does not grow with the body.  Returns 0 when the body may be
+ * parsed, -1 with *why set to a plain-words reason otherwise.
+ */
+int va_rpc_check_prolog(const void *body, size_t len, const char **why);
+
 /* Serialises a call into out (appended).  env set on failure. */
 void va_rpc_serialize_call(xmlrpc_env *env, struct va_buf *out,
 			   const char *method, xmlrpc_value *params);

@@ -117,6 +117,29 @@ test_size_limit_raised(void)
 	xmlrpc_env_clean(&env);
 }
 
+static void
+test_prolog(void)
+{
+	const char *why = NULL;
+	static const char ok1[] = "<?xml version=\"1.0\"?>\n<!-- hi -->\n<methodCall>"
+				  "<methodName>a</methodName></methodCall>";
+	static const char ok2[] = "<methodCall><methodName>a</methodName><params><param>"
+				  "<value><string><![CDATA[<!DOCTYPE x>]]></string></value>"
+				  "</param></params></methodCall>";
+	static const char bad1[] = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n"
+				   "<!ENTITY lol \"lol\">]>\n<methodCall/>";
+	static const char bad2[] = "  <!-- c --><!ENTITY x \"y\"><methodCall/>";
+
+	CU_ASSERT_EQUAL(va_rpc_check_prolog(ok1, strlen(ok1), &why), 0);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog(ok2, strlen(ok2), &why), 0);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog("", 0, &why), 0);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog("<", 1, &why), 0);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog("<?xml", 5, &why), 0);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad1, strlen(bad1), &why), -1);
+	CU_ASSERT_PTR_NOT_NULL(why);
+	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad2, strlen(bad2), &why), -1);
+}
+
 int
 main(void)
 {
@@ -126,6 +149,7 @@ main(void)
 	CU_add_test(s, "method name: valid forms", test_method_name_valid);
 	CU_add_test(s, "method name: invalid forms and length limit", test_method_name_invalid);
 	CU_add_test(s, "serialize call and fault", test_serialize_roundtrip);
+	CU_add_test(s, "prolog check refuses DOCTYPE and ENTITY", test_prolog);
 	CU_add_test(s, "xml size limit raised to the frame maximum", test_size_limit_raised);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
