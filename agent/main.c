@@ -310,7 +310,7 @@ setup_signals(void)
 }
 
 static void
-daemonize(const char *pidfile)
+daemonize(void)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -338,7 +338,6 @@ daemonize(const char *pidfile)
 	/* Close whatever else was inherited; ours are opened later. */
 	for (int i = 3; i < 1024; i++)
 		close(i);
-	(void)pidfile;
 }
 
 static int
@@ -451,6 +450,8 @@ loop_once(struct va_agent *a, int max_timeout)
 	}
 	if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 		va_fatal("poll");
+	if (pfd[0].revents & (POLLNVAL | POLLERR))
+		va_fatalx("the signal pipe is gone; exiting rather than spinning");
 	if (pfd[0].revents) {
 		char buf[64];
 		while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
@@ -504,9 +505,14 @@ main(int argc, char **argv)
 	}
 	a->argc = argc;
 	a->argv = argv;
-	va_log_init("va-agent", a->cfg.daemonize, (enum va_log_level)a->cfg.log_level);
-	if (a->cfg.daemonize)
-		daemonize(a->cfg.pidfile);
+	va_log_init("va-agent", 0, (enum va_log_level)a->cfg.log_level);
+	if (a->cfg.daemonize) {
+		daemonize();
+		/* Open syslog only now: daemonize() closes every fd, and a
+		 * syslog fd closed under glibc's feet is later "reopened"
+		 * over whatever fd took its number (the signal pipe). */
+		va_log_init("va-agent", 1, (enum va_log_level)a->cfg.log_level);
+	}
 	if (a->cfg.pidfile && write_pidfile(a->cfg.pidfile) < 0)
 		return 1;
 	setup_signals();

@@ -13,12 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "buf.h"
 #include "options.h"
+
+/* How long va-clip waits for the agent before giving up. */
+#define VA_CLIP_TIMEOUT_S 10
 
 static const char usage_text[] =
 	"usage: va-clip [--socket PATH] copy|paste\n"
@@ -45,6 +49,12 @@ connect_agent(const char *path)
 	}
 	strcpy(sun.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* A stopped (SIGSTOP) or wedged agent must not hang the user. */
+	struct timeval tv = { .tv_sec = VA_CLIP_TIMEOUT_S };
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr, "va-clip: cannot reach the agent at %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
@@ -81,6 +91,8 @@ read_answer(int fd, struct va_buf *b)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN)
+				errno = ETIMEDOUT;
 			return -1;
 		}
 		if (r == 0)
