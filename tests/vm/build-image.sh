@@ -31,8 +31,7 @@ done
 busybox=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
 # The guest has no libc for a dynamic busybox.
 if ldd "$busybox" >/dev/null 2>&1; then
-	[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 && busybox=/bin/busybox ||
-		die "$busybox is dynamically linked: install busybox-static"
+	die "$busybox is dynamically linked: install busybox-static"
 fi
 
 # The kernel: the newest /boot/vmlinuz-* whose modules are installed.
@@ -42,7 +41,7 @@ if [ -z "$kernel" ]; then
 		[ -d "/lib/modules/${k#/boot/vmlinuz-}" ] && kernel=$k
 	done
 fi
-[ -n "$kernel" ] && [ -r "$kernel" ] ||
+{ [ -n "$kernel" ] && [ -r "$kernel" ]; } ||
 	die "no readable /boot/vmlinuz-* with /lib/modules (apt-get install linux-image-amd64)"
 kver=${kernel#/boot/vmlinuz-}
 moddir=/lib/modules/$kver

@@ -21,6 +21,7 @@
 # GuestShell), qmp.sock, proxy.pid, proxy.log, secret.
 # tests/vm/stop-guest.sh DIR stops both.
 set -eu
+export PYTHONDONTWRITEBYTECODE=1
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -96,10 +97,10 @@ fi
 
 # ---- QEMU ----
 if [ $isa = 1 ]; then
-	channel=isa-serial:/dev/ttyS1
-	agentdev="-chardev socket,id=va0,path=$dir/va.sock,server=on,wait=off -device isa-serial,chardev=va0,baudbase=${VA_VM_ISA_BAUDBASE:-115200}"
+	channel='isa-serial:/dev/ttyS1'
+	agentdev="-chardev socket,id=va0,path=$dir/va.sock,server=on,wait=off -device isa-serial,chardev=va0"
 else
-	channel=virtio-serial:/dev/virtio-ports/org.qemu.virtagent
+	channel='virtio-serial:/dev/virtio-ports/org.qemu.virtagent'
 	agentdev="-chardev socket,id=va0,path=$dir/va.sock,server=on,wait=off -device virtserialport,bus=vser0.0,chardev=va0,name=org.qemu.virtagent"
 fi
 t0=$(now)
