@@ -181,9 +181,9 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms)
 		if (since + 1 < oldest) {
 			xmlrpc_env_set_fault_formatted(env, VA_PROXY_FAULT_EVENTS_LOST,
 				"events %" PRIu64 " to %" PRIu64 " fell off the queue (it keeps the "
-				"newest %zu); the oldest event kept is %" PRIu64 ": call again with "
-				"since_id %" PRIu64 " to read on, or -1 for new events only",
-				since + 1, oldest - 1, cap, oldest, oldest - 1);
+				"newest %zu); the oldest event kept is %" PRIu64 ", the newest %" PRIu64
+				": call again with since_id %" PRIu64 " to read on, or -1 for new "
+				"events only", since + 1, oldest - 1, cap, oldest, last_id, oldest - 1);
 			break;
 		}
 		if (last_id > since || shutting_down) {

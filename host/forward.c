@@ -155,7 +155,9 @@ in_array(xmlrpc_env *env, xmlrpc_value *arr, const char *name)
 static void
 add_name(xmlrpc_env *env, xmlrpc_value *arr, const char *name)
 {
-	if (env->fault_occurred || va_forward_blocked(name) || in_array(env, arr, name))
+	/* system.multicall is refused (see va_forward_handle): do not offer it. */
+	if (env->fault_occurred || va_forward_blocked(name) || !strcmp(name, "system.multicall") ||
+	    in_array(env, arr, name))
 		return;
 	xmlrpc_value *s = xmlrpc_string_new(env, name);
 	if (!env->fault_occurred) {

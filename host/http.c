@@ -487,6 +487,18 @@ listener_free(struct listener *l)
 	free(l);
 }
 
+void
+va_http_unlink_sockets(void)
+{
+	for (size_t i = 0; i < nlisteners; i++) {
+		if (listeners[i]->path) {
+			unlink(listeners[i]->path);
+			free(listeners[i]->path);
+			listeners[i]->path = NULL;
+		}
+	}
+}
+
 int
 va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
 {
@@ -664,9 +676,7 @@ va_http_stop(unsigned timeout_ms)
 		va_log_warnx("HTTP connections still busy after %u ms: exiting without waiting",
 			     timeout_ms);
 		/* The unix socket files are ours to remove all the same. */
-		for (size_t i = 0; i < nlisteners; i++)
-			if (listeners[i]->path)
-				unlink(listeners[i]->path);
+		va_http_unlink_sockets();
 		return -1;
 	}
 	for (size_t i = 0; i < nlisteners; i++) {

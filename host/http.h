@@ -50,5 +50,7 @@ int va_http_start(char *err, size_t errlen);
  * servers are left running; the caller exits without freeing shared state).
  */
 int va_http_stop(unsigned timeout_ms);
+/* Removes the unix socket files of the listeners (once; at exit). */
+void va_http_unlink_sockets(void);
 
 #endif

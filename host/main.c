@@ -13,6 +13,11 @@
  */
 #include "config.h"
 
+/* pipe2, close_range */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -42,6 +47,7 @@
 
 static int daemon_pipe = -1;
 static int pidfile_fd = -1;
+static char *pidfile_path;
 
 /* ---- daemonizing ---- */
 
@@ -136,9 +142,24 @@ write_pidfile(const char *path)
 			va_fatalx("pidfile %s is locked: another va-proxy runs", path);
 		va_fatal("pidfile %s", path);
 	}
+	pidfile_path = strdup(path);
 	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(pidfile_fd, 0) < 0 || write(pidfile_fd, buf, (size_t)n) != n)
+	if (!pidfile_path || ftruncate(pidfile_fd, 0) < 0 || write(pidfile_fd, buf, (size_t)n) != n)
 		va_fatal("pidfile %s", path);
+}
+
+/* At the end, and at exit after a fatal error: the files that are ours. */
+static void
+remove_files(void)
+{
+	va_http_unlink_sockets();
+	if (pidfile_path) {
+		unlink(pidfile_path);
+		free(pidfile_path);
+		pidfile_path = NULL;
+		close(pidfile_fd);
+		pidfile_fd = -1;
+	}
 }
 
 /* ---- SIGHUP ---- */
@@ -205,6 +226,10 @@ main(int argc, char **argv)
 	va_log_init("va-proxy", 0, (enum va_log_level)cfg.log_level);
 	if (cfg.daemonize)
 		daemonize_begin();
+	/* First, so that a second instance stops before touching anything. */
+	if (cfg.pidfile)
+		write_pidfile(cfg.pidfile);
+	atexit(remove_files);
 
 	/* Every thread inherits this mask; the main thread takes the signals. */
 	sigemptyset(&sigs);
@@ -247,8 +272,6 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.nlistens; i++)
 		if (va_http_listen(cfg.listens[i], err, sizeof(err)) < 0)
 			va_fatalx("%s", err);
-	if (cfg.pidfile)
-		write_pidfile(cfg.pidfile);
 	if (cfg.daemonize)
 		daemonize_detach(cfg.log_level);
 
@@ -293,10 +316,7 @@ main(int argc, char **argv)
 		explicit_bzero(secret, strlen(secret));
 		free(secret);
 	}
-	if (cfg.pidfile) {
-		unlink(cfg.pidfile);
-		close(pidfile_fd);
-	}
+	remove_files();
 	va_log_info("stopped");
 	va_proxy_config_free(&cfg);
 	return 0;

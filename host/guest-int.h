@@ -1,0 +1,73 @@
+/*
+ * guest-int.h - what guest.c (the guest table, and what other threads
+ * read of a guest) and guest-link.c (the link thread and the hand-over of
+ * calls) share.  Other files use guest.h.
+ */
+#ifndef VA_PROXY_GUEST_INT_H
+#define VA_PROXY_GUEST_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <xmlrpc-c/base.h>
+
+#include "channel.h"
+#include "guest.h"
+#include "link.h"
+#include "session.h"
+
+/* What the link thread keeps for the other threads, under g->lock. */
+struct guest_shared {
+	int connected;           /* channel up */
+	int established;         /* session ready */
+	int answered;            /* hello or capabilities seen in this session */
+	char session[24];
+	char *agent_version;
+	int protocol;
+	xmlrpc_value *methods;   /* array of strings, or NULL */
+	int64_t agent_max_frame;
+	double last_seen;        /* unix time of the last frame from the agent; 0: never */
+	uint64_t resets;
+	uint64_t calls_forwarded;
+	uint64_t calls_failed;
+	uint64_t in_flight;
+	uint64_t stale_responses;
+	uint64_t unmatched_responses;
+	uint64_t hellos;
+	char *notice_mode;
+	char *notice_reason;
+	double notice_time;
+	char *clip;
+	size_t clip_len;
+	uint64_t clip_serial;
+	double clip_time;
+};
+
+struct va_guest {
+	char *name;
+	char *spec;
+
+	/* The link thread's only (guest-link.c); ch is opened by va_guests_add. */
+	va_channel *ch;
+	va_session *s;
+	va_link *link;
+	enum va_channel_state seen_state;
+	uint64_t down_since_ms;
+	uint64_t established_n;
+
+	pthread_mutex_t lock;
+	struct guest_shared sh;
+};
+
+/* Unix time in seconds, to the millisecond. */
+static inline double
+va_guest_wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+#endif

@@ -1,0 +1,570 @@
+/*
+ * guest-link.c - the link thread that drives every guest's channel and
+ * session, and the hand-over of calls between the HTTP handler threads
+ * and that thread (see guest.h).
+ *
+ * A forwarded call: the handler thread puts a struct fwd (on its own
+ * stack) on the queue, wakes the link thread through an eventfd and waits
+ * on the fwd's condition variable.  The link thread gives the body to
+ * va_session_call (which copies it into the frame) and, when the session
+ * calls back, hands the response body over without copying it (it takes
+ * the frame's body pointer) and signals.  The session guarantees that the
+ * callback runs exactly once and in bounded time (call timeout, handshake
+ * wait, peer gone, session freed), so the handler waits without a timeout
+ * of its own, and the fwd outlives every use the link thread makes of it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "channel.h"
+#include "events.h"
+#include "faults.h"
+#include "frame.h"
+#include "guest-int.h"
+#include "guest.h"
+#include "link.h"
+#include "log.h"
+#include "rpc.h"
+#include "session.h"
+
+struct fwd {
+	struct fwd *next;
+	struct va_guest *g;
+	const char *method;
+	const void *body;
+	size_t len;
+	int was_ready;            /* session ready when sent */
+	uint64_t established_at;  /* g->established_n when sent */
+	int done;
+	struct va_call_result *res;
+	pthread_cond_t cond;
+};
+
+static struct va_guests_config config;
+static xmlrpc_registry *host_registry;
+static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
+
+static pthread_t link_thread;
+static int link_running;
+static int wake_fd = -1;
+
+/* The queue, the stop flag and every fwd's done flag. */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fwd *q_head, *q_tail;
+static int stopping;
+
+/* ---- the wake-up and the queue ---- */
+
+static void
+wake(void)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	do
+		r = write(wake_fd, &one, sizeof(one));
+	while (r < 0 && errno == EINTR);
+	/* EAGAIN: the counter is full, so the thread wakes anyway. */
+}
+
+static void
+fwd_finish(struct fwd *f)
+{
+	pthread_mutex_lock(&q_lock);
+	f->done = 1;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&q_lock);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+fwd_fault(struct fwd *f, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	f->res->fault = code;
+	va_start(ap, fmt);
+	vsnprintf(f->res->msg, sizeof(f->res->msg), fmt, ap);
+	va_end(ap);
+	va_log_warnx("%s: %s: %s", f->g->name, f->method, f->res->msg);
+	fwd_finish(f);
+}
+
+/* ---- session callbacks (link thread) ---- */
+
+static void
+touch(struct va_guest *g)
+{
+	double now = va_guest_wall_now();
+	pthread_mutex_lock(&g->lock);
+	g->sh.last_seen = now;
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void
+fwd_done(void *opaque, int err, struct va_frame *resp)
+{
+	struct fwd *f = opaque;
+	struct va_guest *g = f->g;
+	unsigned timeout_s = config.call_timeout_ms / 1000;
+
+	if (!err) {
+		/* Hand the body over as it is. */
+		f->res->body = resp->body;
+		f->res->len = resp->body_len;
+		resp->body = NULL;
+		va_frame_free(resp);
+		touch(g);
+		va_log_debug("%s: %s answered (%zu bytes)", g->name, f->method, f->res->len);
+		fwd_finish(f);
+		return;
+	}
+	int sent = f->was_ready || g->established_n != f->established_at;
+	switch (err) {
+	case VA_SESSION_ERR_NOT_READY:
+		if (va_channel_state(g->ch) == VA_CHANNEL_UP)
+			fwd_fault(f, VA_PROXY_FAULT_NOT_ANSWERING,
+				  "the agent of guest %s is not answering: its channel is connected "
+				  "but the agent did not complete the handshake within %u s "
+				  "(is va-agent running in the guest?)",
+				  g->name, VA_GUEST_READY_TIMEOUT_MS / 1000);
+		else
+			fwd_fault(f, VA_PROXY_FAULT_NOT_CONNECTED,
+				  "the channel of guest %s (%s) is not connected", g->name, g->spec);
+		return;
+	case VA_SESSION_ERR_PEER_GONE:
+		if (sent)
+			fwd_fault(f, VA_PROXY_FAULT_LOST,
+				  "the channel of guest %s closed while the call was in flight; "
+				  "its answer is lost, and it may or may not have run", g->name);
+		else
+			fwd_fault(f, VA_PROXY_FAULT_NOT_CONNECTED,
+				  "the channel of guest %s (%s) is not connected", g->name, g->spec);
+		return;
+	case VA_SESSION_ERR_RESET:
+		fwd_fault(f, VA_PROXY_FAULT_LOST,
+			  "the session with the agent of guest %s was reset while the call was "
+			  "in flight (the agent restarted or resynchronised); its answer is lost, "
+			  "and it may or may not have run", g->name);
+		return;
+	case VA_SESSION_ERR_TIMEOUT:
+		fwd_fault(f, VA_PROXY_FAULT_TIMEOUT,
+			  "the agent of guest %s did not answer within the call timeout of %u s; "
+			  "the proxy reset the session", g->name, timeout_s ? timeout_s : 1);
+		return;
+	case VA_SESSION_ERR_TOO_LARGE:
+		fwd_fault(f, VA_PROXY_FAULT_TOO_LARGE,
+			  "the call or its response is larger than the frame limit of the agent "
+			  "of guest %s or of the proxy (%zu bytes)", g->name, config.max_frame);
+		return;
+	case VA_SESSION_ERR_REFUSED:
+		fwd_fault(f, VA_PROXY_FAULT_REFUSED,
+			  "the agent of guest %s refused the call", g->name);
+		return;
+	case VA_SESSION_ERR_CLOSED:
+	default:
+		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
+		return;
+	}
+}
+
+static void
+caps_done(void *opaque, int err, struct va_frame *resp)
+{
+	struct va_guest *g = opaque;
+	xmlrpc_env env;
+	xmlrpc_value *result = NULL;
+	int fcode = 0;
+	const char *fstr = NULL;
+
+	if (err) {
+		va_log_debug("%s: va.capabilities: %s", g->name, va_session_strerror(err));
+		return;
+	}
+	touch(g);
+	xmlrpc_env_init(&env);
+	xmlrpc_parse_response2(&env, (const char *)resp->body, resp->body_len, &result,
+			       &fcode, &fstr);
+	if (env.fault_occurred) {
+		va_log_warnx("%s: va.capabilities: bad response: %s", g->name, env.fault_string);
+	} else if (fstr) {
+		va_log_warnx("%s: va.capabilities: fault %d: %s", g->name, fcode, fstr);
+		free((void *)fstr);
+	} else {
+		va_guest_set_info(&env, g, result, "va.capabilities");
+		if (env.fault_occurred)
+			va_log_warnx("%s: va.capabilities: %s", g->name, env.fault_string);
+		xmlrpc_DECREF(result);
+	}
+	xmlrpc_env_clean(&env);
+	va_frame_free(resp);
+}
+
+static void
+on_established(void *opaque, va_session *s)
+{
+	struct va_guest *g = opaque;
+	double now = va_guest_wall_now();
+
+	g->established_n++;
+	pthread_mutex_lock(&g->lock);
+	g->sh.established = 1;
+	g->sh.answered = 0;
+	g->sh.last_seen = now;
+	snprintf(g->sh.session, sizeof(g->sh.session), "%s", va_session_id(s));
+	pthread_mutex_unlock(&g->lock);
+	va_log_info("%s: session %s with the agent established", g->name, va_session_id(s));
+	/* Learn what the agent offers even when it does not say hello. */
+	int r = va_session_call(s, caps_call.data, caps_call.len, config.call_timeout_ms,
+				va_now_ms(), caps_done, g);
+	if (r < 0)
+		va_log_warnx("%s: va.capabilities not sent: %s", g->name, strerror(-r));
+}
+
+static void
+on_reset(void *opaque, va_session *s, int by_peer)
+{
+	struct va_guest *g = opaque;
+
+	(void)s;
+	pthread_mutex_lock(&g->lock);
+	g->sh.established = 0;
+	g->sh.answered = 0;
+	pthread_mutex_unlock(&g->lock);
+	va_log_debug("%s: session reset (%s)", g->name, by_peer ? "by the agent" : "by the proxy");
+}
+
+static void
+reply_fault(struct va_guest *g, va_session *s, uint64_t epoch, const char *tag, int code,
+	    const char *msg)
+{
+	struct va_buf b = { 0 };
+
+	if (va_rpc_serialize_fault(&b, code, msg) == 0)
+		va_session_reply(s, epoch, tag, b.data, b.len);
+	else
+		va_log_errx("%s: cannot answer request %s: out of memory", g->name, tag);
+	va_buf_free(&b);
+}
+
+/* A host.* call from the guest. */
+static void
+on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct va_frame *req)
+{
+	struct va_guest *g = opaque;
+	struct va_host_call info = { g, req->body_len };
+	xmlrpc_mem_block *out = NULL;
+	xmlrpc_env env;
+
+	touch(g);
+	xmlrpc_env_init(&env);
+	xmlrpc_registry_process_call2(&env, host_registry, (const char *)req->body,
+				      req->body_len, &info, &out);
+	if (env.fault_occurred) {
+		/* Only the registry's own failures land here; method faults are in out. */
+		reply_fault(g, s, epoch, tag, XMLRPC_INTERNAL_ERROR, env.fault_string);
+	} else {
+		int r = va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
+					 XMLRPC_MEMBLOCK_SIZE(char, out));
+		if (r == -E2BIG)
+			reply_fault(g, s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR,
+				    "response larger than the agent's frame limit");
+		else if (r < 0 && r != -ESTALE)
+			va_log_warnx("%s: reply to %s not sent: %s", g->name, tag, strerror(-r));
+		XMLRPC_MEMBLOCK_FREE(char, out);
+	}
+	xmlrpc_env_clean(&env);
+	va_frame_free(req);
+}
+
+static const struct va_session_ops session_ops = {
+	.request = on_request,
+	.established = on_established,
+	.reset = on_reset,
+};
+
+/* ---- the link thread ---- */
+
+static void
+submit(struct fwd *f, uint64_t now)
+{
+	struct va_guest *g = f->g;
+
+	if (g->seen_state == VA_CHANNEL_DOWN && va_channel_state(g->ch) == VA_CHANNEL_DOWN &&
+	    now - g->down_since_ms >= VA_GUEST_DOWN_GRACE_MS) {
+		fwd_fault(f, VA_PROXY_FAULT_NOT_CONNECTED,
+			  "the channel of guest %s (%s) is not connected (is the VM running, "
+			  "with its chardev at that path?)", g->name, g->spec);
+		return;
+	}
+	f->was_ready = va_session_is_ready(g->s);
+	f->established_at = g->established_n;
+	int r = va_session_call(g->s, f->body, f->len, config.call_timeout_ms, now, fwd_done, f);
+	if (r == -E2BIG) {
+		size_t peer = va_session_peer_max_frame(g->s);
+		fwd_fault(f, VA_PROXY_FAULT_TOO_LARGE,
+			  "the call (%zu bytes) is larger than the frame limit of %s (%zu bytes)",
+			  f->len, peer && peer < config.max_frame ? "the agent" : "the proxy",
+			  peer && peer < config.max_frame ? peer : config.max_frame);
+		return;
+	}
+	if (r < 0) {
+		fwd_fault(f, r == -ESHUTDOWN ? VA_PROXY_FAULT_SHUTTING_DOWN : VA_PROXY_FAULT_INTERNAL,
+			  "the call could not be sent: %s", strerror(-r));
+		return;
+	}
+	pthread_mutex_lock(&g->lock);
+	g->sh.calls_forwarded++;
+	pthread_mutex_unlock(&g->lock);
+	va_log_debug("%s: %s forwarded (%zu bytes)", g->name, f->method, f->len);
+	va_link_flush(g->link);
+}
+
+/* Copies what the other threads may read; posts link events. */
+static void
+snapshot(struct va_guest *g, uint64_t now)
+{
+	struct va_session_stats st;
+	enum va_channel_state cs = va_channel_state(g->ch);
+	int changed = cs != g->seen_state;
+
+	if (changed) {
+		g->seen_state = cs;
+		if (cs == VA_CHANNEL_DOWN)
+			g->down_since_ms = now;
+	}
+	va_session_stats(g->s, &st);
+	pthread_mutex_lock(&g->lock);
+	g->sh.connected = cs == VA_CHANNEL_UP;
+	g->sh.established = va_session_is_ready(g->s);
+	if (!g->sh.established)
+		g->sh.answered = 0;
+	g->sh.resets = st.resets_sent + st.resets_received;
+	g->sh.calls_failed = st.calls_failed;
+	g->sh.in_flight = va_session_calls_in_flight(g->s);
+	g->sh.stale_responses = st.stale_responses;
+	g->sh.unmatched_responses = st.unmatched_responses;
+	pthread_mutex_unlock(&g->lock);
+
+	if (changed) {
+		xmlrpc_env env;
+		xmlrpc_env_init(&env);
+		xmlrpc_value *data = xmlrpc_build_value(&env, "{s:s}", "channel", g->spec);
+		if (!env.fault_occurred) {
+			va_events_post(g->name, cs == VA_CHANNEL_UP ? "connected" : "disconnected",
+				       data);
+			xmlrpc_DECREF(data);
+		}
+		xmlrpc_env_clean(&env);
+	}
+}
+
+static void
+drain_wake(void)
+{
+	uint64_t v;
+	while (read(wake_fd, &v, sizeof(v)) > 0)
+		;
+}
+
+static void *
+link_main(void *arg)
+{
+	size_t maxfd = 1 + va_guests_count() * VA_LINK_MAX_POLLFDS;
+	struct pollfd *pfd = calloc(maxfd, sizeof(*pfd));
+	size_t *nfd = calloc(va_guests_count(), sizeof(*nfd));
+
+	(void)arg;
+	if (!pfd || !nfd)
+		va_fatalx("link thread: out of memory");
+	for (size_t i = 0; i < va_guests_count(); i++)
+		va_guests_at(i)->down_since_ms = va_now_ms();
+
+	for (;;) {
+		pthread_mutex_lock(&q_lock);
+		int stop = stopping;
+		struct fwd *list = q_head;
+		q_head = q_tail = NULL;
+		pthread_mutex_unlock(&q_lock);
+		if (stop) {
+			/* va_guests_stop fails what is still queued. */
+			break;
+		}
+		uint64_t now = va_now_ms();
+		while (list) {
+			struct fwd *f = list;
+			list = f->next;
+			submit(f, now);
+		}
+
+		int timeout = -1;
+		size_t n = 1;
+		pfd[0].fd = wake_fd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		for (size_t i = 0; i < va_guests_count(); i++) {
+			nfd[i] = va_link_prepare(va_guests_at(i)->link, pfd + n, VA_LINK_MAX_POLLFDS,
+						 &timeout);
+			n += nfd[i];
+		}
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+			va_fatal("link thread: poll");
+		if (pfd[0].revents)
+			drain_wake();
+		n = 1;
+		for (size_t i = 0; i < va_guests_count(); i++) {
+			va_link_dispatch(va_guests_at(i)->link, pfd + n, nfd[i]);
+			n += nfd[i];
+		}
+		now = va_now_ms();
+		for (size_t i = 0; i < va_guests_count(); i++)
+			snapshot(va_guests_at(i), now);
+	}
+
+	/* Closing: every call in flight fails (VA_SESSION_ERR_CLOSED). */
+	for (size_t i = 0; i < va_guests_count(); i++) {
+		struct va_guest *g = va_guests_at(i);
+		va_link_free(g->link);
+		g->link = NULL;
+		va_session_free(g->s);
+		g->s = NULL;
+		va_channel_free(g->ch);
+		g->ch = NULL;
+		pthread_mutex_lock(&g->lock);
+		g->sh.connected = g->sh.established = g->sh.answered = 0;
+		g->sh.in_flight = 0;
+		pthread_mutex_unlock(&g->lock);
+	}
+	free(pfd);
+	free(nfd);
+	return NULL;
+}
+
+int
+va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg)
+{
+	xmlrpc_env env;
+	int r;
+
+	config = *cfg;
+	host_registry = reg;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_value *params = xmlrpc_array_new(&env);
+	if (!env.fault_occurred)
+		va_rpc_serialize_call(&env, &caps_call, "va.capabilities", params);
+	if (params)
+		xmlrpc_DECREF(params);
+	r = env.fault_occurred ? -ENOMEM : 0;
+	xmlrpc_env_clean(&env);
+	if (r < 0)
+		return r;
+
+	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (wake_fd < 0)
+		return -errno;
+	for (size_t i = 0; i < va_guests_count(); i++) {
+		struct va_guest *g = va_guests_at(i);
+		char sname[VA_RPC_MAX_METHOD_NAME];
+		snprintf(sname, sizeof(sname), "guest %s", g->name);
+		struct va_session_config scfg = {
+			.name = sname,
+			.max_frame = cfg->max_frame,
+			.ready_timeout_ms = VA_GUEST_READY_TIMEOUT_MS,
+		};
+		g->s = va_session_new(&scfg, &session_ops, g);
+		if (!g->s || !(g->link = va_link_new(g->ch, g->s)))
+			return -ENOMEM;
+	}
+	r = pthread_create(&link_thread, NULL, link_main, NULL);
+	if (r)
+		return -r;
+	link_running = 1;
+	return 0;
+}
+
+void
+va_guests_stop(void)
+{
+	pthread_mutex_lock(&q_lock);
+	stopping = 1;
+	pthread_mutex_unlock(&q_lock);
+	if (link_running) {
+		wake();
+		pthread_join(link_thread, NULL);
+		link_running = 0;
+	}
+	/* Calls queued after the thread's last look: fail them. */
+	pthread_mutex_lock(&q_lock);
+	struct fwd *list = q_head;
+	q_head = q_tail = NULL;
+	pthread_mutex_unlock(&q_lock);
+	while (list) {
+		struct fwd *f = list;
+		list = f->next;
+		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
+	}
+	/* Guests never started (start failed half-way). */
+	for (size_t i = 0; i < va_guests_count(); i++) {
+		struct va_guest *g = va_guests_at(i);
+		va_link_free(g->link);
+		g->link = NULL;
+		va_session_free(g->s);
+		g->s = NULL;
+		va_channel_free(g->ch);
+		g->ch = NULL;
+	}
+	va_buf_free(&caps_call);
+	if (wake_fd >= 0)
+		close(wake_fd);
+	wake_fd = -1;
+}
+
+/* ---- calls from other threads ---- */
+
+void
+va_guest_call(struct va_guest *g, const char *method, const void *body, size_t len,
+	      struct va_call_result *res)
+{
+	struct fwd f = {
+		.g = g,
+		.method = method,
+		.body = body,
+		.len = len,
+		.res = res,
+	};
+
+	memset(res, 0, sizeof(*res));
+	pthread_cond_init(&f.cond, NULL);
+	pthread_mutex_lock(&q_lock);
+	if (stopping) {
+		pthread_mutex_unlock(&q_lock);
+		res->fault = VA_PROXY_FAULT_SHUTTING_DOWN;
+		snprintf(res->msg, sizeof(res->msg), "the proxy is shutting down");
+		pthread_cond_destroy(&f.cond);
+		return;
+	}
+	if (q_tail)
+		q_tail->next = &f;
+	else
+		q_head = &f;
+	q_tail = &f;
+	pthread_mutex_unlock(&q_lock);
+	wake();
+
+	pthread_mutex_lock(&q_lock);
+	while (!f.done)
+		pthread_cond_wait(&f.cond, &q_lock);
+	pthread_mutex_unlock(&q_lock);
+	pthread_cond_destroy(&f.cond);
+}
