@@ -270,6 +270,12 @@ va_forward_handle(struct va_guest *g, const uint8_t *body, size_t len, struct va
 		reply_text(out, 400, "the body is not an XML-RPC methodCall with a valid methodName");
 		return;
 	}
+	const char *why;
+	if (va_rpc_check_prolog(body, len, &why) < 0) {
+		va_log_warnx("%s: %s refused: %s", va_guest_name(g), name, why);
+		reply_fault(out, XMLRPC_PARSE_ERROR, why);
+		return;
+	}
 	if (va_forward_blocked(name)) {
 		snprintf(msg, sizeof(msg), "method %s is blocked by the proxy (--block-rpcs)", name);
 		va_log_info("%s: %s refused: blocked", va_guest_name(g), name);

@@ -267,6 +267,15 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct 
 	xmlrpc_env env;
 
 	touch(g);
+	/* This thread serves every guest: a guest's entity bomb must not
+	 * stall it (xmlrpc-c's parser expands entities). */
+	const char *why;
+	if (va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
+		va_log_warnx("%s: request %s refused: %s", g->name, tag, why);
+		reply_fault(g, s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_frame_free(req);
+		return;
+	}
 	xmlrpc_env_init(&env);
 	xmlrpc_registry_process_call2(&env, host_registry, (const char *)req->body,
 				      req->body_len, &info, &out);

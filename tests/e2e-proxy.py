@@ -657,6 +657,20 @@ def run(env):
                              "--data-binary", "<hello/>", proxy.url(auth=False)])
         check("curl: a body that is no XML-RPC call -> 400",
               rc == 0 and out.startswith("HTTP/1.1 400"), out[:300])
+        lol = "".join('<!ENTITY l%d "%s">' % (i, ("&l%d;" % (i - 1)) * 10 if i else "lol")
+                      for i in range(10))
+        bomb = ('<?xml version="1.0"?><!DOCTYPE x [%s]><methodCall><methodName>va.echo'
+                '</methodName><params><param><value><string>&l9;</string></value></param>'
+                '</params></methodCall>' % lol)
+        for what, method in (("forwarded", "va.echo"), ("proxy", "proxy.status")):
+            t0 = time.time()
+            rc, out, err = curl(["-i", "-u", "va:" + s, "-H", "Content-Type: text/xml",
+                                 "--data-binary", bomb.replace("va.echo", method),
+                                 proxy.url(auth=False)])
+            check("curl: an entity bomb (%s method) gets a fault at once, not a stall" % what,
+                  rc == 0 and "DOCTYPE" in out and "faultCode" in out and time.time() - t0 < 2,
+                  out[:400])
+        check("the proxy still serves after the entity bombs", proxy.sp().va.ping() is True)
         rc, out, err = curl(["-i", "-u", "va:" + s, "-H", "Content-Type: text/xml",
                              "--data-binary", "@" + body, proxy.url("/RPC2/guest0", auth=False)])
         check("curl: POST /RPC2/NAME reaches the named guest",
