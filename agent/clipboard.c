@@ -14,6 +14,10 @@
  * for va-clip paste, and, when config->clip_copy_command is set, that
  * command is started with the text on stdin (not waited for; at most
  * CLIP_BRIDGE_CHILDREN at once, more are skipped with a warning).
+ * When config->clip_paste_command is set, va.clipboard.get first runs it
+ * (at most CLIP_PASTE_TIMEOUT_MS; this blocks the loop that long at
+ * worst) and, when the desktop's text differs from the buffer, stores it
+ * as a guest copy (so the host is told, as for va-clip copy).
  *
  * Faults:
  *   XMLRPC_TYPE_ERROR           wrong number or type of parameters; a
@@ -24,14 +28,23 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "methods.h"
 
 #define CLIP_BRIDGE_CHILDREN 4
+/* How long va.clipboard.get waits for the desktop paste command. */
+#define CLIP_PASTE_TIMEOUT_MS 2000
 
 struct clip {
 	char *text; /* NUL-terminated, len bytes */
@@ -149,17 +162,126 @@ va_clipboard_free(void)
 	clip_set(&clip_host, NULL, 0, 0, NULL);
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Runs the desktop paste command and reads what it prints (at most
+ * VA_CLIPBOARD_MAX bytes, at most CLIP_PASTE_TIMEOUT_MS).  Returns a
+ * malloc'd text and its length, or NULL (logged) when the command fails,
+ * times out or prints too much.
+ */
+static char *
+read_desktop(const char *cmd, size_t *lenp)
+{
+	int pfd[2];
+	char *buf = NULL;
+	size_t len = 0;
+	int ok = 0;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		va_log_warn("clipboard paste command: pipe");
+		return NULL;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		va_log_warn("clipboard paste command: fork");
+		close(pfd[0]);
+		close(pfd[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(pfd[1], 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	buf = malloc(VA_CLIPBOARD_MAX + 1);
+	uint64_t end = mono_ms() + CLIP_PASTE_TIMEOUT_MS;
+	while (buf) {
+		uint64_t now = mono_ms();
+		if (now >= end) {
+			va_log_warnx("clipboard paste command: no end after %d ms, killed",
+				     CLIP_PASTE_TIMEOUT_MS);
+			break;
+		}
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int r = poll(&p, 1, (int)(end - now));
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(pfd[0], buf + len, VA_CLIPBOARD_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ok = n == 0;
+			break;
+		}
+		len += (size_t)n;
+		if (len > VA_CLIPBOARD_MAX) {
+			va_log_warnx("clipboard paste command: more than %u bytes", VA_CLIPBOARD_MAX);
+			break;
+		}
+	}
+	close(pfd[0]);
+	if (!ok)
+		kill(pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		va_log_warnx("clipboard paste command failed (status %d)", status);
+		ok = 0;
+	}
+	if (!ok) {
+		free(buf);
+		return NULL;
+	}
+	*lenp = len;
+	return buf;
+}
+
+/* Takes the desktop's text into the buffer when it changed there. */
+static void
+sync_from_desktop(struct va_agent *a)
+{
+	const struct va_agent_config *cfg = va_agent_config(a);
+	struct va_clip_view v;
+	size_t len;
+
+	if (!cfg || !cfg->clip_paste_command || !cfg->clip_paste_command[0])
+		return;
+	char *text = read_desktop(cfg->clip_paste_command, &len);
+	if (!text)
+		return;
+	va_clipboard_view(&v);
+	if ((len != v.len || memcmp(text, v.text, len) != 0) &&
+	    va_clipboard_store(a, text, len, "guest") == 0)
+		va_log_warnx("clipboard paste command: text refused (not valid UTF-8 "
+			     "that XML-RPC can carry)");
+	free(text);
+}
+
 static xmlrpc_value *
 method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		     void *call_info)
 {
 	struct va_clip_view v;
 
-	(void)server_info;
 	(void)call_info;
 	if (va_params_count(env, params, 0, 0,
 	    "va.clipboard.get: expected no parameters") < 0)
 		return NULL;
+	sync_from_desktop(server_info);
 	va_clipboard_view(&v);
 	va_log_info("va.clipboard.get (serial %" PRIu64 ", %zu bytes)", v.serial, v.len);
 	xmlrpc_value *text = xmlrpc_string_new_lp(env, v.len, v.text);

@@ -1547,13 +1547,34 @@ test_clipboard(void)
 	CU_ASSERT_EQUAL(access(tpath("clip.out"), F_OK), -1);
 	host_calls_clear();
 
+	/* The paste bridge: va.clipboard.get takes the desktop's new text as
+	 * a guest copy (the host is told), and leaves unchanged text alone. */
+	va_clipboard_view(&v);
+	uint64_t before = v.serial;
+	cfg.clip_paste_command = "printf 'from the desktop'";
+	clip_get("from the desktop", (int64_t)before + 1, "guest");
+	CU_ASSERT_EQUAL(nhost_calls, 1);
+	if (nhost_calls == 1)
+		CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
+	clip_get("from the desktop", (int64_t)before + 1, "guest");
+	CU_ASSERT_EQUAL(nhost_calls, 1);
+	/* A failing or hanging command leaves the buffer as it was. */
+	cfg.clip_paste_command = "exit 3";
+	clip_get("from the desktop", (int64_t)before + 1, "guest");
+	cfg.clip_paste_command = "sleep 5";
+	time_t t0 = time(NULL);
+	clip_get("from the desktop", (int64_t)before + 1, "guest");
+	CU_ASSERT(time(NULL) - t0 < 5);
+	cfg.clip_paste_command = NULL;
+	host_calls_clear();
+
 	va_clipboard_free();
 	clip_get("", 0, "none");
 	va_clipboard_view_host(&v);
 	CU_ASSERT_EQUAL(v.serial, 0);
 	CU_ASSERT_EQUAL(v.len, 0);
 	/* Serials keep counting after a free. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "again", 5, "host"), 6);
+	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "again", 5, "host"), 7);
 	va_clipboard_free();
 }
 
