@@ -64,6 +64,7 @@
 #include "methods.h"
 
 #define CHECKSUM_CHUNK (1024 * 1024)
+#define READ_FIRST (64 * 1024) /* first buffer of a read whose size is unknown */
 #define DEFAULT_PERM 0600
 
 struct handle {
@@ -543,22 +544,45 @@ method_file_read(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		    "bytes per call", count, VA_FILE_MAX_CHUNK);
 		return NULL;
 	}
-	alloc = (size_t)count;
-	if (fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	/*
+	 * A regular file's size bounds the buffer: what is left, plus one
+	 * byte to see the end in the same call.  A size of 0 says nothing
+	 * (procfs files have content), nor does a FIFO or a device: start at
+	 * READ_FIRST and double up to count while reads fill the buffer.
+	 */
+	size_t want = (size_t)count;
+	int sized = 0;
+	alloc = want;
+	if (fstat(h->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		off_t pos = lseek(h->fd, 0, SEEK_CUR);
 		if (pos >= 0) {
-			/* What is left, plus one byte to see the end in the same call. */
 			uint64_t left = st.st_size > pos ? (uint64_t)(st.st_size - pos) : 0;
 			if (left + 1 < alloc)
 				alloc = (size_t)left + 1;
+			sized = 1;
 		}
 	}
+	if (!sized && alloc > READ_FIRST)
+		alloc = READ_FIRST;
 	unsigned char *buf = malloc(alloc ? alloc : 1);
 	if (!buf) {
 		xmlrpc_faultf(env, "va.file.read: out of memory");
 		return NULL;
 	}
-	while (got < alloc) {
+	for (;;) {
+		if (got == alloc) {
+			if (sized || alloc == want)
+				break;
+			size_t n = alloc > want / 2 ? want : alloc * 2;
+			unsigned char *nb = realloc(buf, n);
+			if (!nb) {
+				xmlrpc_faultf(env, "va.file.read: out of memory");
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			alloc = n;
+		}
 		ssize_t r = read(h->fd, buf + got, alloc - got);
 		if (r < 0 && errno == EINTR)
 			continue;

@@ -11,11 +11,20 @@
 #define LINK_READ_CHUNK (256 * 1024)
 #define LINK_READS_PER_DISPATCH 64
 #define LINK_IOV_MAX 64
+/*
+ * Back-pressure: input is handed to the session in slices of at most
+ * LINK_FEED_SLICE bytes, and no more is handed (nor read) while the
+ * session's unwritten output is over twice its frame limit, so a peer
+ * that sends requests without reading the answers cannot make us queue
+ * answers without end.
+ */
+#define LINK_FEED_SLICE 1024
 
 struct va_link {
 	va_channel *ch;
 	va_session *s;
 	uint8_t *rbuf;
+	size_t rpos, rlen; /* rbuf[rpos..rlen): read, not yet handed to the session */
 };
 
 uint64_t
@@ -31,6 +40,7 @@ link_state(void *opaque, enum va_channel_state st)
 {
 	va_link *l = opaque;
 
+	l->rpos = l->rlen = 0; /* held input belongs to the old peer */
 	if (st == VA_CHANNEL_UP) {
 		va_log_info("%s: peer connected", va_channel_spec(l->ch));
 		va_session_peer_up(l->s, va_now_ms());
@@ -89,12 +99,44 @@ va_link_flush(va_link *l)
 	}
 }
 
+static int
+backed_up(const va_link *l)
+{
+	return va_session_output_pending(l->s) > 2 * va_session_max_frame(l->s);
+}
+
+/* Hands held input to the session while the output is not backed up. */
+static void
+feed(va_link *l)
+{
+	while (l->rpos < l->rlen && !backed_up(l)) {
+		size_t n = l->rlen - l->rpos;
+		if (n > LINK_FEED_SLICE)
+			n = LINK_FEED_SLICE;
+		l->rpos += n;
+		va_session_input(l->s, l->rbuf + l->rpos - n, n, va_now_ms());
+		/* Write replies as they are made. */
+		va_link_flush(l);
+	}
+	if (l->rpos == l->rlen)
+		l->rpos = l->rlen = 0;
+}
+
 size_t
 va_link_prepare(va_link *l, struct pollfd *pfd, size_t max, int *timeout_ms)
 {
 	uint64_t now = va_now_ms();
 	int want_write = va_session_output_pending(l->s) > 0;
 	size_t n = va_channel_prepare(l->ch, pfd, max, want_write, now, timeout_ms);
+
+	if (l->rlen || backed_up(l)) {
+		/* Read nothing more until the held input is handed over;
+		 * POLLHUP and POLLERR still come. */
+		for (size_t i = 0; i < n; i++)
+			pfd[i].events &= (short)~POLLIN;
+		if (l->rlen && !backed_up(l))
+			*timeout_ms = 0;
+	}
 
 	uint64_t dl = va_session_deadline(l->s);
 	if (dl != UINT64_MAX) {
@@ -113,7 +155,8 @@ va_link_dispatch(va_link *l, const struct pollfd *pfd, size_t n)
 	uint64_t now = va_now_ms();
 	unsigned ev = va_channel_dispatch(l->ch, pfd, n, now);
 
-	if (ev & VA_CHANNEL_READABLE) {
+	feed(l);
+	if ((ev & VA_CHANNEL_READABLE) && !l->rlen && !backed_up(l)) {
 		for (int i = 0; i < LINK_READS_PER_DISPATCH; i++) {
 			ssize_t r = va_channel_read(l->ch, l->rbuf, LINK_READ_CHUNK);
 			if (r < 0) {
@@ -122,11 +165,10 @@ va_link_dispatch(va_link *l, const struct pollfd *pfd, size_t n)
 			}
 			if (r == 0)
 				break;
-			va_session_input(l->s, l->rbuf, (size_t)r, va_now_ms());
-			/* Write replies as they are made, so a long burst of
-			 * input does not pile up output. */
-			va_link_flush(l);
-			if ((size_t)r < LINK_READ_CHUNK)
+			l->rpos = 0;
+			l->rlen = (size_t)r;
+			feed(l);
+			if (l->rlen || (size_t)r < LINK_READ_CHUNK)
 				break;
 		}
 	}

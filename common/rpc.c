@@ -85,6 +85,12 @@ va_rpc_check_prolog(const void *body, size_t len, const char **why)
 {
 	const char *p = body, *end = p + len;
 
+	/* XML never holds U+0000: a NUL byte means UTF-16 or UTF-32, where
+	 * the markup below would go unseen (and "<!DOCTYPE" with it). */
+	if (memchr(body, '\0', len)) {
+		*why = "the body is not UTF-8 XML (it holds a NUL byte)";
+		return -1;
+	}
 	for (;;) {
 		while (p < end && is_space(*p))
 			p++;

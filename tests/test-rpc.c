@@ -138,6 +138,10 @@ test_prolog(void)
 	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad1, strlen(bad1), &why), -1);
 	CU_ASSERT_PTR_NOT_NULL(why);
 	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad2, strlen(bad2), &why), -1);
+	/* UTF-16 without a byte-order mark has no 0xFF and would hide a
+	 * DOCTYPE from a byte scan: any NUL byte is refused. */
+	static const char utf16[] = "<\0!\0D\0O\0C\0T\0Y\0P\0E\0";
+	CU_ASSERT_EQUAL(va_rpc_check_prolog(utf16, sizeof(utf16) - 1, &why), -1);
 }
 
 int
