@@ -196,6 +196,8 @@ read_desktop(const char *cmd, size_t *lenp)
 		return NULL;
 	}
 	if (pid == 0) {
+		/* Its own process group, so a timeout kills what it started. */
+		setpgid(0, 0);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);
@@ -233,11 +235,22 @@ read_desktop(const char *cmd, size_t *lenp)
 		}
 	}
 	close(pfd[0]);
-	if (!ok)
-		kill(pid, SIGKILL);
+	/* A command may close its output and go on running: wait for its
+	 * end only until the deadline, then kill its whole group. */
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	pid_t w;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ok && mono_ms() < end)
+		poll(NULL, 0, 10);
+	if (w == 0) {
+		if (ok)
+			va_log_warnx("clipboard paste command: still running after %d ms, killed",
+				     CLIP_PASTE_TIMEOUT_MS);
+		ok = 0;
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	if (ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		va_log_warnx("clipboard paste command failed (status %d)", status);
 		ok = 0;

@@ -46,35 +46,75 @@ is_name_char(char c)
 	       c == '/' || c == '-';
 }
 
+/*
+ * Skips the prolog: white space, the XML declaration, processing
+ * instructions and comments.  Returns where the next markup starts ("<"
+ * of the root element, or of a "<!" declaration), or NULL when the body
+ * ends first or is not markup.
+ */
+static const char *
+skip_prolog(const char *p, const char *end)
+{
+	for (;;) {
+		while (p < end && is_space(*p))
+			p++;
+		if (end - p < 2 || *p != '<')
+			return NULL;
+		if (p[1] == '?') { /* XML declaration or processing instruction */
+			const char *e = find(p + 2, end, "?>");
+			if (!e)
+				return NULL;
+			p = e + 2;
+		} else if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
+			const char *e = find(p + 4, end, "-->");
+			if (!e)
+				return NULL;
+			p = e + 3;
+		} else {
+			return p;
+		}
+	}
+}
+
+static int
+literal(const char **p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+		return -1;
+	*p += n;
+	return 0;
+}
+
 int
 va_rpc_method_name(const void *body, size_t len, char *name)
 {
 	const char *p = body, *end = p + len;
 
-	/* The name stands near the start; do not scan a large body. */
-	if (len > 4096)
-		end = p + 4096;
-	const char *call = find(p, end, "<methodCall>");
-	if (!call)
+	/*
+	 * The shape every XML-RPC client sends, and nothing looser: the
+	 * root <methodCall>, then (after white space only) <methodName>.
+	 * A name found anywhere else (say inside a comment, which xmlrpc-c
+	 * skips) would let a call pass the proxy's block list under a
+	 * name that is not the one xmlrpc-c runs.
+	 */
+	p = skip_prolog(p, end);
+	if (!p || literal(&p, end, "<methodCall>") < 0)
 		return -1;
-	const char *open = find(call, end, "<methodName>");
-	if (!open)
+	while (p < end && is_space(*p))
+		p++;
+	if (literal(&p, end, "<methodName>") < 0)
 		return -1;
-	const char *s = open + strlen("<methodName>");
-	const char *close = find(s, end, "</methodName>");
-	if (!close)
+	while (p < end && is_space(*p))
+		p++;
+	const char *s = p;
+	while (p < end && is_name_char(*p) && p - s <= VA_RPC_MAX_METHOD_NAME)
+		p++;
+	size_t n = (size_t)(p - s);
+	while (p < end && is_space(*p))
+		p++;
+	if (n == 0 || n > VA_RPC_MAX_METHOD_NAME || literal(&p, end, "</methodName>") < 0)
 		return -1;
-	while (s < close && is_space(*s))
-		s++;
-	const char *e = close;
-	while (e > s && is_space(e[-1]))
-		e--;
-	size_t n = (size_t)(e - s);
-	if (n == 0 || n > VA_RPC_MAX_METHOD_NAME)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!is_name_char(s[i]))
-			return -1;
 	memcpy(name, s, n);
 	name[n] = '\0';
 	return 0;
@@ -83,7 +123,7 @@ va_rpc_method_name(const void *body, size_t len, char *name)
 int
 va_rpc_check_prolog(const void *body, size_t len, const char **why)
 {
-	const char *p = body, *end = p + len;
+	const char *end = (const char *)body + len;
 
 	/* XML never holds U+0000: a NUL byte means UTF-16 or UTF-32, where
 	 * the markup below would go unseen (and "<!DOCTYPE" with it). */
@@ -91,31 +131,12 @@ va_rpc_check_prolog(const void *body, size_t len, const char **why)
 		*why = "the body is not UTF-8 XML (it holds a NUL byte)";
 		return -1;
 	}
-	for (;;) {
-		while (p < end && is_space(*p))
-			p++;
-		if (p >= end || *p != '<' || end - p < 2) {
-			return 0; /* not XML at all: xmlrpc-c says so itself */
-		}
-		if (p[1] == '?') { /* XML declaration or processing instruction */
-			const char *e = find(p + 2, end, "?>");
-			if (!e)
-				return 0;
-			p = e + 2;
-			continue;
-		}
-		if (p[1] != '!')
-			return 0; /* the root element: the prolog is over */
-		if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
-			const char *e = find(p + 4, end, "-->");
-			if (!e)
-				return 0;
-			p = e + 3;
-			continue;
-		}
+	const char *p = skip_prolog(body, end);
+	if (p && p[1] == '!') {
 		*why = "XML with a document type declaration (DOCTYPE or ENTITY) is refused";
 		return -1;
 	}
+	return 0; /* the root element, or not XML at all: xmlrpc-c says so */
 }
 
 static void

@@ -266,14 +266,14 @@ va_forward_handle(struct va_guest *g, const uint8_t *body, size_t len, struct va
 		reply_text(out, 400, "the body contains the byte 0xFF: an XML-RPC body is UTF-8 text");
 		return;
 	}
-	if (va_rpc_method_name(body, len, name) < 0) {
-		reply_text(out, 400, "the body is not an XML-RPC methodCall with a valid methodName");
-		return;
-	}
 	const char *why;
 	if (va_rpc_check_prolog(body, len, &why) < 0) {
-		va_log_warnx("%s: %s refused: %s", va_guest_name(g), name, why);
+		va_log_warnx("%s: call refused: %s", va_guest_name(g), why);
 		reply_fault(out, XMLRPC_PARSE_ERROR, why);
+		return;
+	}
+	if (va_rpc_method_name(body, len, name) < 0) {
+		reply_text(out, 400, "the body is not an XML-RPC methodCall with a valid methodName");
 		return;
 	}
 	if (va_forward_blocked(name)) {

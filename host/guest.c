@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "guest-int.h"
 #include "guest.h"
+#include "hostcalls.h"
 #include "log.h"
 
 static struct va_guest **guests;
@@ -51,6 +52,7 @@ va_guests_add(const char *name, const char *spec, char *err, size_t errlen)
 	}
 	guests = tab;
 	pthread_mutex_init(&g->lock, NULL);
+	pthread_mutex_init(&g->io, NULL);
 	g->seen_state = VA_CHANNEL_DOWN;
 	guests[nguests++] = g;
 	return 0;
@@ -103,6 +105,7 @@ va_guests_free(void)
 		free(g->sh.notice_reason);
 		free(g->sh.clip);
 		pthread_mutex_destroy(&g->lock);
+		pthread_mutex_destroy(&g->io);
 		free(g->name);
 		free(g->spec);
 		free(g);
@@ -268,18 +271,34 @@ va_guest_set_info(xmlrpc_env *env, struct va_guest *g, xmlrpc_value *info, const
 			      "an int", source);
 	if (!env->fault_occurred) {
 		int n = xmlrpc_array_size(env, methods);
+		if (n > VA_HOST_METHODS_MAX)
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+				"%s: more than %d methods", source, VA_HOST_METHODS_MAX);
 		for (int i = 0; i < n && !env->fault_occurred; i++) {
 			xmlrpc_value *item = NULL;
+			const char *name = NULL;
 			xmlrpc_array_read_item(env, methods, i, &item);
 			if (!env->fault_occurred && xmlrpc_value_type(item) != XMLRPC_TYPE_STRING)
 				xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
 					"%s: member \"methods\" must be an array of strings", source);
+			if (!env->fault_occurred)
+				xmlrpc_read_string(env, item, &name);
+			if (!env->fault_occurred && strlen(name) > VA_HOST_METHOD_NAME_MAX)
+				xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					"%s: a method name is longer than %u bytes", source,
+					VA_HOST_METHOD_NAME_MAX);
+			if (name)
+				free((void *)name);
 			if (item)
 				xmlrpc_DECREF(item);
 		}
 	}
 	if (!env->fault_occurred)
 		xmlrpc_read_string(env, ver, &version);
+	if (!env->fault_occurred && strlen(version) > VA_HOST_VERSION_MAX)
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "%s: version longer than %u bytes", source,
+					       VA_HOST_VERSION_MAX);
 	int64_t protocol = env->fault_occurred ? 0 : int_of(env, proto);
 	int64_t max_frame = env->fault_occurred ? 0 : int_of(env, maxf);
 	if (!env->fault_occurred) {

@@ -67,9 +67,26 @@ method_hello(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 	if (!info)
 		return NULL;
 	va_guest_set_info(env, g, info, "host.hello");
-	if (!env->fault_occurred)
-		va_events_post(va_guest_name(g), "hello", info);
-	else
+	if (!env->fault_occurred) {
+		/* The event holds the four known members (checked and capped
+		 * by va_guest_set_info), not whatever else the guest sent. */
+		xmlrpc_value *v[4] = { NULL, NULL, NULL, NULL };
+		static const char *const keys[4] = { "version", "protocol", "methods",
+						      "max_frame" };
+		for (int i = 0; i < 4 && !env->fault_occurred; i++)
+			xmlrpc_struct_find_value(env, info, keys[i], &v[i]);
+		xmlrpc_value *clean = env->fault_occurred ? NULL
+			: xmlrpc_build_value(env, "{s:V,s:V,s:V,s:V}", keys[0], v[0], keys[1],
+					     v[1], keys[2], v[2], keys[3], v[3]);
+		if (clean) {
+			va_events_post(va_guest_name(g), "hello", clean);
+			xmlrpc_DECREF(clean);
+		}
+		for (int i = 0; i < 4; i++)
+			if (v[i])
+				xmlrpc_DECREF(v[i]);
+	}
+	if (env->fault_occurred)
 		va_log_warnx("%s: bad host.hello: %s", va_guest_name(g), env->fault_string);
 	xmlrpc_DECREF(info);
 	return env->fault_occurred ? NULL : xmlrpc_bool_new(env, 1);
@@ -139,6 +156,12 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	xmlrpc_DECREF(m);
 	if (env->fault_occurred)
 		return NULL;
+	if (strlen(mode) > VA_HOST_MODE_MAX) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "host.shutdown_notice: mode longer than %u bytes",
+					       VA_HOST_MODE_MAX);
+		goto out;
+	}
 
 	/* The reason; older agents send (mode, delay_s) instead. */
 	int64_t delay = -1;
@@ -164,6 +187,12 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		xmlrpc_DECREF(r);
 		if (env->fault_occurred)
 			goto out;
+	}
+	if (reason && strlen(reason) > VA_HOST_REASON_MAX) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "host.shutdown_notice: reason longer than %u bytes",
+					       VA_HOST_REASON_MAX);
+		goto out;
 	}
 	if (delay >= 0)
 		snprintf(delay_reason, sizeof(delay_reason), "in %" PRId64 " s", delay);

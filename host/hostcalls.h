@@ -27,6 +27,15 @@
 #define VA_EVENT_CLIP_TEXT_MAX 4096
 /* Largest host.event call (XML bytes). */
 #define VA_HOST_EVENT_MAX (64u * 1024)
+/* Caps on what a guest may make the proxy keep (host.hello, host.shutdown_notice). */
+#define VA_HOST_MODE_MAX 32u
+#define VA_HOST_REASON_MAX 1024u
+#define VA_HOST_VERSION_MAX 64u
+#define VA_HOST_METHODS_MAX 512
+#define VA_HOST_METHOD_NAME_MAX 128u
+/* Largest host.* request body the proxy parses (a 1 MiB clipboard text,
+ * XML-escaped, fits). */
+#define VA_HOST_BODY_MAX (8u * 1024 * 1024)
 
 /* A new registry of the host.* methods; NULL with env set on failure. */
 xmlrpc_registry *va_hostcalls_registry(xmlrpc_env *env);

@@ -3389,7 +3389,7 @@ test_allow(void)
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.info", "()");
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.echo", "(i)", 1);
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "system.listMethods", "()");
-	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "system.multicall", "(())");
+	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "not available", "system.multicall", "(())");
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.file.open", "(ss)", "/etc/hostname", "r");
 	call(H, &r, "va.capabilities", "()");
 	xmlrpc_value *m = member(OK(&r, "va.capabilities"), "methods");

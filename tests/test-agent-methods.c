@@ -1565,6 +1565,11 @@ test_clipboard(void)
 	time_t t0 = time(NULL);
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
 	CU_ASSERT(time(NULL) - t0 < 5);
+	/* One that closes its output and keeps running is not waited for. */
+	cfg.clip_paste_command = "exec >&-; sleep 60";
+	t0 = time(NULL);
+	clip_get("from the desktop", (int64_t)before + 1, "guest");
+	CU_ASSERT(time(NULL) - t0 < 5);
 	cfg.clip_paste_command = NULL;
 	host_calls_clear();
 

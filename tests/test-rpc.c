@@ -45,6 +45,14 @@ test_method_name_invalid(void)
 	CU_ASSERT_EQUAL(name_of("<methodCall><methodName>a b</methodName></methodCall>", n), -1);
 	CU_ASSERT_EQUAL(name_of("<methodCall><methodName>a&amp;b</methodName></methodCall>", n), -1);
 	CU_ASSERT_EQUAL(name_of("<methodCall><methodName>va.ping", n), -1);
+	/* A name anywhere but right inside the root is not taken: xmlrpc-c
+	 * would skip the comment and run the other name. */
+	CU_ASSERT_EQUAL(name_of("<methodCall><!-- <methodName>va.ping</methodName> -->"
+				"<methodName>va.shutdown</methodName></methodCall>", n), -1);
+	CU_ASSERT_EQUAL(name_of("<x/><methodCall><methodName>va.ping</methodName>", n), -1);
+	CU_ASSERT_EQUAL(name_of("<methodCall><params/><methodName>va.ping</methodName>", n), -1);
+	CU_ASSERT_EQUAL(name_of("<!-- c --><?pi x?>\n<methodCall>\n <methodName>va.ping"
+				"</methodName>", n), 0);
 	/* One past the longest accepted name. */
 	strcpy(big, "<methodCall><methodName>");
 	size_t off = strlen(big);
