@@ -69,6 +69,14 @@ void va_methods_shutdown_register(xmlrpc_env *env, xmlrpc_registry *r, struct va
 
 /* File handles: close the ones idle for VA_FILE_IDLE_SECONDS; next check time (ms) or UINT64_MAX. */
 uint64_t va_file_sweep(uint64_t now_ms);
+struct va_buf;
+/*
+ * The fast path of va.file.read and va.file.write (file.c): when body is
+ * one of those calls in the usual shape, runs it and appends the whole
+ * XML-RPC response (or fault) to out and returns 1; otherwise returns 0
+ * having done nothing, and the caller runs the registry.
+ */
+int va_file_fast_call(struct va_agent *a, const uint8_t *body, size_t len, struct va_buf *out);
 void va_file_close_all(void);
 
 /* The clipboard buffer shared by va.clipboard.*, the control socket and the bridges. */

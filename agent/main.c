@@ -206,6 +206,22 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		va_frame_free(req);
 		return;
 	}
+	/* File chunks skip xmlrpc-c's value trees (see file.c's fast path). */
+	struct va_buf fast = { 0 };
+	if (va_file_fast_call(a, req->body, req->body_len, &fast)) {
+		int r = va_session_reply(s, epoch, tag, fast.data, fast.len);
+		if (r == -E2BIG) {
+			snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit",
+				 fast.len);
+			reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, msg);
+		} else if (r == -ESTALE) {
+			va_log_info("request %s: session reset before the reply, dropped", tag);
+		}
+		va_buf_free(&fast);
+		va_frame_free(req);
+		return;
+	}
+	va_buf_free(&fast);
 	xmlrpc_env_init(&env);
 	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
 				      req->body_len, NULL, &out);
@@ -391,6 +407,18 @@ static void
 check_enabled(xmlrpc_env *env, const char *name, xmlrpc_value *params, void *opaque)
 {
 	(void)params;
+	/*
+	 * system.multicall would let one small request make the agent build
+	 * any number of large results (40 reads of 8 MiB in 5 KiB) before
+	 * the frame limit refuses the whole: make the calls one by one.
+	 */
+	if (strcmp(name, "system.multicall") == 0) {
+		va_log_warnx("system.multicall refused");
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+					       "system.multicall is not available: make the calls "
+					       "one by one");
+		return;
+	}
 	if (!va_agent_method_enabled(opaque, name)) {
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,

@@ -49,7 +49,12 @@ struct va_guest {
 	char *name;
 	char *spec;
 
-	/* The link thread's only (guest-link.c); ch is opened by va_guests_add. */
+	/*
+	 * The guest's I/O (guest-link.c); ch is opened by va_guests_add.  The
+	 * link thread drives them, and the HTTP handler threads send their
+	 * calls on them directly; both only under io.
+	 */
+	pthread_mutex_t io;
 	va_channel *ch;
 	va_session *s;
 	va_link *link;

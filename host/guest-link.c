@@ -3,15 +3,27 @@
  * session, and the hand-over of calls between the HTTP handler threads
  * and that thread (see guest.h).
  *
- * A forwarded call: the handler thread puts a struct fwd (on its own
- * stack) on the queue, wakes the link thread through an eventfd and waits
- * on the fwd's condition variable.  The link thread gives the body to
- * va_session_call (which copies it into the frame) and, when the session
- * calls back, hands the response body over without copying it (it takes
- * the frame's body pointer) and signals.  The session guarantees that the
- * callback runs exactly once and in bounded time (call timeout, handshake
- * wait, peer gone, session freed), so the handler waits without a timeout
- * of its own, and the fwd outlives every use the link thread makes of it.
+ * A forwarded call: the handler thread sends it itself.  Under the
+ * guest's io lock it gives the body to va_session_call (which copies it
+ * into the frame) and writes what the channel takes at once; then it
+ * waits on its fwd's condition variable.  The link thread, which polls
+ * every channel, reads the response and, when the session calls back,
+ * hands the response body over without copying it (it takes the frame's
+ * body pointer) and signals.  The session guarantees that the callback
+ * runs exactly once and in bounded time (call timeout, handshake wait,
+ * peer gone, session freed), so the handler waits without a timeout of
+ * its own, and the fwd outlives every use the link thread makes of it.
+ *
+ * Why the handler sends, and the link thread only receives: handing the
+ * call to the link thread cost a wake-up (eventfd) and a pass of its
+ * poll loop over every guest per call, and on a 2-CPU machine the
+ * context switches were most of the proxy's time (perf: ~45% in
+ * finish_task_switch and wake-ups at 8 clients).  The link thread is
+ * woken only when it must look at something new: output the channel
+ * would not take at once (POLLOUT), or a call whose deadline comes
+ * before the link thread's next wake-up (it never sleeps longer than
+ * LINK_MAX_SLEEP_MS, so a call with the usual timeout of seconds never
+ * needs to wake it).
  */
 #include "config.h"
 
@@ -33,21 +45,22 @@
 #include "frame.h"
 #include "guest-int.h"
 #include "guest.h"
+#include "hostcalls.h"
 #include "link.h"
 #include "log.h"
 #include "rpc.h"
 #include "session.h"
 
 struct fwd {
-	struct fwd *next;
 	struct va_guest *g;
 	const char *method;
 	const void *body;
 	size_t len;
 	int was_ready;            /* session ready when sent */
 	uint64_t established_at;  /* g->established_n when sent */
-	int done;
+	int done;                 /* under m */
 	struct va_call_result *res;
+	pthread_mutex_t m;        /* the call's own: handlers never share one */
 	pthread_cond_t cond;
 };
 
@@ -55,16 +68,20 @@ static struct va_guests_config config;
 static xmlrpc_registry *host_registry;
 static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
 
+/* The longest the link thread sleeps in poll() (see the top). */
+#define LINK_MAX_SLEEP_MS 1000
+
 static pthread_t link_thread;
 static int link_running;
 static int wake_fd = -1;
 
-/* The queue, the stop flag and every fwd's done flag. */
+/* The stop flag and the link thread's sleep. */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fwd *q_head, *q_tail;
 static int stopping;
+static uint64_t link_sleep_until; /* in poll() until then (va_now_ms); 0: awake */
+static int link_recheck;          /* a call came while the link thread prepared */
 
-/* ---- the wake-up and the queue ---- */
+/* ---- the wake-up ---- */
 
 static void
 wake(void)
@@ -81,10 +98,11 @@ wake(void)
 static void
 fwd_finish(struct fwd *f)
 {
-	pthread_mutex_lock(&q_lock);
+	/* Signalled under the lock: once done is seen, f may be gone. */
+	pthread_mutex_lock(&f->m);
 	f->done = 1;
 	pthread_cond_signal(&f->cond);
-	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_unlock(&f->m);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -118,6 +136,15 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 	struct va_guest *g = f->g;
 	unsigned timeout_s = config.call_timeout_ms / 1000;
 
+	const char *why;
+	if (!err && va_rpc_check_prolog(resp->body, resp->body_len, &why) < 0) {
+		/* Host clients built on xmlrpc-c would expand its entities. */
+		va_log_warnx("%s: %s: answer refused: %s", g->name, f->method, why);
+		va_frame_free(resp);
+		fwd_fault(f, VA_PROXY_FAULT_REFUSED,
+			  "the answer of the agent of guest %s was refused: %s", g->name, why);
+		return;
+	}
 	if (!err) {
 		/* Hand the body over as it is. */
 		f->res->body = resp->body;
@@ -192,6 +219,13 @@ caps_done(void *opaque, int err, struct va_frame *resp)
 		return;
 	}
 	touch(g);
+	const char *why;
+	if (va_rpc_check_prolog(resp->body, resp->body_len, &why) < 0) {
+		/* Parsing it would stall this thread, which serves every guest. */
+		va_log_warnx("%s: va.capabilities: answer refused: %s", g->name, why);
+		va_frame_free(resp);
+		return;
+	}
 	xmlrpc_env_init(&env);
 	xmlrpc_parse_response2(&env, (const char *)resp->body, resp->body_len, &result,
 			       &fcode, &fstr);
@@ -268,9 +302,11 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct 
 
 	touch(g);
 	/* This thread serves every guest: a guest's entity bomb must not
-	 * stall it (xmlrpc-c's parser expands entities). */
-	const char *why;
-	if (va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
+	 * stall it (xmlrpc-c's parser expands entities), nor a huge body
+	 * fill the host's memory with value trees. */
+	const char *why = "the request is larger than host.* methods take";
+	if (req->body_len > VA_HOST_BODY_MAX ||
+	    va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
 		va_log_warnx("%s: request %s refused: %s", g->name, tag, why);
 		reply_fault(g, s, epoch, tag, XMLRPC_PARSE_ERROR, why);
 		va_frame_free(req);
@@ -392,9 +428,11 @@ link_main(void *arg)
 	size_t maxfd = 1 + va_guests_count() * VA_LINK_MAX_POLLFDS;
 	struct pollfd *pfd = calloc(maxfd, sizeof(*pfd));
 	size_t *nfd = calloc(va_guests_count(), sizeof(*nfd));
+	/* When each guest's link wants to be dispatched (its own timers). */
+	uint64_t *due = calloc(va_guests_count(), sizeof(*due));
 
 	(void)arg;
-	if (!pfd || !nfd)
+	if (!pfd || !nfd || !due)
 		va_fatalx("link thread: out of memory");
 	for (size_t i = 0; i < va_guests_count(); i++)
 		va_guests_at(i)->down_since_ms = va_now_ms();
@@ -402,47 +440,67 @@ link_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&q_lock);
 		int stop = stopping;
-		struct fwd *list = q_head;
-		q_head = q_tail = NULL;
+		link_sleep_until = 0;
+		link_recheck = 0;
 		pthread_mutex_unlock(&q_lock);
-		if (stop) {
-			/* va_guests_stop fails what is still queued. */
-			break;
-		}
-		uint64_t now = va_now_ms();
-		while (list) {
-			struct fwd *f = list;
-			list = f->next;
-			submit(f, now);
-		}
+		if (stop)
+			break; /* va_guests_stop fails what is still in flight */
 
-		int timeout = -1;
+		int timeout = LINK_MAX_SLEEP_MS;
 		size_t n = 1;
+		uint64_t now = va_now_ms();
 		pfd[0].fd = wake_fd;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
 		for (size_t i = 0; i < va_guests_count(); i++) {
-			nfd[i] = va_link_prepare(va_guests_at(i)->link, pfd + n, VA_LINK_MAX_POLLFDS,
-						 &timeout);
+			struct va_guest *g = va_guests_at(i);
+			int t = -1;
+			pthread_mutex_lock(&g->io);
+			nfd[i] = va_link_prepare(g->link, pfd + n, VA_LINK_MAX_POLLFDS, &t);
+			pthread_mutex_unlock(&g->io);
+			due[i] = t < 0 ? UINT64_MAX : now + (uint64_t)t;
+			if (t >= 0 && t < timeout)
+				timeout = t;
 			n += nfd[i];
 		}
-		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+		pthread_mutex_lock(&q_lock);
+		if (link_recheck)
+			timeout = 0; /* a call came in while we prepared: look again */
+		link_sleep_until = va_now_ms() + (uint64_t)timeout;
+		pthread_mutex_unlock(&q_lock);
+		int ready = poll(pfd, n, timeout);
+		if (ready < 0 && errno != EINTR)
 			va_fatal("link thread: poll");
 		if (pfd[0].revents)
 			drain_wake();
+		/*
+		 * Only the guests with events or due timers are dispatched (with
+		 * 64 guests, going through all of them for each answer was most
+		 * of this thread's work); all of them when the poll timed out,
+		 * at least every LINK_MAX_SLEEP_MS, which keeps the counters
+		 * other threads read fresh.
+		 */
+		now = va_now_ms();
 		n = 1;
 		for (size_t i = 0; i < va_guests_count(); i++) {
-			va_link_dispatch(va_guests_at(i)->link, pfd + n, nfd[i]);
+			struct va_guest *g = va_guests_at(i);
+			int active = ready == 0 || now >= due[i];
+			for (size_t k = 0; k < nfd[i] && !active; k++)
+				active = pfd[n + k].revents != 0;
+			if (active) {
+				pthread_mutex_lock(&g->io);
+				va_link_dispatch(g->link, pfd + n, nfd[i]);
+				snapshot(g, va_now_ms());
+				pthread_mutex_unlock(&g->io);
+			}
 			n += nfd[i];
 		}
-		now = va_now_ms();
-		for (size_t i = 0; i < va_guests_count(); i++)
-			snapshot(va_guests_at(i), now);
 	}
 
 	/* Closing: every call in flight fails (VA_SESSION_ERR_CLOSED). */
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
+		pthread_mutex_lock(&g->io);
 		va_link_free(g->link);
 		g->link = NULL;
 		va_session_free(g->s);
@@ -453,9 +511,11 @@ link_main(void *arg)
 		g->sh.connected = g->sh.established = g->sh.answered = 0;
 		g->sh.in_flight = 0;
 		pthread_mutex_unlock(&g->lock);
+		pthread_mutex_unlock(&g->io);
 	}
 	free(pfd);
 	free(nfd);
+	free(due);
 	return NULL;
 }
 
@@ -513,25 +573,17 @@ va_guests_stop(void)
 		pthread_join(link_thread, NULL);
 		link_running = 0;
 	}
-	/* Calls queued after the thread's last look: fail them. */
-	pthread_mutex_lock(&q_lock);
-	struct fwd *list = q_head;
-	q_head = q_tail = NULL;
-	pthread_mutex_unlock(&q_lock);
-	while (list) {
-		struct fwd *f = list;
-		list = f->next;
-		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
-	}
 	/* Guests never started (start failed half-way). */
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
+		pthread_mutex_lock(&g->io);
 		va_link_free(g->link);
 		g->link = NULL;
 		va_session_free(g->s);
 		g->s = NULL;
 		va_channel_free(g->ch);
 		g->ch = NULL;
+		pthread_mutex_unlock(&g->io);
 	}
 	va_buf_free(&caps_call);
 	if (wake_fd >= 0)
@@ -554,26 +606,41 @@ va_guest_call(struct va_guest *g, const char *method, const void *body, size_t l
 	};
 
 	memset(res, 0, sizeof(*res));
+	pthread_mutex_init(&f.m, NULL);
 	pthread_cond_init(&f.cond, NULL);
+	pthread_mutex_lock(&g->io);
 	pthread_mutex_lock(&q_lock);
-	if (stopping) {
-		pthread_mutex_unlock(&q_lock);
+	int stop = stopping;
+	pthread_mutex_unlock(&q_lock);
+	if (stop || !g->s) {
+		pthread_mutex_unlock(&g->io);
 		res->fault = VA_PROXY_FAULT_SHUTTING_DOWN;
 		snprintf(res->msg, sizeof(res->msg), "the proxy is shutting down");
 		pthread_cond_destroy(&f.cond);
+		pthread_mutex_destroy(&f.m);
 		return;
 	}
-	if (q_tail)
-		q_tail->next = &f;
-	else
-		q_head = &f;
-	q_tail = &f;
-	pthread_mutex_unlock(&q_lock);
-	wake();
+	/* Sends it (or fails it: f.done is then set already). */
+	submit(&f, va_now_ms());
+	if (va_channel_state(g->ch) != g->seen_state)
+		snapshot(g, va_now_ms()); /* the write found the peer gone: say so now */
+	uint64_t deadline = va_session_deadline(g->s);
+	int need_wake = va_session_output_pending(g->s) > 0;
+	pthread_mutex_unlock(&g->io);
 
 	pthread_mutex_lock(&q_lock);
-	while (!f.done)
-		pthread_cond_wait(&f.cond, &q_lock);
+	if (link_sleep_until == 0)
+		link_recheck = 1; /* it is preparing: it looks again before it sleeps */
+	else if (deadline < link_sleep_until)
+		need_wake = 1;
 	pthread_mutex_unlock(&q_lock);
+	if (need_wake)
+		wake();
+
+	pthread_mutex_lock(&f.m);
+	while (!f.done)
+		pthread_cond_wait(&f.cond, &f.m);
+	pthread_mutex_unlock(&f.m);
 	pthread_cond_destroy(&f.cond);
+	pthread_mutex_destroy(&f.m);
 }

@@ -223,6 +223,14 @@ main(int argc, char **argv)
 		va_proxy_config_free(&cfg);
 		return 2;
 	}
+	/*
+	 * Abyss formats a time for every request, and with TZ unset glibc
+	 * stat()s /etc/localtime each time to see whether it changed (a
+	 * system call per request, ~3% of the proxy's time at load).  A TZ
+	 * naming the same file makes glibc read it once.
+	 */
+	if (!getenv("TZ"))
+		setenv("TZ", ":/etc/localtime", 1);
 	va_log_init("va-proxy", 0, (enum va_log_level)cfg.log_level);
 	if (cfg.daemonize)
 		daemonize_begin();

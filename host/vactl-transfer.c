@@ -18,6 +18,19 @@
  * on any failure, or SIGINT/SIGTERM/SIGHUP, the temporary file is
  * removed.  A failed push cannot remove the remote file (the agent has
  * no method for it) and says so.
+ *
+ * The lanes' calls (va.file.seek, read, write and close) do not go
+ * through xmlrpc-c's client: each lane posts them itself on a libcurl
+ * easy handle of its own (one keep-alive connection per lane), in one
+ * libcurl multi handle.  Measured on 2 CPUs, xmlrpc-c spent most of a
+ * pull's CPU time building a value tree for each 1 MiB chunk and
+ * decoding its base64 (~95 MB/s), and most of a push's serialising it.
+ * So a lane writes the calls' XML itself (the base64 of a write with
+ * common/b64.h), and reads a va.file.read answer of the usual shape
+ * (see scan_read_response) straight into the chunk's buffer; any other
+ * answer, faults included, is parsed by xmlrpc-c as before.  Errors are
+ * classified as vactl-rpc.c classifies xmlrpc-c's.  The other calls
+ * (open, stat, checksum) still use vactl_call.
  */
 #include "config.h"
 
@@ -36,8 +49,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <nettle/sha2.h>
 
+#include "b64.h"
 #include "faults.h"
 #include "vactl.h"
 
@@ -58,13 +73,37 @@
 
 struct xfer;
 
+/* A growable byte buffer (vactl does not link common/'s va_buf). */
+struct bytes {
+	char *data;
+	size_t len, cap;
+};
+
+/* What a lane's call answers: how the answer is read. */
+enum lane_call {
+	CALL_GENERIC, /* xmlrpc-c parses the answer */
+	CALL_READ,    /* va.file.read: scan_read_response first */
+};
+
+struct lane;
+/* A lane's call finished: result (borrowed) or err. */
+typedef void lane_done_fn(struct lane *l, xmlrpc_value *result, const struct vactl_error *err);
+
 struct lane {
 	struct xfer *x;
 	int handle;            /* the remote handle, 0 when not open */
 	int busy;              /* a call of this lane is in flight */
 	uint64_t off;          /* the chunk it works on */
 	size_t len;
+	int has_next;          /* pull: the chunk right after off is this lane's too */
 	unsigned char *data;   /* push: the chunk, until it is in the write call */
+	/* The lane's own HTTP calls. */
+	CURL *easy;
+	struct bytes req;      /* the call's XML */
+	struct bytes resp;     /* the answer's body */
+	enum lane_call kind;
+	lane_done_fn *done;
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 struct chunk {
@@ -110,6 +149,12 @@ struct xfer {
 	struct lane lanes[JOBS_MAX];
 	int nlanes;
 	struct progress prog;
+	CURLM *multi;             /* the lanes' calls */
+	struct curl_slist *headers;
+	int in_flight;
+	struct lane sum;          /* pull: the early va.file.checksum (see pull_pump) */
+	int sum_started;
+	char *sum_hex;            /* its answer, when it came */
 };
 
 /* ---- small helpers ---- */
@@ -314,50 +359,312 @@ progress_end(struct progress *p, uint64_t done, int ok)
 	p->on = 0;
 }
 
-/* ---- calls shared by both directions ---- */
+/* ---- the lanes' calls (libcurl, see the top of the file) ---- */
 
-static xmlrpc_value *
-params_of(const char *format, ...)
+#define CALL_HEAD \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n" \
+	"<methodName>%s</methodName>\r\n<params>\r\n"
+#define CALL_INT "<param><value><i4>%d</i4></value></param>\r\n"
+#define CALL_TAIL "</params>\r\n</methodCall>\r\n"
+
+static int
+bytes_reserve(struct bytes *b, size_t extra)
 {
-	xmlrpc_env env;
-	xmlrpc_value *v = NULL;
-	const char *tail = NULL;
-	va_list ap;
-
-	xmlrpc_env_init(&env);
-	va_start(ap, format);
-	xmlrpc_build_value_va(&env, format, ap, &v, &tail);
-	va_end(ap);
-	if (env.fault_occurred)
-		v = NULL;
-	xmlrpc_env_clean(&env);
-	return v;
+	if (extra > SIZE_MAX - b->len - 1)
+		return -1;
+	size_t need = b->len + extra + 1; /* and a NUL */
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
 }
 
-/* Starts method(params) for lane l; params is consumed.  0, or -1 (failed). */
 static int
-lane_start(struct lane *l, const char *method, xmlrpc_value *params, vactl_done_fn *done)
+bytes_add(struct bytes *b, const void *p, size_t n)
 {
-	struct vactl_error err = { 0 };
+	if (bytes_reserve(b, n) < 0)
+		return -1;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 
-	if (!params) {
-		fail_local(l->x, "%s: out of memory", method);
+static int __attribute__((format(printf, 2, 3)))
+bytes_printf(struct bytes *b, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
+	return bytes_add(b, buf, (size_t)n);
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct lane *l = arg;
+	size_t len = size * n;
+
+	if (l->resp.len + len > VACTL_XML_LIMIT || bytes_add(&l->resp, p, len) < 0)
+		return 0; /* libcurl fails the transfer with a write error */
+	return len;
+}
+
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)arg;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return vactl_interrupted; /* non-zero aborts the transfer */
+}
+
+/* The multi handle and an easy handle per lane (after open_lanes).  0 or -1. */
+static int
+wire_open(struct xfer *x)
+{
+	struct vactl *v = x->v;
+	long timeout_ms = v->timeout_s ? (long)v->timeout_s * 1000 + (long)v->extra_wait_ms : 0;
+
+	x->multi = curl_multi_init();
+	x->headers = curl_slist_append(NULL, "Content-Type: text/xml");
+	/* No "Expect: 100-continue" round trip before a write's body. */
+	struct curl_slist *h = x->headers ? curl_slist_append(x->headers, "Expect:") : NULL;
+	if (!x->multi || !h) {
+		fail_local(x, "out of memory");
 		return -1;
 	}
-	int r = vactl_start(l->x->v, method, params, done, l, &err);
-	xmlrpc_DECREF(params);
-	if (r < 0) {
-		fail(l->x, method, &err);
-		return -1;
+	for (int i = 0; i <= x->nlanes; i++) {
+		struct lane *l = i < x->nlanes ? &x->lanes[i] : &x->sum;
+		l->x = x;
+		CURL *e = l->easy = curl_easy_init();
+		if (!e) {
+			fail_local(x, "out of memory");
+			return -1;
+		}
+		curl_easy_setopt(e, CURLOPT_URL, v->http_url);
+		if (v->unix_path)
+			curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, v->unix_path);
+		if (v->password) {
+			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+			curl_easy_setopt(e, CURLOPT_USERNAME, v->user);
+			curl_easy_setopt(e, CURLOPT_PASSWORD, v->password);
+		}
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+		curl_easy_setopt(e, CURLOPT_USERAGENT, "vactl/" PACKAGE_VERSION);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, l);
+		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, l->errbuf);
+		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(e, CURLOPT_PRIVATE, l);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+		if (timeout_ms)
+			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	}
-	l->busy = 1;
 	return 0;
 }
 
 static void
-seek_params_start(struct lane *l, vactl_done_fn *done)
+wire_close(struct xfer *x)
 {
-	lane_start(l, "va.file.seek", params_of("(iIi)", l->handle, (xmlrpc_int64)l->off, 0), done);
+	for (int i = 0; i <= JOBS_MAX; i++) {
+		struct lane *l = i < JOBS_MAX ? &x->lanes[i] : &x->sum;
+		if (l->easy) {
+			if (l->busy && x->multi)
+				curl_multi_remove_handle(x->multi, l->easy);
+			curl_easy_cleanup(l->easy);
+		}
+		free(l->req.data);
+		free(l->resp.data);
+		memset(&l->req, 0, sizeof(l->req));
+		memset(&l->resp, 0, sizeof(l->resp));
+		l->easy = NULL;
+	}
+	if (x->multi)
+		curl_multi_cleanup(x->multi);
+	curl_slist_free_all(x->headers);
+	x->multi = NULL;
+	x->headers = NULL;
+}
+
+/* Posts the XML in l->req; done runs from wire_run.  0, or -1 (failed). */
+static int
+lane_post(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done)
+{
+	struct xfer *x = l->x;
+
+	if (vactl_interrupted) {
+		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
+		fail(x, method, &e);
+		return -1;
+	}
+	l->resp.len = 0;
+	l->errbuf[0] = '\0';
+	l->kind = kind;
+	l->done = done;
+	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDS, l->req.data);
+	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->req.len);
+	CURLMcode mc = curl_multi_add_handle(x->multi, l->easy);
+	if (mc != CURLM_OK) {
+		fail_local(x, "%s: cannot start the call: %s", method, curl_multi_strerror(mc));
+		return -1;
+	}
+	l->busy = 1;
+	x->in_flight++;
+	return 0;
+}
+
+/* A call of method with int parameters (at most 3); 0, or -1 (failed). */
+static int
+lane_call_ints(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done,
+	       int n, int a, int b)
+{
+	l->req.len = 0;
+	if (bytes_printf(&l->req, CALL_HEAD, method) < 0 ||
+	    (n > 0 && bytes_printf(&l->req, CALL_INT, a) < 0) ||
+	    (n > 1 && bytes_printf(&l->req, CALL_INT, b) < 0) ||
+	    bytes_printf(&l->req, CALL_TAIL) < 0) {
+		fail_local(l->x, "%s: out of memory", method);
+		return -1;
+	}
+	return lane_post(l, method, kind, done);
+}
+
+static void
+seek_params_start(struct lane *l, lane_done_fn *done)
+{
+	l->req.len = 0;
+	if (bytes_printf(&l->req, CALL_HEAD CALL_INT
+			 "<param><value><i8>%" PRIu64 "</i8></value></param>\r\n" CALL_INT CALL_TAIL,
+			 "va.file.seek", l->handle, l->off, 0) < 0) {
+		fail_local(l->x, "va.file.seek: out of memory");
+		return;
+	}
+	lane_post(l, "va.file.seek", CALL_GENERIC, done);
+}
+
+/* libcurl's failure in vactl-rpc.c's words (see classify() there). */
+static void
+wire_error(struct lane *l, CURLcode code, struct vactl_error *err)
+{
+	const char *why = l->errbuf[0] ? l->errbuf : curl_easy_strerror(code);
+
+	err->code = 0;
+	if (code == CURLE_ABORTED_BY_CALLBACK || vactl_interrupted) {
+		err->kind = VACTL_ERR_INTERRUPTED;
+		why = "interrupted";
+	} else if (code == CURLE_OPERATION_TIMEDOUT) {
+		err->kind = VACTL_ERR_TIMEOUT;
+	} else if (code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_WEIRD_SERVER_REPLY) {
+		err->kind = VACTL_ERR_PROTOCOL;
+	} else {
+		err->kind = VACTL_ERR_UNREACHABLE;
+	}
+	if (code == CURLE_COULDNT_CONNECT && l->x->v->unix_path) {
+		long e = 0;
+		curl_easy_getinfo(l->easy, CURLINFO_OS_ERRNO, &e);
+		snprintf(err->msg, sizeof(err->msg), "cannot connect to the unix socket %s: %s",
+			 l->x->v->unix_path, e ? strerror((int)e) : curl_easy_strerror(code));
+	} else {
+		snprintf(err->msg, sizeof(err->msg), "%s", why);
+	}
+	size_t n = strlen(err->msg);
+	while (n > 0 && (err->msg[n - 1] == '\n' || err->msg[n - 1] == ' '))
+		err->msg[--n] = '\0';
+}
+
+static int scan_read_response(struct lane *l);
+
+/* A lane's call ended: read the answer and run its completion. */
+static void
+lane_finish(struct lane *l, CURLcode code)
+{
+	struct vactl_error err = { 0 };
+	long status = 0;
+
+	l->x->in_flight--;
+	l->busy = 0;
+	if (code != CURLE_OK) {
+		wire_error(l, code, &err);
+		l->done(l, NULL, &err);
+		return;
+	}
+	curl_easy_getinfo(l->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		err.kind = VACTL_ERR_HTTP;
+		err.code = (int)status;
+		snprintf(err.msg, sizeof(err.msg), "HTTP response code is %ld, not 200", status);
+		l->done(l, NULL, &err);
+		return;
+	}
+	if (l->kind == CALL_READ && scan_read_response(l) == 0)
+		return; /* delivered */
+
+	xmlrpc_env env;
+	xmlrpc_value *result = NULL;
+	int fcode = 0;
+	const char *fstr = NULL;
+	xmlrpc_env_init(&env);
+	xmlrpc_parse_response2(&env, l->resp.data ? l->resp.data : "", l->resp.len, &result,
+			       &fcode, &fstr);
+	if (env.fault_occurred) {
+		err.kind = VACTL_ERR_PROTOCOL;
+		snprintf(err.msg, sizeof(err.msg), "%s", env.fault_string);
+		l->done(l, NULL, &err);
+	} else if (fstr) {
+		err.kind = VACTL_ERR_FAULT;
+		err.code = fcode;
+		snprintf(err.msg, sizeof(err.msg), "%s", fstr);
+		free((void *)fstr);
+		l->done(l, NULL, &err);
+	} else {
+		l->done(l, result, NULL);
+		xmlrpc_DECREF(result);
+	}
+	xmlrpc_env_clean(&env);
+}
+
+/* Runs the lanes' calls until none is in flight (completions start more). */
+static void
+wire_run(struct xfer *x)
+{
+	while (x->in_flight > 0) {
+		int running = 0, left = 0, finished = 0;
+		CURLMsg *msg;
+
+		curl_multi_perform(x->multi, &running);
+		while ((msg = curl_multi_info_read(x->multi, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			CURL *e = msg->easy_handle;
+			CURLcode code = msg->data.result;
+			char *priv = NULL;
+			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+			/* The message is invalid once the handle is removed. */
+			curl_multi_remove_handle(x->multi, e);
+			lane_finish((struct lane *)(void *)priv, code);
+			finished = 1;
+		}
+		/* Calls that completions started run at once, without a wait. */
+		if (!finished && x->in_flight > 0)
+			curl_multi_wait(x->multi, NULL, 0, 100, NULL);
+	}
 }
 
 /* Opens handles for n lanes: the first with mode first_mode, the others with mode. */
@@ -393,10 +700,8 @@ open_lanes(struct xfer *x, int n, const char *first_mode, const char *mode, int 
 }
 
 static void
-close_done(void *arg, xmlrpc_value *result, const struct vactl_error *err)
+close_done(struct lane *l, xmlrpc_value *result, const struct vactl_error *err)
 {
-	struct lane *l = arg;
-
 	(void)result;
 	l->busy = 0;
 	l->handle = 0;
@@ -420,16 +725,25 @@ close_lanes(struct xfer *x)
 	}
 	for (int i = 0; i < x->nlanes; i++) {
 		struct lane *l = &x->lanes[i];
-		if (l->handle > 0)
-			lane_start(l, "va.file.close", params_of("(i)", l->handle), close_done);
+		if (l->handle > 0 && l->easy)
+			lane_call_ints(l, "va.file.close", CALL_GENERIC, close_done, 1, l->handle, 0);
 	}
-	vactl_run_pending(x->v);
+	wire_run(x);
 }
 
 /* Compares the remote SHA-256 with ours; 0 when equal. */
 static int
 verify(struct xfer *x, const char *local_hex)
 {
+	if (x->sum_hex) {
+		/* The pull's early checksum (see pull_pump) answered already. */
+		int same = strcmp(x->sum_hex, local_hex) == 0;
+		if (!same)
+			fail_local(x, "the SHA-256 of %s in the guest (%s) differs from the bytes "
+				   "copied (%s): the file changed during the copy, or the copy is "
+				   "damaged", x->remote, x->sum_hex, local_hex);
+		return same ? 0 : -1;
+	}
 	struct vactl_error err = { 0 };
 	xmlrpc_value *res = vactl_callf(x->v, &err, "va.file.checksum", "(s)", x->remote);
 
@@ -563,6 +877,8 @@ xfer_free(struct xfer *x)
 	}
 	for (int i = 0; i < JOBS_MAX; i++)
 		free(x->lanes[i].data);
+	wire_close(x);
+	free(x->sum_hex);
 	if (x->fd > 2)
 		close(x->fd);
 	free(x->remote);
@@ -620,10 +936,33 @@ pull_deliver(struct xfer *x, uint64_t off, unsigned char *data, size_t len)
 	pull_flush(x);
 }
 
+/* A chunk read: bytes (the caller's, now ours) holds n bytes; eof as the agent said. */
 static void
-pull_read_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
+pull_read_result(struct lane *l, unsigned char *bytes, size_t n, int eof)
 {
-	struct lane *l = arg;
+	struct xfer *x = l->x;
+
+	if (n < l->len || eof) {
+		/* A regular file's read is short only at its end. */
+		if (!x->eof_known || l->off + n < x->eof_off) {
+			x->eof_known = 1;
+			x->eof_off = l->off + n;
+		}
+	} else if (l->off + n > x->horizon) {
+		x->horizon = l->off + n; /* the file grew: read on */
+	}
+	x->done += n;
+	if (n > 0)
+		pull_deliver(x, l->off, bytes, n);
+	else
+		free(bytes);
+	progress_draw(&x->prog, x->done, 0);
+	pull_pump(x);
+}
+
+static void
+pull_read_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
+{
 	struct xfer *x = l->x;
 	xmlrpc_env env;
 	xmlrpc_value *data = NULL;
@@ -657,28 +996,106 @@ pull_read_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
 		return;
 	}
 	xmlrpc_env_clean(&env);
-	if (n < l->len || eof) {
-		/* A regular file's read is short only at its end. */
-		if (!x->eof_known || l->off + n < x->eof_off) {
-			x->eof_known = 1;
-			x->eof_off = l->off + n;
-		}
-	} else if (l->off + n > x->horizon) {
-		x->horizon = l->off + n; /* the file grew: read on */
+	pull_read_result(l, (unsigned char *)bytes, n, eof);
+}
+
+/* A cursor over an answer for scan_read_response. */
+struct scan {
+	const char *p, *end;
+};
+
+static void
+scan_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
+		s->p++;
+}
+
+/* Optional white space, then exactly lit (0), or -1. */
+static int
+scan_lit(struct scan *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	scan_ws(s);
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return -1;
+	s->p += n;
+	return 0;
+}
+
+/*
+ * The fast read of a va.file.read answer: when it has exactly the shape
+ * the agent writes,
+ *   <?xml ...?> <methodResponse> <params> <param><value><struct>
+ *   <member><name>data</name> <value><base64>TEXT</base64></value></member>
+ *   <member><name>count</name> <value><i4>N</i4></value></member>
+ *   <member><name>eof</name> <value><boolean>B</boolean></value></member>
+ *   </struct></value></param> </params> </methodResponse>
+ * (white space between elements), TEXT is decoded straight into the
+ * chunk's buffer and the chunk delivered: 0.  Anything else: -1, and
+ * xmlrpc-c parses the answer.
+ */
+static int
+scan_read_response(struct lane *l)
+{
+	struct scan s = { l->resp.data, l->resp.data + l->resp.len };
+	struct va_b64_dec dec;
+
+	if (!l->resp.data)
+		return -1;
+	scan_ws(&s);
+	if (s.end - s.p >= 5 && memcmp(s.p, "<?xml", 5) == 0) {
+		const char *q = memchr(s.p, '>', (size_t)(s.end - s.p) < 256 ? (size_t)(s.end - s.p) : 256);
+		if (!q || q[-1] != '?')
+			return -1;
+		s.p = q + 1;
 	}
-	x->done += n;
-	if (n > 0)
-		pull_deliver(x, l->off, (unsigned char *)bytes, n);
-	else
-		free((void *)bytes);
-	progress_draw(&x->prog, x->done, 0);
-	pull_pump(x);
+	if (scan_lit(&s, "<methodResponse>") || scan_lit(&s, "<params>") ||
+	    scan_lit(&s, "<param><value><struct>") || scan_lit(&s, "<member><name>data</name>") ||
+	    scan_lit(&s, "<value><base64>"))
+		return -1;
+	const char *text = s.p;
+	const char *lt = memchr(s.p, '<', (size_t)(s.end - s.p));
+	if (!lt)
+		return -1;
+	s.p = lt;
+	if (scan_lit(&s, "</base64></value></member>") || scan_lit(&s, "<member><name>count</name>") ||
+	    scan_lit(&s, "<value><i4>"))
+		return -1;
+	while (s.p < s.end && *s.p >= '0' && *s.p <= '9')
+		s.p++;
+	if (scan_lit(&s, "</i4></value></member>") || scan_lit(&s, "<member><name>eof</name>") ||
+	    scan_lit(&s, "<value><boolean>") || s.p >= s.end || (*s.p != '0' && *s.p != '1'))
+		return -1;
+	int eof = *s.p++ == '1';
+	if (scan_lit(&s, "</boolean></value></member>") || scan_lit(&s, "</struct></value></param>") ||
+	    scan_lit(&s, "</params>") || scan_lit(&s, "</methodResponse>"))
+		return -1;
+	scan_ws(&s);
+	if (s.p != s.end)
+		return -1;
+
+	unsigned char *bytes = malloc(l->len ? l->len : 1);
+	if (!bytes)
+		return -1;
+	va_b64_dec_init(&dec, bytes, l->len);
+	if (va_b64_dec_feed(&dec, text, (size_t)(lt - text)) < 0 || va_b64_dec_finish(&dec) < 0) {
+		free(bytes); /* more than asked, or not base64: xmlrpc-c says what */
+		return -1;
+	}
+	l->busy = 0;
+	if (l->x->failed) {
+		free(bytes);
+		return 0;
+	}
+	pull_read_result(l, bytes, dec.len, eof);
+	return 0;
 }
 
 static void
-pull_seek_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
+pull_seek_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 {
-	struct lane *l = arg;
 	struct xfer *x = l->x;
 
 	(void)res;
@@ -689,7 +1106,60 @@ pull_seek_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
 	}
 	if (x->failed)
 		return;
-	lane_start(l, "va.file.read", params_of("(ii)", l->handle, (int)l->len), pull_read_done);
+	lane_call_ints(l, "va.file.read", CALL_READ, pull_read_done, 2, l->handle, (int)l->len);
+}
+
+static void
+sum_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
+{
+	const char *hex = NULL;
+	xmlrpc_env env;
+
+	l->busy = 0;
+	if (err || !res)
+		return; /* verify() asks again, and reports what goes wrong */
+	xmlrpc_env_init(&env);
+	xmlrpc_read_string(&env, res, &hex);
+	if (!env.fault_occurred) {
+		free(l->x->sum_hex);
+		l->x->sum_hex = strdup(hex);
+		free((void *)hex);
+	}
+	xmlrpc_env_clean(&env);
+}
+
+/*
+ * The SHA-256 of the remote file, asked for as soon as every chunk of a
+ * file of known size has been asked for, rather than after the last one
+ * arrived: the agent hashes the file while vactl and the proxy still work
+ * on the last chunks, which took the checksum (~0.2 s of ~1 s for
+ * 256 MiB) off a pull's critical path.  The check is as strict: the bytes
+ * copied must equal the file as the agent hashed it, so a file that
+ * changes during the copy still fails the pull.  Paths that are not
+ * plain printable ASCII are left to verify()'s own call (xmlrpc-c's).
+ */
+static void
+pull_start_sum(struct xfer *x)
+{
+	struct lane *l = &x->sum;
+	char head[sizeof(CALL_HEAD) + 32];
+
+	x->sum_started = 1;
+	for (const char *p = x->remote; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return;
+	snprintf(head, sizeof(head), CALL_HEAD, "va.file.checksum");
+	l->req.len = 0;
+	if (bytes_printf(&l->req, "%s<param><value><string>", head) < 0)
+		return;
+	for (const char *p = x->remote; *p; p++) {
+		const char *esc = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+		if (esc ? bytes_add(&l->req, esc, strlen(esc)) < 0 : bytes_add(&l->req, p, 1) < 0)
+			return;
+	}
+	if (bytes_printf(&l->req, "</string></value></param>\r\n" CALL_TAIL) < 0)
+		return;
+	lane_post(l, "va.file.checksum", CALL_GENERIC, sum_done);
 }
 
 static void
@@ -697,18 +1167,42 @@ pull_pump(struct xfer *x)
 {
 	uint64_t window = 2ull * (uint64_t)x->nlanes * x->chunk;
 
+	/*
+	 * A lane takes two chunks in a row when the window has room, and
+	 * reads the second one without a va.file.seek (its handle is there
+	 * already): a seek is a round trip that waits behind the other
+	 * lanes' reads in the agent; saving half of them made a 256 MiB pull
+	 * ~5% faster on 2 CPUs, at the same memory (the window is unchanged).
+	 */
 	for (int i = 0; i < x->nlanes; i++) {
 		struct lane *l = &x->lanes[i];
 		if (l->busy)
 			continue;
-		if (x->failed || vactl_interrupted || x->eof_known || x->next_off > x->horizon ||
-		    x->next_off - x->written >= window)
+		if (x->failed || vactl_interrupted)
 			return;
+		/* Reserved before the end was known: read it if it starts before. */
+		if (l->has_next && (!x->eof_known || l->off + l->len < x->eof_off)) {
+			l->has_next = 0;
+			l->off += l->len;
+			lane_call_ints(l, "va.file.read", CALL_READ, pull_read_done, 2, l->handle,
+				       (int)l->len);
+			continue;
+		}
+		l->has_next = 0;
+		if (x->eof_known || x->next_off > x->horizon || x->next_off - x->written >= window)
+			continue;
 		l->off = x->next_off;
 		l->len = x->chunk;
 		x->next_off += x->chunk;
+		if (x->next_off <= x->horizon && x->next_off + x->chunk - x->written <= window) {
+			l->has_next = 1;
+			x->next_off += x->chunk;
+		}
 		seek_params_start(l, pull_seek_done);
 	}
+	if (!x->sum_started && x->size_known && x->next_off > x->horizon && !x->failed &&
+	    !vactl_interrupted)
+		pull_start_sum(x);
 }
 
 /* Opens the local side: x->fd, and x->tmp_path when writing under a temporary name. */
@@ -873,12 +1367,12 @@ vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 	int n = x.jobs;
 	if (x.size_known && x.size / x.chunk + 1 < (uint64_t)n)
 		n = (int)(x.size / x.chunk + 1);
-	if (open_lanes(&x, n, "r", "r", -1) < 0)
+	if (open_lanes(&x, n, "r", "r", -1) < 0 || wire_open(&x) < 0)
 		goto out;
 	double t0 = now_s();
 	progress_start(&x);
 	pull_pump(&x);
-	vactl_run_pending(v);
+	wire_run(&x);
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "pull", &e);
@@ -910,9 +1404,8 @@ out:
 static void push_pump(struct xfer *x);
 
 static void
-push_write_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
+push_write_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 {
-	struct lane *l = arg;
 	struct xfer *x = l->x;
 	int64_t n = -1;
 
@@ -934,9 +1427,8 @@ push_write_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
 }
 
 static void
-push_seek_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
+push_seek_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 {
-	struct lane *l = arg;
 	struct xfer *x = l->x;
 
 	(void)res;
@@ -948,10 +1440,24 @@ push_seek_done(void *arg, xmlrpc_value *res, const struct vactl_error *err)
 		l->data = NULL;
 		return;
 	}
-	xmlrpc_value *p = params_of("(i6)", l->handle, l->data, l->len);
+	/* The call's XML, with the chunk's base64 written straight into it. */
+	l->req.len = 0;
+	if (bytes_printf(&l->req, CALL_HEAD CALL_INT "<param><value><base64>\r\n",
+			 "va.file.write", l->handle) < 0 ||
+	    bytes_reserve(&l->req, va_b64_encoded_size(l->len)) < 0) {
+		free(l->data);
+		l->data = NULL;
+		fail_local(x, "va.file.write: out of memory");
+		return;
+	}
+	l->req.len += va_b64_encode_lines(l->data, l->len, l->req.data + l->req.len);
 	free(l->data);
 	l->data = NULL;
-	lane_start(l, "va.file.write", p, push_write_done);
+	if (bytes_printf(&l->req, "</base64></value></param>\r\n" CALL_TAIL) < 0) {
+		fail_local(x, "va.file.write: out of memory");
+		return;
+	}
+	lane_post(l, "va.file.write", CALL_GENERIC, push_write_done);
 }
 
 static void
@@ -1085,12 +1591,13 @@ vactl_cmd_push(struct vactl *v, int argc, char **argv)
 	int n = x.jobs;
 	if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
 		n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;
-	if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0)
+	if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0 ||
+	    wire_open(&x) < 0)
 		goto out;
 	double t0 = now_s();
 	progress_start(&x);
 	push_pump(&x);
-	vactl_run_pending(v);
+	wire_run(&x);
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "push", &e);
