@@ -62,6 +62,7 @@
 #include <nettle/sha2.h>
 
 #include "b64.h"
+#include "xmlscan.h"
 #include "buf.h"
 #include "log.h"
 #include "methods.h"
@@ -1008,43 +1009,6 @@ out:
 	return answered;
 }
 
-/* A cursor over a call body for scan_write_call. */
-struct scan {
-	const char *p, *end;
-};
-
-static void
-scan_ws(struct scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-		s->p++;
-}
-
-/* Optional white space, then exactly lit. */
-static int
-scan_lit(struct scan *s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	scan_ws(s);
-	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-		return -1;
-	s->p += n;
-	return 0;
-}
-
-/* lit with no white space before it. */
-static int
-scan_tight(struct scan *s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-		return -1;
-	s->p += n;
-	return 0;
-}
-
 /*
  * Matches exactly this shape, as Python's xmlrpc.client, xmlrpc-c and
  * vactl write it (white space allowed only between elements, not inside
@@ -1058,9 +1022,9 @@ scan_tight(struct scan *s, const char *lit)
 static int
 scan_write_call(const uint8_t *body, size_t len, int64_t *id, const char **b64, size_t *b64len)
 {
-	struct scan s = { (const char *)body, (const char *)body + len };
+	struct va_scan s = { (const char *)body, (const char *)body + len };
 
-	scan_ws(&s);
+	va_scan_ws(&s);
 	if (s.end - s.p >= 5 && memcmp(s.p, "<?xml", 5) == 0) {
 		/* The declaration: printable ASCII up to "?>", in the first 256 bytes. */
 		const char *q = s.p + 5;
@@ -1073,21 +1037,21 @@ scan_write_call(const uint8_t *body, size_t len, int64_t *id, const char **b64, 
 			return -1;
 		s.p = q + 2;
 	}
-	if (scan_lit(&s, "<methodCall>") || scan_lit(&s, "<methodName>") ||
-	    scan_tight(&s, "va.file.write</methodName>") || scan_lit(&s, "<params>") ||
-	    scan_lit(&s, "<param>") || scan_lit(&s, "<value>"))
+	if (va_scan_lit(&s, "<methodCall>") || va_scan_lit(&s, "<methodName>") ||
+	    va_scan_tight(&s, "va.file.write</methodName>") || va_scan_lit(&s, "<params>") ||
+	    va_scan_lit(&s, "<param>") || va_scan_lit(&s, "<value>"))
 		return -1;
 	const char *close;
 	int64_t lo, hi;
-	if (!scan_tight(&s, "<int>")) {
+	if (!va_scan_tight(&s, "<int>")) {
 		close = "</int>";
 		lo = INT32_MIN;
 		hi = INT32_MAX;
-	} else if (!scan_tight(&s, "<i4>")) {
+	} else if (!va_scan_tight(&s, "<i4>")) {
 		close = "</i4>";
 		lo = INT32_MIN;
 		hi = INT32_MAX;
-	} else if (!scan_tight(&s, "<i8>")) {
+	} else if (!va_scan_tight(&s, "<i8>")) {
 		close = "</i8>";
 		lo = INT64_MIN;
 		hi = INT64_MAX;
@@ -1104,18 +1068,18 @@ scan_write_call(const uint8_t *body, size_t len, int64_t *id, const char **b64, 
 	}
 	if (digits == 0 || v < lo || v > hi)
 		return -1;
-	if (scan_tight(&s, close) || scan_tight(&s, "</value>") || scan_lit(&s, "</param>") ||
-	    scan_lit(&s, "<param>") || scan_lit(&s, "<value>") || scan_tight(&s, "<base64>"))
+	if (va_scan_tight(&s, close) || va_scan_tight(&s, "</value>") || va_scan_lit(&s, "</param>") ||
+	    va_scan_lit(&s, "<param>") || va_scan_lit(&s, "<value>") || va_scan_tight(&s, "<base64>"))
 		return -1;
 	const char *text = s.p;
 	const char *lt = memchr(s.p, '<', (size_t)(s.end - s.p));
 	if (!lt)
 		return -1;
 	s.p = lt;
-	if (scan_tight(&s, "</base64>") || scan_tight(&s, "</value>") || scan_lit(&s, "</param>") ||
-	    scan_lit(&s, "</params>") || scan_lit(&s, "</methodCall>"))
+	if (va_scan_tight(&s, "</base64>") || va_scan_tight(&s, "</value>") || va_scan_lit(&s, "</param>") ||
+	    va_scan_lit(&s, "</params>") || va_scan_lit(&s, "</methodCall>"))
 		return -1;
-	scan_ws(&s);
+	va_scan_ws(&s);
 	if (s.p != s.end)
 		return -1;
 	*id = v;

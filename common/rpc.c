@@ -139,6 +139,22 @@ va_rpc_check_prolog(const void *body, size_t len, const char **why)
 	return 0; /* the root element, or not XML at all: xmlrpc-c says so */
 }
 
+xmlrpc_registry *
+va_rpc_registry_new(xmlrpc_env *env, const struct xmlrpc_method_info3 *methods, size_t n)
+{
+	xmlrpc_registry *r = xmlrpc_registry_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		xmlrpc_registry_add_method3(env, r, &methods[i]);
+		if (env->fault_occurred) {
+			xmlrpc_registry_free(r);
+			return NULL;
+		}
+	}
+	return r;
+}
+
 static void
 append_block(xmlrpc_env *env, struct va_buf *out, xmlrpc_mem_block *mb)
 {

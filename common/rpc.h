@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
 
 #include "buf.h"
 
@@ -41,6 +42,10 @@ int va_rpc_method_name(const void *body, size_t len, char *name);
  * parsed, -1 with *why set to a plain-words reason otherwise.
  */
 int va_rpc_check_prolog(const void *body, size_t len, const char **why);
+
+/* A new registry holding the n methods of a table; NULL with env set on failure. */
+xmlrpc_registry *va_rpc_registry_new(xmlrpc_env *env,
+				     const struct xmlrpc_method_info3 *methods, size_t n);
 
 /* Serialises a call into out (appended).  env set on failure. */
 void va_rpc_serialize_call(xmlrpc_env *env, struct va_buf *out,

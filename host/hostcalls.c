@@ -9,6 +9,7 @@
 #include "guest.h"
 #include "hostcalls.h"
 #include "log.h"
+#include "rpc.h"
 
 /* Longest host.event name. */
 #define EVENT_NAME_MAX 128
@@ -289,15 +290,5 @@ static const struct xmlrpc_method_info3 methods[] = {
 xmlrpc_registry *
 va_hostcalls_registry(xmlrpc_env *env)
 {
-	xmlrpc_registry *r = xmlrpc_registry_new(env);
-	if (env->fault_occurred)
-		return NULL;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		xmlrpc_registry_add_method3(env, r, &methods[i]);
-		if (env->fault_occurred) {
-			xmlrpc_registry_free(r);
-			return NULL;
-		}
-	}
-	return r;
+	return va_rpc_registry_new(env, methods, sizeof(methods) / sizeof(methods[0]));
 }

@@ -5,6 +5,7 @@
 #include "events.h"
 #include "guest.h"
 #include "proxycalls.h"
+#include "rpc.h"
 
 const char *const va_proxycalls_names[] = {
 	"proxy.status", "proxy.clipboard.get", "proxy.events", "proxy.guests",
@@ -180,15 +181,5 @@ static const struct xmlrpc_method_info3 methods[] = {
 xmlrpc_registry *
 va_proxycalls_registry(xmlrpc_env *env)
 {
-	xmlrpc_registry *r = xmlrpc_registry_new(env);
-	if (env->fault_occurred)
-		return NULL;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		xmlrpc_registry_add_method3(env, r, &methods[i]);
-		if (env->fault_occurred) {
-			xmlrpc_registry_free(r);
-			return NULL;
-		}
-	}
-	return r;
+	return va_rpc_registry_new(env, methods, sizeof(methods) / sizeof(methods[0]));
 }

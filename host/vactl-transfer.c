@@ -53,6 +53,7 @@
 #include <nettle/sha2.h>
 
 #include "b64.h"
+#include "xmlscan.h"
 #include "faults.h"
 #include "vactl.h"
 
@@ -999,31 +1000,6 @@ pull_read_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 	pull_read_result(l, (unsigned char *)bytes, n, eof);
 }
 
-/* A cursor over an answer for scan_read_response. */
-struct scan {
-	const char *p, *end;
-};
-
-static void
-scan_ws(struct scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-		s->p++;
-}
-
-/* Optional white space, then exactly lit (0), or -1. */
-static int
-scan_lit(struct scan *s, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	scan_ws(s);
-	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-		return -1;
-	s->p += n;
-	return 0;
-}
-
 /*
  * The fast read of a va.file.read answer: when it has exactly the shape
  * the agent writes,
@@ -1039,40 +1015,40 @@ scan_lit(struct scan *s, const char *lit)
 static int
 scan_read_response(struct lane *l)
 {
-	struct scan s = { l->resp.data, l->resp.data + l->resp.len };
+	struct va_scan s = { l->resp.data, l->resp.data + l->resp.len };
 	struct va_b64_dec dec;
 
 	if (!l->resp.data)
 		return -1;
-	scan_ws(&s);
+	va_scan_ws(&s);
 	if (s.end - s.p >= 5 && memcmp(s.p, "<?xml", 5) == 0) {
 		const char *q = memchr(s.p, '>', (size_t)(s.end - s.p) < 256 ? (size_t)(s.end - s.p) : 256);
 		if (!q || q[-1] != '?')
 			return -1;
 		s.p = q + 1;
 	}
-	if (scan_lit(&s, "<methodResponse>") || scan_lit(&s, "<params>") ||
-	    scan_lit(&s, "<param><value><struct>") || scan_lit(&s, "<member><name>data</name>") ||
-	    scan_lit(&s, "<value><base64>"))
+	if (va_scan_lit(&s, "<methodResponse>") || va_scan_lit(&s, "<params>") ||
+	    va_scan_lit(&s, "<param><value><struct>") || va_scan_lit(&s, "<member><name>data</name>") ||
+	    va_scan_lit(&s, "<value><base64>"))
 		return -1;
 	const char *text = s.p;
 	const char *lt = memchr(s.p, '<', (size_t)(s.end - s.p));
 	if (!lt)
 		return -1;
 	s.p = lt;
-	if (scan_lit(&s, "</base64></value></member>") || scan_lit(&s, "<member><name>count</name>") ||
-	    scan_lit(&s, "<value><i4>"))
+	if (va_scan_lit(&s, "</base64></value></member>") || va_scan_lit(&s, "<member><name>count</name>") ||
+	    va_scan_lit(&s, "<value><i4>"))
 		return -1;
 	while (s.p < s.end && *s.p >= '0' && *s.p <= '9')
 		s.p++;
-	if (scan_lit(&s, "</i4></value></member>") || scan_lit(&s, "<member><name>eof</name>") ||
-	    scan_lit(&s, "<value><boolean>") || s.p >= s.end || (*s.p != '0' && *s.p != '1'))
+	if (va_scan_lit(&s, "</i4></value></member>") || va_scan_lit(&s, "<member><name>eof</name>") ||
+	    va_scan_lit(&s, "<value><boolean>") || s.p >= s.end || (*s.p != '0' && *s.p != '1'))
 		return -1;
 	int eof = *s.p++ == '1';
-	if (scan_lit(&s, "</boolean></value></member>") || scan_lit(&s, "</struct></value></param>") ||
-	    scan_lit(&s, "</params>") || scan_lit(&s, "</methodResponse>"))
+	if (va_scan_lit(&s, "</boolean></value></member>") || va_scan_lit(&s, "</struct></value></param>") ||
+	    va_scan_lit(&s, "</params>") || va_scan_lit(&s, "</methodResponse>"))
 		return -1;
-	scan_ws(&s);
+	va_scan_ws(&s);
 	if (s.p != s.end)
 		return -1;
 
