@@ -1,3 +1,7 @@
+/*
+ * forward.c - what va-proxy does with a call from a host script (see
+ * forward.h).
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -5,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "faults.h"
@@ -14,7 +19,14 @@
 #include "proxycalls.h"
 #include "rpc.h"
 
+/* Largest system.methodHelp/Signature call parsed here to route it. */
+#define ASK_MAX 4096
+
 static xmlrpc_registry *registry;
+/* The worker threads that run proxy.* calls (see va_forward_handle). */
+static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t local_cond = PTHREAD_COND_INITIALIZER;
+static unsigned local_running;
 static pthread_rwlock_t block_lock = PTHREAD_RWLOCK_INITIALIZER;
 static char *block_list;
 
@@ -207,6 +219,10 @@ asks_about_proxy(const uint8_t *body, size_t len)
 	xmlrpc_value *params = NULL, *p0 = NULL;
 	int local = 1; /* malformed calls get the registry's own fault */
 
+	/* Runs on the loop thread: a real methodHelp call is small, and a
+	 * large one is the agent's to parse, not this thread's. */
+	if (len > ASK_MAX)
+		return 0;
 	xmlrpc_env_init(&env);
 	xmlrpc_parse_call(&env, (const char *)body, len, &name, &params);
 	if (!env.fault_occurred && xmlrpc_array_size(&env, params) == 1) {
@@ -253,62 +269,206 @@ run_local(struct va_guest *g, const uint8_t *body, size_t len, struct va_reply *
 	xmlrpc_env_clean(&env);
 }
 
+/* ---- proxy.* calls, on threads of their own ---- */
+
+struct local_job {
+	struct va_guest *g;
+	uint8_t *body;
+	size_t len;
+	va_reply_fn *done;
+	void *ctx;
+	struct va_reply rep;
+};
+
+/* Back on the loop thread. */
+static void
+local_finish(void *arg)
+{
+	struct local_job *j = arg;
+
+	j->done(j->ctx, &j->rep);
+	free(j);
+}
+
+static void *
+local_main(void *arg)
+{
+	struct local_job *j = arg;
+
+	run_local(j->g, j->body, j->len, &j->rep);
+	free(j->body);
+	j->body = NULL;
+	if (!j->rep.body)
+		reply_text(&j->rep, 500, "out of memory");
+	va_guests_post(local_finish, j); /* j is the loop's from here on */
+	pthread_mutex_lock(&local_lock);
+	local_running--;
+	pthread_cond_broadcast(&local_cond);
+	pthread_mutex_unlock(&local_lock);
+	return NULL;
+}
+
+/*
+ * proxy.* methods may wait (proxy.events is a long poll), so they run on
+ * a thread each, never on the loop thread that serves every guest and
+ * client.
+ */
+static void
+run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done, void *ctx)
+{
+	struct local_job *j = calloc(1, sizeof(*j));
+	struct va_reply rep = { 0 };
+	pthread_attr_t attr;
+	pthread_t t;
+
+	pthread_mutex_lock(&local_lock);
+	int full = local_running >= VA_FORWARD_MAX_LOCAL;
+	if (!full && j)
+		local_running++;
+	pthread_mutex_unlock(&local_lock);
+	if (!j || full) {
+		free(j);
+		free(body);
+		reply_fault(&rep, VA_PROXY_FAULT_INTERNAL,
+			    full ? "too many proxy.* calls at once (at most 64): try again later"
+				 : "out of memory");
+		done(ctx, &rep);
+		return;
+	}
+	*j = (struct local_job){ g, body, len, done, ctx, { 0 } };
+	int r = pthread_attr_init(&attr);
+	if (!r)
+		r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!r)
+		r = pthread_create(&t, &attr, local_main, j);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		pthread_mutex_lock(&local_lock);
+		local_running--;
+		pthread_mutex_unlock(&local_lock);
+		free(j);
+		free(body);
+		va_log_errx("cannot start a thread for a proxy.* call: %s", strerror(r));
+		reply_fault(&rep, VA_PROXY_FAULT_INTERNAL, "the proxy cannot start a thread now");
+		done(ctx, &rep);
+	}
+}
+
+int
+va_forward_wait_local(unsigned timeout_ms)
+{
+	struct timespec deadline;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&local_lock);
+	while (local_running > 0 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&local_cond, &local_lock, &deadline);
+	r = local_running > 0 ? -1 : 0;
+	pthread_mutex_unlock(&local_lock);
+	return r;
+}
+
+/* ---- forwarded calls ---- */
+
+struct fwd_ctx {
+	va_reply_fn *done;
+	void *ctx;
+};
+
+static void
+forwarded(void *opaque, struct va_call_result *res)
+{
+	struct fwd_ctx *f = opaque;
+	struct va_reply rep = { 0 };
+
+	if (res->fault) {
+		reply_fault(&rep, res->fault, res->msg);
+	} else {
+		rep.status = 200;
+		rep.content_type = "text/xml";
+		rep.body = res->body;
+		rep.len = res->len;
+		res->body = NULL;
+	}
+	f->done(f->ctx, &rep);
+	free(f);
+}
+
 /* ---- the entry point ---- */
 
+static void
+finish(va_reply_fn *done, void *ctx, struct va_reply *rep)
+{
+	if (!rep->body)
+		reply_text(rep, 500, "out of memory");
+	done(ctx, rep);
+}
+
 void
-va_forward_handle(struct va_guest *g, const uint8_t *body, size_t len, struct va_reply *out)
+va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done, void *ctx)
 {
 	char name[VA_RPC_MAX_METHOD_NAME + 1];
 	char msg[VA_RPC_MAX_METHOD_NAME + 128];
-
-	memset(out, 0, sizeof(*out));
-	if (memchr(body, 0xFF, len)) {
-		reply_text(out, 400, "the body contains the byte 0xFF: an XML-RPC body is UTF-8 text");
-		return;
-	}
+	struct va_reply rep = { 0 };
 	const char *why;
+
+	if (memchr(body, 0xFF, len)) {
+		reply_text(&rep, 400, "the body contains the byte 0xFF: an XML-RPC body is UTF-8 text");
+		goto answer;
+	}
 	if (va_rpc_check_prolog(body, len, &why) < 0) {
 		va_log_warnx("%s: call refused: %s", va_guest_name(g), why);
-		reply_fault(out, XMLRPC_PARSE_ERROR, why);
-		return;
+		reply_fault(&rep, XMLRPC_PARSE_ERROR, why);
+		goto answer;
 	}
 	if (va_rpc_method_name(body, len, name) < 0) {
-		reply_text(out, 400, "the body is not an XML-RPC methodCall with a valid methodName");
-		return;
+		reply_text(&rep, 400, "the body is not an XML-RPC methodCall with a valid methodName");
+		goto answer;
 	}
 	if (va_forward_blocked(name)) {
 		snprintf(msg, sizeof(msg), "method %s is blocked by the proxy (--block-rpcs)", name);
 		va_log_info("%s: %s refused: blocked", va_guest_name(g), name);
-		reply_fault(out, VA_PROXY_FAULT_BLOCKED, msg);
-		return;
+		reply_fault(&rep, VA_PROXY_FAULT_BLOCKED, msg);
+		goto answer;
 	}
 	if (!strcmp(name, "system.multicall")) {
-		reply_fault(out, VA_PROXY_FAULT_BLOCKED,
+		reply_fault(&rep, VA_PROXY_FAULT_BLOCKED,
 			    "system.multicall is not available through the proxy: make the calls "
 			    "one by one");
-		return;
+		goto answer;
 	}
 	if (!strcmp(name, "system.listMethods")) {
-		list_methods(g, out);
-		return;
+		list_methods(g, &rep);
+		goto answer;
 	}
 	int local = !strncmp(name, "proxy.", 6);
 	if (!strcmp(name, "system.methodHelp") || !strcmp(name, "system.methodSignature"))
 		local = asks_about_proxy(body, len);
 	if (local) {
 		va_log_debug("%s: %s (proxy)", va_guest_name(g), name);
-		run_local(g, body, len, out);
+		run_local_async(g, body, len, done, ctx);
 		return;
 	}
 
-	struct va_call_result res;
-	va_guest_call(g, name, body, len, &res);
-	if (res.fault) {
-		reply_fault(out, res.fault, res.msg);
-		return;
+	struct fwd_ctx *f = malloc(sizeof(*f));
+	if (!f) {
+		reply_text(&rep, 500, "out of memory");
+		goto answer;
 	}
-	out->status = 200;
-	out->content_type = "text/xml";
-	out->body = res.body;
-	out->len = res.len;
+	f->done = done;
+	f->ctx = ctx;
+	/* The session copies the body into its frame before this returns. */
+	va_guest_forward(g, name, body, len, forwarded, f);
+	free(body);
+	return;
+answer:
+	free(body);
+	finish(done, ctx, &rep);
 }

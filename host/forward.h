@@ -39,8 +39,27 @@ int va_forward_set_block_list(const char *list);
 int va_forward_blocked(const char *method);
 void va_forward_cleanup(void);
 
-/* Handles one call for guest g; fills out (never fails: faults are replies). */
-void va_forward_handle(struct va_guest *g, const uint8_t *body, size_t len,
-		       struct va_reply *out);
+/* Gets an answer (out->body is the callee's), on the loop thread. */
+typedef void va_reply_fn(void *ctx, struct va_reply *rep);
+
+/* proxy.* calls running at once, at most. */
+#define VA_FORWARD_MAX_LOCAL 64
+
+/*
+ * Handles one call for guest g, on the loop thread (guest.h): body
+ * (malloc'ed, a NUL after len) is taken over.  done(ctx, reply) runs
+ * exactly once, on the loop thread: during this call (refusals and
+ * answers the proxy has at hand), when the guest answers, or after a
+ * proxy.* method ran on a thread of its own (they may wait: proxy.events).
+ * Never fails: faults are replies.
+ */
+void va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done,
+		       void *ctx);
+/*
+ * Waits up to timeout_ms for the proxy.* calls still running.  Returns 0
+ * when none is left, -1 otherwise.  Their answers are posted to the loop
+ * (va_guests_post); after the loop stopped, va_guests_run_posted runs them.
+ */
+int va_forward_wait_local(unsigned timeout_ms);
 
 #endif

@@ -18,7 +18,7 @@
 #include "link.h"
 #include "session.h"
 
-/* What the link thread keeps for the other threads, under g->lock. */
+/* What the loop thread keeps for the other threads, under g->lock. */
 struct guest_shared {
 	int connected;           /* channel up */
 	int established;         /* session ready */
@@ -50,11 +50,9 @@ struct va_guest {
 	char *spec;
 
 	/*
-	 * The guest's I/O (guest-link.c); ch is opened by va_guests_add.  The
-	 * link thread drives them, and the HTTP handler threads send their
-	 * calls on them directly; both only under io.
+	 * The guest's I/O (guest-link.c), the loop thread's only; ch is
+	 * opened by va_guests_add.
 	 */
-	pthread_mutex_t io;
 	va_channel *ch;
 	va_session *s;
 	va_link *link;
@@ -65,6 +63,9 @@ struct va_guest {
 	pthread_mutex_t lock;
 	struct guest_shared sh;
 };
+
+/* Frees what guest-link.c keeps beyond the stop (va_guests_free calls it). */
+void va_guests_link_free(void);
 
 /* Unix time in seconds, to the millisecond. */
 static inline double

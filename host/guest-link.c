@@ -1,29 +1,21 @@
 /*
- * guest-link.c - the link thread that drives every guest's channel and
- * session, and the hand-over of calls between the HTTP handler threads
- * and that thread (see guest.h).
+ * guest-link.c - the proxy's loop thread, which drives every guest's
+ * channel and session and the HTTP server (see guest.h), and forwarded
+ * calls.
  *
- * A forwarded call: the handler thread sends it itself.  Under the
- * guest's io lock it gives the body to va_session_call (which copies it
- * into the frame) and writes what the channel takes at once; then it
- * waits on its fwd's condition variable.  The link thread, which polls
- * every channel, reads the response and, when the session calls back,
- * hands the response body over without copying it (it takes the frame's
- * body pointer) and signals.  The session guarantees that the callback
- * runs exactly once and in bounded time (call timeout, handshake wait,
- * peer gone, session freed), so the handler waits without a timeout of
- * its own, and the fwd outlives every use the link thread makes of it.
+ * A forwarded call is one pass of this thread: the HTTP server hands the
+ * request to forward.c, which calls va_guest_forward; the session copies
+ * the body into a frame and the link writes what the channel takes at
+ * once.  When the agent's answer comes, the session calls back here
+ * (fwd_done), the body is handed over without a copy, and the callback
+ * writes it to the HTTP client.  No other thread is woken for it.
  *
- * Why the handler sends, and the link thread only receives: handing the
- * call to the link thread cost a wake-up (eventfd) and a pass of its
- * poll loop over every guest per call, and on a 2-CPU machine the
- * context switches were most of the proxy's time (perf: ~45% in
- * finish_task_switch and wake-ups at 8 clients).  The link thread is
- * woken only when it must look at something new: output the channel
- * would not take at once (POLLOUT), or a call whose deadline comes
- * before the link thread's next wake-up (it never sleeps longer than
- * LINK_MAX_SLEEP_MS, so a call with the usual timeout of seconds never
- * needs to wake it).
+ * Why one thread: with a thread per HTTP connection (xmlrpc-c's Abyss)
+ * each call woke three threads of the proxy, and on a 2-CPU machine the
+ * context switches were half of the proxy's time (perf: finish_task_switch
+ * and wake-ups).  Work that may wait (proxy.* methods: proxy.events is a
+ * long poll) runs on threads of its own (forward.c) and comes back
+ * through va_guests_post.
  */
 #include "config.h"
 
@@ -53,33 +45,38 @@
 
 struct fwd {
 	struct va_guest *g;
-	const char *method;
-	const void *body;
+	char method[VA_RPC_MAX_METHOD_NAME + 1];
 	size_t len;
 	int was_ready;            /* session ready when sent */
 	uint64_t established_at;  /* g->established_n when sent */
-	int done;                 /* under m */
-	struct va_call_result *res;
-	pthread_mutex_t m;        /* the call's own: handlers never share one */
-	pthread_cond_t cond;
+	va_guest_done_fn *done;
+	void *ctx;
+	struct va_call_result res;
+};
+
+struct posted {
+	void (*fn)(void *);
+	void *arg;
+	struct posted *next;
 };
 
 static struct va_guests_config config;
 static xmlrpc_registry *host_registry;
 static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
+static const struct va_loop_hook *hook;
 
-/* The longest the link thread sleeps in poll() (see the top). */
+/* The longest the loop sleeps in poll() when nothing is due: the
+ * counters other threads read are refreshed at least this often. */
 #define LINK_MAX_SLEEP_MS 1000
 
 static pthread_t link_thread;
 static int link_running;
 static int wake_fd = -1;
 
-/* The stop flag and the link thread's sleep. */
+/* The stop flag and the posted work, for other threads. */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stopping;
-static uint64_t link_sleep_until; /* in poll() until then (va_now_ms); 0: awake */
-static int link_recheck;          /* a call came while the link thread prepared */
+static struct posted *posted_head, **posted_tail = &posted_head;
 
 /* ---- the wake-up ---- */
 
@@ -98,11 +95,9 @@ wake(void)
 static void
 fwd_finish(struct fwd *f)
 {
-	/* Signalled under the lock: once done is seen, f may be gone. */
-	pthread_mutex_lock(&f->m);
-	f->done = 1;
-	pthread_cond_signal(&f->cond);
-	pthread_mutex_unlock(&f->m);
+	f->done(f->ctx, &f->res);
+	free(f->res.body);
+	free(f);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -110,11 +105,11 @@ fwd_fault(struct fwd *f, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	f->res->fault = code;
+	f->res.fault = code;
 	va_start(ap, fmt);
-	vsnprintf(f->res->msg, sizeof(f->res->msg), fmt, ap);
+	vsnprintf(f->res.msg, sizeof(f->res.msg), fmt, ap);
 	va_end(ap);
-	va_log_warnx("%s: %s: %s", f->g->name, f->method, f->res->msg);
+	va_log_warnx("%s: %s: %s", f->g->name, f->method, f->res.msg);
 	fwd_finish(f);
 }
 
@@ -147,12 +142,12 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 	}
 	if (!err) {
 		/* Hand the body over as it is. */
-		f->res->body = resp->body;
-		f->res->len = resp->body_len;
+		f->res.body = resp->body;
+		f->res.len = resp->body_len;
 		resp->body = NULL;
 		va_frame_free(resp);
 		touch(g);
-		va_log_debug("%s: %s answered (%zu bytes)", g->name, f->method, f->res->len);
+		va_log_debug("%s: %s answered (%zu bytes)", g->name, f->method, f->res.len);
 		fwd_finish(f);
 		return;
 	}
@@ -341,7 +336,7 @@ static const struct va_session_ops session_ops = {
 /* ---- the link thread ---- */
 
 static void
-submit(struct fwd *f, uint64_t now)
+submit(struct fwd *f, const void *body, uint64_t now)
 {
 	struct va_guest *g = f->g;
 
@@ -354,7 +349,7 @@ submit(struct fwd *f, uint64_t now)
 	}
 	f->was_ready = va_session_is_ready(g->s);
 	f->established_at = g->established_n;
-	int r = va_session_call(g->s, f->body, f->len, config.call_timeout_ms, now, fwd_done, f);
+	int r = va_session_call(g->s, body, f->len, config.call_timeout_ms, now, fwd_done, f);
 	if (r == -E2BIG) {
 		size_t peer = va_session_peer_max_frame(g->s);
 		fwd_fault(f, VA_PROXY_FAULT_TOO_LARGE,
@@ -422,14 +417,31 @@ drain_wake(void)
 		;
 }
 
+/* Runs what other threads posted (va_guests_post). */
+static void
+run_posted(void)
+{
+	pthread_mutex_lock(&q_lock);
+	struct posted *p = posted_head;
+	posted_head = NULL;
+	posted_tail = &posted_head;
+	pthread_mutex_unlock(&q_lock);
+	while (p) {
+		struct posted *next = p->next;
+		p->fn(p->arg);
+		free(p);
+		p = next;
+	}
+}
+
 static void *
 link_main(void *arg)
 {
-	size_t maxfd = 1 + va_guests_count() * VA_LINK_MAX_POLLFDS;
+	size_t maxfd = 2 + va_guests_count() * VA_LINK_MAX_POLLFDS;
 	struct pollfd *pfd = calloc(maxfd, sizeof(*pfd));
-	size_t *nfd = calloc(va_guests_count(), sizeof(*nfd));
+	size_t *nfd = calloc(va_guests_count() + 1, sizeof(*nfd));
 	/* When each guest's link wants to be dispatched (its own timers). */
-	uint64_t *due = calloc(va_guests_count(), sizeof(*due));
+	uint64_t *due = calloc(va_guests_count() + 1, sizeof(*due));
 
 	(void)arg;
 	if (!pfd || !nfd || !due)
@@ -440,39 +452,40 @@ link_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&q_lock);
 		int stop = stopping;
-		link_sleep_until = 0;
-		link_recheck = 0;
 		pthread_mutex_unlock(&q_lock);
 		if (stop)
 			break; /* va_guests_stop fails what is still in flight */
 
 		int timeout = LINK_MAX_SLEEP_MS;
-		size_t n = 1;
+		size_t n = 2;
 		uint64_t now = va_now_ms();
 		pfd[0].fd = wake_fd;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
+		pfd[1].fd = hook ? hook->fd : -1;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		if (hook) {
+			int t = hook->timeout(hook->opaque, now);
+			if (t >= 0 && t < timeout)
+				timeout = t;
+		}
 		for (size_t i = 0; i < va_guests_count(); i++) {
 			struct va_guest *g = va_guests_at(i);
 			int t = -1;
-			pthread_mutex_lock(&g->io);
 			nfd[i] = va_link_prepare(g->link, pfd + n, VA_LINK_MAX_POLLFDS, &t);
-			pthread_mutex_unlock(&g->io);
 			due[i] = t < 0 ? UINT64_MAX : now + (uint64_t)t;
 			if (t >= 0 && t < timeout)
 				timeout = t;
 			n += nfd[i];
 		}
-		pthread_mutex_lock(&q_lock);
-		if (link_recheck)
-			timeout = 0; /* a call came in while we prepared: look again */
-		link_sleep_until = va_now_ms() + (uint64_t)timeout;
-		pthread_mutex_unlock(&q_lock);
 		int ready = poll(pfd, n, timeout);
 		if (ready < 0 && errno != EINTR)
 			va_fatal("link thread: poll");
-		if (pfd[0].revents)
+		if (pfd[0].revents) {
 			drain_wake();
+			run_posted();
+		}
 		/*
 		 * Only the guests with events or due timers are dispatched (with
 		 * 64 guests, going through all of them for each answer was most
@@ -481,26 +494,30 @@ link_main(void *arg)
 		 * other threads read fresh.
 		 */
 		now = va_now_ms();
-		n = 1;
+		n = 2;
 		for (size_t i = 0; i < va_guests_count(); i++) {
 			struct va_guest *g = va_guests_at(i);
 			int active = ready == 0 || now >= due[i];
 			for (size_t k = 0; k < nfd[i] && !active; k++)
 				active = pfd[n + k].revents != 0;
 			if (active) {
-				pthread_mutex_lock(&g->io);
 				va_link_dispatch(g->link, pfd + n, nfd[i]);
 				snapshot(g, va_now_ms());
-				pthread_mutex_unlock(&g->io);
 			}
 			n += nfd[i];
 		}
+		/*
+		 * After the guests, whose answers were written to the HTTP
+		 * clients as they came; the server's own work when its
+		 * descriptor or a timer of its says so.
+		 */
+		if (hook && (pfd[1].revents || hook->timeout(hook->opaque, now) == 0))
+			hook->dispatch(hook->opaque, va_now_ms());
 	}
 
 	/* Closing: every call in flight fails (VA_SESSION_ERR_CLOSED). */
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
-		pthread_mutex_lock(&g->io);
 		va_link_free(g->link);
 		g->link = NULL;
 		va_session_free(g->s);
@@ -511,7 +528,6 @@ link_main(void *arg)
 		g->sh.connected = g->sh.established = g->sh.answered = 0;
 		g->sh.in_flight = 0;
 		pthread_mutex_unlock(&g->lock);
-		pthread_mutex_unlock(&g->io);
 	}
 	free(pfd);
 	free(nfd);
@@ -520,13 +536,15 @@ link_main(void *arg)
 }
 
 int
-va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg)
+va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
+		 const struct va_loop_hook *loop_hook)
 {
 	xmlrpc_env env;
 	int r;
 
 	config = *cfg;
 	host_registry = reg;
+	hook = loop_hook;
 
 	xmlrpc_env_init(&env);
 	xmlrpc_value *params = xmlrpc_array_new(&env);
@@ -576,71 +594,78 @@ va_guests_stop(void)
 	/* Guests never started (start failed half-way). */
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
-		pthread_mutex_lock(&g->io);
 		va_link_free(g->link);
 		g->link = NULL;
 		va_session_free(g->s);
 		g->s = NULL;
 		va_channel_free(g->ch);
 		g->ch = NULL;
-		pthread_mutex_unlock(&g->io);
 	}
 	va_buf_free(&caps_call);
-	if (wake_fd >= 0)
-		close(wake_fd);
-	wake_fd = -1;
+	/* wake_fd stays: threads of proxy.* calls may still post (and wake). */
 }
 
-/* ---- calls from other threads ---- */
+/* ---- forwarded calls and posted work ---- */
 
 void
-va_guest_call(struct va_guest *g, const char *method, const void *body, size_t len,
-	      struct va_call_result *res)
+va_guest_forward(struct va_guest *g, const char *method, const void *body, size_t len,
+		 va_guest_done_fn *done, void *ctx)
 {
-	struct fwd f = {
-		.g = g,
-		.method = method,
-		.body = body,
-		.len = len,
-		.res = res,
-	};
+	struct fwd *f = calloc(1, sizeof(*f));
 
-	memset(res, 0, sizeof(*res));
-	pthread_mutex_init(&f.m, NULL);
-	pthread_cond_init(&f.cond, NULL);
-	pthread_mutex_lock(&g->io);
+	if (!f) {
+		struct va_call_result res = { .fault = VA_PROXY_FAULT_INTERNAL };
+		snprintf(res.msg, sizeof(res.msg), "out of memory");
+		done(ctx, &res);
+		return;
+	}
+	f->g = g;
+	snprintf(f->method, sizeof(f->method), "%s", method);
+	f->len = len;
+	f->done = done;
+	f->ctx = ctx;
 	pthread_mutex_lock(&q_lock);
 	int stop = stopping;
 	pthread_mutex_unlock(&q_lock);
 	if (stop || !g->s) {
-		pthread_mutex_unlock(&g->io);
-		res->fault = VA_PROXY_FAULT_SHUTTING_DOWN;
-		snprintf(res->msg, sizeof(res->msg), "the proxy is shutting down");
-		pthread_cond_destroy(&f.cond);
-		pthread_mutex_destroy(&f.m);
+		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
 		return;
 	}
-	/* Sends it (or fails it: f.done is then set already). */
-	submit(&f, va_now_ms());
+	/* Sends it (or fails it: done has run then). */
+	submit(f, body, va_now_ms());
 	if (va_channel_state(g->ch) != g->seen_state)
 		snapshot(g, va_now_ms()); /* the write found the peer gone: say so now */
-	uint64_t deadline = va_session_deadline(g->s);
-	int need_wake = va_session_output_pending(g->s) > 0;
-	pthread_mutex_unlock(&g->io);
+}
 
+void
+va_guests_post(void (*fn)(void *), void *arg)
+{
+	struct posted *p = malloc(sizeof(*p));
+
+	if (!p)
+		va_fatalx("out of memory posting work to the loop thread");
+	p->fn = fn;
+	p->arg = arg;
+	p->next = NULL;
 	pthread_mutex_lock(&q_lock);
-	if (link_sleep_until == 0)
-		link_recheck = 1; /* it is preparing: it looks again before it sleeps */
-	else if (deadline < link_sleep_until)
-		need_wake = 1;
+	*posted_tail = p;
+	posted_tail = &p->next;
 	pthread_mutex_unlock(&q_lock);
-	if (need_wake)
+	if (wake_fd >= 0)
 		wake();
+}
 
-	pthread_mutex_lock(&f.m);
-	while (!f.done)
-		pthread_cond_wait(&f.cond, &f.m);
-	pthread_mutex_unlock(&f.m);
-	pthread_cond_destroy(&f.cond);
-	pthread_mutex_destroy(&f.m);
+void
+va_guests_run_posted(void)
+{
+	run_posted();
+}
+
+void
+va_guests_link_free(void)
+{
+	run_posted();
+	if (wake_fd >= 0)
+		close(wake_fd);
+	wake_fd = -1;
 }

@@ -52,7 +52,6 @@ va_guests_add(const char *name, const char *spec, char *err, size_t errlen)
 	}
 	guests = tab;
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_mutex_init(&g->io, NULL);
 	g->seen_state = VA_CHANNEL_DOWN;
 	guests[nguests++] = g;
 	return 0;
@@ -96,6 +95,7 @@ va_guest_name(const struct va_guest *g)
 void
 va_guests_free(void)
 {
+	va_guests_link_free();
 	for (size_t i = 0; i < nguests; i++) {
 		struct va_guest *g = guests[i];
 		free(g->sh.agent_version);
@@ -105,7 +105,6 @@ va_guests_free(void)
 		free(g->sh.notice_reason);
 		free(g->sh.clip);
 		pthread_mutex_destroy(&g->lock);
-		pthread_mutex_destroy(&g->io);
 		free(g->name);
 		free(g->spec);
 		free(g);

@@ -1,14 +1,16 @@
 /*
  * guest.h - the guests one va-proxy serves.
  *
- * Each guest has a channel, a session and a link (common/).  One link
- * thread drives all of them in a poll() loop, and it is the only thread
- * that ever touches a channel, session or link.  Other threads (the HTTP
- * handlers) hand it calls through a queue and wait for the answer
- * (va_guest_call), and read what the link thread knows about a guest
- * from a copy it keeps up to date under a lock (va_guest_status, ...).
+ * Each guest has a channel, a session and a link (common/).  One thread,
+ * the loop thread, drives all of them in a poll() loop together with the
+ * HTTP server (a va_loop_hook), and it is the only thread that ever
+ * touches a channel, session or link: forwarded calls are started on it
+ * (va_guest_forward) and answered on it.  Other threads (proxy.* methods)
+ * read what the loop knows about a guest from a copy it keeps up to date
+ * under a lock (va_guest_status, ...), and hand work back to the loop
+ * with va_guests_post.
  *
- * Requests the guests make (host.* methods) are run on the link thread
+ * Requests the guests make (host.* methods) are run on the loop thread
  * through the registry given to va_guests_start(); their method
  * functions get a struct va_host_call as callInfo and may call the
  * va_guest_set_* functions below.
@@ -53,17 +55,35 @@ struct va_guest *va_guests_at(size_t i);
 struct va_guest *va_guests_find(const char *name);
 const char *va_guest_name(const struct va_guest *g);
 
+/* Something else the loop thread drives: the HTTP server. */
+struct va_loop_hook {
+	int fd;                                        /* polled for input */
+	int (*timeout)(void *opaque, uint64_t now_ms); /* ms until due; -1: never */
+	void (*dispatch)(void *opaque, uint64_t now_ms); /* every pass of the loop */
+	void *opaque;
+};
+
 /*
- * Starts the link thread.  host_registry (kept, not owned) serves the
- * guests' requests.  Returns 0 or -errno.
+ * Starts the loop thread.  host_registry (kept, not owned) serves the
+ * guests' requests; hook (kept; NULL: none) is driven by the loop too.
+ * Returns 0 or -errno.
  */
-int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry);
+int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry,
+		    const struct va_loop_hook *hook);
 /*
- * Stops the link thread: calls waiting or in flight fail with
- * VA_PROXY_FAULT_SHUTTING_DOWN, later calls fail at once, channels are
- * closed.  The guests stay readable until va_guests_free().
+ * Stops the loop thread: calls in flight fail with
+ * VA_PROXY_FAULT_SHUTTING_DOWN (their answers written on the loop thread
+ * before it ends), channels are closed.  The guests stay readable until
+ * va_guests_free().  Work posted later waits for va_guests_run_posted.
  */
 void va_guests_stop(void);
+/*
+ * Runs fn(arg) on the loop thread, soon (any thread).  After
+ * va_guests_stop, only va_guests_run_posted runs it.
+ */
+void va_guests_post(void (*fn)(void *), void *arg);
+/* Runs what was posted and not run yet, on the calling thread (after the stop). */
+void va_guests_run_posted(void);
 /* After va_guests_stop(), when no other thread uses a guest any more. */
 void va_guests_free(void);
 
@@ -74,16 +94,19 @@ struct va_call_result {
 	char msg[512];  /* the fault's message, in plain words */
 };
 
+/* Gets the outcome of a forwarded call; res->body may be taken (set it to NULL). */
+typedef void va_guest_done_fn(void *ctx, struct va_call_result *res);
+
 /*
- * Forwards an XML-RPC call body (as it is, no copy is kept after the
- * return) to the guest and waits for the answer: the guest's response,
- * or a fault (channel not connected, agent not answering, timeout, lost,
- * too large, shutting down).  method is for messages only.  Blocks up
- * to the call timeout (plus the handshake wait); never call it from the
- * link thread.
+ * Forwards an XML-RPC call body (as it is; no reference is kept after
+ * the return) to the guest.  done(ctx, res) runs exactly once on the
+ * loop thread, maybe before this returns: with the guest's response, or
+ * a fault (channel not connected, agent not answering, timeout, lost,
+ * too large, shutting down), within the call timeout plus the handshake
+ * wait.  method is for messages only.  Loop thread only.
  */
-void va_guest_call(struct va_guest *g, const char *method, const void *body, size_t len,
-		   struct va_call_result *res);
+void va_guest_forward(struct va_guest *g, const char *method, const void *body, size_t len,
+		      va_guest_done_fn *done, void *ctx);
 
 /* proxy.status: a new struct describing the guest's link (see docs/PROXY-FAULTS.md). */
 xmlrpc_value *va_guest_status(xmlrpc_env *env, struct va_guest *g);
@@ -92,7 +115,7 @@ xmlrpc_value *va_guest_clipboard(xmlrpc_env *env, struct va_guest *g);
 /* A new array of the methods the agent announced (empty when not known yet). */
 xmlrpc_value *va_guest_methods(xmlrpc_env *env, struct va_guest *g);
 
-/* ---- for the host.* methods (link thread) ---- */
+/* ---- for the host.* methods (loop thread) ---- */
 
 /*
  * Takes the agent's self-description (host.hello's struct or the result

@@ -1,8 +1,6 @@
 /*
- * http.h - va-proxy's HTTP side: one xmlrpc-c Abyss server per listening
- * socket, each run by a thread of its own; Abyss serves each connection
- * on a thread of its own too, so a slow or stalled client holds only its
- * own thread (until the read timeout), never the others or the guests.
+ * http.h - va-proxy's HTTP side: what the proxy's HTTP server (httpd.h)
+ * does with requests.
  *
  * Requests:
  *   POST /RPC2        the guest, when the proxy serves exactly one
@@ -13,15 +11,18 @@
  * method other than POST (Allow: POST); 411 without Content-Length;
  * 413 when Content-Length is over the limit (said at once, before the body
  * is read or "100 Continue" sent); 400 when the body is not an XML-RPC
- * call.  Keep-alive, "Expect: 100-continue" and HTTP/1.0 are Abyss's.
+ * call; see httpd.h for the rest.
+ *
+ * The server runs on the proxy's loop thread (guest-link.c): va_http_hook
+ * gives the loop what it polls and calls.
  */
 #ifndef VA_PROXY_HTTP_H
 #define VA_PROXY_HTTP_H
 
 #include <stddef.h>
 
-/* Connections served at once per listener (a thread each). */
-#define VA_HTTP_MAX_CONN 64
+#include "guest.h"
+
 /* Seconds a client may take to send its request, per read. */
 #define VA_HTTP_READ_TIMEOUT_S 20
 /* Seconds an idle keep-alive connection stays open. */
@@ -29,25 +30,26 @@
 
 struct va_http_config {
 	size_t max_frame;          /* largest request body */
-	const char *secret;        /* Basic auth password for TCP listeners; NULL: none */
+	const char *secret;        /* Basic auth password for TCP listeners; NULL: none (kept) */
 	int allow_remote;          /* TCP on addresses other than loopback */
-	const char *socket_group;  /* unix sockets: mode 0660 and this group; NULL: 0600 */
+	const char *socket_group;  /* unix sockets: mode 0660 and this group; NULL: 0600 (kept) */
 };
 
 /* Once, before anything else here.  Returns 0 or -1 with err set. */
 int va_http_init(const struct va_http_config *cfg, char *err, size_t errlen);
 /*
- * Creates a listening socket for addr ("tcp:HOST:PORT" or "unix:PATH")
- * and its Abyss server (not running yet).  Returns 0 or -1 with err set.
+ * Opens a listening socket for addr ("tcp:HOST:PORT" or "unix:PATH").
+ * Returns 0 or -1 with err set.
  */
 int va_http_listen(const char *addr, char *err, size_t errlen);
-/* Starts one thread per listener.  Returns 0 or -1 with err set. */
-int va_http_start(char *err, size_t errlen);
+/* What the loop thread drives (give it to va_guests_start). */
+const struct va_loop_hook *va_http_hook(void);
 /*
- * Stops accepting, closes idle keep-alive connections, and waits up to
- * timeout_ms for every server to finish.  Returns 0 when all did (and
- * everything was freed, unix socket files removed), -1 otherwise (the
- * servers are left running; the caller exits without freeing shared state).
+ * After va_guests_stop: waits up to timeout_ms for the proxy.* calls
+ * still running, answers what is left, and closes every listener and
+ * connection.  Returns 0 when everything was freed, -1 when calls were
+ * still running (the server is then left as it is; the caller exits
+ * without freeing shared state).
  */
 int va_http_stop(unsigned timeout_ms);
 /* Removes the unix socket files of the listeners (once; at exit). */

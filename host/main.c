@@ -2,9 +2,11 @@
  * va-proxy: the virtagent host proxy.  Lifecycle: options and config,
  * daemonizing, signals, start and orderly stop of the parts:
  *
- *   guest.c      the guests' channels and sessions, on one link thread
+ *   guest.c      the guests' channels and sessions, driven by the loop
+ *                thread (guest-link.c) together with the HTTP server
  *   hostcalls.c  host.* methods the guests call
- *   http.c       Abyss HTTP servers for host scripts (auth.c: Basic auth)
+ *   http.c       the HTTP side for host scripts (httpd.c: the server,
+ *                http-parse.c: request heads, auth.c: Basic auth)
  *   forward.c    what happens to a script's call (proxycalls.c: proxy.*)
  *   events.c     the event queue behind proxy.events
  *
@@ -223,14 +225,6 @@ main(int argc, char **argv)
 		va_proxy_config_free(&cfg);
 		return 2;
 	}
-	/*
-	 * Abyss formats a time for every request, and with TZ unset glibc
-	 * stat()s /etc/localtime each time to see whether it changed (a
-	 * system call per request, ~3% of the proxy's time at load).  A TZ
-	 * naming the same file makes glibc read it once.
-	 */
-	if (!getenv("TZ"))
-		setenv("TZ", ":/etc/localtime", 1);
 	va_log_init("va-proxy", 0, (enum va_log_level)cfg.log_level);
 	if (cfg.daemonize)
 		daemonize_begin();
@@ -287,11 +281,9 @@ main(int argc, char **argv)
 		.call_timeout_ms = cfg.call_timeout_s * 1000u,
 		.max_frame = cfg.max_frame,
 	};
-	int r = va_guests_start(&gcfg, host_reg);
+	int r = va_guests_start(&gcfg, host_reg, va_http_hook());
 	if (r < 0)
-		va_fatalx("cannot start the guest links: %s", strerror(-r));
-	if (va_http_start(err, sizeof(err)) < 0)
-		va_fatalx("%s", err);
+		va_fatalx("cannot start the loop thread: %s", strerror(-r));
 	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
 		    cfg.nguests, cfg.nguests == 1 ? "" : "s", cfg.nlistens,
 		    cfg.nlistens == 1 ? "" : "s");

@@ -1,0 +1,1164 @@
+/*
+ * httpd.c - the event-driven HTTP/1.1 server of va-proxy (see httpd.h).
+ *
+ * Each connection is a small state machine:
+ *
+ *   HEAD  reading a request head (idle when nothing of it came yet)
+ *   BODY  reading the body of an accepted request into its own buffer
+ *   WAIT  the request is with ops->request; nothing more is read
+ *         (bytes of a next request that come meanwhile are kept, up to a
+ *         head's worth)
+ *   WRITE an answer (or "100 Continue") the socket did not take at once
+ *   DRAIN the answer was a refusal: the write side is shut, and what the
+ *         client still sends is read and dropped until it closes
+ *
+ * epoll is level-triggered; a connection's interest set follows its
+ * state, and is changed only when it must be (WAIT keeps EPOLLIN until
+ * bytes come or the peer hangs up: most calls then cost no epoll_ctl).
+ * Connections that close during a dispatch are freed at its end, so an
+ * event later in the same batch never meets freed memory.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "http-parse.h"
+#include "httpd.h"
+#include "link.h"
+#include "log.h"
+
+/* Events taken from epoll per dispatch, and connections accepted per wake. */
+#define EVENTS_PER_DISPATCH 64
+#define ACCEPTS_PER_WAKE 32
+/* First size of a connection's input buffer; it grows up to a head's worth. */
+#define IN_FIRST 4096
+/* Bytes read per read() of a body that is drained. */
+#define DRAIN_CHUNK 65536
+
+enum kind { K_LISTENER, K_CONN };
+
+enum state { S_HEAD, S_BODY, S_WAIT, S_WRITE, S_DRAIN, S_DEAD };
+
+/* What follows a completed write. */
+enum after { A_NEXT, A_BODY, A_DRAIN };
+
+struct listener {
+	enum kind kind; /* first: epoll's data.ptr points at it */
+	va_httpd *h;
+	char *addr;
+	char *path;     /* unix: the socket file, removed at the end */
+	int fd;
+	int need_auth;
+	int polled;     /* in the epoll set with EPOLLIN (not while full) */
+};
+
+struct conn {
+	enum kind kind;
+	va_httpd *h;
+	int fd;
+	int need_auth;
+	enum state st;
+	uint32_t events;        /* the epoll interest set now */
+	uint64_t deadline;      /* ms; UINT64_MAX: none */
+	char peer[64];
+
+	char *in;               /* received, not yet used: head bytes, maybe more */
+	size_t in_len, in_cap;
+	int peer_eof;           /* the client shut its side */
+
+	/* The request being read or answered. */
+	char target[VA_HTTP_TARGET_MAX + 1];
+	int keep_alive;
+	int head_only;          /* HEAD: the answer has no body */
+	void *route;
+	uint8_t *body;
+	size_t body_len, body_got;
+	struct va_http_req *req;
+
+	/* The answer being written: head, then body. */
+	struct va_buf out_head;
+	size_t out_head_off;
+	uint8_t *out_body;
+	size_t out_len, out_off;
+	enum after after;
+	size_t drained;
+
+	struct conn *prev, *next; /* h->conns, or h->dead */
+	int ready;                /* on h->ready: has input to look at */
+	struct conn *ready_next;
+};
+
+struct va_http_req {
+	struct conn *c; /* NULL once the connection closed */
+};
+
+struct va_httpd {
+	struct va_httpd_config cfg;
+	struct va_httpd_ops ops;
+	void *opaque;
+	int ep;
+	struct listener **ls;
+	size_t nls;
+	struct conn *conns;
+	size_t nconns;
+	struct conn *dead;       /* closed during this dispatch */
+	struct conn *ready;      /* with buffered input to parse */
+	int in_dispatch;
+	uint64_t next_deadline;
+	time_t date_sec;
+	char date[40];
+};
+
+static void conn_close(struct conn *c);
+static void conn_input(struct conn *c, uint64_t now);
+
+/* ---- small things ---- */
+
+static void
+set_events(struct conn *c, uint32_t ev)
+{
+	if (c->events == ev)
+		return;
+	struct epoll_event e = { .events = ev, .data.ptr = c };
+	if (epoll_ctl(c->h->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+		c->events = ev;
+	else
+		va_log_warn("epoll_ctl");
+}
+
+static void
+set_deadline(struct conn *c, uint64_t when)
+{
+	c->deadline = when;
+	if (when < c->h->next_deadline)
+		c->h->next_deadline = when;
+}
+
+static void
+mark_ready(struct conn *c)
+{
+	if (c->ready)
+		return;
+	c->ready = 1;
+	c->ready_next = c->h->ready;
+	c->h->ready = c;
+}
+
+/* The Date header's value, made once a second. */
+static const char *
+http_date(va_httpd *h)
+{
+	time_t now = time(NULL);
+	if (now != h->date_sec) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(h->date, sizeof(h->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		h->date_sec = now;
+	}
+	return h->date;
+}
+
+/* ---- writing ---- */
+
+/*
+ * Writes what the socket takes of the queued answer.  Returns 1 when all
+ * of it went, 0 when some is left (EPOLLOUT set), -1 when the
+ * connection is gone (closed here).
+ */
+static int
+flush_out(struct conn *c, uint64_t now)
+{
+	for (;;) {
+		struct iovec iov[2];
+		int n = 0;
+		if (c->out_head_off < c->out_head.len) {
+			iov[n].iov_base = c->out_head.data + c->out_head_off;
+			iov[n++].iov_len = c->out_head.len - c->out_head_off;
+		}
+		if (c->out_off < c->out_len) {
+			iov[n].iov_base = c->out_body + c->out_off;
+			iov[n++].iov_len = c->out_len - c->out_off;
+		}
+		if (n == 0)
+			return 1;
+		ssize_t w = writev(c->fd, iov, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->st = S_WRITE;
+				set_events(c, EPOLLOUT);
+				set_deadline(c, now + c->h->cfg.read_timeout_ms);
+				return 0;
+			}
+			va_log_debug("HTTP %s: write: %s", c->peer, strerror(errno));
+			conn_close(c);
+			return -1;
+		}
+		size_t left = (size_t)w;
+		size_t hl = c->out_head.len - c->out_head_off;
+		size_t take = left < hl ? left : hl;
+		c->out_head_off += take;
+		left -= take;
+		c->out_off += left;
+		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+	}
+}
+
+static void
+out_reset(struct conn *c)
+{
+	c->out_head.len = 0;
+	c->out_head_off = 0;
+	free(c->out_body);
+	c->out_body = NULL;
+	c->out_len = c->out_off = 0;
+}
+
+/* The answer went: go on with the next request, the body, or the drain. */
+static void
+written(struct conn *c, uint64_t now)
+{
+	enum after a = c->after;
+
+	out_reset(c);
+	if (a == A_BODY) {
+		c->st = S_BODY;
+		set_events(c, EPOLLIN);
+		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		return;
+	}
+	if (a == A_DRAIN) {
+		/* The client reads the answer and closes; we read until then. */
+		shutdown(c->fd, SHUT_WR);
+		c->st = S_DRAIN;
+		c->in_len = 0;
+		if (c->peer_eof) {
+			conn_close(c);
+			return;
+		}
+		set_events(c, EPOLLIN);
+		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		return;
+	}
+	c->st = S_HEAD;
+	c->route = NULL;
+	if (c->in_len > 0) {
+		mark_ready(c); /* a pipelined request is already here */
+		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+	} else {
+		if (c->peer_eof) {
+			conn_close(c);
+			return;
+		}
+		set_deadline(c, now + c->h->cfg.idle_timeout_ms);
+	}
+	set_events(c, EPOLLIN);
+}
+
+/*
+ * Queues an answer and writes what goes at once.  body is taken over.
+ * extra: more header lines, each ending in CRLF (or NULL).
+ */
+static void
+answer(struct conn *c, int status, const char *ctype, uint8_t *body, size_t len,
+       const char *extra, uint64_t now)
+{
+	int close_after = status >= 400 || !c->keep_alive;
+
+	out_reset(c);
+	if (va_buf_printf(&c->out_head, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
+			  "Content-Length: %zu\r\n%s%s\r\n", status, va_http_reason(status),
+			  http_date(c->h), ctype, len, extra ? extra : "",
+			  close_after ? "Connection: close\r\n" : "") < 0) {
+		free(body);
+		conn_close(c);
+		return;
+	}
+	if (c->head_only) {
+		free(body);
+		body = NULL;
+		len = 0;
+	}
+	c->out_body = body;
+	c->out_len = len;
+	c->after = close_after ? A_DRAIN : A_NEXT;
+	c->st = S_WRITE;
+	if (flush_out(c, now) == 1)
+		written(c, now);
+}
+
+/* A refusal of the server's own, in plain text. */
+static void
+refuse(struct conn *c, int status, const char *msg, const char *extra, uint64_t now)
+{
+	size_t n = strlen(msg);
+	uint8_t *body = malloc(n + 1);
+
+	if (body) {
+		memcpy(body, msg, n);
+		body[n] = '\n';
+	}
+	c->keep_alive = 0;
+	answer(c, status, "text/plain; charset=utf-8", body, body ? n + 1 : 0, extra, now);
+}
+
+/* ---- reading ---- */
+
+/*
+ * Reads into c->in (at most up to a head's worth).  Returns the bytes
+ * read, 0 at the end of the stream (peer_eof set), -1 when nothing is
+ * there now, -2 when the connection failed (closed here).
+ */
+static ssize_t
+read_in(struct conn *c)
+{
+	if (c->in_len == c->in_cap) {
+		size_t cap = c->in_cap ? c->in_cap * 2 : IN_FIRST;
+		if (cap > VA_HTTP_HEAD_MAX)
+			cap = VA_HTTP_HEAD_MAX;
+		if (cap <= c->in_len)
+			return -1; /* full: the parser will say so */
+		char *p = realloc(c->in, cap);
+		if (!p) {
+			va_log_errx("HTTP %s: out of memory", c->peer);
+			conn_close(c);
+			return -2;
+		}
+		c->in = p;
+		c->in_cap = cap;
+	}
+	for (;;) {
+		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r > 0) {
+			c->in_len += (size_t)r;
+			return r;
+		}
+		if (r == 0) {
+			c->peer_eof = 1;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -1;
+		va_log_debug("HTTP %s: read: %s", c->peer, strerror(errno));
+		conn_close(c);
+		return -2;
+	}
+}
+
+static void
+consume_in(struct conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+}
+
+/* The body is whole: hand it over and wait for the answer. */
+static void
+body_done(struct conn *c)
+{
+	struct va_http_req *req = malloc(sizeof(*req));
+	uint8_t *body = c->body;
+	size_t len = c->body_len;
+
+	c->body = NULL;
+	if (!req) {
+		free(body);
+		refuse(c, 503, "out of memory", NULL, va_now_ms());
+		return;
+	}
+	body[len] = '\0';
+	req->c = c;
+	c->req = req;
+	c->st = S_WAIT;
+	c->deadline = UINT64_MAX;
+	c->h->ops.request(c->h->opaque, req, c->route, body, len);
+}
+
+/* Takes body bytes from c->in, then from the socket. */
+static void
+read_body(struct conn *c, uint64_t now)
+{
+	if (c->in_len > 0) {
+		size_t take = c->body_len - c->body_got;
+		if (take > c->in_len)
+			take = c->in_len;
+		memcpy(c->body + c->body_got, c->in, take);
+		c->body_got += take;
+		consume_in(c, take);
+	}
+	while (c->body_got < c->body_len) {
+		ssize_t r = read(c->fd, c->body + c->body_got, c->body_len - c->body_got);
+		if (r > 0) {
+			c->body_got += (size_t)r;
+			set_deadline(c, now + c->h->cfg.read_timeout_ms);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* The client closed or failed with the body half sent. */
+		va_log_debug("HTTP %s: the connection ended inside a request body", c->peer);
+		conn_close(c);
+		return;
+	}
+	body_done(c);
+}
+
+/* 1 when the request may go on; logs why not. */
+static int
+authorized(struct conn *c, const struct va_http_head *hd)
+{
+	const char *why;
+
+	if (!c->need_auth || va_auth_check(hd->authorization, c->h->cfg.secret, &why))
+		return 1;
+	va_log_warnx("HTTP 401 for %s from %s: %s", c->target, c->peer, why);
+	return 0;
+}
+
+/* A whole head is in c->in: check it, and start on the body. */
+static void
+start_request(struct conn *c, struct va_http_head *hd, uint64_t now)
+{
+	char msg[256];
+
+	snprintf(c->target, sizeof(c->target), "%s", hd->target);
+	c->keep_alive = hd->minor >= 1 && !hd->conn_close;
+	c->head_only = !strcmp(hd->method, "HEAD");
+	int64_t len = hd->content_length;
+	int is_post = !strcmp(hd->method, "POST");
+	int expect = hd->expect_continue, expect_other = hd->expect_other, te = hd->transfer_encoding;
+	int authed = authorized(c, hd);
+	consume_in(c, hd->head_len); /* hd's strings are gone from here on */
+	if (!authed) {
+		refuse(c, 401, "authentication required: HTTP Basic with the secret of the "
+			       "proxy's auth file as password (any user name)",
+		       "WWW-Authenticate: Basic realm=\"virtagent\"\r\n", now);
+		return;
+	}
+	struct va_buf m = { 0 };
+	c->route = c->h->ops.route(c->h->opaque, c->target, &m);
+	if (!c->route) {
+		va_buf_append(&m, "", 1);
+		refuse(c, 404, m.data ? (const char *)m.data : "not found", NULL, now);
+		va_buf_free(&m);
+		return;
+	}
+	va_buf_free(&m);
+	if (!is_post) {
+		refuse(c, 405, "only POST is allowed: XML-RPC calls are POSTed", "Allow: POST\r\n",
+		       now);
+		return;
+	}
+	if (expect_other) {
+		refuse(c, 417, "the only expectation served is 100-continue", NULL, now);
+		return;
+	}
+	if (len < 0 || te) {
+		refuse(c, 411, "a Content-Length header is required (no chunked bodies)", NULL, now);
+		return;
+	}
+	if ((uint64_t)len > c->h->cfg.max_body) {
+		snprintf(msg, sizeof(msg), "the body (%lld bytes) is over the limit of %zu bytes "
+			 "(--max-frame)", (long long)len, c->h->cfg.max_body);
+		va_log_warnx("HTTP 413 for %s from %s: %s", c->target, c->peer, msg);
+		refuse(c, 413, msg, NULL, now);
+		return;
+	}
+	if (len == 0) {
+		refuse(c, 400, "empty body: expected an XML-RPC methodCall", NULL, now);
+		return;
+	}
+	/*
+	 * Allocated at its announced size (at most max_body): the pages are
+	 * only touched, and so resident, as the bytes arrive.
+	 */
+	c->body = malloc((size_t)len + 1);
+	if (!c->body) {
+		refuse(c, 503, "out of memory", NULL, now);
+		return;
+	}
+	c->body_len = (size_t)len;
+	c->body_got = 0;
+	c->st = S_BODY;
+	set_deadline(c, now + c->h->cfg.read_timeout_ms);
+	if (expect && hd->minor >= 1 && c->in_len == 0) {
+		va_buf_append_str(&c->out_head, "HTTP/1.1 100 Continue\r\n\r\n");
+		c->after = A_BODY;
+		int r = flush_out(c, now);
+		if (r <= 0)
+			return; /* EPOLLOUT, or closed */
+		c->out_head.len = c->out_head_off = 0;
+	}
+	read_body(c, now);
+}
+
+/* Parses what c->in holds in the HEAD state. */
+static void
+parse_in(struct conn *c, uint64_t now)
+{
+	struct va_http_head hd;
+	const char *why = "";
+
+	int r = va_http_parse_head(c->in, c->in_len, &hd, &why);
+	if (r == 0) {
+		if (c->peer_eof)
+			conn_close(c); /* ended inside (or before) a head */
+		return;
+	}
+	if (r < 0) {
+		va_log_info("HTTP %d for %s: %s", -r, c->peer, why);
+		c->keep_alive = 0;
+		c->head_only = 0;
+		refuse(c, -r, why, NULL, now);
+		return;
+	}
+	start_request(c, &hd, now);
+}
+
+static void
+conn_input(struct conn *c, uint64_t now)
+{
+	switch (c->st) {
+	case S_HEAD: {
+		ssize_t r = read_in(c);
+		if (r == -2)
+			return;
+		if (r > 0)
+			set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		if (r == 0 && c->in_len == 0) {
+			conn_close(c);
+			return;
+		}
+		parse_in(c, now);
+		return;
+	}
+	case S_BODY:
+		read_body(c, now);
+		return;
+	case S_WAIT: {
+		/* Bytes of a next request: keep a head's worth, then stop reading. */
+		ssize_t r = read_in(c);
+		if (r == -2)
+			return;
+		if (r == 0 || (r == -1 && c->in_len == c->in_cap))
+			set_events(c, 0);
+		return;
+	}
+	case S_DRAIN: {
+		char buf[DRAIN_CHUNK];
+		ssize_t r = read(c->fd, buf, sizeof(buf));
+		if (r > 0) {
+			c->drained += (size_t)r;
+			set_deadline(c, now + c->h->cfg.read_timeout_ms);
+			if (c->drained <= VA_HTTPD_DRAIN_MAX)
+				return;
+		} else if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+static void
+conn_event(struct conn *c, uint32_t ev, uint64_t now)
+{
+	if (c->st == S_WRITE && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int r = flush_out(c, now);
+		if (r == 1)
+			written(c, now);
+		return;
+	}
+	if (c->st == S_WAIT && (ev & (EPOLLERR | EPOLLHUP))) {
+		/* The client is gone; the answer will find no one. */
+		va_log_debug("HTTP %s: the client went away before its answer", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_input(c, now);
+}
+
+/* ---- connections ---- */
+
+static void
+conn_close(struct conn *c)
+{
+	va_httpd *h = c->h;
+
+	if (c->st == S_DEAD)
+		return;
+	c->st = S_DEAD;
+	epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->req) {
+		c->req->c = NULL; /* answered later into the void */
+		c->req = NULL;
+	}
+	/* Off the open list, onto the dead one (freed after the dispatch). */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->nconns--;
+	c->prev = NULL;
+	c->next = h->dead;
+	h->dead = c;
+	/* A free slot: listen again if we had stopped. */
+	for (size_t i = 0; i < h->nls; i++) {
+		struct listener *l = h->ls[i];
+		if (!l->polled) {
+			struct epoll_event e = { .events = EPOLLIN, .data.ptr = l };
+			if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
+				l->polled = 1;
+		}
+	}
+	/* Outside a dispatch: va_httpd_timeout() asks for one soon. */
+}
+
+static void
+conn_free(struct conn *c)
+{
+	free(c->in);
+	free(c->body);
+	va_buf_free(&c->out_head);
+	free(c->out_body);
+	free(c);
+}
+
+static void
+free_dead(va_httpd *h)
+{
+	struct conn *keep = NULL;
+
+	while (h->dead) {
+		struct conn *c = h->dead;
+		h->dead = c->next;
+		if (c->ready) {
+			/* Still on the ready list: freed once it is off it. */
+			c->next = keep;
+			keep = c;
+			continue;
+		}
+		conn_free(c);
+	}
+	h->dead = keep;
+}
+
+static void
+peer_of(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(out, outlen, "unknown peer");
+	} else if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "%s:%u", ip, ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, outlen, "[%s]:%u", ip, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, outlen, "a local peer");
+	}
+}
+
+static void
+accept_some(struct listener *l, uint64_t now)
+{
+	va_httpd *h = l->h;
+
+	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+		if (h->nconns >= h->cfg.max_conn) {
+			/* Full: the rest wait in the backlog until a connection closes. */
+			struct epoll_event e = { .events = 0, .data.ptr = l };
+			if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
+				l->polled = 0;
+			va_log_warnx("HTTP: %zu connections open, the most served at once: new "
+				     "ones wait", h->nconns);
+			return;
+		}
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				va_log_warn("HTTP: accept on %s", l->addr);
+			return;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			va_log_errx("HTTP: out of memory: connection refused");
+			close(fd);
+			return;
+		}
+		c->kind = K_CONN;
+		c->h = h;
+		c->fd = fd;
+		c->need_auth = l->need_auth;
+		c->st = S_HEAD;
+		c->events = EPOLLIN;
+		if (!l->path) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		peer_of(fd, c->peer, sizeof(c->peer));
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
+			va_log_warn("HTTP: epoll_ctl");
+			close(fd);
+			free(c);
+			return;
+		}
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		h->nconns++;
+		set_deadline(c, now + h->cfg.idle_timeout_ms);
+		va_log_debug("HTTP: connection from %s on %s", c->peer, l->addr);
+	}
+}
+
+/* Closes connections whose time ran out; recomputes next_deadline. */
+static void
+expire(va_httpd *h, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (now < h->next_deadline)
+		return;
+	for (struct conn *c = h->conns, *n; c; c = n) {
+		n = c->next;
+		if (c->deadline > now) {
+			if (c->deadline < next)
+				next = c->deadline;
+			continue;
+		}
+		if ((c->st == S_HEAD && c->in_len > 0) || c->st == S_BODY) {
+			va_log_info("HTTP 408 for %s: the request stopped arriving", c->peer);
+			free(c->body);
+			c->body = NULL;
+			c->in_len = 0;
+			c->head_only = 0;
+			refuse(c, 408, "the request did not arrive in time", NULL, now);
+			if (c->st != S_DEAD && c->deadline < next)
+				next = c->deadline;
+		} else {
+			va_log_debug("HTTP %s: closed (%s)", c->peer,
+				     c->st == S_HEAD ? "idle" : "no progress");
+			conn_close(c);
+		}
+	}
+	h->next_deadline = next;
+}
+
+/* ---- the loop's side ---- */
+
+int
+va_httpd_fd(const va_httpd *h)
+{
+	return h->ep;
+}
+
+int
+va_httpd_timeout(va_httpd *h, uint64_t now)
+{
+	if (h->ready || h->dead)
+		return 0;
+	if (h->next_deadline == UINT64_MAX)
+		return -1;
+	if (h->next_deadline <= now)
+		return 0;
+	uint64_t d = h->next_deadline - now;
+	return d > 60000 ? 60000 : (int)d;
+}
+
+void
+va_httpd_dispatch(va_httpd *h, uint64_t now)
+{
+	struct epoll_event ev[EVENTS_PER_DISPATCH];
+
+	h->in_dispatch = 1;
+	int n = epoll_wait(h->ep, ev, EVENTS_PER_DISPATCH, 0);
+	for (int i = 0; i < n; i++) {
+		enum kind *k = ev[i].data.ptr;
+		if (*k == K_LISTENER) {
+			accept_some((struct listener *)k, now);
+			continue;
+		}
+		struct conn *c = (struct conn *)k;
+		if (c->st != S_DEAD)
+			conn_event(c, ev[i].events, now);
+	}
+	/* Requests that were pipelined behind an answered one. */
+	while (h->ready) {
+		struct conn *c = h->ready;
+		h->ready = c->ready_next;
+		c->ready = 0;
+		if (c->st == S_HEAD && c->in_len > 0)
+			parse_in(c, now);
+	}
+	expire(h, now);
+	free_dead(h);
+	h->in_dispatch = 0;
+}
+
+void
+va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
+		 uint8_t *body, size_t len)
+{
+	struct conn *c = req->c;
+
+	free(req);
+	if (!c) {
+		free(body);
+		return;
+	}
+	c->req = NULL;
+	if (status >= 400)
+		c->keep_alive = 0;
+	answer(c, status, content_type, body, len, NULL, va_now_ms());
+}
+
+const char *
+va_http_req_peer(const struct va_http_req *req)
+{
+	return req->c ? req->c->peer : "a client that went away";
+}
+
+size_t
+va_httpd_connections(const va_httpd *h)
+{
+	return h->nconns;
+}
+
+/* ---- listening sockets ---- */
+
+static int
+is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+static int
+open_tcp(struct listener *l, const char *spec, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	struct addrinfo *ai = NULL;
+
+	if (!colon || colon == spec || !colon[1] || (size_t)(colon - spec) >= sizeof(host)) {
+		snprintf(err, errlen, "listen tcp:%s: expected tcp:HOST:PORT", spec);
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	char *h = host;
+	size_t hl = strlen(h);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h[hl - 1] = '\0';
+		h++;
+	}
+	int r = getaddrinfo(h, colon + 1, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "listen tcp:%s: %s", spec, gai_strerror(r));
+		return -1;
+	}
+	if (!is_loopback(ai->ai_addr)) {
+		if (!l->h->cfg.allow_remote) {
+			snprintf(err, errlen, "listen tcp:%s: not a loopback address; listening "
+				 "there needs --allow-remote", spec);
+			freeaddrinfo(ai);
+			return -1;
+		}
+		va_log_warnx("listening on tcp:%s, a non-loopback address (--allow-remote): "
+			     "anyone who can reach it %s", spec,
+			     l->h->cfg.secret ? "and has the secret can control the guests"
+					   : "can control the guests (--no-auth!)");
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		snprintf(err, errlen, "listen tcp:%s: %s", spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *in = (void *)&ss;
+			inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+			port = ntohs(in->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (void *)&ss;
+			inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+			port = ntohs(in6->sin6_port);
+		}
+	}
+	l->fd = fd;
+	l->need_auth = l->h->cfg.secret != NULL;
+	va_log_info("listening on tcp:%s%s%s:%u (%s)", ss.ss_family == AF_INET6 ? "[" : "", ip,
+		    ss.ss_family == AF_INET6 ? "]" : "", port,
+		    l->need_auth ? "HTTP Basic authentication" : "no authentication");
+	return 0;
+}
+
+static int
+lookup_group(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	char *end;
+
+	int r = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+	if (r == 0 && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 10);
+	if (*name && !*end && !errno) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	snprintf(err, errlen, "socket group \"%s\": %s", name, r ? strerror(r) : "no such group");
+	return -1;
+}
+
+static int
+open_unix(struct listener *l, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	gid_t gid = 0;
+
+	if (!*path || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "listen unix:%s: the path must have 1 to %zu bytes", path,
+			 sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	if (l->h->cfg.socket_group && lookup_group(l->h->cfg.socket_group, &gid, err, errlen) < 0)
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	/* A socket file left by an earlier run: remove it if nobody listens. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "listen unix:%s: the path exists and is not a socket",
+				 path);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (alive) {
+			snprintf(err, errlen, "listen unix:%s: another process listens there", path);
+			return -1;
+		}
+		unlink(path);
+	}
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Created with no access for group and others, then opened up as asked. */
+	mode_t old = umask(0177);
+	int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r < 0) {
+		snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if ((l->h->cfg.socket_group && chown(path, (uid_t)-1, gid) < 0) ||
+	    chmod(path, l->h->cfg.socket_group ? 0660 : 0600) < 0) {
+		snprintf(err, errlen, "listen unix:%s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	l->fd = fd;
+	l->path = strdup(path);
+	l->need_auth = 0; /* the socket's mode is the access control */
+	va_log_info("listening on unix:%s (mode %s%s)", path, l->h->cfg.socket_group ? "0660, group " : "0600",
+		    l->h->cfg.socket_group ? l->h->cfg.socket_group : "");
+	return 0;
+}
+
+
+/* ---- setting up and down ---- */
+
+va_httpd *
+va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops, void *opaque,
+	     char *err, size_t errlen)
+{
+	va_httpd *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->cfg = *cfg;
+	if (!h->cfg.max_conn)
+		h->cfg.max_conn = VA_HTTPD_MAX_CONN;
+	h->ops = *ops;
+	h->opaque = opaque;
+	h->next_deadline = UINT64_MAX;
+	h->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (h->ep < 0) {
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void
+listener_free(struct listener *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	if (l->path)
+		unlink(l->path);
+	free(l->path);
+	free(l->addr);
+	free(l);
+}
+
+int
+va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen)
+{
+	struct listener *l = calloc(1, sizeof(*l)), **tab;
+
+	if (!l || !(l->addr = strdup(addr))) {
+		free(l);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	l->kind = K_LISTENER;
+	l->h = h;
+	l->fd = -1;
+	int r = !strncmp(addr, "tcp:", 4) ? open_tcp(l, addr + 4, err, errlen)
+		: !strncmp(addr, "unix:", 5) ? open_unix(l, addr + 5, err, errlen)
+		: (snprintf(err, errlen, "listen %s: expected tcp:HOST:PORT or unix:PATH", addr), -1);
+	if (r < 0)
+		goto fail;
+	int fl = fcntl(l->fd, F_GETFL);
+	if (fl < 0 || fcntl(l->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    listen(l->fd, SOMAXCONN) < 0) {
+		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
+		goto fail;
+	}
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = l };
+	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, l->fd, &e) < 0) {
+		snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr, strerror(errno));
+		goto fail;
+	}
+	l->polled = 1;
+	tab = realloc(h->ls, (h->nls + 1) * sizeof(*tab));
+	if (!tab) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	h->ls = tab;
+	h->ls[h->nls++] = l;
+	return 0;
+fail:
+	listener_free(l);
+	return -1;
+}
+
+void
+va_httpd_unlink_sockets(va_httpd *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nls; i++) {
+		if (h->ls[i]->path) {
+			unlink(h->ls[i]->path);
+			free(h->ls[i]->path);
+			h->ls[i]->path = NULL;
+		}
+	}
+}
+
+void
+va_httpd_free(va_httpd *h)
+{
+	if (!h)
+		return;
+	h->in_dispatch = 1;
+	while (h->conns)
+		conn_close(h->conns);
+	while (h->ready) {
+		h->ready->ready = 0;
+		h->ready = h->ready->ready_next;
+	}
+	free_dead(h);
+	for (size_t i = 0; i < h->nls; i++)
+		listener_free(h->ls[i]);
+	free(h->ls);
+	close(h->ep);
+	free(h);
+}

@@ -1,0 +1,114 @@
+/*
+ * httpd.h - an event-driven HTTP/1.1 server for POSTed request bodies,
+ * run by one thread: the proxy's loop thread (guest-link.c).
+ *
+ * Why not a thread per connection (xmlrpc-c's Abyss, which va-proxy used
+ * first): a forwarded call then woke three threads of the proxy (the
+ * connection's, the guest link's, and the handler's again), and on the
+ * 2-CPU machines this runs on the switches between them were half of the
+ * proxy's time (perf).  Here the thread that reads the guests' answers
+ * also writes them to the HTTP clients, in one writev().
+ *
+ * The server owns listening sockets and connections.  For each request
+ * it reads the head (http-parse.h), checks credentials (TCP listeners
+ * with a secret), asks ops->route for the path, checks the method (POST)
+ * and Content-Length against max_body, sends "100 Continue" when asked,
+ * reads the body and hands it to ops->request.  The answer comes later
+ * (va_httpd_respond), on the same thread.  A connection waits for its
+ * answer before it reads the next request (pipelined requests are
+ * answered in order).
+ *
+ * Refusals: 401 (with WWW-Authenticate), 404 (ops->route's text), 405
+ * (Allow: POST), 411 (no Content-Length, or Transfer-Encoding), 413 (body
+ * over max_body, said before the body is read), 417, 400/431/505 (see
+ * http-parse.h), 408 (a request that stopped arriving).  After any answer
+ * of status 400 or more the connection is closed, once the client has
+ * stopped sending (up to VA_HTTPD_DRAIN_MAX bytes are read and dropped,
+ * so a client still sending its body reads the answer rather than a
+ * reset).  HTTP/1.0 requests and "Connection: close" get their answer and
+ * the connection closes; HTTP/1.1 connections are kept alive otherwise.
+ */
+#ifndef VA_PROXY_HTTPD_H
+#define VA_PROXY_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Connections open at once, over all listeners; more wait in the backlog. */
+#define VA_HTTPD_MAX_CONN 256
+/* A refused request's body: bytes read and dropped before closing. */
+#define VA_HTTPD_DRAIN_MAX (64u * 1024 * 1024)
+
+typedef struct va_httpd va_httpd;
+/* One request waiting for its answer. */
+struct va_http_req;
+
+struct va_httpd_config {
+	size_t max_body;            /* largest request body */
+	const char *secret;         /* Basic auth password for TCP listeners; NULL: none (kept) */
+	int allow_remote;           /* TCP on addresses other than loopback */
+	const char *socket_group;   /* unix sockets: mode 0660 and this group; NULL: 0600 (kept) */
+	unsigned max_conn;          /* 0: VA_HTTPD_MAX_CONN */
+	unsigned read_timeout_ms;   /* a request (or answer) must move within this */
+	unsigned idle_timeout_ms;   /* an idle keep-alive connection is closed after this */
+};
+
+struct va_httpd_ops {
+	/*
+	 * A request head for path came in (credentials checked).  Returns
+	 * the target the request is for (anything but NULL, given back to
+	 * ops->request), or NULL after writing why into msg (answered 404).
+	 */
+	void *(*route)(void *opaque, const char *path, struct va_buf *msg);
+	/*
+	 * A whole request: body (malloc'ed, a NUL after len) is the
+	 * callee's.  req must be answered exactly once with
+	 * va_httpd_respond, during this call or later, on the thread that
+	 * calls va_httpd_dispatch.
+	 */
+	void (*request)(void *opaque, struct va_http_req *req, void *target, uint8_t *body,
+			size_t len);
+};
+
+/* Returns NULL with err set. */
+va_httpd *va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops,
+		       void *opaque, char *err, size_t errlen);
+/*
+ * Opens a listening socket on addr ("tcp:HOST:PORT" or "unix:PATH";
+ * loopback only, unless allow_remote).  Returns 0 or -1 with err set.
+ */
+int va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen);
+
+/* ---- the loop (one thread) ---- */
+
+/* A descriptor to poll for input: when it is readable, call dispatch. */
+int va_httpd_fd(const va_httpd *h);
+/* Milliseconds until dispatch must run even without input; -1: none. */
+int va_httpd_timeout(va_httpd *h, uint64_t now_ms);
+/* Accepts, reads, writes, times out: never blocks. */
+void va_httpd_dispatch(va_httpd *h, uint64_t now_ms);
+
+/*
+ * Answers req and forgets it: status with a body of content_type (body
+ * is taken over and freed; NULL with len 0 for none).  When the client
+ * went away meanwhile the answer is dropped.
+ */
+void va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
+		      uint8_t *body, size_t len);
+/* Who sent req ("127.0.0.1:41234", "a local peer"), for messages. */
+const char *va_http_req_peer(const struct va_http_req *req);
+
+/* Removes the unix socket files (at exit; also from a fatal path). */
+void va_httpd_unlink_sockets(va_httpd *h);
+/*
+ * Closes every listener and connection.  Requests still unanswered stay
+ * valid: answering them later just frees them.
+ */
+void va_httpd_free(va_httpd *h);
+
+/* Connections open now (for tests and proxy.status). */
+size_t va_httpd_connections(const va_httpd *h);
+
+#endif
