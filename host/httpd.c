@@ -199,7 +199,9 @@ flush_out(struct conn *c, uint64_t now)
 		}
 		if (n == 0)
 			return 1;
-		ssize_t w = writev(c->fd, iov, n);
+		/* sendmsg for MSG_NOSIGNAL: a client gone is an error here, not a signal. */
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -707,8 +709,10 @@ accept_some(struct listener *l, uint64_t now)
 			struct epoll_event e = { .events = 0, .data.ptr = l };
 			if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
 				l->polled = 0;
-			va_log_warnx("HTTP: %zu connections open, the most served at once: new "
-				     "ones wait", h->nconns);
+			/* Readable while full: somebody does wait. */
+			if (i == 0)
+				va_log_warnx("HTTP: %zu connections open, the most served at once: "
+					     "new ones wait", h->nconns);
 			return;
 		}
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
