@@ -1,6 +1,6 @@
 /*
  * guest-int.h - what guest.c (the guest table, and what other threads
- * read of a guest) and guest-link.c (the link thread and the hand-over of
+ * read of a guest) and guest-link.c (the loop thread and forwarded
  * calls) share.  Other files use guest.h.
  */
 #ifndef VA_PROXY_GUEST_INT_H

@@ -113,7 +113,7 @@ fwd_fault(struct fwd *f, int code, const char *fmt, ...)
 	fwd_finish(f);
 }
 
-/* ---- session callbacks (link thread) ---- */
+/* ---- session callbacks (loop thread) ---- */
 
 static void
 touch(struct va_guest *g)
@@ -333,7 +333,7 @@ static const struct va_session_ops session_ops = {
 	.reset = on_reset,
 };
 
-/* ---- the link thread ---- */
+/* ---- the loop thread ---- */
 
 static void
 submit(struct fwd *f, const void *body, uint64_t now)
@@ -445,7 +445,7 @@ link_main(void *arg)
 
 	(void)arg;
 	if (!pfd || !nfd || !due)
-		va_fatalx("link thread: out of memory");
+		va_fatalx("loop thread: out of memory");
 	for (size_t i = 0; i < va_guests_count(); i++)
 		va_guests_at(i)->down_since_ms = va_now_ms();
 
@@ -481,7 +481,7 @@ link_main(void *arg)
 		}
 		int ready = poll(pfd, n, timeout);
 		if (ready < 0 && errno != EINTR)
-			va_fatal("link thread: poll");
+			va_fatal("loop thread: poll");
 		if (pfd[0].revents) {
 			drain_wake();
 			run_posted();

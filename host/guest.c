@@ -1,6 +1,6 @@
 /*
  * guest.c - the table of guests, and what the other threads read of a
- * guest: the state the link thread (guest-link.c) keeps in it under
+ * guest: the state the loop thread (guest-link.c) keeps in it under
  * g->lock, and what the host.* methods store there (see guest.h).
  */
 #include "config.h"
@@ -206,7 +206,7 @@ va_guest_methods(xmlrpc_env *env, struct va_guest *g)
 	return m ? m : xmlrpc_array_new(env);
 }
 
-/* ---- updates from the host.* methods (link thread) ---- */
+/* ---- updates from the host.* methods (loop thread) ---- */
 
 /* Finds member key of st with type t (t2: another accepted type); faults otherwise. */
 static xmlrpc_value *

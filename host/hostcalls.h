@@ -14,7 +14,7 @@
  * taken as a delay).  Each call posts an event (events.h): "hello",
  * "clipboard", "shutdown", "event".
  *
- * The methods run on the link thread, with a struct va_host_call as
+ * The methods run on the loop thread, with a struct va_host_call as
  * callInfo (guest.h).
  */
 #ifndef VA_PROXY_HOSTCALLS_H

@@ -8,7 +8,7 @@
  *   proxy.guests()                  -> array of {guest, channel, connected, answered}
  *
  * plus xmlrpc-c's system.methodHelp and system.methodSignature for
- * these.  They run on the HTTP handler threads, with a struct
+ * these.  Each call runs on a thread of its own (forward.c), with a struct
  * va_proxy_call as callInfo.
  */
 #ifndef VA_PROXY_PROXYCALLS_H
