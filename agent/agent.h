@@ -7,8 +7,9 @@
  * dmesg.c, shutdown.c) registers its va.* methods with real help text
  * and signatures, and keeps its own state behind static functions.
  * Handlers run on the loop thread; they must not block for long (file
- * I/O on regular files is fine, running commands is done with fork/exec
- * without waiting, see va_methods_spawn in methods.h).
+ * I/O on regular disk files is fine in chunks, a whole-file checksum is
+ * hashed in slices between other calls, running commands is done with
+ * fork/exec without waiting, see va_methods_spawn in methods.h).
  */
 #ifndef VA_AGENT_H
 #define VA_AGENT_H
@@ -23,6 +24,8 @@
 /* Largest count for va.file.read and data for va.file.write (decoded bytes). */
 #define VA_FILE_MAX_CHUNK (8u * 1024 * 1024)
 #define VA_FILE_MAX_HANDLES 64
+/* va.file.checksum calls being hashed at once (more get a "busy" fault). */
+#define VA_FILE_MAX_CHECKSUMS 4
 #define VA_FILE_IDLE_SECONDS 300
 #define VA_CLIPBOARD_MAX (1024u * 1024)
 #define VA_DMESG_DEFAULT 65536
@@ -55,7 +58,11 @@ int va_agent_method_enabled(struct va_agent *a, const char *name);
  * an array (the reference is not taken: the caller keeps its own).
  */
 void va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params);
-/* Runs fn(arg) from the loop after delay_ms (after the current reply is sent). */
+/*
+ * Runs fn(arg) from the loop after delay_ms (after the current reply is
+ * sent).  What fn defers, even with delay 0, runs at a later turn of the
+ * loop, after it has polled for I/O: a long job can go on in slices.
+ */
 int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg);
 /* Monotonic ms. */
 uint64_t va_agent_now_ms(void);
@@ -77,6 +84,18 @@ struct va_buf;
  * having done nothing, and the caller runs the registry.
  */
 int va_file_fast_call(struct va_agent *a, const uint8_t *body, size_t len, struct va_buf *out);
+struct va_session;
+/*
+ * va.file.checksum without stalling the loop (file.c): when body is that
+ * call, enabled and well formed, checks it and opens the file now, hashes
+ * it a slice per turn of the loop (va_agent_defer), and answers with
+ * va_session_reply(s, epoch, tag, ...) when done, or at once with a
+ * fault; returns 1.  Otherwise returns 0 having done nothing, and the
+ * caller runs the registry.  tag is copied.
+ */
+int va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch,
+			  const char *tag, const uint8_t *body, size_t len);
+/* Closes every handle and drops the checksums still running (unanswered). */
 void va_file_close_all(void);
 
 /* The clipboard buffer shared by va.clipboard.*, the control socket and the bridges. */

@@ -29,9 +29,24 @@ struct va_control {
 	struct va_agent *agent;
 	int lfd;
 	char *path;
+	dev_t dev; /* of the socket file we bound: free removes only that */
+	ino_t ino;
 	struct client clients[VA_CONTROL_MAX_CLIENTS];
 	size_t nclients;
 };
+
+/* 1 when a process accepts connections on the socket (a running agent). */
+static int
+someone_listens(const struct sockaddr_un *sun)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return 0;
+	int r = connect(s, (const struct sockaddr *)sun, sizeof(*sun));
+	int e = r < 0 ? errno : 0;
+	close(s);
+	return r == 0 || e == EAGAIN || e == EINPROGRESS || e == EINTR;
+}
 
 struct va_control *
 va_control_open(const char *spec, struct va_agent *a)
@@ -59,14 +74,25 @@ va_control_open(const char *spec, struct va_agent *a)
 	}
 	strcpy(sun.sun_path, path);
 	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		/* A stale socket is removed; a live one is another agent's. */
+		if (someone_listens(&sun)) {
+			va_log_errx("control socket %s: another process listens on it "
+				    "(another va-agent?)", path);
+			goto fail;
+		}
 		unlink(path);
+	}
 	mode_t old = umask(077);
 	int r = bind(c->lfd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
 	if (r < 0 || chmod(path, 0600) < 0 || listen(c->lfd, 16) < 0) {
 		va_log_err("control socket %s", path);
 		goto fail;
+	}
+	if (lstat(path, &st) == 0) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
 	}
 	return c;
 fail:
@@ -95,7 +121,10 @@ va_control_free(struct va_control *c)
 	while (c->nclients)
 		client_close(c, 0);
 	close(c->lfd);
-	unlink(c->path);
+	/* Not a socket that another agent has put at the same path since. */
+	struct stat st;
+	if (lstat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->path);
 	free(c->path);
 	free(c);
 }

@@ -15,7 +15,12 @@
  *
  * Paths must be absolute.  Files are opened non-blocking (a FIFO or a
  * device never stalls the agent: a read that would block returns what it
- * has, with eof false); directories are refused.  Created files get mode
+ * has, even nothing, with eof false); directories are refused.  Only a
+ * regular file with a size (st_size > 0) on a filesystem other than the
+ * pseudo ones (procfs, sysfs, debugfs, tracefs, FUSE: see pseudo_fs())
+ * is switched to blocking I/O, the fast path for disk files: the pseudo
+ * ones have "regular" files whose read blocks (/proc/kmsg, tracing's
+ * trace_pipe, a FUSE file waiting on its daemon).  Created files get mode
  * 0600, or exactly the perm given to va.file.open (0..0777, not masked by
  * the umask); perm does not change an existing file.
  *
@@ -33,7 +38,8 @@
  *   XMLRPC_INDEX_ERROR          unknown file handle, a negative count, perm
  *                               out of range
  *   XMLRPC_LIMIT_EXCEEDED_ERROR count or data above VA_FILE_MAX_CHUNK, all
- *                               handles in use
+ *                               handles in use, VA_FILE_MAX_CHECKSUMS
+ *                               checksums already running
  *   XMLRPC_REQUEST_REFUSED_ERROR the path is outside the file roots
  *   XMLRPC_INTERNAL_ERROR       a system call failed (the message carries
  *                               strerror), or out of memory
@@ -56,9 +62,11 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <nettle/sha2.h>
 
 #include "b64.h"
@@ -67,8 +75,17 @@
 #include "log.h"
 #include "methods.h"
 #include "rpc.h"
+#include "session.h"
 
-#define CHECKSUM_CHUNK (1024 * 1024)
+#ifndef TRACEFS_MAGIC
+#define TRACEFS_MAGIC 0x74726163
+#endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+#define CHECKSUM_CHUNK (1024 * 1024)   /* one read() of va.file.checksum */
+#define CHECKSUM_SLICE (4 * 1024 * 1024) /* hashed per turn of the loop */
 #define READ_FIRST (64 * 1024) /* first buffer of a read whose size is unknown */
 #define DEFAULT_PERM 0600
 
@@ -171,6 +188,8 @@ va_file_sweep(uint64_t now_ms)
 	return next;
 }
 
+static void checksum_stop_all(void);
+
 void
 va_file_close_all(void)
 {
@@ -180,6 +199,7 @@ va_file_close_all(void)
 			release(&handles[i]);
 		}
 	}
+	checksum_stop_all();
 }
 
 /* ---- paths and file roots ---- */
@@ -316,6 +336,37 @@ check_absolute(xmlrpc_env *env, const char *method, const char *path)
 }
 
 /*
+ * The name of the pseudo filesystem fd is on, or NULL for any other (or
+ * when fstatfs fails).  Their "regular" files may block on read
+ * (/proc/kmsg, trace_pipe, a FUSE daemon that does not answer): they
+ * stay non-blocking.  *unstable (may be NULL) is set for the kernel's
+ * own (procfs, sysfs, debugfs, tracefs), whose files have no stable
+ * contents (/proc/kcore claims 128 TiB): va.file.checksum refuses those.
+ * FUSE files hold real data (sshfs, ntfs-3g) and may be hashed.
+ */
+static const char *
+pseudo_fs(int fd, int *unstable)
+{
+	struct statfs sf;
+	const char *name = NULL;
+	int kernel = 1;
+
+	if (fstatfs(fd, &sf) < 0)
+		return NULL;
+	switch ((uint32_t)sf.f_type) {
+	case PROC_SUPER_MAGIC: name = "procfs"; break;
+	case SYSFS_MAGIC: name = "sysfs"; break;
+	case DEBUGFS_MAGIC: name = "debugfs"; break;
+	case TRACEFS_MAGIC: name = "tracefs"; break;
+	case FUSE_SUPER_MAGIC: name = "a FUSE filesystem"; kernel = 0; break;
+	default: break;
+	}
+	if (unstable)
+		*unstable = name && kernel;
+	return name;
+}
+
+/*
  * openat() that reports whether it created the file, and then gives it
  * exactly perm.  Returns the fd or -1 with errno.
  */
@@ -347,7 +398,9 @@ open_at(int dfd, const char *name, int flags, mode_t perm, int *created)
 
 /*
  * Opens path (absolute) within the file roots, if any.  Refuses
- * directories.  Returns the fd, or -1 with a fault.
+ * directories.  The fd stays non-blocking, except for a regular file
+ * with a size that is not on a pseudo filesystem (see the top of the
+ * file).  Returns the fd, or -1 with a fault.
  */
 static int
 open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
@@ -419,7 +472,7 @@ open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 		close(fd);
 		return -1;
 	}
-	if (S_ISREG(st.st_mode)) {
+	if (S_ISREG(st.st_mode) && st.st_size > 0 && !pseudo_fs(fd, NULL)) {
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0)
 			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -563,7 +616,9 @@ read_params(xmlrpc_env *env, xmlrpc_value *params, size_t *countp)
 /*
  * Reads up to count bytes at h's position into a new buffer (the caller
  * frees it): *gotp bytes, *eofp when the end was reached.  NULL with a
- * fault.  A regular file with a size gets a buffer of what is left (plus
+ * fault.  On a non-blocking fd (a FIFO, a device, a file of a pseudo
+ * filesystem) a read that would block ends the call with what it has,
+ * possibly nothing, and eof false.  A regular file with a size gets a buffer of what is left (plus
  * one byte to see the end in the same call); a file whose size is not
  * known (procfs says 0, a FIFO, a device) one of READ_FIRST bytes that
  * doubles as it fills, up to count.
@@ -865,67 +920,368 @@ out:
 	return res;
 }
 
-static xmlrpc_value *
-method_file_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
-		     void *call_info)
+/* ---- va.file.checksum ----
+ *
+ * A checksum reads the whole file, which can take a minute (a 20 GB
+ * file) on the agent's only thread.  So va-agent answers it later
+ * (va_file_checksum_call, called by main.c before the registry): the
+ * call is checked and the file opened at once, then hashed
+ * CHECKSUM_SLICE bytes per turn of the loop from a deferred function,
+ * every other call being served in between, and the reply sent when the
+ * end is reached.  At most VA_FILE_MAX_CHECKSUMS run at once; a job whose
+ * session was reset since its request is dropped (at its next slice, or
+ * when a new checksum call comes), and va_file_close_all() drops them
+ * all.  The registry's method (method_file_checksum) does the same
+ * checks and hashes in one go: it is what xmlrpc-c's introspection
+ * describes, and what runs when the interception does not apply.
+ */
+
+struct checksum {
+	struct checksum *next;
+	unsigned id;             /* the deferred function's argument */
+	struct va_agent *a;
+	va_session *s;           /* NULL: the registry's run */
+	uint64_t epoch;
+	char *tag;
+	char *path;
+	int fd;
+	uint64_t bytes;          /* hashed so far */
+	uint64_t started;        /* va_agent_now_ms() */
+	struct sha256_ctx ctx;
+	unsigned char *buf;      /* CHECKSUM_CHUNK bytes */
+};
+
+static struct checksum *checksums;
+static unsigned checksum_ids;
+
+/* The parameter (a malloc'd path), or NULL with a fault; logs the call. */
+static char *
+checksum_params(xmlrpc_env *env, xmlrpc_value *params)
 {
 	static const char usage[] = "va.file.checksum: expected (string path)";
-	struct va_agent *a = server_info;
 	char *path = NULL;
-	unsigned char *buf = NULL;
-	int fd = -1, created;
-	struct sha256_ctx ctx;
-	uint8_t digest[SHA256_DIGEST_SIZE];
-	char hex[2 * SHA256_DIGEST_SIZE + 1];
-	struct stat st;
-	xmlrpc_value *res = NULL;
 
-	(void)call_info;
 	if (va_params_count(env, params, 1, 1, usage) < 0)
 		return NULL;
 	va_param_string(env, params, 0, usage, &path, NULL);
 	if (env->fault_occurred)
 		return NULL;
 	va_log_info("va.file.checksum %s", path);
-	fd = open_path(env, a, "va.file.checksum", path, O_RDONLY, 0, &created);
+	return path;
+}
+
+/*
+ * Opens path for hashing: a regular file (a device or a FIFO could be
+ * endless) not on a pseudo filesystem.  The fd, or -1 with a fault.
+ */
+static int
+checksum_open(xmlrpc_env *env, struct va_agent *a, const char *path)
+{
+	int created;
+	struct stat st;
+	const char *fs;
+	int fd = open_path(env, a, "va.file.checksum", path, O_RDONLY, 0, &created);
+
 	if (fd < 0)
-		goto out;
-	/* A device or FIFO could be endless: regular files only. */
+		return -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
 		    "va.file.checksum: %s is not a regular file", path);
-		goto out;
+		close(fd);
+		return -1;
 	}
-	buf = malloc(CHECKSUM_CHUNK);
-	if (!buf) {
+	int unstable = 0;
+	if ((fs = pseudo_fs(fd, &unstable)) != NULL && unstable) {
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		    "va.file.checksum: %s is on %s, not a file with stable contents",
+		    path, fs);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Fills c for path (checked and opened).  0, or -1 with a fault. */
+static int
+checksum_init(xmlrpc_env *env, struct checksum *c, struct va_agent *a, char *path)
+{
+	c->fd = -1;
+	c->path = path;
+	c->a = a;
+	c->started = va_agent_now_ms();
+	c->buf = malloc(CHECKSUM_CHUNK);
+	if (!c->buf) {
 		xmlrpc_faultf(env, "va.file.checksum: out of memory");
-		goto out;
+		return -1;
 	}
-	sha256_init(&ctx);
-	for (;;) {
-		ssize_t r = read(fd, buf, CHECKSUM_CHUNK);
+	c->fd = checksum_open(env, a, path);
+	if (c->fd < 0)
+		return -1;
+	sha256_init(&c->ctx);
+	return 0;
+}
+
+static void
+checksum_release(struct checksum *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c->path);
+	free(c->tag);
+}
+
+/*
+ * Hashes up to limit more bytes (in reads of CHECKSUM_CHUNK): 1 at the
+ * end of the file, 0 when there is more, -1 with a fault.
+ */
+static int
+checksum_step(xmlrpc_env *env, struct checksum *c, uint64_t limit)
+{
+	uint64_t n = 0;
+
+	while (n < limit) {
+		ssize_t r = read(c->fd, c->buf, CHECKSUM_CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fault_errno(env, "va.file.checksum", path, errno);
-			goto out;
+			/* EAGAIN too: a file that would block has no stable contents. */
+			fault_errno(env, "va.file.checksum", c->path, errno);
+			return -1;
 		}
 		if (r == 0)
-			break;
-		sha256_update(&ctx, (size_t)r, buf);
+			return 1;
+		sha256_update(&c->ctx, (size_t)r, c->buf);
+		n += (uint64_t)r;
+		c->bytes += (uint64_t)r;
 	}
-	sha256_digest(&ctx, sizeof(digest), digest);
+	return 0;
+}
+
+/* The digest as the method's result: a string of 64 lowercase hex digits. */
+static xmlrpc_value *
+checksum_result(xmlrpc_env *env, struct checksum *c)
+{
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+
+	sha256_digest(&c->ctx, sizeof(digest), digest);
 	for (size_t i = 0; i < sizeof(digest); i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	res = xmlrpc_string_new(env, hex);
-	if (env->fault_occurred)
-		res = NULL;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	free(path);
+	va_log_info("va.file.checksum %s: %" PRIu64 " bytes in %" PRIu64 " ms", c->path,
+	    c->bytes, va_agent_now_ms() - c->started);
+	xmlrpc_value *res = xmlrpc_string_new(env, hex);
+	return env->fault_occurred ? NULL : res;
+}
+
+static xmlrpc_value *
+method_file_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		     void *call_info)
+{
+	struct checksum c = { .fd = -1 };
+	xmlrpc_value *res = NULL;
+	int r;
+
+	(void)call_info;
+	char *path = checksum_params(env, params);
+	if (!path)
+		return NULL;
+	if (checksum_init(env, &c, server_info, path) == 0) {
+		while ((r = checksum_step(env, &c, UINT64_MAX)) == 0)
+			;
+		if (r > 0)
+			res = checksum_result(env, &c);
+	}
+	checksum_release(&c);
 	return res;
+}
+
+/* Answers c's request with body; a reply over the host's limit becomes a fault. */
+static void
+checksum_reply_body(struct checksum *c, const void *body, size_t len)
+{
+	int r = va_session_reply(c->s, c->epoch, c->tag, body, len);
+
+	if (r == -E2BIG) {
+		char msg[128];
+		struct va_buf b = { 0 };
+		snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit", len);
+		if (va_rpc_serialize_fault(&b, XMLRPC_LIMIT_EXCEEDED_ERROR, msg) == 0)
+			va_session_reply(c->s, c->epoch, c->tag, b.data, b.len);
+		va_buf_free(&b);
+	} else if (r == -ESTALE) {
+		va_log_info("request %s: session reset before the reply, dropped", c->tag);
+	} else if (r < 0) {
+		va_log_warnx("request %s: reply not sent: %s", c->tag, strerror(-r));
+	}
+}
+
+/* Answers c's request: the result, or the fault in env. */
+static void
+checksum_reply(struct checksum *c, xmlrpc_env *env, xmlrpc_value *res)
+{
+	struct va_buf out = { 0 };
+
+	if (!env->fault_occurred)
+		va_rpc_serialize_response(env, &out, res);
+	if (env->fault_occurred) {
+		out.len = 0;
+		if (va_rpc_serialize_fault(&out, env->fault_code, env->fault_string) < 0) {
+			va_log_warnx("request %s: out of memory, no reply", c->tag);
+			va_buf_free(&out);
+			return;
+		}
+	}
+	checksum_reply_body(c, out.data, out.len);
+	va_buf_free(&out);
+}
+
+static void
+checksum_unlink(struct checksum *c)
+{
+	for (struct checksum **pp = &checksums; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	checksum_release(c);
+	free(c);
+}
+
+/* Drops the jobs of an earlier session: nobody waits for their answer. */
+static void
+checksum_drop_stale(void)
+{
+	struct checksum *c = checksums, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (va_session_epoch(c->s) != c->epoch) {
+			va_log_info("va.file.checksum %s: the session was reset, stopped after %" PRIu64
+			    " bytes", c->path, c->bytes);
+			checksum_unlink(c);
+		}
+	}
+}
+
+/* Drops every job, unanswered (the agent is stopping). */
+static void
+checksum_stop_all(void)
+{
+	while (checksums) {
+		va_log_info("va.file.checksum %s: stopped after %" PRIu64 " bytes, unanswered",
+		    checksums->path, checksums->bytes);
+		checksum_unlink(checksums);
+	}
+}
+
+/* The deferred function of a job: one slice, then again or the reply. */
+static void
+checksum_slice(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	struct checksum *c;
+	xmlrpc_env env;
+	xmlrpc_value *res = NULL;
+
+	checksum_drop_stale();
+	for (c = checksums; c && c->id != id; c = c->next)
+		;
+	if (!c)
+		return; /* dropped meanwhile */
+	xmlrpc_env_init(&env);
+	int r = checksum_step(&env, c, CHECKSUM_SLICE);
+	if (r == 0) {
+		if (va_agent_defer(c->a, 0, checksum_slice, arg) == 0) {
+			xmlrpc_env_clean(&env);
+			return;
+		}
+		xmlrpc_faultf(&env, "va.file.checksum: out of memory");
+	}
+	if (r > 0)
+		res = checksum_result(&env, c);
+	checksum_reply(c, &env, res);
+	if (res)
+		xmlrpc_DECREF(res);
+	xmlrpc_env_clean(&env);
+	checksum_unlink(c);
+}
+
+int
+va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, const char *tag,
+		      const uint8_t *body, size_t len)
+{
+	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	xmlrpc_env env;
+	const char *mname = NULL;
+	xmlrpc_value *params = NULL;
+	struct checksum *c;
+	char *path;
+	unsigned running = 0;
+
+	if (va_rpc_method_name(body, len, name) < 0 || strcmp(name, "va.file.checksum") != 0)
+		return 0;
+	/* A method the RPC lists disable is refused (and logged) by the registry. */
+	if (!va_agent_method_enabled(a, name))
+		return 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_parse_call(&env, (const char *)body, len, &mname, &params);
+	if (env.fault_occurred) {
+		/* Malformed: the registry says so. */
+		xmlrpc_env_clean(&env);
+		free((void *)mname);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->tag = strdup(tag);
+	if (!c || !c->tag) {
+		/* Nothing done yet: the registry's method runs instead. */
+		free(c ? c->tag : NULL);
+		free(c);
+		xmlrpc_DECREF(params);
+		free((void *)mname);
+		xmlrpc_env_clean(&env);
+		return 0;
+	}
+	c->fd = -1;
+	c->s = s;
+	c->epoch = epoch;
+	path = checksum_params(&env, params);
+	if (path) {
+		checksum_drop_stale();
+		for (struct checksum *k = checksums; k; k = k->next)
+			running++;
+		if (running >= VA_FILE_MAX_CHECKSUMS) {
+			va_log_warnx("va.file.checksum %s: refused, %u checksums are running", path,
+			    running);
+			xmlrpc_env_set_fault_formatted(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			    "va.file.checksum: busy: %u checksums are running (at most %d at once); "
+			    "try again when one has finished", running, VA_FILE_MAX_CHECKSUMS);
+			free(path);
+		} else if (checksum_init(&env, c, a, path) == 0) {
+			c->id = ++checksum_ids;
+			if (va_agent_defer(a, 0, checksum_slice, (void *)(uintptr_t)c->id) == 0) {
+				c->next = checksums;
+				checksums = c;
+				c = NULL; /* running: checksum_slice answers */
+			} else {
+				xmlrpc_faultf(&env, "va.file.checksum: out of memory");
+			}
+		}
+	}
+	if (c) {
+		/* A fault, answered now. */
+		checksum_reply(c, &env, NULL);
+		checksum_release(c);
+		free(c);
+	}
+	if (params)
+		xmlrpc_DECREF(params);
+	free((void *)mname);
+	xmlrpc_env_clean(&env);
+	return 1;
 }
 
 /* ---- the fast path of va.file.read and va.file.write ----
@@ -1178,8 +1534,10 @@ static const struct xmlrpc_method_info3 file_methods[] = {
 		.help = "va.file.read(int handle, int count) -> struct {data: "
 			"base64, count: int, eof: boolean}. Reads up to count "
 			"bytes (0 to 8388608). eof is true when the end of the "
-			"file was reached. On a FIFO or device, returns what is "
-			"available without waiting.",
+			"file was reached. On a FIFO, a device or a file of a "
+			"pseudo filesystem (procfs, sysfs, debugfs, tracefs, "
+			"FUSE), returns what is available without waiting: "
+			"fewer bytes than asked, even none, with eof false.",
 	},
 	{
 		.methodName = "va.file.write",
@@ -1217,7 +1575,11 @@ static const struct xmlrpc_method_info3 file_methods[] = {
 		.methodFunction = method_file_checksum,
 		.signatureString = "s:s",
 		.help = "va.file.checksum(string path) -> string: the SHA-256 "
-			"of a regular file, 64 lowercase hex digits.",
+			"of a regular file, 64 lowercase hex digits. Files of "
+			"the kernel's pseudo filesystems (procfs, sysfs, "
+			"debugfs, tracefs) are refused. Hashed 4 MiB at a time, other calls "
+			"being served in between; at most 4 at once (more: "
+			"busy fault).",
 	},
 };
 

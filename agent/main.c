@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "channel.h"
 #include "control.h"
+#include "daemon.h"
 #include "link.h"
 #include "log.h"
 #include "methods.h"
@@ -170,9 +171,19 @@ va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), voi
 static void
 run_deferred(struct va_agent *a, uint64_t now)
 {
+	/* Only what is due now: what these defer (a checksum's next slice,
+	 * delay 0) waits for the next pass, after the loop polled for I/O
+	 * (with timeout 0, as it is due). */
+	struct deferred *due = NULL, **tail = &due;
 	while (a->deferred && a->deferred->when <= now) {
-		struct deferred *d = a->deferred;
-		a->deferred = d->next;
+		*tail = a->deferred;
+		a->deferred = a->deferred->next;
+		tail = &(*tail)->next;
+	}
+	*tail = NULL;
+	while (due) {
+		struct deferred *d = due;
+		due = d->next;
 		d->fn(d->arg);
 		free(d);
 	}
@@ -222,6 +233,11 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		return;
 	}
 	va_buf_free(&fast);
+	/* A checksum is answered later, hashed in slices (file.c). */
+	if (va_file_checksum_call(a, s, epoch, tag, req->body, req->body_len)) {
+		va_frame_free(req);
+		return;
+	}
 	xmlrpc_env_init(&env);
 	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
 				      req->body_len, NULL, &out);
@@ -323,50 +339,6 @@ setup_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-}
-
-static void
-daemonize(void)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		va_fatal("fork");
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0)
-		va_fatal("setsid");
-	pid = fork();
-	if (pid < 0)
-		va_fatal("fork");
-	if (pid > 0)
-		_exit(0);
-	umask(022);
-	if (chdir("/") < 0)
-		va_fatal("chdir /");
-	int fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	/* Close whatever else was inherited; ours are opened later. */
-	for (int i = 3; i < 1024; i++)
-		close(i);
-}
-
-static int
-write_pidfile(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		va_log_err("pidfile %s", path);
-		return -1;
-	}
-	dprintf(fd, "%ld\n", (long)getpid());
-	close(fd);
-	return 0;
 }
 
 static void
@@ -534,15 +506,19 @@ main(int argc, char **argv)
 	a->argc = argc;
 	a->argv = argv;
 	va_log_init("va-agent", 0, (enum va_log_level)a->cfg.log_level);
-	if (a->cfg.daemonize) {
-		daemonize();
-		/* Open syslog only now: daemonize() closes every fd, and a
-		 * syslog fd closed under glibc's feet is later "reopened"
-		 * over whatever fd took its number (the signal pipe). */
-		va_log_init("va-agent", 1, (enum va_log_level)a->cfg.log_level);
-	}
-	if (a->cfg.pidfile && write_pidfile(a->cfg.pidfile) < 0)
-		return 1;
+	/*
+	 * With --daemonize, the command that started us waits from here
+	 * until va_daemon_ready() (exit 0) or a fatal error (exit 1, the
+	 * reason on its stderr); see common/daemon.h.  Messages go to that
+	 * stderr until va_daemon_detach(), which switches to syslog only
+	 * then (va_daemon_begin() closes every inherited fd first, so no
+	 * syslog fd is closed under glibc's feet).
+	 */
+	if (a->cfg.daemonize)
+		va_daemon_begin();
+	/* First, so that a second instance stops before touching anything. */
+	if (a->cfg.pidfile)
+		va_pidfile_create(a->cfg.pidfile);
 	setup_signals();
 	va_rpc_init(a->cfg.max_frame);
 	build_registry(a);
@@ -555,11 +531,27 @@ main(int argc, char **argv)
 		va_fatalx("out of memory");
 	if (a->cfg.control && *a->cfg.control) {
 		a->control = va_control_open(a->cfg.control, a);
-		if (!a->control)
+		if (!a->control) {
+			/* Leave no channel socket (unix-listen:) behind. */
+			va_link_free(a->link);
+			va_session_free(a->s);
+			va_channel_free(a->ch);
 			va_fatalx("cannot open the control socket %s (use --control none to run without)",
 				  a->cfg.control);
+		}
 	}
+	/*
+	 * Ready: the channel is open (for virtio-serial and isa-serial the
+	 * device is open; a host need not be connected yet: the session
+	 * resets when one comes), the control socket is bound, the pidfile
+	 * is locked and written.  A missing port is a fatal error above,
+	 * not something to wait for: udev and va-agent.service start the
+	 * agent when the port appears.
+	 */
+	if (a->cfg.daemonize)
+		va_daemon_detach();
 	va_log_info("va-agent %s serving on %s", PACKAGE_VERSION, a->cfg.channel);
+	va_daemon_ready();
 
 	while (!got_term) {
 		if (got_hup) {
@@ -582,8 +574,7 @@ main(int argc, char **argv)
 		free(d);
 	}
 	xmlrpc_registry_free(a->reg);
-	if (a->cfg.pidfile)
-		unlink(a->cfg.pidfile);
+	va_pidfile_remove();
 	va_log_info("stopped");
 	va_agent_config_free(&a->cfg);
 	return 0;

@@ -12,6 +12,7 @@
 static const char *log_ident = "virtagent";
 static int log_syslog;
 static enum va_log_level log_level = VA_LOG_INFO;
+static void (*fatal_hook)(const char *msg);
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -39,6 +40,18 @@ va_log_get_level(void)
 	return log_level;
 }
 
+const char *
+va_log_ident(void)
+{
+	return log_ident;
+}
+
+void
+va_log_set_fatal_hook(void (*hook)(const char *msg))
+{
+	fatal_hook = hook;
+}
+
 int
 va_log_parse_level(const char *name)
 {
@@ -49,9 +62,29 @@ va_log_parse_level(const char *name)
 }
 
 static void
-vlog(enum va_log_level level, int with_errno, const char *fmt, va_list ap)
+format_msg(char *msg, size_t size, int saved_errno, int with_errno, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(msg, size, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if (with_errno && (size_t)n < size)
+		snprintf(msg + n, size - (size_t)n, ": %s", strerror(saved_errno));
+}
+
+static void
+emit(enum va_log_level level, const char *msg)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+	if (log_syslog)
+		syslog(prio[level], "%s", msg);
+	else
+		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
+}
+
+static void
+vlog(enum va_log_level level, int with_errno, const char *fmt, va_list ap)
+{
 	int saved = errno;
 	char msg[2048];
 
@@ -59,16 +92,25 @@ vlog(enum va_log_level level, int with_errno, const char *fmt, va_list ap)
 		errno = saved;
 		return;
 	}
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (n < 0)
-		n = 0;
-	if (with_errno && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
-	if (log_syslog)
-		syslog(prio[level], "%s", msg);
-	else
-		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
+	format_msg(msg, sizeof(msg), saved, with_errno, fmt, ap);
+	emit(level, msg);
 	errno = saved;
+}
+
+/* Error level is never filtered out (VA_LOG_ERROR is the lowest level). */
+static void __attribute__((noreturn))
+vfatal(int with_errno, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	format_msg(msg, sizeof(msg), errno, with_errno, fmt, ap);
+	emit(VA_LOG_ERROR, msg);
+	if (fatal_hook) {
+		void (*hook)(const char *) = fatal_hook;
+		fatal_hook = NULL; /* once, even if the hook ends up here again */
+		hook(msg);
+	}
+	exit(1);
 }
 
 #define DEFINE_LOG(name, level, with_errno)       \
@@ -92,9 +134,8 @@ va_fatal(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(VA_LOG_ERROR, 1, fmt, ap);
-	va_end(ap);
-	exit(1);
+	vfatal(1, fmt, ap);
+	va_end(ap); /* not reached */
 }
 
 void
@@ -102,7 +143,6 @@ va_fatalx(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(VA_LOG_ERROR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
+	vfatal(0, fmt, ap);
+	va_end(ap); /* not reached */
 }

@@ -31,8 +31,18 @@ void va_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Logs at error level and exits with status 1. */
+/* The ident given to va_log_init() ("virtagent" before). */
+const char *va_log_ident(void);
+
+/*
+ * Logs at error level and exits with status 1.  Before exit(), the fatal
+ * hook (if set) gets the message as logged, without ident and level:
+ * common/daemon.c uses it to hand the reason to the parent that waits
+ * for a daemon's start.
+ */
 void va_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void va_fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* One hook per process; NULL removes it.  It must not call va_fatal*(). */
+void va_log_set_fatal_hook(void (*hook)(const char *msg));
 
 #endif

@@ -12,28 +12,28 @@
  *
  * Signals are blocked in every thread; the main thread waits for them
  * with sigwait(), so no code runs in a signal handler.
+ *
+ * With --daemonize the command returns only when the proxy listens and
+ * its loop thread runs (exit 0), or when the start failed (exit 1, the
+ * reason on stderr): common/daemon.h.
  */
 #include "config.h"
 
-/* pipe2, close_range */
+/* explicit_bzero */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
 #include "auth.h"
+#include "daemon.h"
 #include "events.h"
 #include "forward.h"
 #include "guest.h"
@@ -47,121 +47,12 @@
 /* How long the stop waits for HTTP connections to finish. */
 #define STOP_WAIT_MS 5000
 
-static int daemon_pipe = -1;
-static int pidfile_fd = -1;
-static char *pidfile_path;
-
-/* ---- daemonizing ---- */
-
-static void
-close_inherited_fds(void)
-{
-	if (close_range(3, ~0u, 0) == 0)
-		return;
-	long max = sysconf(_SC_OPEN_MAX);
-	for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-		close((int)fd);
-}
-
-/*
- * Forks twice.  The first parent waits until the daemon says it is ready
- * (exit 0) or dies during its start (exit 1); the daemon's messages go to
- * the caller's stderr until then.
- */
-static void
-daemonize_begin(void)
-{
-	int p[2];
-
-	close_inherited_fds();
-	if (pipe2(p, O_CLOEXEC) < 0)
-		va_fatal("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
-		va_fatal("fork");
-	if (pid > 0) {
-		char c = 0;
-		ssize_t n;
-		close(p[1]);
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n == 1 && c == 'R')
-			_exit(0);
-		fprintf(stderr, "va-proxy: failed to start (see the messages above or the system log)\n");
-		_exit(1);
-	}
-	close(p[0]);
-	if (setsid() < 0)
-		va_fatal("setsid");
-	pid = fork();
-	if (pid < 0)
-		va_fatal("fork");
-	if (pid > 0)
-		_exit(0);
-	umask(022);
-	if (chdir("/") < 0)
-		va_fatal("chdir /");
-	daemon_pipe = p[1];
-}
-
-/* Everything that can fail for a bad setting has been done: go to syslog. */
-static void
-daemonize_detach(int level)
-{
-	va_log_init("va-proxy", 1, (enum va_log_level)level);
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-}
-
-static void
-daemonize_ready(void)
-{
-	if (daemon_pipe < 0)
-		return;
-	ssize_t r = write(daemon_pipe, "R", 1);
-	(void)r;
-	close(daemon_pipe);
-	daemon_pipe = -1;
-}
-
-static void
-write_pidfile(const char *path)
-{
-	char buf[32];
-
-	pidfile_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (pidfile_fd < 0)
-		va_fatal("pidfile %s", path);
-	if (flock(pidfile_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			va_fatalx("pidfile %s is locked: another va-proxy runs", path);
-		va_fatal("pidfile %s", path);
-	}
-	pidfile_path = strdup(path);
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (!pidfile_path || ftruncate(pidfile_fd, 0) < 0 || write(pidfile_fd, buf, (size_t)n) != n)
-		va_fatal("pidfile %s", path);
-}
-
 /* At the end, and at exit after a fatal error: the files that are ours. */
 static void
 remove_files(void)
 {
 	va_http_unlink_sockets();
-	if (pidfile_path) {
-		unlink(pidfile_path);
-		free(pidfile_path);
-		pidfile_path = NULL;
-		close(pidfile_fd);
-		pidfile_fd = -1;
-	}
+	va_pidfile_remove();
 }
 
 /* ---- SIGHUP ---- */
@@ -227,10 +118,10 @@ main(int argc, char **argv)
 	}
 	va_log_init("va-proxy", 0, (enum va_log_level)cfg.log_level);
 	if (cfg.daemonize)
-		daemonize_begin();
+		va_daemon_begin();
 	/* First, so that a second instance stops before touching anything. */
 	if (cfg.pidfile)
-		write_pidfile(cfg.pidfile);
+		va_pidfile_create(cfg.pidfile);
 	atexit(remove_files);
 
 	/* Every thread inherits this mask; the main thread takes the signals. */
@@ -275,7 +166,7 @@ main(int argc, char **argv)
 		if (va_http_listen(cfg.listens[i], err, sizeof(err)) < 0)
 			va_fatalx("%s", err);
 	if (cfg.daemonize)
-		daemonize_detach(cfg.log_level);
+		va_daemon_detach();
 
 	struct va_guests_config gcfg = {
 		.call_timeout_ms = cfg.call_timeout_s * 1000u,
@@ -287,7 +178,7 @@ main(int argc, char **argv)
 	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
 		    cfg.nguests, cfg.nguests == 1 ? "" : "s", cfg.nlistens,
 		    cfg.nlistens == 1 ? "" : "s");
-	daemonize_ready();
+	va_daemon_ready();
 
 	for (;;) {
 		int sig = 0;

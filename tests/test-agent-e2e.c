@@ -1905,6 +1905,109 @@ close_at(struct host *h, int hd, int line)
 
 #define FCLOSE(h, hd) close_at((h), (hd), __LINE__)
 
+/*
+ * Queues a call without sending it: host_flush() then sends every queued
+ * call in one write, so that they reach the agent together, in order.
+ * cb gets opaque (on_call_done takes a struct result).
+ */
+static int
+call_queue(struct host *h, va_call_cb cb, void *opaque, const char *method, const char *fmt, ...)
+{
+	xmlrpc_env e;
+	xmlrpc_value *params = NULL;
+	const char *tail = NULL;
+	struct va_buf b = { 0 };
+	va_list ap;
+	int rc = -EINVAL;
+
+	xmlrpc_env_init(&e);
+	va_start(ap, fmt);
+	xmlrpc_build_value_va(&e, fmt, ap, &params, &tail);
+	va_end(ap);
+	if (!e.fault_occurred)
+		va_rpc_serialize_call(&e, &b, method, params);
+	if (!e.fault_occurred)
+		rc = va_session_call(h->s, b.data, b.len, T(60000), va_now_ms(), cb, opaque);
+	CHECK(rc == 0, "%s not queued: %s", method, e.fault_occurred ? e.fault_string : strerror(-rc));
+	if (params)
+		xmlrpc_DECREF(params);
+	va_buf_free(&b);
+	xmlrpc_env_clean(&e);
+	return rc;
+}
+
+/* A result that also keeps the response's bytes. */
+struct raw_result {
+	struct result r;
+	struct va_buf body;
+};
+
+static void
+on_raw_done(void *opaque, int err, struct va_frame *resp)
+{
+	struct raw_result *rr = opaque;
+	if (!err && resp)
+		va_buf_append(&rr->body, resp->body, resp->body_len);
+	on_call_done(&rr->r, err, resp);
+}
+
+/*
+ * va.file.read of count bytes and a va.ping, sent together: both must be
+ * answered within ms (scaled), the read by a result.  Returns the data
+ * (malloc'd; *len, *eof) or NULL.
+ */
+static unsigned char *
+read_with_ping_at(struct host *h, int hd, int count, unsigned ms, size_t *len, int *eof, int line)
+{
+	struct result rd, pg;
+	unsigned char *out = NULL;
+	int ok = 1;
+
+	memset(&rd, 0, sizeof(rd));
+	memset(&pg, 0, sizeof(pg));
+	if (call_queue(h, on_call_done, &rd, "va.file.read", "(ii)", hd, count) < 0)
+		return NULL;
+	if (call_queue(h, on_call_done, &pg, "va.ping", "()") < 0) {
+		WAIT_UNTIL(h, rd.done, 60000);
+		result_clean(&rd);
+		return NULL;
+	}
+	host_flush(h);
+	uint64_t t0 = va_now_ms();
+	int both = WAIT_UNTIL(h, rd.done && pg.done, ms);
+	check_at(both, line, "va.file.read + va.ping: not both answered within %u ms "
+		 "(read %s, ping %s): the agent is stalled", T(ms), rd.done ? "answered" : "waiting",
+		 pg.done ? "answered" : "waiting");
+	if (!both) /* do not leave the results to a later callback */
+		WAIT_UNTIL(h, rd.done && pg.done, 60000);
+	ok_at(&pg, "va.ping sent with the read", line);
+	xmlrpc_value *v = ok_at(&rd, "va.file.read", line);
+	xmlrpc_value *d = member(v, "data");
+	if (d && xmlrpc_value_type(d) == XMLRPC_TYPE_BASE64) {
+		xmlrpc_env e;
+		const unsigned char *p = NULL;
+		xmlrpc_env_init(&e);
+		xmlrpc_read_base64(&e, d, len, &p);
+		*eof = member_bool(v, "eof", &ok);
+		if (!e.fault_occurred && ok && member_int(v, "count", &ok) == (int64_t)*len && ok)
+			out = (unsigned char *)p;
+		else
+			free((void *)p);
+		xmlrpc_env_clean(&e);
+	}
+	check_at(!v || out, line, "va.file.read: malformed result");
+	if (d)
+		xmlrpc_DECREF(d);
+	if (getenv("VA_DEBUG"))
+		fprintf(stderr, "read + ping: %" PRIu64 " ms\n", va_now_ms() - t0);
+	result_clean(&rd);
+	result_clean(&pg);
+	return out;
+}
+
+#define READ_WITH_PING(h, hd, count, ms, lenp, eofp) \
+	read_with_ping_at((h), (hd), (count), (ms), (lenp), (eofp), __LINE__)
+
 static void
 test_file_basics(void)
 {
@@ -2155,6 +2258,12 @@ test_file_fifo(void)
 		CHECK(d && len == 0 && !eof, "empty FIFO read: %zu bytes, eof %d", len, eof);
 		CHECK(va_now_ms() - t0 < T(3000), "reading an empty FIFO took %" PRIu64 " ms",
 		      va_now_ms() - t0);
+		free(d);
+		/* Again with a va.ping sent along: both answered at once, the read empty. */
+		len = 9;
+		eof = 1;
+		d = READ_WITH_PING(H, hd, 4096, 1000, &len, &eof);
+		CHECK(d && len == 0 && !eof, "empty FIFO read with a ping: %zu bytes, eof %d", len, eof);
 		free(d);
 		CHECK(write(w, "abc", 3) == 3, "write to fifo");
 		d = FREAD(H, hd, 4096, &len, &eof);
@@ -3409,6 +3518,402 @@ test_allow(void)
 		xmlrpc_DECREF(info);
 }
 
+/* ---- files that block, and va.file.checksum in slices ---- */
+
+/*
+ * /proc/kmsg is a "regular" file whose read blocks until the kernel logs
+ * something: a read through the agent must return what is there (maybe
+ * nothing, eof false) and a va.ping sent with it be answered within a
+ * second.  Reading it consumes the kernel's messages (as any reader of
+ * /proc/kmsg does); skipped where it cannot be read (not root, no
+ * CAP_SYSLOG).
+ */
+static void
+test_file_kmsg(void)
+{
+	NEED_AGENT();
+	struct result r;
+	int fd = open("/proc/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		printf("\n    note: /proc/kmsg cannot be read here (%s): skipped ", strerror(errno));
+		return;
+	}
+	close(fd);
+	call(H, &r, "va.file.open", "(ss)", "/proc/kmsg", "r");
+	if (r.done && r.err == 0 && r.fault) {
+		printf("\n    note: the agent cannot open /proc/kmsg (%s): skipped ", r.fault);
+		result_clean(&r);
+		return;
+	}
+	xmlrpc_value *v = OK(&r, "va.file.open /proc/kmsg");
+	int hd = v ? (int)as_int(v, NULL) : -1;
+	result_clean(&r);
+	if (hd < 0)
+		return;
+	/* What is pending comes at once; then an empty chunk, eof false. */
+	int empty = 0;
+	for (int i = 0; i < 64 && !empty; i++) {
+		size_t len = 0;
+		int eof = 1;
+		unsigned char *d = READ_WITH_PING(H, hd, 65536, 1000, &len, &eof);
+		if (!d)
+			break;
+		CHECK(!eof, "/proc/kmsg read %d: eof after %zu bytes", i, len);
+		empty = len == 0;
+		free(d);
+	}
+	CHECK(empty, "/proc/kmsg never gave an empty chunk");
+	FCLOSE(H, hd);
+	PING(H);
+}
+
+/* A procfs file that does not block still reads whole, to its end. */
+static void
+test_file_procfs_read(void)
+{
+	NEED_AGENT();
+	size_t len = 0;
+	int eof = 0;
+	int hd = FOPEN(H, "/proc/self/status", "r", -1);
+	if (hd < 0)
+		return;
+	unsigned char *d = FREAD(H, hd, 65536, &len, &eof);
+	CHECK(d && len > 0 && eof && memmem(d, len, "Name:", 5) != NULL,
+	      "read of /proc/self/status: %zu bytes, eof %d", len, eof);
+	free(d);
+	FCLOSE(H, hd);
+}
+
+/* The call answered a fault with exactly code and text. */
+static void
+fault_exact_at(struct result *r, int code, const char *text, int line)
+{
+	char d[1200];
+	check_at(r->done && r->err == 0 && r->fault && r->fault_code == code &&
+		 strcmp(r->fault, text) == 0, line, "expected fault %d \"%s\", got %s", code, text,
+		 describe(r, d, sizeof(d)));
+}
+
+#define CALL_FAULT_EXACT(h, code, text, method, ...)                         \
+	do {                                                                 \
+		struct result r_;                                            \
+		call((h), &r_, (method), __VA_ARGS__);                       \
+		fault_exact_at(&r_, (code), (text), __LINE__);               \
+		result_clean(&r_);                                           \
+	} while (0)
+
+/* Checksums of files of pseudo filesystems are refused, at once. */
+static void
+test_checksum_pseudo(void)
+{
+	NEED_AGENT();
+	static const char *const paths[] = {
+		"/proc/self/status", "/proc/kcore", "/proc/kmsg", "/sys/kernel/uevent_seqnum",
+		"/sys/kernel/tracing/trace_pipe", "/sys/kernel/debug/tracing/trace_pipe",
+	};
+	struct stat sb;
+
+	CALL_FAULT(H, XMLRPC_TYPE_ERROR, "not a file with stable contents", "va.file.checksum", "(s)",
+		   "/proc/self/status");
+	for (size_t i = 1; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct result r;
+		if (stat(paths[i], &sb) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		uint64_t t0 = va_now_ms();
+		call(H, &r, "va.file.checksum", "(s)", paths[i]);
+		/* Refused as pseudo, or not opened at all (no permission): never hashed. */
+		FAULT(&r, 0, NULL, paths[i]);
+		CHECK(!r.fault || r.fault_code != XMLRPC_TYPE_ERROR ||
+		      strstr(r.fault, "not a file with stable contents"),
+		      "%s: fault \"%s\"", paths[i], r.fault ? r.fault : "-");
+		CHECK(va_now_ms() - t0 < T(2000), "%s: answered after %" PRIu64 " ms", paths[i],
+		      va_now_ms() - t0);
+		result_clean(&r);
+	}
+	PING(H);
+}
+
+/* The bytes xmlrpc-c's registry answers for a method returning the string s. */
+static xmlrpc_value *
+return_param(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	xmlrpc_value *v = NULL;
+	(void)server_info;
+	(void)call_info;
+	xmlrpc_array_read_item(env, params, 0, &v);
+	return v;
+}
+
+static void
+registry_string_response(const char *str, struct va_buf *out)
+{
+	xmlrpc_env e;
+	xmlrpc_mem_block *mb = NULL;
+	struct va_buf call = { 0 };
+	struct xmlrpc_method_info3 mi = {
+		.methodName = "t.same", .methodFunction = return_param, .signatureString = "s:s",
+	};
+
+	xmlrpc_env_init(&e);
+	xmlrpc_registry *reg = xmlrpc_registry_new(&e);
+	if (!e.fault_occurred)
+		xmlrpc_registry_add_method3(&e, reg, &mi);
+	xmlrpc_value *params = e.fault_occurred ? NULL : xmlrpc_build_value(&e, "(s)", str);
+	if (!e.fault_occurred)
+		va_rpc_serialize_call(&e, &call, "t.same", params);
+	if (!e.fault_occurred)
+		xmlrpc_registry_process_call2(&e, reg, (const char *)call.data, call.len, NULL, &mb);
+	if (!e.fault_occurred) {
+		va_buf_append(out, XMLRPC_MEMBLOCK_CONTENTS(char, mb), XMLRPC_MEMBLOCK_SIZE(char, mb));
+		XMLRPC_MEMBLOCK_FREE(char, mb);
+	}
+	CHECK(!e.fault_occurred, "local registry: %s", e.fault_occurred ? e.fault_string : "");
+	if (params)
+		xmlrpc_DECREF(params);
+	if (reg)
+		xmlrpc_registry_free(reg);
+	va_buf_free(&call);
+	xmlrpc_env_clean(&e);
+}
+
+#define SUM_FILE_SIZE (64u * 1024 * 1024)
+
+/* A file of n bytes of the prng's stream; its sha256 into hex.  0 or -1. */
+static int
+make_prng_file(const char *path, size_t n, uint64_t seed, char hex[2 * SHA256_DIGEST_SIZE + 1])
+{
+	struct prng g = { seed };
+	struct sha256_ctx ctx;
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	size_t chunk = 1u << 20;
+	uint8_t *buf = malloc(chunk);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	sha256_init(&ctx);
+	for (size_t done = 0; done < n && rc == 0; done += chunk) {
+		size_t k = n - done < chunk ? n - done : chunk;
+		prng_fill(&g, buf, (k + 7) & ~(size_t)7);
+		sha256_update(&ctx, k, buf);
+		if (write(fd, buf, k) != (ssize_t)k)
+			rc = -1;
+	}
+	if (close(fd) < 0)
+		rc = -1;
+	free(buf);
+	sha256_digest(&ctx, sizeof(digest), digest);
+	sha256_hex(digest, hex);
+	return rc;
+}
+
+/*
+ * The checksum of 64 MiB is right, its response is byte for byte what
+ * xmlrpc-c's registry makes of the string, and a va.ping sent right
+ * after it is answered before it: the agent hashes in slices and serves
+ * calls in between (hashed in one go, the ping would wait for the end).
+ */
+static void
+test_checksum_sliced(void)
+{
+	NEED_AGENT();
+	const char *p = path_in(&AG, "sum64m.bin");
+	char local[2 * SHA256_DIGEST_SIZE + 1];
+	struct raw_result cs;
+	struct result pg;
+
+	if (make_prng_file(p, SUM_FILE_SIZE, 0x51ced5a11ull, local) < 0) {
+		CHECK(0, "cannot write %s", p);
+		return;
+	}
+	memset(&cs, 0, sizeof(cs));
+	memset(&pg, 0, sizeof(pg));
+	if (call_queue(H, on_raw_done, &cs, "va.file.checksum", "(s)", p) < 0)
+		return;
+	if (call_queue(H, on_call_done, &pg, "va.ping", "()") < 0) {
+		WAIT_UNTIL(H, cs.r.done, 60000);
+		result_clean(&cs.r);
+		va_buf_free(&cs.body);
+		return;
+	}
+	host_flush(H);
+	uint64_t t0 = va_now_ms();
+	CHECK(WAIT_UNTIL(H, cs.r.done && pg.done, 60000), "checksum %s, ping %s",
+	      cs.r.done ? "answered" : "waiting", pg.done ? "answered" : "waiting");
+	uint64_t ms = va_now_ms() - t0;
+	OK(&pg, "va.ping sent after va.file.checksum");
+	char *sum = as_string(OK(&cs.r, "va.file.checksum of 64 MiB"), NULL);
+	CHECK(sum && strcmp(sum, local) == 0, "checksum %s, computed here %s", sum ? sum : "-", local);
+	CHECK(pg.done && cs.r.done && pg.order < cs.r.order,
+	      "the ping was answered after the checksum (orders %u, %u): the checksum stalled the agent",
+	      pg.order, cs.r.order);
+	if (sum) {
+		struct va_buf want = { 0 };
+		registry_string_response(sum, &want);
+		CHECK(want.len && want.len == cs.body.len && memcmp(want.data, cs.body.data, want.len) == 0,
+		      "the checksum's response (%zu bytes) is not what the registry makes (%zu bytes)",
+		      cs.body.len, want.len);
+		va_buf_free(&want);
+	}
+	if (getenv("VA_DEBUG"))
+		fprintf(stderr, "checksum of 64 MiB: %" PRIu64 " ms\n", ms);
+	free(sum);
+	result_clean(&cs.r);
+	va_buf_free(&cs.body);
+	result_clean(&pg);
+	PING(H);
+}
+
+#define HUGE_SPARSE (8ull << 30)
+
+/* A sparse file of 8 GiB: seconds to hash, no disk space. */
+static const char *
+make_huge(void)
+{
+	const char *p = path_in(&AG, "huge-sparse.bin");
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	int ok = fd >= 0 && ftruncate(fd, (off_t)HUGE_SPARSE) == 0;
+	if (fd >= 0)
+		close(fd);
+	CHECK(ok, "cannot make the sparse file %s: %s", p, strerror(errno));
+	return ok ? p : NULL;
+}
+
+/*
+ * VA_FILE_MAX_CHECKSUMS checksums run at once, the next is refused as
+ * busy; the agent serves other calls meanwhile; a reset by the host
+ * drops the running ones, and new ones are taken again.
+ */
+static void
+test_checksum_busy_and_reset(void)
+{
+	NEED_AGENT();
+	const char *huge = make_huge();
+	const char *small = path_in(&AG, "small.txt");
+	struct result r[VA_FILE_MAX_CHECKSUMS + 1];
+	int n = VA_FILE_MAX_CHECKSUMS;
+
+	if (!huge || write_file(small, "abc", 3, 0600) < 0)
+		return;
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i <= n; i++)
+		if (call_queue(H, on_call_done, &r[i], "va.file.checksum", "(s)", huge) < 0)
+			r[i].done = 1;
+	host_flush(H);
+	/* The one over the bound: refused at once, before any of the others ends. */
+	CHECK(WAIT_UNTIL(H, r[n].done, 10000), "no answer to the checksum over the bound");
+	FAULT(&r[n], XMLRPC_LIMIT_EXCEEDED_ERROR, "busy", "va.file.checksum over the bound");
+	for (int i = 0; i < n; i++)
+		CHECK(!r[i].done, "checksum %d of 8 GiB already answered", i);
+	/* Served meanwhile, promptly, one call after the other. */
+	for (int k = 0; k < 3; k++) {
+		uint64_t t0 = va_now_ms();
+		PING(H);
+		CHECK(va_now_ms() - t0 < T(1000), "va.ping took %" PRIu64 " ms while 4 checksums ran",
+		      va_now_ms() - t0);
+	}
+	CALL_OK(H, "va.file.stat", "(s)", huge);
+	for (int i = 0; i < n; i++)
+		CHECK(!r[i].done, "checksum %d of 8 GiB answered before the reset", i);
+	unsigned est = H->established;
+	unsigned dropped = log_count(&AG, "the session was reset, stopped after");
+	va_session_reset(H->s, va_now_ms());
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, H->established > est && va_session_is_ready(H->s), 5000),
+	      "no new session after the reset");
+	for (int i = 0; i < n; i++)
+		CHECK(r[i].done && r[i].err == VA_SESSION_ERR_RESET,
+		      "checksum %d: done %d, err %d after the reset", i, r[i].done, r[i].err);
+	for (int i = 0; i <= n; i++)
+		result_clean(&r[i]);
+	/* The old jobs are dropped: the bound is free again. */
+	for (int i = 0; i < n; i++)
+		call_queue(H, on_call_done, &r[i], "va.file.checksum", "(s)", small);
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, ({ int d_ = 1; for (int i = 0; i < n; i++) d_ &= r[i].done; d_; }), 10000),
+	      "checksums after the reset not answered");
+	for (int i = 0; i < n; i++) {
+		char *sum = as_string(OK(&r[i], "va.file.checksum after the reset"), NULL);
+		CHECK(sum && strcmp(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0,
+		      "checksum of \"abc\": %s", sum ? sum : "-");
+		free(sum);
+		result_clean(&r[i]);
+	}
+	CHECK(log_count(&AG, "the session was reset, stopped after") >= dropped + (unsigned)n,
+	      "the agent did not log dropping the %d checksums of the old session", n);
+	unlink(huge);
+	PING(H);
+}
+
+/* The faults of va.file.checksum, word for word as the registry's method gives them. */
+static void
+test_checksum_faults(void)
+{
+	NEED_AGENT();
+	char text[PATHLEN * 2];
+	const char *missing = path_in(&AG, "missing/nothing");
+
+	snprintf(text, sizeof(text), "va.file.checksum: %s: No such file or directory", missing);
+	CALL_FAULT_EXACT(H, XMLRPC_INTERNAL_ERROR, text, "va.file.checksum", "(s)", missing);
+	snprintf(text, sizeof(text), "va.file.checksum: %s: Is a directory", AG.dir);
+	CALL_FAULT_EXACT(H, XMLRPC_INTERNAL_ERROR, text, "va.file.checksum", "(s)", AG.dir);
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR, "va.file.checksum: /dev/null is not a regular file",
+			 "va.file.checksum", "(s)", "/dev/null");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR, "va.file.checksum: path must be absolute: x",
+			 "va.file.checksum", "(s)", "x");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
+			 "va.file.checksum: expected (string path); got 0 parameters",
+			 "va.file.checksum", "()");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
+			 "va.file.checksum: expected (string path); got 2 parameters",
+			 "va.file.checksum", "(ss)", "/a", "/b");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
+			 "va.file.checksum: expected (string path); parameter 1 is an int",
+			 "va.file.checksum", "(i)", 1);
+	/* Malformed XML: the registry's parse fault, as for any method. */
+	BODY_FAULT(H, "<?xml version=\"1.0\"?><methodCall><methodName>va.file.checksum</methodName>"
+		   "<params><param><value><string>/x</string></value></param></params>",
+		   0, "truncated va.file.checksum call");
+	PING(H);
+}
+
+/*
+ * A checksum still running when SIGTERM comes: the next test stops the
+ * agent, which must drop it (under valgrind: without a leak) and exit 0.
+ */
+static struct result at_stop;
+
+static void
+test_checksum_at_stop(void)
+{
+	NEED_AGENT();
+	const char *huge = make_huge();
+	memset(&at_stop, 0, sizeof(at_stop));
+	if (!huge)
+		return;
+	if (call_queue(H, on_call_done, &at_stop, "va.file.checksum", "(s)", huge) < 0)
+		return;
+	host_flush(H);
+	PING(H);
+	CHECK(!at_stop.done, "the checksum of 8 GiB is already answered");
+}
+
+static void
+test_checksum_dropped_at_stop(void)
+{
+	CHECK(AG.exited, "the agent has not exited");
+	CHECK(log_count(&AG, "unanswered") >= 1, "the agent did not log dropping the checksum at exit");
+	CHECK(!at_stop.done || at_stop.err != 0, "the checksum was answered at exit");
+	result_clean(&at_stop);
+	unlink(path_in(&AG, "huge-sparse.bin"));
+}
+
 /* ---- suite "file-root" ---- */
 
 static void
@@ -3497,6 +4002,9 @@ test_file_root(void)
 		result_clean(&r);
 		call(H, &r, "va.file.checksum", "(s)", p);
 		FAULT(&r, XMLRPC_REQUEST_REFUSED_ERROR, "outside", out[i]);
+		char text[PATHLEN * 2];
+		snprintf(text, sizeof(text), "path %s is outside the allowed file roots", p);
+		fault_exact_at(&r, XMLRPC_REQUEST_REFUSED_ERROR, text, __LINE__);
 		result_clean(&r);
 	}
 	CALL_FAULT(H, XMLRPC_REQUEST_REFUSED_ERROR, "outside", "va.file.open", "(ss)", "/etc/passwd", "r");
@@ -3813,6 +4321,12 @@ main(void)
 		{ "va.file.* faults, caps, unknown handles", test_file_faults },
 		{ "64 file handles at most", test_file_handle_limit },
 		{ "a FIFO never stalls the agent", test_file_fifo },
+		{ "/proc/kmsg never stalls the agent", test_file_kmsg },
+		{ "a procfs file reads to its end", test_file_procfs_read },
+		{ "va.file.checksum refuses pseudo filesystems", test_checksum_pseudo },
+		{ "va.file.checksum in slices, other calls served", test_checksum_sliced },
+		{ "va.file.checksum: bound, busy, dropped by a reset", test_checksum_busy_and_reset },
+		{ "va.file.checksum faults as before", test_checksum_faults },
 		{ "va.dmesg", test_dmesg },
 		{ "va.clipboard.get/set", test_clipboard_methods },
 		{ "clipboard both ways through va-clip", test_clipboard_va_clip },
@@ -3824,7 +4338,9 @@ main(void)
 		{ "a host that does not read: output queue bounded", test_output_backlog_bounded },
 		{ "a reset by the host brings host.hello", test_host_reset_sends_hello },
 		{ "va.shutdown runs the command, sends the notice", test_shutdown },
+		{ "a checksum running at SIGTERM", test_checksum_at_stop },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
+		{ "the running checksum was dropped at exit", test_checksum_dropped_at_stop },
 	};
 	static const struct test_def block_tests[] = {
 		{ "start with --block-rpcs", test_start_block },

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1035,12 +1036,99 @@ test_file_checksum(void)
 	    "Is a directory");
 	EXPECT_FAULT(call("va.file.checksum", "(s)", "/dev/zero"), XMLRPC_TYPE_ERROR,
 	    "not a regular file");
+	/* Pseudo filesystems: no stable contents (/proc/kcore would hash for ever). */
+	EXPECT_FAULT(call("va.file.checksum", "(s)", "/proc/self/status"), XMLRPC_TYPE_ERROR,
+	    "is on procfs, not a file with stable contents");
 	EXPECT_FAULT(call("va.file.checksum", "(i)", 1), XMLRPC_TYPE_ERROR,
 	    "va.file.checksum: expected (string path); parameter 1 is an int");
 	EXPECT_FAULT(call("va.file.checksum", "()"), XMLRPC_TYPE_ERROR,
 	    "va.file.checksum: expected (string path); got 0 parameters");
 	EXPECT_FAULT(call("va.file.checksum", "(s)", "relative/path"), XMLRPC_TYPE_ERROR,
 	    "path must be absolute");
+}
+
+/*
+ * Marks in fds[] (FD_SCAN entries) this process's fds that lead to path,
+ * and with flagsp, returns through it the open flags (/proc/self/fdinfo)
+ * of one that was not marked before (file.c runs in this process), or
+ * -1 when there is none.
+ */
+#define FD_SCAN 4096
+
+static void
+fds_of(const char *path, bool fds[FD_SCAN], long *flagsp)
+{
+	char *real = realpath(path, NULL);
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long fresh = -1;
+
+	while (real && d && (e = readdir(d)) != NULL) {
+		char link[PATH_MAX + 1], proc[300];
+		long fd = atol(e->d_name);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(proc, link, sizeof(link) - 1);
+		if (n < 0 || fd < 0 || fd >= FD_SCAN || (link[n] = '\0', strcmp(link, real) != 0))
+			continue;
+		if (!fds[fd])
+			fresh = fd;
+		fds[fd] = true;
+	}
+	if (flagsp) {
+		*flagsp = -1;
+		if (fresh >= 0) {
+			char proc[64], line[256];
+			snprintf(proc, sizeof(proc), "/proc/self/fdinfo/%ld", fresh);
+			FILE *f = fopen(proc, "r");
+			while (f && fgets(line, sizeof(line), f))
+				if (sscanf(line, "flags: %lo", flagsp) == 1)
+					break;
+			if (f)
+				fclose(f);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(real);
+}
+
+/*
+ * Only a regular file with a size, off the pseudo filesystems, is read
+ * blocking; an empty one, a procfs file (/proc/kmsg blocks), a device
+ * stay non-blocking.
+ */
+static void
+test_file_blocking_mode(void)
+{
+	static const struct {
+		const char *path, *mode;
+		int nonblock;
+	} cases[] = {
+		{ NULL, "r", 0 },                   /* tmpdir/sized.txt, 3 bytes */
+		{ NULL, "w", 1 },                   /* tmpdir/fresh.txt, empty */
+		{ "/proc/self/status", "r", 1 },
+		{ "/proc/self/fdinfo/0", "r", 1 },
+		{ "/dev/null", "r", 1 },
+	};
+
+	write_file(tpath("sized.txt"), "abc", 3);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = cases[i].path ? cases[i].path :
+		    tpath(i == 0 ? "sized.txt" : "fresh.txt");
+		static bool before[FD_SCAN];
+		long fl;
+		memset(before, 0, sizeof(before));
+		fds_of(p, before, NULL);
+		int h = file_open(p, cases[i].mode);
+		if (h < 0)
+			continue;
+		fds_of(p, before, &fl);
+		if (fl < 0 || !!(fl & O_NONBLOCK) != cases[i].nonblock)
+			fprintf(stderr, "\n%s (%s): flags %#lo, expected %sO_NONBLOCK\n", p,
+			    cases[i].mode, fl, cases[i].nonblock ? "" : "no ");
+		CU_ASSERT(fl >= 0 && !!(fl & O_NONBLOCK) == cases[i].nonblock);
+		file_close(h);
+	}
 }
 
 static void
@@ -1816,6 +1904,7 @@ main(void)
 		{ "UTF-8 checks", test_utf8 },
 		{ "file round trip, seek", test_file_round_trip },
 		{ "file checksum", test_file_checksum },
+		{ "file blocking mode", test_file_blocking_mode },
 		{ "file modes, stat, bad opens", test_file_modes },
 		{ "file handles, counts, caps", test_file_handles },
 		{ "file handle limit", test_file_handle_limit },
