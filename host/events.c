@@ -153,7 +153,8 @@ collect(xmlrpc_env *env, uint64_t since_id)
 }
 
 xmlrpc_value *
-va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms)
+va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
+	      const int *cancel)
 {
 	struct timespec deadline;
 	xmlrpc_value *result = NULL;
@@ -186,7 +187,7 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms)
 				"events only", since + 1, oldest - 1, cap, oldest, last_id, oldest - 1);
 			break;
 		}
-		if (last_id > since || shutting_down) {
+		if (last_id > since || shutting_down || (cancel && *cancel)) {
 			result = collect(env, since);
 			break;
 		}
@@ -198,6 +199,15 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms)
 	}
 	pthread_mutex_unlock(&ev_lock);
 	return result;
+}
+
+void
+va_events_cancel(int *cancel)
+{
+	pthread_mutex_lock(&ev_lock);
+	*cancel = 1;
+	pthread_cond_broadcast(&ev_cond);
+	pthread_mutex_unlock(&ev_lock);
 }
 
 void

@@ -38,11 +38,19 @@ uint64_t va_events_post(const char *guest, const char *type, xmlrpc_value *data)
  * (at most VA_EVENTS_MAX_PER_CALL), each a struct {id, time, guest, type,
  * data}.  When there is none, waits up to timeout_ms for one.  since_id
  * -1 means "from the newest event now" (only events posted from now on).
+ * cancel (may be NULL): va_events_cancel(cancel) ends the wait early.
  * When some events after since_id fell off the queue, or since_id is
  * above the newest id, sets a VA_PROXY_FAULT_EVENTS_LOST fault that names
  * the ids available, and returns NULL.
  */
-xmlrpc_value *va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms);
+xmlrpc_value *va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
+			    const int *cancel);
+
+/*
+ * Sets *cancel (under the queue's lock) and wakes the waiters: the one
+ * waiting with that flag returns what it has at once (see va_events_get).
+ */
+void va_events_cancel(int *cancel);
 
 /* Wakes every waiter; waits that start later return at once. */
 void va_events_shutdown(void);

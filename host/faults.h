@@ -38,5 +38,7 @@
 #define VA_PROXY_FAULT_SHUTTING_DOWN 1009
 /* The proxy could not handle the call (out of memory, ...). */
 #define VA_PROXY_FAULT_INTERNAL 1010
+/* The guest has too many calls (or bytes) of the proxy waiting already. */
+#define VA_PROXY_FAULT_BUSY 1011
 
 #endif

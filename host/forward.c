@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "events.h"
 #include "faults.h"
 #include "forward.h"
 #include "guest.h"
@@ -245,9 +246,10 @@ asks_about_proxy(const uint8_t *body, size_t len)
 }
 
 static void
-run_local(struct va_guest *g, const uint8_t *body, size_t len, struct va_reply *out)
+run_local(struct va_guest *g, const uint8_t *body, size_t len, const int *cancel,
+	  struct va_reply *out)
 {
-	struct va_proxy_call info = { g };
+	struct va_proxy_call info = { g, cancel };
 	xmlrpc_mem_block *mb = NULL;
 	xmlrpc_env env;
 	struct va_buf b = { 0 };
@@ -278,7 +280,12 @@ struct local_job {
 	va_reply_fn *done;
 	void *ctx;
 	struct va_reply rep;
+	int cancel;                 /* see va_events_cancel */
+	struct local_job *next;     /* on jobs, under local_lock, while it runs */
 };
+
+/* The jobs running, so that va_forward_cancel can find one. */
+static struct local_job *jobs;
 
 /* Back on the loop thread. */
 static void
@@ -295,11 +302,19 @@ local_main(void *arg)
 {
 	struct local_job *j = arg;
 
-	run_local(j->g, j->body, j->len, &j->rep);
+	run_local(j->g, j->body, j->len, &j->cancel, &j->rep);
 	free(j->body);
 	j->body = NULL;
 	if (!j->rep.body)
 		reply_text(&j->rep, 500, "out of memory");
+	pthread_mutex_lock(&local_lock);
+	for (struct local_job **pp = &jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&local_lock);
 	va_guests_post(local_finish, j); /* j is the loop's from here on */
 	pthread_mutex_lock(&local_lock);
 	local_running--;
@@ -329,13 +344,17 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 	if (!j || full) {
 		free(j);
 		free(body);
-		reply_fault(&rep, VA_PROXY_FAULT_INTERNAL,
+		reply_fault(&rep, full ? VA_PROXY_FAULT_BUSY : VA_PROXY_FAULT_INTERNAL,
 			    full ? "too many proxy.* calls at once (at most 64): try again later"
 				 : "out of memory");
 		done(ctx, &rep);
 		return;
 	}
-	*j = (struct local_job){ g, body, len, done, ctx, { 0 } };
+	*j = (struct local_job){ .g = g, .body = body, .len = len, .done = done, .ctx = ctx };
+	pthread_mutex_lock(&local_lock);
+	j->next = jobs;
+	jobs = j;
+	pthread_mutex_unlock(&local_lock);
 	int r = pthread_attr_init(&attr);
 	if (!r)
 		r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -345,6 +364,7 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 	if (r) {
 		pthread_mutex_lock(&local_lock);
 		local_running--;
+		jobs = j->next; /* nothing was pushed since: the loop thread pushes */
 		pthread_mutex_unlock(&local_lock);
 		free(j);
 		free(body);
@@ -352,6 +372,20 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 		reply_fault(&rep, VA_PROXY_FAULT_INTERNAL, "the proxy cannot start a thread now");
 		done(ctx, &rep);
 	}
+}
+
+void
+va_forward_cancel(void *ctx)
+{
+	pthread_mutex_lock(&local_lock);
+	for (struct local_job *j = jobs; j; j = j->next) {
+		if (j->ctx == ctx) {
+			/* Only proxy.events waits; the others end soon anyway. */
+			va_events_cancel(&j->cancel);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&local_lock);
 }
 
 int

@@ -56,6 +56,12 @@ typedef void va_reply_fn(void *ctx, struct va_reply *rep);
 void va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done,
 		       void *ctx);
 /*
+ * The client of the call given ctx went away (loop thread): a proxy.*
+ * method still waiting for it (proxy.events) returns at once, so that
+ * abandoned long polls do not hold the threads.  Forwarded calls run on.
+ */
+void va_forward_cancel(void *ctx);
+/*
  * Waits up to timeout_ms for the proxy.* calls still running.  Returns 0
  * when none is left, -1 otherwise.  Their answers are posted to the loop
  * (va_guests_post); after the loop stopped, va_guests_run_posted runs them.

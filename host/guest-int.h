@@ -54,6 +54,9 @@ struct va_guest {
 	 * opened by va_guests_add.
 	 */
 	va_channel *ch;
+	/* Forwarded calls not finished yet, and their bodies' bytes (bounded). */
+	size_t fwd_calls;
+	size_t fwd_bytes;
 	va_session *s;
 	va_link *link;
 	enum va_channel_state seen_state;

@@ -51,6 +51,7 @@ struct fwd {
 	uint64_t established_at;  /* g->established_n when sent */
 	va_guest_done_fn *done;
 	void *ctx;
+	int counted;              /* in g->fwd_calls and g->fwd_bytes */
 	struct va_call_result res;
 };
 
@@ -95,6 +96,10 @@ wake(void)
 static void
 fwd_finish(struct fwd *f)
 {
+	if (f->counted) {
+		f->g->fwd_calls--;
+		f->g->fwd_bytes -= f->len;
+	}
 	f->done(f->ctx, &f->res);
 	free(f->res.body);
 	free(f);
@@ -631,6 +636,19 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
 		return;
 	}
+	size_t budget = VA_GUEST_BACKLOG_FRAMES * config.max_frame;
+	if (g->fwd_calls >= VA_GUEST_MAX_CALLS ||
+	    (g->fwd_calls > 0 && g->fwd_bytes + len > budget)) {
+		fwd_fault(f, VA_PROXY_FAULT_BUSY,
+			  "guest %s has %zu calls (%zu bytes) of the proxy unanswered already, "
+			  "the most it takes (%u calls, %zu bytes): try again when they are "
+			  "answered", g->name, g->fwd_calls, g->fwd_bytes, VA_GUEST_MAX_CALLS,
+			  budget);
+		return;
+	}
+	f->counted = 1;
+	g->fwd_calls++;
+	g->fwd_bytes += len;
 	/* Sends it (or fails it: done has run then). */
 	submit(f, body, va_now_ms());
 	if (va_channel_state(g->ch) != g->seen_state)

@@ -28,6 +28,14 @@
 #define VA_GUEST_DOWN_GRACE_MS 1000
 /* How long a call waits for the agent's handshake (session ready_timeout_ms). */
 #define VA_GUEST_READY_TIMEOUT_MS 3000
+/*
+ * Forwarded calls not finished yet, per guest: at most this many, and
+ * bodies of at most VA_GUEST_BACKLOG_FRAMES x max_frame bytes in all;
+ * more get VA_PROXY_FAULT_BUSY at once (a stalled guest must not make the
+ * proxy keep whatever clients send it).
+ */
+#define VA_GUEST_MAX_CALLS 1024
+#define VA_GUEST_BACKLOG_FRAMES 8
 /* Largest clipboard text the proxy keeps (the agent's cap too). */
 #define VA_GUEST_CLIPBOARD_MAX (1024u * 1024)
 

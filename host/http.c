@@ -66,6 +66,13 @@ request(void *opaque, struct va_http_req *req, void *target, uint8_t *body, size
 	va_forward_handle(target, body, len, reply, req);
 }
 
+static void
+cancel(void *opaque, struct va_http_req *req)
+{
+	(void)opaque;
+	va_forward_cancel(req);
+}
+
 static int
 hook_timeout(void *opaque, uint64_t now)
 {
@@ -83,7 +90,9 @@ hook_dispatch(void *opaque, uint64_t now)
 int
 va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
 {
-	static const struct va_httpd_ops ops = { .route = route, .request = request };
+	static const struct va_httpd_ops ops = {
+		.route = route, .request = request, .cancel = cancel,
+	};
 
 	hconfig = (struct va_httpd_config){
 		.max_body = cfg->max_frame,
@@ -127,6 +136,7 @@ va_http_stop(unsigned timeout_ms)
 	}
 	/* Their answers, and whatever else was posted after the loop ended. */
 	va_guests_run_posted();
+	va_httpd_finish(server, VA_HTTP_FINISH_MS);
 	va_httpd_free(server);
 	server = NULL;
 	return 0;

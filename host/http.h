@@ -27,6 +27,8 @@
 #define VA_HTTP_READ_TIMEOUT_S 20
 /* Seconds an idle keep-alive connection stays open. */
 #define VA_HTTP_KEEPALIVE_S 15
+/* At the stop, how long answers still being written may take. */
+#define VA_HTTP_FINISH_MS 3000
 
 struct va_http_config {
 	size_t max_frame;          /* largest request body */

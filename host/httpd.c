@@ -45,6 +45,8 @@
 #include "link.h"
 #include "log.h"
 
+/* After accept failed for want of descriptors, the next try. */
+#define ACCEPT_RETRY_MS 100
 /* Events taken from epoll per dispatch, and connections accepted per wake. */
 #define EVENTS_PER_DISPATCH 64
 #define ACCEPTS_PER_WAKE 32
@@ -78,6 +80,8 @@ struct conn {
 	enum state st;
 	uint32_t events;        /* the epoll interest set now */
 	uint64_t deadline;      /* ms; UINT64_MAX: none */
+	uint64_t head_by;       /* a head that started must be whole by then */
+	uint64_t body_by;       /* and its body by then */
 	char peer[64];
 
 	char *in;               /* received, not yet used: head bytes, maybe more */
@@ -123,11 +127,15 @@ struct va_httpd {
 	struct conn *ready;      /* with buffered input to parse */
 	int in_dispatch;
 	uint64_t next_deadline;
+	uint64_t accept_retry;   /* accepting paused (no descriptors) until then; 0: not */
+	int accept_warned;
+	int finishing;           /* va_httpd_finish: no more accepting */
 	time_t date_sec;
 	char date[40];
 };
 
 static void conn_close(struct conn *c);
+static void listeners_poll(va_httpd *h, int on);
 static void conn_input(struct conn *c, uint64_t now);
 
 /* ---- small things ---- */
@@ -243,9 +251,10 @@ written(struct conn *c, uint64_t now)
 
 	out_reset(c);
 	if (a == A_BODY) {
+		uint64_t next = now + c->h->cfg.read_timeout_ms;
 		c->st = S_BODY;
 		set_events(c, EPOLLIN);
-		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		set_deadline(c, next < c->body_by ? next : c->body_by);
 		return;
 	}
 	if (a == A_DRAIN) {
@@ -265,7 +274,8 @@ written(struct conn *c, uint64_t now)
 	c->route = NULL;
 	if (c->in_len > 0) {
 		mark_ready(c); /* a pipelined request is already here */
-		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		c->head_by = now + c->h->cfg.read_timeout_ms;
+		set_deadline(c, c->head_by);
 	} else {
 		if (c->peer_eof) {
 			conn_close(c);
@@ -412,8 +422,9 @@ read_body(struct conn *c, uint64_t now)
 	while (c->body_got < c->body_len) {
 		ssize_t r = read(c->fd, c->body + c->body_got, c->body_len - c->body_got);
 		if (r > 0) {
+			uint64_t next = now + c->h->cfg.read_timeout_ms;
 			c->body_got += (size_t)r;
-			set_deadline(c, now + c->h->cfg.read_timeout_ms);
+			set_deadline(c, next < c->body_by ? next : c->body_by);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
@@ -505,6 +516,12 @@ start_request(struct conn *c, struct va_http_head *hd, uint64_t now)
 	c->body_len = (size_t)len;
 	c->body_got = 0;
 	c->st = S_BODY;
+	/*
+	 * Each read must come within read_timeout, and the whole body at
+	 * 64 KiB/s or better on top of one read_timeout: a client trickling
+	 * bytes cannot hold a connection slot for ever.
+	 */
+	c->body_by = now + c->h->cfg.read_timeout_ms + (uint64_t)len / 64;
 	set_deadline(c, now + c->h->cfg.read_timeout_ms);
 	if (expect && hd->minor >= 1 && c->in_len == 0) {
 		va_buf_append_str(&c->out_head, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -545,11 +562,15 @@ conn_input(struct conn *c, uint64_t now)
 {
 	switch (c->st) {
 	case S_HEAD: {
+		size_t before = c->in_len;
 		ssize_t r = read_in(c);
 		if (r == -2)
 			return;
-		if (r > 0)
-			set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		if (r > 0 && before == 0) {
+			/* A head has read_timeout in all, however it trickles in. */
+			c->head_by = now + c->h->cfg.read_timeout_ms;
+			set_deadline(c, c->head_by);
+		}
 		if (r == 0 && c->in_len == 0) {
 			conn_close(c);
 			return;
@@ -565,6 +586,14 @@ conn_input(struct conn *c, uint64_t now)
 		ssize_t r = read_in(c);
 		if (r == -2)
 			return;
+		if (r == 0 && c->req && c->h->ops.cancel) {
+			/*
+			 * The client shut its side: over TCP that is all a client
+			 * that closed shows until we write.  Waits end early (a
+			 * long poll answers what it has); the answer still goes.
+			 */
+			c->h->ops.cancel(c->h->opaque, c->req);
+		}
 		if (r == 0 || (r == -1 && c->in_len == c->in_cap))
 			set_events(c, 0);
 		return;
@@ -621,8 +650,11 @@ conn_close(struct conn *c)
 	close(c->fd);
 	c->fd = -1;
 	if (c->req) {
-		c->req->c = NULL; /* answered later into the void */
+		struct va_http_req *req = c->req;
+		req->c = NULL; /* answered later into the void */
 		c->req = NULL;
+		if (h->ops.cancel)
+			h->ops.cancel(h->opaque, req);
 	}
 	/* Off the open list, onto the dead one (freed after the dispatch). */
 	if (c->prev)
@@ -635,14 +667,10 @@ conn_close(struct conn *c)
 	c->prev = NULL;
 	c->next = h->dead;
 	h->dead = c;
-	/* A free slot: listen again if we had stopped. */
-	for (size_t i = 0; i < h->nls; i++) {
-		struct listener *l = h->ls[i];
-		if (!l->polled) {
-			struct epoll_event e = { .events = EPOLLIN, .data.ptr = l };
-			if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
-				l->polled = 1;
-		}
+	/* A free slot (and a descriptor): listen again if we had stopped. */
+	if (!h->finishing) {
+		listeners_poll(h, 1);
+		h->accept_retry = 0;
 	}
 	/* Outside a dispatch: va_httpd_timeout() asks for one soon. */
 }
@@ -699,6 +727,28 @@ peer_of(int fd, char *out, size_t outlen)
 }
 
 static void
+listeners_poll(va_httpd *h, int on)
+{
+	for (size_t i = 0; i < h->nls; i++) {
+		struct listener *l = h->ls[i];
+		if (l->polled == on || l->fd < 0)
+			continue;
+		struct epoll_event e = { .events = on ? EPOLLIN : 0, .data.ptr = l };
+		if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
+			l->polled = on;
+	}
+}
+
+static void
+pause_listeners(va_httpd *h, uint64_t until)
+{
+	listeners_poll(h, 0);
+	h->accept_retry = until;
+	if (until < h->next_deadline)
+		h->next_deadline = until;
+}
+
+static void
 accept_some(struct listener *l, uint64_t now)
 {
 	va_httpd *h = l->h;
@@ -706,9 +756,7 @@ accept_some(struct listener *l, uint64_t now)
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		if (h->nconns >= h->cfg.max_conn) {
 			/* Full: the rest wait in the backlog until a connection closes. */
-			struct epoll_event e = { .events = 0, .data.ptr = l };
-			if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
-				l->polled = 0;
+			listeners_poll(h, 0);
 			/* Readable while full: somebody does wait. */
 			if (i == 0)
 				va_log_warnx("HTTP: %zu connections open, the most served at once: "
@@ -719,10 +767,21 @@ accept_some(struct listener *l, uint64_t now)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				va_log_warn("HTTP: accept on %s", l->addr);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/*
+			 * Out of descriptors or memory: the client stays in the
+			 * backlog, and the listener stays readable, so stop
+			 * polling it (a level-triggered spin otherwise) and try
+			 * again a little later or when a connection closes.
+			 */
+			if (!h->accept_warned)
+				va_log_warn("HTTP: accept on %s (new connections wait)", l->addr);
+			h->accept_warned = 1;
+			pause_listeners(h, now + ACCEPT_RETRY_MS);
 			return;
 		}
+		h->accept_warned = 0;
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			va_log_errx("HTTP: out of memory: connection refused");
@@ -765,6 +824,15 @@ expire(va_httpd *h, uint64_t now)
 
 	if (now < h->next_deadline)
 		return;
+	if (h->accept_retry) {
+		if (now >= h->accept_retry && !h->finishing) {
+			h->accept_retry = 0;
+			if (h->nconns < h->cfg.max_conn)
+				listeners_poll(h, 1);
+		} else {
+			next = h->accept_retry;
+		}
+	}
 	for (struct conn *c = h->conns, *n; c; c = n) {
 		n = c->next;
 		if (c->deadline > now) {
@@ -1131,6 +1199,56 @@ va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen)
 fail:
 	listener_free(l);
 	return -1;
+}
+
+void
+va_httpd_finish(va_httpd *h, unsigned timeout_ms)
+{
+	struct epoll_event ev[EVENTS_PER_DISPATCH];
+
+	if (!h)
+		return;
+	h->finishing = 1;
+	for (size_t i = 0; i < h->nls; i++) {
+		struct listener *l = h->ls[i];
+		epoll_ctl(h->ep, EPOLL_CTL_DEL, l->fd, NULL);
+		close(l->fd);
+		l->fd = -1;
+		l->polled = 0;
+	}
+	uint64_t end = va_now_ms() + timeout_ms;
+	for (;;) {
+		size_t writing = 0;
+		h->in_dispatch = 1;
+		for (struct conn *c = h->conns, *n; c; c = n) {
+			n = c->next;
+			if (c->st == S_WRITE)
+				writing++;
+			else
+				conn_close(c); /* idle, or a request nobody will answer now */
+		}
+		while (h->ready) { /* every connection on it is closed now */
+			h->ready->ready = 0;
+			h->ready = h->ready->ready_next;
+		}
+		free_dead(h);
+		h->in_dispatch = 0;
+		uint64_t now = va_now_ms();
+		if (!writing || now >= end)
+			break;
+		int n = epoll_wait(h->ep, ev, EVENTS_PER_DISPATCH, (int)(end - now));
+		now = va_now_ms();
+		for (int i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+			if (c->kind == K_CONN && c->st == S_WRITE &&
+			    (ev[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+				h->in_dispatch = 1;
+				if (flush_out(c, now) == 1)
+					conn_close(c);
+				h->in_dispatch = 0;
+			}
+		}
+	}
 }
 
 void

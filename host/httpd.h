@@ -21,7 +21,10 @@
  * Refusals: 401 (with WWW-Authenticate), 404 (ops->route's text), 405
  * (Allow: POST), 411 (no Content-Length, or Transfer-Encoding), 413 (body
  * over max_body, said before the body is read), 417, 400/431/505 (see
- * http-parse.h), 408 (a request that stopped arriving).  After any answer
+ * http-parse.h), 408 (a head not whole read_timeout after its first byte,
+ * a body that paused read_timeout or took longer than read_timeout plus
+ * 1 ms per 64 bytes: a trickling client cannot hold a slot).  Accepting
+ * pauses while the table is full or descriptors run out.  After any answer
  * of status 400 or more the connection is closed, once the client has
  * stopped sending (up to VA_HTTPD_DRAIN_MAX bytes are read and dropped,
  * so a client still sending its body reads the answer rather than a
@@ -70,6 +73,12 @@ struct va_httpd_ops {
 	 */
 	void (*request)(void *opaque, struct va_http_req *req, void *target, uint8_t *body,
 			size_t len);
+	/*
+	 * The client of req went away, or shut its sending side, before its
+	 * answer (may be NULL): waits for it may end early.  req must still
+	 * be answered (the answer is dropped when the client is gone).
+	 */
+	void (*cancel)(void *opaque, struct va_http_req *req);
 };
 
 /* Returns NULL with err set. */
@@ -100,6 +109,13 @@ void va_httpd_respond(struct va_http_req *req, int status, const char *content_t
 /* Who sent req ("127.0.0.1:41234", "a local peer"), for messages. */
 const char *va_http_req_peer(const struct va_http_req *req);
 
+/*
+ * At the stop, after the last answers were given: closes the listeners
+ * and every connection but those still writing an answer, and lets those
+ * finish (the client reads slowly, the answer is large) for up to
+ * timeout_ms.  Then call va_httpd_free.
+ */
+void va_httpd_finish(va_httpd *h, unsigned timeout_ms);
 /* Removes the unix socket files (at exit; also from a fatal path). */
 void va_httpd_unlink_sockets(va_httpd *h);
 /*

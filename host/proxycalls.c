@@ -60,8 +60,9 @@ method_events(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	int64_t since = 0;
 	double timeout_s = 0;
 
+	const struct va_proxy_call *info = call_info;
+
 	(void)server_info;
-	(void)call_info;
 	if (!count_ok(env, params, 1, 2, usage))
 		return NULL;
 	xmlrpc_array_read_item(env, params, 0, &v);
@@ -115,7 +116,7 @@ method_events(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	}
 	if (timeout_s > VA_EVENTS_MAX_WAIT_S)
 		timeout_s = VA_EVENTS_MAX_WAIT_S;
-	return va_events_get(env, since, (unsigned)(timeout_s * 1000.0));
+	return va_events_get(env, since, (unsigned)(timeout_s * 1000.0), info->cancel);
 }
 
 static xmlrpc_value *

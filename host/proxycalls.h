@@ -20,7 +20,8 @@
 struct va_guest;
 
 struct va_proxy_call {
-	struct va_guest *guest; /* the guest the URL routes to */
+	struct va_guest *guest;      /* the guest the URL routes to */
+	const int *cancel;           /* proxy.events: see va_events_cancel */
 };
 
 /* A new registry of the proxy.* methods; NULL with env set on failure. */

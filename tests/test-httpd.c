@@ -1445,6 +1445,40 @@ test_408_head(void)
 	CU_ASSERT(wait_conns(0, 1000));
 }
 
+/* A head trickled a byte at a time still has read_timeout in all (slowloris). */
+static void
+test_408_head_trickle(void)
+{
+	struct resp r;
+	static const char head[] = "POST /echo HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+
+	CU_ASSERT_EQUAL_FATAL(start_default(0), 0);
+	struct cli *c = cli_unix();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	uint64_t t0 = va_now_ms();
+	size_t sent = 0;
+	/* 1 byte per 50 ms: each read well within 300 ms, the head never whole. */
+	uint64_t answered = 0;
+	while (sent < sizeof(head) - 1 && va_now_ms() - t0 < 1500) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		if (poll(&p, 1, 50) > 0) {
+			answered = va_now_ms() - t0; /* the server spoke: stop */
+			break;
+		}
+		if (cli_send(c, head + sent, 1) != 0)
+			break;
+		sent++;
+	}
+	CU_ASSERT(answered >= 250 && answered < 1000);
+	CU_ASSERT(sent < sizeof(head) - 1);
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 3000), 0);
+	uint64_t dt = va_now_ms() - t0;
+	CU_ASSERT_EQUAL(r.status, 408);
+	CU_ASSERT(dt < 3000);
+	resp_free(&r);
+}
+
 static void
 test_408_body(void)
 {
@@ -1454,13 +1488,26 @@ test_408_body(void)
 	struct cli *c = cli_unix();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	uint64_t t0 = va_now_ms();
-	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), 0);
-	msleep(150);
-	CU_ASSERT_EQUAL(cli_send(c, "de", 2), 0); /* progress: the time starts again */
+	/*
+	 * A body has read_timeout (300 ms) plus 1 ms per 64 bytes in all:
+	 * 16 KiB get 556 ms.  Progress every 100 ms keeps it going past
+	 * 300 ms, the total ends it however it trickles.
+	 */
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 16384\r\n\r\n"), 0);
+	static char kb[1024];
+	memset(kb, 'x', sizeof(kb));
+	int sent = 0;
+	for (int i = 0; i < 12; i++) {
+		if (cli_send(c, kb, sizeof(kb)) != 0)
+			break;
+		sent++;
+		msleep(100);
+	}
 	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 3000), 0);
 	uint64_t dt = va_now_ms() - t0;
+	CU_ASSERT(sent >= 5); /* alive past one read_timeout thanks to progress */
 	CU_ASSERT_EQUAL(r.status, 408);
-	CU_ASSERT(dt >= 400 && dt < 3000);
+	CU_ASSERT(dt >= 500 && dt < 3000);
 	resp_free(&r);
 	CU_ASSERT_EQUAL(cli_eof(c, 2000, NULL), 0);
 	CU_ASSERT_EQUAL(srv_requests(), 0);
@@ -1734,6 +1781,7 @@ static const struct {
 	{ "idle keep-alive connection closed after idle_timeout", test_idle_timeout },
 	{ "half-sent head: 408", test_408_head },
 	{ "half-sent body: 408", test_408_body },
+	{ "trickled head: 408 after read_timeout in all", test_408_head_trickle },
 	{ "client gone while its request waits", test_gone_while_waiting },
 	{ "client gone right after sending", test_gone_before_answer },
 	{ "bytes flood in while a request waits", test_flood_while_waiting },
