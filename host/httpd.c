@@ -125,7 +125,6 @@ struct va_httpd {
 	size_t nconns;
 	struct conn *dead;       /* closed during this dispatch */
 	struct conn *ready;      /* with buffered input to parse */
-	int in_dispatch;
 	uint64_t next_deadline;
 	uint64_t accept_retry;   /* accepting paused (no descriptors) until then; 0: not */
 	int accept_warned;
@@ -685,6 +684,16 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/* Empties the ready list (its connections are closed: nothing to parse). */
+static void
+clear_ready(va_httpd *h)
+{
+	while (h->ready) {
+		h->ready->ready = 0;
+		h->ready = h->ready->ready_next;
+	}
+}
+
 static void
 free_dead(va_httpd *h)
 {
@@ -884,7 +893,6 @@ va_httpd_dispatch(va_httpd *h, uint64_t now)
 {
 	struct epoll_event ev[EVENTS_PER_DISPATCH];
 
-	h->in_dispatch = 1;
 	int n = epoll_wait(h->ep, ev, EVENTS_PER_DISPATCH, 0);
 	for (int i = 0; i < n; i++) {
 		enum kind *k = ev[i].data.ptr;
@@ -906,7 +914,6 @@ va_httpd_dispatch(va_httpd *h, uint64_t now)
 	}
 	expire(h, now);
 	free_dead(h);
-	h->in_dispatch = 0;
 }
 
 void
@@ -924,12 +931,6 @@ va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
 	if (status >= 400)
 		c->keep_alive = 0;
 	answer(c, status, content_type, body, len, NULL, va_now_ms());
-}
-
-const char *
-va_http_req_peer(const struct va_http_req *req)
-{
-	return req->c ? req->c->peer : "a client that went away";
 }
 
 size_t
@@ -1219,7 +1220,6 @@ va_httpd_finish(va_httpd *h, unsigned timeout_ms)
 	uint64_t end = va_now_ms() + timeout_ms;
 	for (;;) {
 		size_t writing = 0;
-		h->in_dispatch = 1;
 		for (struct conn *c = h->conns, *n; c; c = n) {
 			n = c->next;
 			if (c->st == S_WRITE)
@@ -1227,12 +1227,8 @@ va_httpd_finish(va_httpd *h, unsigned timeout_ms)
 			else
 				conn_close(c); /* idle, or a request nobody will answer now */
 		}
-		while (h->ready) { /* every connection on it is closed now */
-			h->ready->ready = 0;
-			h->ready = h->ready->ready_next;
-		}
+		clear_ready(h); /* every connection on it is closed now */
 		free_dead(h);
-		h->in_dispatch = 0;
 		uint64_t now = va_now_ms();
 		if (!writing || now >= end)
 			break;
@@ -1242,10 +1238,8 @@ va_httpd_finish(va_httpd *h, unsigned timeout_ms)
 			struct conn *c = ev[i].data.ptr;
 			if (c->kind == K_CONN && c->st == S_WRITE &&
 			    (ev[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-				h->in_dispatch = 1;
 				if (flush_out(c, now) == 1)
 					conn_close(c);
-				h->in_dispatch = 0;
 			}
 		}
 	}
@@ -1270,13 +1264,9 @@ va_httpd_free(va_httpd *h)
 {
 	if (!h)
 		return;
-	h->in_dispatch = 1;
 	while (h->conns)
 		conn_close(h->conns);
-	while (h->ready) {
-		h->ready->ready = 0;
-		h->ready = h->ready->ready_next;
-	}
+	clear_ready(h);
 	free_dead(h);
 	for (size_t i = 0; i < h->nls; i++)
 		listener_free(h->ls[i]);

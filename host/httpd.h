@@ -106,8 +106,6 @@ void va_httpd_dispatch(va_httpd *h, uint64_t now_ms);
  */
 void va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
 		      uint8_t *body, size_t len);
-/* Who sent req ("127.0.0.1:41234", "a local peer"), for messages. */
-const char *va_http_req_peer(const struct va_http_req *req);
 
 /*
  * At the stop, after the last answers were given: closes the listeners
@@ -124,7 +122,7 @@ void va_httpd_unlink_sockets(va_httpd *h);
  */
 void va_httpd_free(va_httpd *h);
 
-/* Connections open now (for tests and proxy.status). */
+/* Connections open now (the tests read it). */
 size_t va_httpd_connections(const va_httpd *h);
 
 #endif

@@ -823,6 +823,48 @@ def run(env):
               wait_for(lambda: p.va.echo("again") == ["again"], 15 * SLOW, 0.2))
     case(t_call_timeout)
 
+    def post_and_close(body, wait):
+        """POSTs body on the unix socket, reads what comes within wait s, closes."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(proxy.usock)
+        s.sendall(b"POST /RPC2 HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        s.settimeout(wait)
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            data = b""
+        s.close()
+        return data
+
+    def t_busy():
+        # --max-frame 4 MiB: 8 x 4 MiB of unanswered calls per guest at most.
+        big = xmlrpc.client.dumps(("x" * (3500 * 1024),), "va.echo").encode()
+        agent.signal(signal.SIGSTOP)
+        busy = 0
+        try:
+            for _ in range(14):
+                if b">1011</" in post_and_close(big, 0.2 * SLOW):
+                    busy += 1
+        finally:
+            agent.signal(signal.SIGCONT)
+        check("calls a stalled guest cannot take past 8 x --max-frame get fault 1011 at once",
+              5 <= busy <= 7, busy)
+        p = proxy.sp(timeout=60)
+        check("after the stall the proxy serves again",
+              wait_for(lambda: p.va.echo("again") == ["again"], 20 * SLOW, 0.2))
+    case(t_busy)
+
+    def t_abandoned_long_polls():
+        lp = xmlrpc.client.dumps((-1, 300), "proxy.events").encode()
+        for _ in range(70):
+            post_and_close(lp, 0.01)
+        st = xmlrpc.client.dumps((), "proxy.status").encode()
+        ok = wait_for(lambda: b"<name>connected</name>" in post_and_close(st, 5 * SLOW),
+                      5 * SLOW, 0.2)
+        check("70 proxy.events long polls whose clients closed do not hold the proxy.* "
+              "threads (proxy.status answers)", ok)
+    case(t_abandoned_long_polls)
+
     def t_agent_killed():
         p = proxy.sp(timeout=60)
         before = p.proxy.status()["resets"]
