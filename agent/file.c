@@ -1237,13 +1237,17 @@ va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, 
 	if (c)
 		c->tag = strdup(tag);
 	if (!c || !c->tag) {
-		/* Nothing done yet: the registry's method runs instead. */
+		/* A fault, not the registry's method: that one would hash the
+		 * whole file on the loop in one go. */
+		struct checksum tmp = { .s = s, .epoch = epoch, .tag = (char *)tag };
 		free(c ? c->tag : NULL);
 		free(c);
 		xmlrpc_DECREF(params);
 		free((void *)mname);
+		xmlrpc_faultf(&env, "va.file.checksum: out of memory");
+		checksum_reply(&tmp, &env, NULL);
 		xmlrpc_env_clean(&env);
-		return 0;
+		return 1;
 	}
 	c->fd = -1;
 	c->s = s;

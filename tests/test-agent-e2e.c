@@ -3398,7 +3398,8 @@ test_shutdown(void)
 static void
 test_start_block(void)
 {
-	static const char *const extra[] = { "--block-rpcs", "va.shutdown, va.dmesg", NULL };
+	static const char *const extra[] = { "--block-rpcs",
+		"va.shutdown, va.dmesg, va.file.checksum, va.file.read", NULL };
 	CHECK(start_default(extra, 0, NULL) == 0, "agent start failed");
 }
 
@@ -3410,12 +3411,18 @@ test_block(void)
 
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.shutdown", "(s)", "halt");
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.dmesg", "()");
+	/* Answered before the registry (sliced checksum, fast read): still blocked. */
+	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.file.checksum", "(s)",
+		   "/etc/hostname");
+	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.file.read", "(ii)", 1, 16);
 	PING(H);
 	call(H, &r, "va.capabilities", "()");
 	xmlrpc_value *m = member(OK(&r, "va.capabilities"), "methods");
 	CHECK(!array_has(m, "va.shutdown") && !array_has(m, "va.dmesg"),
 	      "va.capabilities lists a blocked method");
-	CHECK(array_has(m, "va.ping") && array_has(m, "va.file.read"),
+	CHECK(!array_has(m, "va.file.checksum") && !array_has(m, "va.file.read"),
+	      "va.capabilities lists a blocked method");
+	CHECK(array_has(m, "va.ping") && array_has(m, "va.file.write"),
 	      "va.capabilities lacks an enabled method");
 	if (m)
 		xmlrpc_DECREF(m);
