@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * agent.h - what the guest agent's method groups need from the daemon,
  * and how they register.

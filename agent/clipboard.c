@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * clipboard.c - the agent's clipboard buffer, va.clipboard.get and
  * va.clipboard.set.

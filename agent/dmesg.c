@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * dmesg.c - va.dmesg: the tail of the kernel log, read with klogctl(2)
  * (SYSLOG_ACTION_READ_ALL, which does not clear the log), not by running

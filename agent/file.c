@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * file.c - va.file.{open,read,write,seek,close,stat,checksum} and the
  * table of open file handles.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * info.c - va.ping, va.echo, va.capabilities, va.info.
  *

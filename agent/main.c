@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * va-agent: the virtagent guest agent.  Lifecycle (options, config,
  * daemonizing, signals), the event loop, and the glue between the

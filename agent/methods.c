@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * methods.c - helpers shared by the method groups; see methods.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * methods.h - helpers shared by the guest agent's method groups
  * (info.c, file.c, clipboard.c, dmesg.c, shutdown.c).  Implemented in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * options.h - va-agent's settings from defaults, the config file
  * and the command line, in that order (the command line wins).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * shutdown.c - va.shutdown(mode[, delay_s]).
  *

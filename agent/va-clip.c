@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * va-clip: the guest's command-line clipboard, through va-agent's control
  * socket (agent/control.h has the protocol).

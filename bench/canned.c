@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * canned - an HTTP/1.1 responder for the benchmark (bench/run) that
  * answers every request at once with the bytes va-proxy sends for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * loadgen - a small XML-RPC load generator for the benchmark (bench/run).
  *

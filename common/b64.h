@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * b64.h - base64 for the file chunks on the hot paths (agent/file.c's
  * va.file.read and va.file.write, vactl push and pull).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * channel.c - the byte stream to the peer: virtio-serial, isa-serial,
  * unix (connect) and unix-listen, driven by the caller's poll() loop.

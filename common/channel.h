@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * channel.h - a byte stream to the peer, opened from a spec string.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * daemon.h - going to the background with a start that can fail loudly,
  * and a pidfile that keeps a second instance out.  Shared by va-agent and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * frame.h - the frames of the virtagent channel: an incremental parser
  * and a writer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * link.h - drives a session over a channel inside a poll() loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * rpc.h - the small parts of XML-RPC that both daemons share, on top of
  * xmlrpc-c.  xmlrpc-c does all marshalling; this file only sets its

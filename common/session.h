@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * session.h - the virtagent session: reset handshake, call tags, calls in
  * flight both ways, timeouts.  No I/O: bytes come in through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * xmlscan.h - a cursor for matching XML-RPC bodies of one exact shape
  * (the fast paths of va.file.read/write in the agent and vactl).  Header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * auth.h - HTTP Basic authentication for va-proxy's TCP listeners.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * events.h - the bounded queue of events that host scripts read with
  * proxy.events(since_id, timeout_s), a long poll.

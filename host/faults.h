@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * faults.h - the XML-RPC fault codes va-proxy answers with itself.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * forward.c - what va-proxy does with a call from a host script (see
  * forward.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * guest-int.h - what guest.c (the guest table, and what other threads
  * read of a guest) and guest-link.c (the loop thread and forwarded

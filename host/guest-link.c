@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * guest-link.c - the proxy's loop thread, which drives every guest's
  * channel and session and the HTTP server (see guest.h), and forwarded

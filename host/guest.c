@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * guest.c - the table of guests, and what the other threads read of a
  * guest: the state the loop thread (guest-link.c) keeps in it under

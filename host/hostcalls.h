@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * hostcalls.h - the methods the guests call on the host (host.*):
  *

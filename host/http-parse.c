@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * http-parse.c - the request head parser (see http-parse.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * http-parse.h - the request head of HTTP/1.0 and HTTP/1.1 (RFC 9112),
  * as va-proxy's HTTP server reads it.  No I/O and no allocation: the

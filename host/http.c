@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * http.c - what va-proxy's HTTP server does with requests (see http.h):
  * routes a path to a guest and hands the body to forward.c, whose answer

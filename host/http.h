@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * http.h - va-proxy's HTTP side: what the proxy's HTTP server (httpd.h)
  * does with requests.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * httpd.c - the event-driven HTTP/1.1 server of va-proxy (see httpd.h).
  *

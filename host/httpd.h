@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * httpd.h - an event-driven HTTP/1.1 server for POSTed request bodies,
  * run by one thread: the proxy's loop thread (guest-link.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * va-proxy: the virtagent host proxy.  Lifecycle: options and config,
  * daemonizing, signals, start and orderly stop of the parts:

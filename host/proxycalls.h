@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * proxycalls.h - the methods va-proxy serves itself to host scripts:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl-rpc.c - vactl's connection to va-proxy: the URL, the credentials,
  * the xmlrpc-c client, and errors in plain words.

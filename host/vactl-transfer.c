@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl-transfer.c - vactl push and pull: files to and from the guest in
  * chunks, several in flight, checked with SHA-256 at the end.

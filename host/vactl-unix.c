@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl-unix.c - an xmlrpc-c client transport for HTTP over a unix
  * socket, so that vactl reaches a va-proxy started with

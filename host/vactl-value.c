@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl-value.c - XML-RPC values for people and for scripts: the typed
  * arguments of "vactl call", and results printed readably or as JSON.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl - the command-line client of va-proxy: asks a guest agent
  * questions, copies files in and out, sets and reads the clipboards,

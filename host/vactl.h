@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl.h - what the parts of vactl, the command-line client of va-proxy,
  * share.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/agent-valgrind.sh [BUILD-DIR]: runs the end-to-end suite
 # (tests/test-agent-e2e) with va-agent and va-clip under valgrind's
 # memcheck.  Every agent the suite starts must exit 0 on SIGTERM; under

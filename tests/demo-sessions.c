@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * demo-sessions: two virtagent sessions exchanging XML-RPC calls over a
  * unix socket, in two processes.  The "guest" listens (unix-listen:) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end tests of --daemonize and --pidfile for va-agent and va-proxy
 (common/daemon.c), with the real binaries.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end tests of va-proxy (issue 4) with the real va-agent and real
 clients: Python's xmlrpc.client, curl and xmlrpc-c's `xmlrpc` tool.
 

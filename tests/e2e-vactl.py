@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end tests of vactl and of the Python examples, against a real
 va-agent (on unix-listen:) and a real va-proxy (on TCP and on a unix
 socket), in a fresh temporary directory.

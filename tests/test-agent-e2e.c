@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-agent-e2e.c - end-to-end tests of the guest agent.
  *

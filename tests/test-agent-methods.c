@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-agent-methods.c - CUnit tests of the guest agent's method groups
  * (agent/info.c, file.c, clipboard.c, dmesg.c, shutdown.c, methods.c).

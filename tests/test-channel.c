@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-channel.c - CUnit tests for common/channel.c.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-daemon.c - CUnit tests of common/daemon.c with real processes: the
  * exit status and stderr of the process that starts a daemon (ready,

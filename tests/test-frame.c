@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-frame.c - CUnit tests of the frame parser and writer (common/frame.c).
  *

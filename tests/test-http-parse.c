@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-http-parse.c - CUnit tests of the request head parser
  * (host/http-parse.c; the contract is host/http-parse.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Tests of host/httpd.c, the event-driven HTTP/1.1 server of va-proxy, as
  * an HTTP client sees it: a real va_httpd listens on a unix socket in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * End-to-end tests of common/: two sessions, each driven by a link over a
  * real channel (unix-listen on one side, unix on the other), exchanging

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Tests for common/rpc.c: method name extraction and serialisation. */
 #include "config.h"
 

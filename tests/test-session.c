@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-session.c - CUnit tests of the session (common/session.c).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Copies a file to or from a guest, in chunks, and checks its SHA-256.
 
     copy_file.py [--url URL] [--secret-file FILE] [--chunk BYTES] to-guest LOCAL REMOTE

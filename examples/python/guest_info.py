@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Prints what a guest is: host name, OS, kernel, uptime, agent version and
 methods, and what the proxy knows of its link.
 

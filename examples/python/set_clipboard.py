@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Puts text on the guest agent's clipboard, where va-clip paste finds it
 inside the guest, then reads the clipboard back.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the example scripts share: connecting to va-proxy with
 xmlrpc.client (over TCP with the proxy's secret, or over its unix
 socket), their --url/--secret-file options, and plain words for a failed

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Prints the proxy's events as they happen: a guest's hello, clipboard
 copies, shutdown notices, custom events, channel connects and disconnects.
 

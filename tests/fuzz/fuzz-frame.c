@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fuzz-frame.c - libFuzzer target for the frame parser and writer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * fuzz-http-parse.c - libFuzzer target for the request head parser
  * (host/http-parse.c; the contract is host/http-parse.h).

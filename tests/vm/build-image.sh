@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/vm/build-image.sh [BUILD-DIR [OUT-DIR]]
 #
 # Builds a small bootable guest for the VM tests from Debian packages only:

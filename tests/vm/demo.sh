@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/vm/demo.sh [--build DIR] [--isa]: the quick-start demo.  Boots the
 # test guest with va-proxy (start-guest.sh), makes a few calls from Python
 # (va.info, a file round trip with checksums, the clipboard both ways) and,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """virtagent tests in a real QEMU guest (make check-vm).
 
 Boots the test guest (tests/vm/start-guest.sh) once with the agent on

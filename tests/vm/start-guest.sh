@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/vm/start-guest.sh [OPTION]...: boots the virtagent test guest in
 # QEMU and starts a va-proxy connected to its chardev, waits until
 # proxy.status says the agent answered, and prints how to call it.

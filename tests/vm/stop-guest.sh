@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/vm/stop-guest.sh [DIR]...: stops the va-proxy and the QEMU guest
 # that start-guest.sh started in DIR (default BUILD/vm/guest; $VA_BUILD or
 # _build).  QEMU gets "quit" on its QMP socket, then SIGTERM, then SIGKILL.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers of the virtagent VM tests (python3 stdlib only).
 
 GuestShell  runs commands in the guest through the virtio-serial port
