@@ -11,7 +11,7 @@ fails (a missing virtio-serial port, a control socket or listener that a
 running daemon holds), makes the command exit 1 at once with the reason on
 stderr and leaves no process behind.
 
-Binaries: $BUILD/agent/va-agent, $BUILD/agent/va-clip, $BUILD/host/va-proxy
+Binaries: $BUILD/agent/va-agent, $BUILD/agent/va-clip, $BUILD/host/proxy/va-proxy
 (BUILD defaults to the current directory when it holds them, else to
 _build beside this file's directory).
 
@@ -47,7 +47,7 @@ TOP = os.path.dirname(HERE)
 def find_build():
     if os.environ.get("BUILD"):
         return os.environ["BUILD"]
-    if os.path.exists("host/va-proxy") and os.path.exists("agent/va-agent"):
+    if os.path.exists("host/proxy/va-proxy") and os.path.exists("agent/va-agent"):
         return os.getcwd()
     return os.path.join(TOP, "_build")
 
@@ -55,7 +55,7 @@ def find_build():
 BUILD = find_build()
 AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent", "va-agent"))
 CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent", "va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "va-proxy"))
+PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "proxy", "va-proxy"))
 WRAPPER = shlex.split(os.environ.get("VA_DAEMON_WRAPPER", ""))
 VALGRIND = "--valgrind" in sys.argv[1:]
 VGLOGS = ""  # set by main() with --valgrind

@@ -3,7 +3,7 @@
 """End-to-end tests of va-proxy (issue 4) with the real va-agent and real
 clients: Python's xmlrpc.client, curl and xmlrpc-c's `xmlrpc` tool.
 
-Binaries: $BUILD/agent/va-agent, $BUILD/agent/va-clip, $BUILD/host/va-proxy
+Binaries: $BUILD/agent/va-agent, $BUILD/agent/va-clip, $BUILD/host/proxy/va-proxy
 (BUILD defaults to the current directory when it holds them, else to
 _build beside this file's directory); VA_AGENT, VA_CLIP and VA_PROXY
 override single paths.  VA_PROXY_WRAPPER is put in front of every va-proxy
@@ -43,7 +43,7 @@ TOP = os.path.dirname(HERE)
 def find_build():
     if os.environ.get("BUILD"):
         return os.environ["BUILD"]
-    if os.path.exists("host/va-proxy") and os.path.exists("agent/va-agent"):
+    if os.path.exists("host/proxy/va-proxy") and os.path.exists("agent/va-agent"):
         return os.getcwd()
     return os.path.join(TOP, "_build")
 
@@ -51,7 +51,7 @@ def find_build():
 BUILD = find_build()
 AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent", "va-agent"))
 CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent", "va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "va-proxy"))
+PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "proxy", "va-proxy"))
 WRAPPER = shlex.split(os.environ.get("VA_PROXY_WRAPPER", ""))
 SLOW = 8 if WRAPPER else 1  # timing bounds are multiplied by this
 

@@ -7,7 +7,7 @@ socket), in a fresh temporary directory.
     BUILD=DIR tests/e2e-vactl.py      (default BUILD: /work/main/_build)
 
 The binaries are $BUILD/agent/va-agent, $BUILD/agent/va-clip,
-$BUILD/host/va-proxy and $BUILD/host/vactl; VA_AGENT, VA_CLIP, VA_PROXY and
+$BUILD/host/proxy/va-proxy and $BUILD/host/vactl/vactl; VA_AGENT, VA_CLIP, VA_PROXY and
 VACTL override each.  Prints one line per check and ends with
 "N passed, N failed"; exits 1 when a check failed, 77 (skipped) when a
 binary is missing.
@@ -33,8 +33,8 @@ BUILD = os.environ.get("BUILD") or (
     else "/work/main/_build")
 AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent/va-agent"))
 CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent/va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host/va-proxy"))
-VACTL = os.environ.get("VACTL", os.path.join(BUILD, "host/vactl"))
+PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host/proxy/va-proxy"))
+VACTL = os.environ.get("VACTL", os.path.join(BUILD, "host/vactl/vactl"))
 EXAMPLES = os.path.join(TOP, "examples/python")
 MiB = 1024 * 1024
 

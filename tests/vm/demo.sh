@@ -66,7 +66,7 @@ g.close()
 sys.exit(0 if ok else 1)
 EOF
 
-vactl=$build/host/vactl
+vactl=$build/host/vactl/vactl
 if [ -x "$vactl" ]; then
 	echo "== vactl"
 	export VA_URL="$VA_PROXY_URL"

@@ -174,7 +174,7 @@ class Guest:
 
     def start_proxy(self, log_name="proxy.log"):
         """A new va-proxy on the same port, chardev and secret."""
-        exe = os.path.join(self.build, "host", "va-proxy")
+        exe = os.path.join(self.build, "host", "proxy", "va-proxy")
         log = open(os.path.join(self.dir, log_name), "ab")
         args = [exe, "--guest", "unix:" + os.path.join(self.dir, "va.sock"),
                 "--listen", "tcp:127.0.0.1:%d" % self.port,
@@ -427,7 +427,7 @@ def t_file_pull(g, args):
 
 
 def t_vactl_files(g, args):
-    vactl = os.path.join(g.build, "host", "vactl")
+    vactl = os.path.join(g.build, "host", "vactl", "vactl")
     if not os.access(vactl, os.X_OK):
         return "SKIP: %s not built" % vactl
     size, _ = _sizes(g, args)
@@ -757,7 +757,7 @@ def missing_prereqs(build):
         miss.append("busybox (apt-get install busybox-static)")
     if not shutil.which("cpio"):
         miss.append("cpio")
-    for f in ("agent/va-agent", "agent/va-clip", "host/va-proxy"):
+    for f in ("agent/va-agent", "agent/va-clip", "host/proxy/va-proxy"):
         if not os.access(os.path.join(build, f), os.X_OK):
             miss.append(os.path.join(build, f) + " (build first)")
     return miss

@@ -146,7 +146,7 @@ while True:
 fi
 
 # ---- va-proxy ----
-vaproxy=$build/host/va-proxy
+vaproxy=$build/host/proxy/va-proxy
 [ -x "$vaproxy" ] || die "$vaproxy not built (tools/build)"
 if [ -z "$port" ]; then
 	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -38,7 +38,7 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/client.h>
 
-#include "faults.h"
+#include "contract.h"
 #include "vactl.h"
 
 #define PREFIX_FAULT "RPC failed at server.  "

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * faults.h - the XML-RPC fault codes va-proxy answers with itself.
+ * contract.h - what va-proxy and vactl must agree on: the XML-RPC fault
+ * codes va-proxy answers with itself.
  *
  * docs/PROXY-FAULTS.md describes each one and what a client should do.
  * Faults the guest agent returns are passed through untouched; faults
@@ -9,8 +10,8 @@
  * XMLRPC_NO_SUCH_METHOD_ERROR -506, ...).  HTTP-level errors (401, 404,
  * 405, 411, 413, 400) stay HTTP status codes and are not faults.
  */
-#ifndef VA_PROXY_FAULTS_H
-#define VA_PROXY_FAULTS_H
+#ifndef VA_HOST_CONTRACT_H
+#define VA_HOST_CONTRACT_H
 
 /* The guest's channel (QEMU chardev socket) is not connected. */
 #define VA_PROXY_FAULT_NOT_CONNECTED 1001

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "events.h"
-#include "faults.h"
+#include "contract.h"
 #include "log.h"
 
 struct event {

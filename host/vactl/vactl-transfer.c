@@ -55,7 +55,7 @@
 
 #include "b64.h"
 #include "xmlscan.h"
-#include "faults.h"
+#include "contract.h"
 #include "vactl.h"
 
 /*

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "faults.h"
+#include "contract.h"
 #include "vactl.h"
 
 /* Longest text "clipboard set -" reads (the agent's cap is 1 MiB). */

@@ -14,7 +14,7 @@
 
 #include "buf.h"
 #include "events.h"
-#include "faults.h"
+#include "contract.h"
 #include "forward.h"
 #include "guest.h"
 #include "log.h"

@@ -34,7 +34,7 @@
 #include "buf.h"
 #include "channel.h"
 #include "events.h"
-#include "faults.h"
+#include "contract.h"
 #include "frame.h"
 #include "guest-int.h"
 #include "guest.h"
