@@ -13,12 +13,14 @@
 #include "buf.h"
 #include "control.h"
 #include "log.h"
+#include "loop.h"
 
 /* "COPY " + digits + "\n": a request line is never longer than this. */
 #define CONTROL_MAX_LINE 64
 
 struct client {
-	int fd;
+	struct va_control *c;
+	int fd; /* -1: a free slot */
 	uint64_t deadline;
 	struct va_buf in;
 	struct va_buf out;
@@ -28,6 +30,8 @@ struct client {
 
 struct va_control {
 	struct va_agent *agent;
+	va_loop *loop;
+	va_loop_timer *idle; /* the earliest client deadline */
 	int lfd;
 	char *path;
 	dev_t dev; /* of the socket file we bound: free removes only that */
@@ -49,8 +53,11 @@ someone_listens(const struct sockaddr_un *sun)
 	return r == 0 || e == EAGAIN || e == EINPROGRESS || e == EINTR;
 }
 
+static void accept_clients(void *opaque, int fd, unsigned revents);
+static void check_idle(void *opaque);
+
 struct va_control *
-va_control_open(const char *spec, struct va_agent *a)
+va_control_open(const char *spec, va_loop *loop, struct va_agent *a)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
@@ -67,6 +74,9 @@ va_control_open(const char *spec, struct va_agent *a)
 	if (!c)
 		return NULL;
 	c->agent = a;
+	c->loop = loop;
+	for (size_t i = 0; i < VA_CONTROL_MAX_CLIENTS; i++)
+		c->clients[i].fd = -1;
 	c->path = strdup(path);
 	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (!c->path || c->lfd < 0) {
@@ -95,8 +105,15 @@ va_control_open(const char *spec, struct va_agent *a)
 		c->dev = st.st_dev;
 		c->ino = st.st_ino;
 	}
+	c->idle = va_loop_timer_new(loop, check_idle, c);
+	if (!c->idle || va_loop_fd_set(loop, c->lfd, POLLIN, accept_clients, c) < 0) {
+		va_log_errx("control socket %s: cannot poll it", path);
+		unlink(path);
+		goto fail;
+	}
 	return c;
 fail:
+	va_loop_timer_free(c->idle);
 	if (c->lfd >= 0)
 		close(c->lfd);
 	free(c->path);
@@ -105,13 +122,18 @@ fail:
 }
 
 static void
-client_close(struct va_control *c, size_t i)
+client_close(struct va_control *c, struct client *cl)
 {
-	struct client *cl = &c->clients[i];
+	va_loop_fd_clear(c->loop, cl->fd);
 	close(cl->fd);
+	cl->fd = -1;
 	va_buf_free(&cl->in);
 	va_buf_free(&cl->out);
-	c->clients[i] = c->clients[--c->nclients];
+	cl->out_pos = 0;
+	cl->answered = 0;
+	/* Room again: take the waiting connections. */
+	if (c->nclients-- == VA_CONTROL_MAX_CLIENTS)
+		va_loop_fd_events(c->loop, c->lfd, POLLIN);
 }
 
 void
@@ -119,8 +141,11 @@ va_control_free(struct va_control *c)
 {
 	if (!c)
 		return;
-	while (c->nclients)
-		client_close(c, 0);
+	for (size_t i = 0; i < VA_CONTROL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0)
+			client_close(c, &c->clients[i]);
+	va_loop_timer_free(c->idle);
+	va_loop_fd_clear(c->loop, c->lfd);
 	close(c->lfd);
 	/* Not a socket that another agent has put at the same path since. */
 	struct stat st;
@@ -198,45 +223,53 @@ handle_input(struct va_control *c, struct client *cl)
 	answer(cl, "ERR unknown request \"%s\" (COPY or PASTE)\n", line, 0);
 }
 
-size_t
-va_control_prepare(struct va_control *c, struct pollfd *pfd, size_t max,
-		   uint64_t now_ms, int *timeout_ms)
+static void client_cb(void *opaque, int fd, unsigned revents);
+
+static void
+arm_idle(struct va_control *c)
 {
-	size_t n = 0;
-	if (max == 0)
-		return 0;
-	if (c->nclients < VA_CONTROL_MAX_CLIENTS) {
-		pfd[n].fd = c->lfd;
-		pfd[n].events = POLLIN;
-		pfd[n++].revents = 0;
-	}
-	for (size_t i = 0; i < c->nclients && n < max; i++) {
-		struct client *cl = &c->clients[i];
-		pfd[n].fd = cl->fd;
-		pfd[n].events = cl->answered ? POLLOUT : POLLIN;
-		pfd[n++].revents = 0;
-		uint64_t wait = cl->deadline > now_ms ? cl->deadline - now_ms : 0;
-		if (*timeout_ms < 0 || (uint64_t)*timeout_ms > wait)
-			*timeout_ms = (int)wait;
-	}
-	return n;
+	uint64_t first = UINT64_MAX;
+	for (size_t i = 0; i < VA_CONTROL_MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0 && c->clients[i].deadline < first)
+			first = c->clients[i].deadline;
+	if (first == UINT64_MAX)
+		va_loop_timer_stop(c->idle);
+	else if (va_loop_timer_due(c->idle) != first)
+		va_loop_timer_at(c->idle, first);
 }
 
 static void
-accept_clients(struct va_control *c, uint64_t now_ms)
+accept_clients(void *opaque, int lfd, unsigned revents)
 {
-	while (c->nclients < VA_CONTROL_MAX_CLIENTS) {
-		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct va_control *c = opaque;
+
+	(void)revents;
+	for (size_t i = 0; i < VA_CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		if (cl->fd >= 0)
+			continue;
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				va_log_warn("control: accept");
-			return;
+			break;
 		}
-		struct client *cl = &c->clients[c->nclients++];
 		memset(cl, 0, sizeof(*cl));
+		cl->c = c;
 		cl->fd = fd;
-		cl->deadline = now_ms + VA_CONTROL_IDLE_MS;
+		cl->deadline = va_now_ms() + VA_CONTROL_IDLE_MS;
+		if (va_loop_fd_set(c->loop, fd, POLLIN, client_cb, cl) < 0) {
+			va_log_warn("control: cannot poll a client");
+			close(fd);
+			cl->fd = -1;
+			continue;
+		}
+		c->nclients++;
 	}
+	/* Full: the rest wait in the listen backlog. */
+	if (c->nclients == VA_CONTROL_MAX_CLIENTS)
+		va_loop_fd_events(c->loop, lfd, 0);
+	arm_idle(c);
 }
 
 /* Returns -1 when the client is done (closed or failed). */
@@ -273,31 +306,33 @@ service(struct va_control *c, struct client *cl)
 	return cl->answered ? -1 : 0;
 }
 
-void
-va_control_dispatch(struct va_control *c, const struct pollfd *pfd, size_t n,
-		    uint64_t now_ms)
+static void
+client_cb(void *opaque, int fd, unsigned revents)
 {
-	for (size_t k = 0; k < n; k++) {
-		if (!pfd[k].revents)
-			continue;
-		if (pfd[k].fd == c->lfd) {
-			accept_clients(c, now_ms);
-			continue;
-		}
-		for (size_t i = 0; i < c->nclients; i++) {
-			if (c->clients[i].fd != pfd[k].fd)
-				continue;
-			if (service(c, &c->clients[i]) < 0)
-				client_close(c, i);
-			break;
-		}
-	}
-	for (size_t i = 0; i < c->nclients;) {
-		if (c->clients[i].deadline <= now_ms) {
+	struct client *cl = opaque;
+	struct va_control *c = cl->c;
+
+	(void)fd;
+	(void)revents;
+	if (service(c, cl) < 0)
+		client_close(c, cl);
+	else
+		va_loop_fd_events(c->loop, cl->fd, cl->answered ? POLLOUT : POLLIN);
+	arm_idle(c);
+}
+
+static void
+check_idle(void *opaque)
+{
+	struct va_control *c = opaque;
+	uint64_t now = va_now_ms();
+
+	for (size_t i = 0; i < VA_CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = &c->clients[i];
+		if (cl->fd >= 0 && cl->deadline <= now) {
 			va_log_warnx("control: client idle for %d ms, dropped", VA_CONTROL_IDLE_MS);
-			client_close(c, i);
-		} else {
-			i++;
+			client_close(c, cl);
 		}
 	}
+	arm_idle(c);
 }

@@ -16,24 +16,22 @@
 #ifndef VA_AGENT_CONTROL_H
 #define VA_AGENT_CONTROL_H
 
-#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "agent.h"
+#include "loop.h"
 
 #define VA_CONTROL_MAX_CLIENTS 16
 #define VA_CONTROL_IDLE_MS 10000
-#define VA_CONTROL_MAX_POLLFDS (VA_CONTROL_MAX_CLIENTS + 1)
 
 struct va_control;
 
-/* spec is "unix:PATH".  NULL with a message on stderr/log on failure. */
-struct va_control *va_control_open(const char *spec, struct va_agent *a);
+/*
+ * spec is "unix:PATH"; the socket and its clients are served on loop.
+ * NULL with a message on stderr/log on failure.
+ */
+struct va_control *va_control_open(const char *spec, va_loop *loop, struct va_agent *a);
 void va_control_free(struct va_control *c);
-size_t va_control_prepare(struct va_control *c, struct pollfd *pfd, size_t max,
-			  uint64_t now_ms, int *timeout_ms);
-void va_control_dispatch(struct va_control *c, const struct pollfd *pfd, size_t n,
-			 uint64_t now_ms);
 
 #endif

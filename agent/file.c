@@ -76,6 +76,8 @@
 #include "log.h"
 #include "methods.h"
 #include "rpc.h"
+#include "serve.h"
+#include "xmlgate.h"
 #include "session.h"
 
 #ifndef TRACEFS_MAGIC
@@ -1097,26 +1099,6 @@ method_file_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	return res;
 }
 
-/* Answers c's request with body; a reply over the host's limit becomes a fault. */
-static void
-checksum_reply_body(struct checksum *c, const void *body, size_t len)
-{
-	int r = va_session_reply(c->s, c->epoch, c->tag, body, len);
-
-	if (r == -E2BIG) {
-		char msg[128];
-		struct va_buf b = { 0 };
-		snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit", len);
-		if (va_rpc_serialize_fault(&b, XMLRPC_LIMIT_EXCEEDED_ERROR, msg) == 0)
-			va_session_reply(c->s, c->epoch, c->tag, b.data, b.len);
-		va_buf_free(&b);
-	} else if (r == -ESTALE) {
-		va_log_info("request %s: session reset before the reply, dropped", c->tag);
-	} else if (r < 0) {
-		va_log_warnx("request %s: reply not sent: %s", c->tag, strerror(-r));
-	}
-}
-
 /* Answers c's request: the result, or the fault in env. */
 static void
 checksum_reply(struct checksum *c, xmlrpc_env *env, xmlrpc_value *res)
@@ -1133,7 +1115,7 @@ checksum_reply(struct checksum *c, xmlrpc_env *env, xmlrpc_value *res)
 			return;
 		}
 	}
-	checksum_reply_body(c, out.data, out.len);
+	va_rpc_reply(c->s, c->epoch, c->tag, out.data, out.len);
 	va_buf_free(&out);
 }
 
@@ -1215,7 +1197,7 @@ va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, 
 {
 	char name[VA_RPC_MAX_METHOD_NAME + 1];
 	xmlrpc_env env;
-	const char *mname = NULL;
+	char *mname = NULL;
 	xmlrpc_value *params = NULL;
 	struct checksum *c;
 	char *path;
@@ -1227,11 +1209,10 @@ va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, 
 	if (!va_agent_method_enabled(a, name))
 		return 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_parse_call(&env, (const char *)body, len, &mname, &params);
+	va_rpc_parse_call(&env, body, len, &mname, &params);
 	if (env.fault_occurred) {
 		/* Malformed: the registry says so. */
 		xmlrpc_env_clean(&env);
-		free((void *)mname);
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));
@@ -1244,7 +1225,7 @@ va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, 
 		free(c ? c->tag : NULL);
 		free(c);
 		xmlrpc_DECREF(params);
-		free((void *)mname);
+		free(mname);
 		xmlrpc_faultf(&env, "va.file.checksum: out of memory");
 		checksum_reply(&tmp, &env, NULL);
 		xmlrpc_env_clean(&env);
@@ -1284,7 +1265,7 @@ va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch, 
 	}
 	if (params)
 		xmlrpc_DECREF(params);
-	free((void *)mname);
+	free(mname);
 	xmlrpc_env_clean(&env);
 	return 1;
 }
@@ -1328,7 +1309,7 @@ fast_read(const uint8_t *body, size_t len, struct va_buf *out)
 	static const char head[] =
 		"<param><value><struct>\r\n<member><name>data</name>\r\n<value><base64>\r\n";
 	xmlrpc_env env;
-	const char *name = NULL;
+	char *name = NULL;
 	xmlrpc_value *params = NULL;
 	unsigned char *buf = NULL;
 	size_t count = 0, got = 0;
@@ -1336,7 +1317,7 @@ fast_read(const uint8_t *body, size_t len, struct va_buf *out)
 	char tail[256];
 
 	xmlrpc_env_init(&env);
-	xmlrpc_parse_call(&env, (const char *)body, len, &name, &params);
+	va_rpc_parse_call(&env, body, len, &name, &params);
 	if (env.fault_occurred)
 		goto out; /* malformed: the registry says so */
 	struct handle *h = read_params(&env, params, &count);

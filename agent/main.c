@@ -25,9 +25,12 @@
 #include "daemon.h"
 #include "link.h"
 #include "log.h"
+#include "loop.h"
 #include "methods.h"
 #include "options.h"
 #include "rpc.h"
+#include "serve.h"
+#include "xmlgate.h"
 #include "session.h"
 
 /* How long host.* calls from the agent wait for an answer. */
@@ -36,8 +39,8 @@
 #define STOP_GRACE_MS 2000
 
 struct deferred {
-	struct deferred *next;
-	uint64_t when;
+	struct deferred *next, **prev; /* on a->deferred, to free at exit */
+	va_loop_timer *timer;
 	void (*fn)(void *arg);
 	void *arg;
 };
@@ -46,19 +49,19 @@ struct va_agent {
 	struct va_agent_config cfg;
 	int argc;
 	char **argv;
+	va_loop *loop;
 	va_channel *ch;
 	va_session *s;
 	va_link *link;
 	struct va_control *control;
 	xmlrpc_registry *reg;
 	struct deferred *deferred;
+	va_loop_timer *sweep;
 	int stopping;
 	int notice_pending;
 };
 
 static struct va_agent agent;
-static volatile sig_atomic_t got_term, got_hup, got_chld;
-static int sig_pipe[2] = { -1, -1 };
 
 /* ---- services for the method groups (agent.h) ------------------------ */
 
@@ -144,91 +147,78 @@ va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
 		va_log_warnx("%s: not sent: %s", method,
 			     env.fault_occurred ? env.fault_string : strerror(-r));
 		free(hc);
-	} else {
-		if (hc->is_notice)
-			a->notice_pending++;
-		va_link_flush(a->link);
+	} else if (hc->is_notice) {
+		a->notice_pending++;
 	}
 	va_buf_free(&body);
 	xmlrpc_env_clean(&env);
 }
 
+static void
+deferred_free(struct deferred *d)
+{
+	*d->prev = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	va_loop_timer_free(d->timer);
+	free(d);
+}
+
+static void
+deferred_run(void *opaque)
+{
+	struct deferred *d = opaque;
+	void (*fn)(void *) = d->fn;
+	void *arg = d->arg;
+
+	deferred_free(d);
+	fn(arg);
+}
+
 int
 va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg)
 {
-	struct deferred *d = calloc(1, sizeof(*d)), **pp;
+	/* A timer of the loop: what fn defers in turn, even with delay 0,
+	 * runs in a later pass, after the loop polled for I/O (loop.h). */
+	struct deferred *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -1;
-	d->when = va_now_ms() + delay_ms;
+	d->timer = va_loop_timer_new(a->loop, deferred_run, d);
+	if (!d->timer) {
+		free(d);
+		return -1;
+	}
 	d->fn = fn;
 	d->arg = arg;
-	for (pp = &a->deferred; *pp && (*pp)->when <= d->when; pp = &(*pp)->next)
-		;
-	d->next = *pp;
-	*pp = d;
+	d->next = a->deferred;
+	if (d->next)
+		d->next->prev = &d->next;
+	d->prev = &a->deferred;
+	a->deferred = d;
+	va_loop_timer_in(d->timer, delay_ms);
 	return 0;
 }
 
-static void
-run_deferred(struct va_agent *a, uint64_t now)
-{
-	/* Only what is due now: what these defer (a checksum's next slice,
-	 * delay 0) waits for the next pass, after the loop polled for I/O
-	 * (with timeout 0, as it is due). */
-	struct deferred *due = NULL, **tail = &due;
-	while (a->deferred && a->deferred->when <= now) {
-		*tail = a->deferred;
-		a->deferred = a->deferred->next;
-		tail = &(*tail)->next;
-	}
-	*tail = NULL;
-	while (due) {
-		struct deferred *d = due;
-		due = d->next;
-		d->fn(d->arg);
-		free(d);
-	}
-}
-
 /* ---- the session ----------------------------------------------------- */
-
-static void
-reply_fault(va_session *s, uint64_t epoch, const char *tag, int code, const char *msg)
-{
-	struct va_buf b = { 0 };
-	if (va_rpc_serialize_fault(&b, code, msg) == 0)
-		va_session_reply(s, epoch, tag, b.data, b.len);
-	va_buf_free(&b);
-}
 
 static void
 on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct va_agent *a = opaque;
-	char msg[128];
-	xmlrpc_env env;
-	xmlrpc_mem_block *out = NULL;
 
 	va_log_debug("request %s (%zu bytes)", tag, req->body_len);
 	const char *why;
-	if (va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
+	if (va_xml_gate_check(req->body, req->body_len, &why) < 0) {
 		va_log_warnx("request %s: %s", tag, why);
-		reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_rpc_reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
 		va_frame_free(req);
 		return;
 	}
 	/* File chunks skip xmlrpc-c's value trees (see file.c's fast path). */
 	struct va_buf fast = { 0 };
 	if (va_file_fast_call(a, req->body, req->body_len, &fast)) {
-		int r = va_session_reply(s, epoch, tag, fast.data, fast.len);
-		if (r == -E2BIG) {
-			snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit",
-				 fast.len);
-			reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, msg);
-		} else if (r == -ESTALE) {
-			va_log_info("request %s: session reset before the reply, dropped", tag);
-		}
+		va_rpc_reply(s, epoch, tag, fast.data, fast.len);
 		va_buf_free(&fast);
 		va_frame_free(req);
 		return;
@@ -239,27 +229,7 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		va_frame_free(req);
 		return;
 	}
-	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, a->reg, (const char *)req->body,
-				      req->body_len, NULL, &out);
-	if (env.fault_occurred) {
-		/* Only an internal failure of the registry lands here; faults
-		 * of methods are serialised into out. */
-		reply_fault(s, epoch, tag, XMLRPC_INTERNAL_ERROR, env.fault_string);
-	} else {
-		int r = va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-					 XMLRPC_MEMBLOCK_SIZE(char, out));
-		if (r == -E2BIG) {
-			snprintf(msg, sizeof(msg), "response of %zu bytes is larger than the frame limit",
-				 (size_t)XMLRPC_MEMBLOCK_SIZE(char, out));
-			reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, msg);
-		} else if (r == -ESTALE) {
-			va_log_info("request %s: session reset before the reply, dropped", tag);
-		}
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&env);
-	va_frame_free(req);
+	va_rpc_serve(s, epoch, tag, req, a->reg, NULL);
 }
 
 static void
@@ -311,34 +281,35 @@ static const struct va_session_ops session_ops = {
 /* ---- lifecycle ------------------------------------------------------- */
 
 static void
-on_signal(int sig)
+on_term(void *opaque)
 {
-	int saved = errno;
-	if (sig == SIGTERM || sig == SIGINT)
-		got_term = 1;
-	else if (sig == SIGHUP)
-		got_hup = 1;
-	else if (sig == SIGCHLD)
-		got_chld = 1;
-	if (sig_pipe[1] >= 0) {
-		ssize_t r = write(sig_pipe[1], "", 1);
-		(void)r;
-	}
-	errno = saved;
+	struct va_agent *a = opaque;
+	va_loop_stop(a->loop);
+}
+
+static void reload_config(struct va_agent *a);
+
+static void
+on_hup(void *opaque)
+{
+	reload_config(opaque);
 }
 
 static void
-setup_signals(void)
+on_chld(void *opaque)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
-	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-		va_fatal("pipe");
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
+	(void)opaque;
+	va_methods_reap();
+}
+
+static void
+setup_signals(struct va_agent *a)
+{
+	if (va_loop_signal(a->loop, SIGTERM, on_term, a) < 0 ||
+	    va_loop_signal(a->loop, SIGINT, on_term, a) < 0 ||
+	    va_loop_signal(a->loop, SIGHUP, on_hup, a) < 0 ||
+	    va_loop_signal(a->loop, SIGCHLD, on_chld, a) < 0)
+		va_fatal("signals");
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -347,7 +318,7 @@ reload_config(struct va_agent *a)
 {
 	struct va_agent_config fresh;
 
-	if (va_agent_config_load(&fresh, a->argc, a->argv) != VA_CONFIG_OK) {
+	if (va_agent_config_load(&fresh, a->argc, a->argv) != VA_CONF_OK) {
 		va_log_errx("SIGHUP: config %s not reloaded (errors above); keeping the old settings",
 			    a->cfg.config_file);
 		va_agent_config_free(&fresh);
@@ -422,51 +393,15 @@ build_registry(struct va_agent *a)
 	xmlrpc_env_clean(&env);
 }
 
-#define MAX_POLLFDS (1 + VA_LINK_MAX_POLLFDS + VA_CONTROL_MAX_POLLFDS)
-
+/* Closes the file handles idle for too long; again when the next one is due. */
 static void
-loop_once(struct va_agent *a, int max_timeout)
+sweep(void *opaque)
 {
-	struct pollfd pfd[MAX_POLLFDS];
-	size_t n = 0, nlink, nctl = 0;
-	int timeout = max_timeout;
-	uint64_t now = va_now_ms();
-
-	pfd[n].fd = sig_pipe[0];
-	pfd[n].events = POLLIN;
-	pfd[n++].revents = 0;
-	nlink = va_link_prepare(a->link, pfd + n, MAX_POLLFDS - n, &timeout);
-	n += nlink;
-	if (a->control) {
-		nctl = va_control_prepare(a->control, pfd + n, MAX_POLLFDS - n, now, &timeout);
-		n += nctl;
-	}
-	uint64_t next = va_file_sweep(now);
-	if (a->deferred && a->deferred->when < next)
-		next = a->deferred->when;
-	if (next != UINT64_MAX) {
-		uint64_t wait = next > now ? next - now : 0;
-		if (timeout < 0 || (uint64_t)timeout > wait)
-			timeout = wait > INT32_MAX ? INT32_MAX : (int)wait;
-	}
-	if (poll(pfd, n, timeout) < 0 && errno != EINTR)
-		va_fatal("poll");
-	if (pfd[0].revents & (POLLNVAL | POLLERR))
-		va_fatalx("the signal pipe is gone; exiting rather than spinning");
-	if (pfd[0].revents) {
-		char buf[64];
-		while (read(sig_pipe[0], buf, sizeof(buf)) > 0)
-			;
-	}
-	va_link_dispatch(a->link, pfd + 1, nlink);
-	if (a->control)
-		va_control_dispatch(a->control, pfd + 1 + nlink, nctl, va_now_ms());
-	run_deferred(a, va_now_ms());
-	va_link_flush(a->link);
-	if (got_chld) {
-		got_chld = 0;
-		va_methods_reap();
-	}
+	struct va_agent *a = opaque;
+	uint64_t next = va_file_sweep(va_now_ms());
+	if (next == UINT64_MAX)
+		next = va_now_ms() + VA_FILE_IDLE_SECONDS * 1000u;
+	va_loop_timer_at(a->sweep, next);
 }
 
 static void
@@ -490,7 +425,7 @@ stop(struct va_agent *a)
 	while (va_now_ms() < end &&
 	       (a->notice_pending > 0 || va_session_output_pending(a->s) > 0) &&
 	       va_channel_state(a->ch) == VA_CHANNEL_UP)
-		loop_once(a, 50);
+		va_loop_run_once(a->loop, 50);
 }
 
 int
@@ -500,8 +435,8 @@ main(int argc, char **argv)
 	char err[512];
 
 	switch (va_agent_config_load(&a->cfg, argc, argv)) {
-	case VA_CONFIG_OK: break;
-	case VA_CONFIG_EXIT_OK: va_agent_config_free(&a->cfg); return 0;
+	case VA_CONF_OK: break;
+	case VA_CONF_EXIT_OK: va_agent_config_free(&a->cfg); return 0;
 	default: va_agent_config_free(&a->cfg); return 2;
 	}
 	a->argc = argc;
@@ -520,7 +455,10 @@ main(int argc, char **argv)
 	/* First, so that a second instance stops before touching anything. */
 	if (a->cfg.pidfile)
 		va_pidfile_create(a->cfg.pidfile);
-	setup_signals();
+	a->loop = va_loop_new();
+	if (!a->loop)
+		va_fatal("event loop");
+	setup_signals(a);
 	va_rpc_init(a->cfg.max_frame);
 	build_registry(a);
 
@@ -528,10 +466,12 @@ main(int argc, char **argv)
 		va_fatalx("%s", err);
 	struct va_session_config scfg = { .name = "host", .max_frame = a->cfg.max_frame };
 	a->s = va_session_new(&scfg, &session_ops, a);
-	if (!a->s || !(a->link = va_link_new(a->ch, a->s)))
+	a->sweep = va_loop_timer_new(a->loop, sweep, a);
+	if (!a->s || !a->sweep || !(a->link = va_link_new(a->loop, a->ch, a->s)))
 		va_fatalx("out of memory");
+	va_loop_timer_in(a->sweep, VA_FILE_IDLE_SECONDS * 1000u);
 	if (a->cfg.control && *a->cfg.control) {
-		a->control = va_control_open(a->cfg.control, a);
+		a->control = va_control_open(a->cfg.control, a->loop, a);
 		if (!a->control) {
 			/* Leave no channel socket (unix-listen:) behind. */
 			va_link_free(a->link);
@@ -554,13 +494,8 @@ main(int argc, char **argv)
 	va_log_info("va-agent %s serving on %s", PACKAGE_VERSION, a->cfg.channel);
 	va_daemon_ready();
 
-	while (!got_term) {
-		if (got_hup) {
-			got_hup = 0;
-			reload_config(a);
-		}
-		loop_once(a, -1);
-	}
+	if (va_loop_run(a->loop) < 0)
+		va_fatal("event loop");
 	stop(a);
 
 	va_link_free(a->link);
@@ -569,11 +504,10 @@ main(int argc, char **argv)
 	va_control_free(a->control);
 	va_file_close_all();
 	va_clipboard_free();
-	while (a->deferred) {
-		struct deferred *d = a->deferred;
-		a->deferred = d->next;
-		free(d);
-	}
+	while (a->deferred)
+		deferred_free(a->deferred);
+	va_loop_timer_free(a->sweep);
+	va_loop_free(a->loop);
 	xmlrpc_registry_free(a->reg);
 	va_pidfile_remove();
 	va_log_info("stopped");

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "conf.h"
 #include "frame.h"
 #include "log.h"
 #include "options.h"
@@ -73,15 +73,24 @@ static const struct option long_opts[] = {
 };
 static const char short_opts[] = "c:C:f:dp:l:a:b:r:s:m:hV";
 
+static int apply(void *opaque, int opt, const char *val, const char *where);
+static void reset(void *opaque, int opt);
+
+static const struct va_conf_spec spec = {
+	.prog = "va-agent",
+	.usage = usage_text,
+	.opts = long_opts,
+	.short_opts = short_opts,
+	.default_file = VA_AGENT_DEFAULT_CONFIG,
+	.replaces = "r",
+	.apply = apply,
+	.reset = reset,
+};
+
 static int
 set_str(char **dst, const char *val)
 {
-	char *p = strdup(val);
-	if (!p)
-		return -1;
-	free(*dst);
-	*dst = p;
-	return 0;
+	return va_conf_str(&spec, dst, val);
 }
 
 static int
@@ -104,40 +113,19 @@ add_root(struct va_agent_config *cfg, const char *dir, const char *where)
 	return 0;
 }
 
-static int
-parse_size(const char *val, size_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!*val || *val == '-' || *val == '+')
-		return -1;
-	unsigned long long v = strtoull(val, &end, 10);
-	if (errno || *end || v < VA_AGENT_MAX_FRAME_MIN || v > VA_AGENT_MAX_FRAME_MAX)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 /* Applies one setting; where is "" or "FILE:LINE: " for messages. */
 static int
-apply(struct va_agent_config *cfg, int opt, const char *val, const char *where)
+apply(void *opaque, int opt, const char *val, const char *where)
 {
+	struct va_agent_config *cfg = opaque;
+	unsigned long long v;
 	int lvl;
 
 	switch (opt) {
 	case 'c': return set_str(&cfg->channel, val);
 	case 'C': return set_str(&cfg->control, strcmp(val, "none") ? val : "");
 	case 'f': return set_str(&cfg->config_file, val);
-	case 'd':
-		if (!val || !strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1"))
-			cfg->daemonize = 1;
-		else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0"))
-			cfg->daemonize = 0;
-		else {
-			fprintf(stderr, "va-agent: %sdaemonize: expected yes or no, not \"%s\"\n", where, val);
-			return -1;
-		}
-		return 0;
+	case 'd': return va_conf_flag(&spec, val, "daemonize", where, &cfg->daemonize);
 	case 'p': return set_str(&cfg->pidfile, val);
 	case 'l':
 		lvl = va_log_parse_level(val);
@@ -152,11 +140,12 @@ apply(struct va_agent_config *cfg, int opt, const char *val, const char *where)
 	case 'r': return add_root(cfg, val, where);
 	case 's': return set_str(&cfg->shutdown_command, val);
 	case 'm':
-		if (parse_size(val, &cfg->max_frame) < 0) {
+		if (va_conf_uint(val, VA_AGENT_MAX_FRAME_MIN, VA_AGENT_MAX_FRAME_MAX, &v) < 0) {
 			fprintf(stderr, "va-agent: %smax-frame: \"%s\" is not a number of bytes between %u and %u\n",
 				where, val, VA_AGENT_MAX_FRAME_MIN, VA_AGENT_MAX_FRAME_MAX);
 			return -1;
 		}
+		cfg->max_frame = (size_t)v;
 		return 0;
 	case OPT_CLIP_COPY: return set_str(&cfg->clip_copy_command, val);
 	case OPT_CLIP_PASTE: return set_str(&cfg->clip_paste_command, val);
@@ -164,63 +153,18 @@ apply(struct va_agent_config *cfg, int opt, const char *val, const char *where)
 	return -1;
 }
 
-static char *
-trim(char *s)
+/* File roots given on the command line replace those of the file. */
+static void
+reset(void *opaque, int opt)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
+	struct va_agent_config *cfg = opaque;
 
-static int
-load_file(struct va_agent_config *cfg, const char *path, int must_exist)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, rc = 0;
-
-	if (!f) {
-		if (!must_exist && errno == ENOENT)
-			return 0;
-		fprintf(stderr, "va-agent: config file %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char where[PATH_MAX + 32];
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%d: ", path, lineno);
-		char *s = trim(line);
-		if (*s == '#' || *s == '\0')
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq) {
-			fprintf(stderr, "va-agent: %sexpected \"key = value\"\n", where);
-			rc = -1;
-			break;
-		}
-		*eq = '\0';
-		char *key = trim(s), *val = trim(eq + 1);
-		const struct option *o;
-		for (o = long_opts; o->name; o++)
-			if (!strcmp(o->name, key))
-				break;
-		if (!o->name || o->val == 'f' || o->val == 'h' || o->val == 'V') {
-			fprintf(stderr, "va-agent: %sunknown setting \"%s\"\n", where, key);
-			rc = -1;
-			break;
-		}
-		if (apply(cfg, o->val, val, where) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
-	return rc;
+	(void)opt;
+	for (size_t i = 0; i < cfg->nfile_roots; i++)
+		free(cfg->file_roots[i]);
+	free(cfg->file_roots);
+	cfg->file_roots = NULL;
+	cfg->nfile_roots = 0;
 }
 
 static int
@@ -235,62 +179,12 @@ set_defaults(struct va_agent_config *cfg)
 	return 0;
 }
 
-enum va_config_result
+enum va_conf_result
 va_agent_config_load(struct va_agent_config *cfg, int argc, char **argv)
 {
-	const char *file = NULL;
-	int explicit_file = 0, opt;
-
 	if (set_defaults(cfg) < 0)
-		return VA_CONFIG_ERROR;
-	/* First pass: --help, --version and --config only. */
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
-		if (opt == 'h') {
-			fputs(usage_text, stdout);
-			return VA_CONFIG_EXIT_OK;
-		}
-		if (opt == 'V') {
-			printf("va-agent (virtagent) %s\n", PACKAGE_VERSION);
-			return VA_CONFIG_EXIT_OK;
-		}
-		if (opt == 'f') {
-			file = optarg;
-			explicit_file = 1;
-		}
-	}
-	if (!file)
-		file = VA_AGENT_DEFAULT_CONFIG;
-	if (set_str(&cfg->config_file, file) < 0 ||
-	    load_file(cfg, file, explicit_file) < 0)
-		return VA_CONFIG_ERROR;
-	/* Second pass: the command line wins over the file.  Roots given
-	 * on the command line replace those of the file. */
-	int cli_roots = 0;
-	optind = 0;
-	opterr = 1;
-	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
-		if (opt == '?') {
-			fprintf(stderr, "Try 'va-agent --help'.\n");
-			return VA_CONFIG_ERROR;
-		}
-		if (opt == 'r' && !cli_roots) {
-			cli_roots = 1;
-			for (size_t i = 0; i < cfg->nfile_roots; i++)
-				free(cfg->file_roots[i]);
-			free(cfg->file_roots);
-			cfg->file_roots = NULL;
-			cfg->nfile_roots = 0;
-		}
-		if (apply(cfg, opt, opt == 'd' ? NULL : optarg, "") < 0)
-			return VA_CONFIG_ERROR;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "va-agent: unexpected argument \"%s\"\nTry 'va-agent --help'.\n", argv[optind]);
-		return VA_CONFIG_ERROR;
-	}
-	return VA_CONFIG_OK;
+		return VA_CONF_ERROR;
+	return va_conf_load(&spec, cfg, argc, argv);
 }
 
 void

@@ -13,22 +13,21 @@
 #define VA_AGENT_OPTIONS_H
 
 #include "agent.h"
+#include "conf.h"
 
 #define VA_AGENT_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-agent.conf"
 #define VA_AGENT_DEFAULT_CONTROL "unix:/run/va-agent.sock"
 #define VA_AGENT_MAX_FRAME_MIN (64u * 1024)
 #define VA_AGENT_MAX_FRAME_MAX (64u * 1024 * 1024)
 
-enum va_config_result { VA_CONFIG_OK, VA_CONFIG_EXIT_OK, VA_CONFIG_ERROR };
-
 /*
  * Fills cfg from defaults, the config file (--config FILE, or the default
  * path when it exists) and argv.  --help and --version print and return
- * VA_CONFIG_EXIT_OK; errors are printed to stderr (with the file's line
- * number) and return VA_CONFIG_ERROR.  cfg is freed with
+ * VA_CONF_EXIT_OK; errors are printed to stderr (with the file's line
+ * number) and return VA_CONF_ERROR (common/conf.h).  cfg is freed with
  * va_agent_config_free() in every case.
  */
-enum va_config_result va_agent_config_load(struct va_agent_config *cfg,
+enum va_conf_result va_agent_config_load(struct va_agent_config *cfg,
 					   int argc, char **argv);
 void va_agent_config_free(struct va_agent_config *cfg);
 

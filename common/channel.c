@@ -704,6 +704,12 @@ va_channel_state(const va_channel *ch)
 	return ch->state;
 }
 
+unsigned
+va_channel_generation(const va_channel *ch)
+{
+	return ch->fd_gen;
+}
+
 /* ---- the loop ---- */
 
 /* Whether the data fd belongs in the poll set now. */

@@ -13,9 +13,11 @@
  *   unix-listen:PATH       listen on a unix stream socket, one peer at a
  *                          time: a new connection replaces the old one
  *
- * Every fd is non-blocking and close-on-exec.  The channel is driven by
- * the caller's poll() loop (prepare, poll, dispatch) and never blocks or
- * spins.  It tells its user when the peer is gone (DOWN) and when a peer
+ * Every fd is non-blocking and close-on-exec.  The channel is a state
+ * machine with explicit time: prepare says which fds to poll for what
+ * and when its timer is due, dispatch takes what happened (link.c drives
+ * it on the loop, common/loop.h; the tests drive it on a clock of their
+ * own).  It never blocks or spins.  It tells its user when the peer is gone (DOWN) and when a peer
  * is (maybe) new (UP), so the session above can reset:
  *   - virtio-serial: while no host process holds the chardev, poll()
  *     reports POLLHUP and read() returns 0 at once, every time, and
@@ -78,6 +80,12 @@ void va_channel_set_state_cb(va_channel *ch, va_channel_state_cb cb, void *opaqu
 enum va_channel_kind va_channel_kind(const va_channel *ch);
 const char *va_channel_spec(const va_channel *ch);
 enum va_channel_state va_channel_state(const va_channel *ch);
+/*
+ * Changes whenever the data fd is closed or replaced (a reconnect, a new
+ * peer accepted), so that a loop that registered the old fd number
+ * registers it anew even when the number is reused.
+ */
+unsigned va_channel_generation(const va_channel *ch);
 
 /*
  * Fills at most max (>= VA_CHANNEL_MAX_POLLFDS) pollfds and returns how

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * link.c - a session over a channel, on the loop (see link.h).
+ *
+ * The channel is a state machine that says what it wants polled
+ * (va_channel_prepare) and takes what happened (va_channel_dispatch);
+ * sync() turns the first into loop registrations and one timer, and the
+ * loop's callbacks turn events back into dispatch calls.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "link.h"
 #include "log.h"
@@ -12,29 +19,35 @@
 #define LINK_READ_CHUNK (256 * 1024)
 #define LINK_READS_PER_DISPATCH 64
 #define LINK_IOV_MAX 64
-/*
- * Back-pressure: input is handed to the session in slices of at most
- * LINK_FEED_SLICE bytes, and no more is handed (nor read) while the
- * session's unwritten output is over twice its frame limit, so a peer
- * that sends requests without reading the answers cannot make us queue
- * answers without end.
- */
+/* Input is handed to the session in slices of this size (back-pressure). */
 #define LINK_FEED_SLICE 1024
 
+struct reg {
+	int fd;          /* -1: none */
+	unsigned events;
+	unsigned gen;    /* va_channel_generation when registered */
+};
+
 struct va_link {
+	va_loop *loop;
 	va_channel *ch;
 	va_session *s;
 	uint8_t *rbuf;
 	size_t rpos, rlen; /* rbuf[rpos..rlen): read, not yet handed to the session */
+	va_loop_timer *timer;
+
+	/* What the last sync put on the loop, and the revents gathered for
+	 * dispatch (prepare's pollfds, matched by position). */
+	struct pollfd pfd[VA_CHANNEL_MAX_POLLFDS];
+	size_t npfd;
+	unsigned pfd_gen;
+	struct reg reg[VA_CHANNEL_MAX_POLLFDS];
+
+	void (*activity)(void *opaque);
+	void *activity_opaque;
 };
 
-uint64_t
-va_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+static void sync_loop(va_link *l);
 
 static void
 link_state(void *opaque, enum va_channel_state st)
@@ -51,37 +64,8 @@ link_state(void *opaque, enum va_channel_state st)
 	}
 }
 
-va_link *
-va_link_new(va_channel *ch, va_session *s)
-{
-	va_link *l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	l->rbuf = malloc(LINK_READ_CHUNK);
-	if (!l->rbuf) {
-		free(l);
-		return NULL;
-	}
-	l->ch = ch;
-	l->s = s;
-	va_channel_set_state_cb(ch, link_state, l);
-	if (va_channel_state(ch) == VA_CHANNEL_UP)
-		va_session_peer_up(s, va_now_ms());
-	return l;
-}
-
-void
-va_link_free(va_link *l)
-{
-	if (!l)
-		return;
-	va_channel_set_state_cb(l->ch, NULL, NULL);
-	free(l->rbuf);
-	free(l);
-}
-
-void
-va_link_flush(va_link *l)
+static void
+write_out(va_link *l)
 {
 	struct iovec iov[LINK_IOV_MAX];
 
@@ -95,9 +79,16 @@ va_link_flush(va_link *l)
 			return;
 		}
 		if (w == 0)
-			return; /* would block: prepare asks for POLLOUT */
+			return; /* would block: sync asks for POLLOUT */
 		va_session_output_consume(l->s, (size_t)w);
 	}
+}
+
+void
+va_link_flush(va_link *l)
+{
+	write_out(l);
+	sync_loop(l);
 }
 
 static int
@@ -117,45 +108,36 @@ feed(va_link *l)
 		l->rpos += n;
 		va_session_input(l->s, l->rbuf + l->rpos - n, n, va_now_ms());
 		/* Write replies as they are made. */
-		va_link_flush(l);
+		write_out(l);
 	}
 	if (l->rpos == l->rlen)
 		l->rpos = l->rlen = 0;
 }
 
-size_t
-va_link_prepare(va_link *l, struct pollfd *pfd, size_t max, int *timeout_ms)
+static void
+fd_cb(void *opaque, int fd, unsigned revents)
 {
-	uint64_t now = va_now_ms();
-	int want_write = va_session_output_pending(l->s) > 0;
-	size_t n = va_channel_prepare(l->ch, pfd, max, want_write, now, timeout_ms);
+	va_link *l = opaque;
 
-	if (l->rlen || backed_up(l)) {
-		/* Read nothing more until the held input is handed over;
-		 * POLLHUP and POLLERR still come. */
-		for (size_t i = 0; i < n; i++)
-			pfd[i].events &= (short)~POLLIN;
-		if (l->rlen && !backed_up(l))
-			*timeout_ms = 0;
-	}
-
-	uint64_t dl = va_session_deadline(l->s);
-	if (dl != UINT64_MAX) {
-		uint64_t wait = dl > now ? dl - now : 0;
-		if (wait > INT32_MAX)
-			wait = INT32_MAX;
-		if (*timeout_ms < 0 || (uint64_t)*timeout_ms > wait)
-			*timeout_ms = (int)wait;
-	}
-	return n;
+	for (size_t i = 0; i < l->npfd; i++)
+		if (l->pfd[i].fd == fd)
+			l->pfd[i].revents |= (short)revents;
+	/* The dispatch runs from the timer, at the end of this pass: one
+	 * for both fds when both are ready. */
+	va_loop_timer_soon(l->timer);
 }
 
-void
-va_link_dispatch(va_link *l, const struct pollfd *pfd, size_t n)
+/* Runs the channel (events gathered by fd_cb, its timer), the held
+ * input, reads, the session's timers, and writes. */
+static void
+run(void *opaque)
 {
+	va_link *l = opaque;
 	uint64_t now = va_now_ms();
-	unsigned ev = va_channel_dispatch(l->ch, pfd, n, now);
+	unsigned ev = va_channel_dispatch(l->ch, l->pfd, l->npfd, now);
 
+	for (size_t i = 0; i < l->npfd; i++)
+		l->pfd[i].revents = 0;
 	feed(l);
 	if ((ev & VA_CHANNEL_READABLE) && !l->rlen && !backed_up(l)) {
 		for (int i = 0; i < LINK_READS_PER_DISPATCH; i++) {
@@ -174,5 +156,156 @@ va_link_dispatch(va_link *l, const struct pollfd *pfd, size_t n)
 		}
 	}
 	va_session_tick(l->s, va_now_ms());
-	va_link_flush(l);
+	write_out(l);
+	sync_loop(l);
+	if (l->activity)
+		l->activity(l->activity_opaque);
+}
+
+static void
+kick(void *opaque)
+{
+	va_link *l = opaque;
+	va_loop_timer_soon(l->timer);
+}
+
+static void
+reg_clear(va_link *l, struct reg *r)
+{
+	if (r->fd >= 0)
+		va_loop_fd_clear(l->loop, r->fd);
+	r->fd = -1;
+	r->events = 0;
+}
+
+/*
+ * Makes the loop poll what the channel wants now, and arms the timer for
+ * the earliest of the channel's timer, the session's deadline, and the
+ * held input (at once, when the output has room again).
+ */
+static void
+sync_loop(va_link *l)
+{
+	struct pollfd pfd[VA_CHANNEL_MAX_POLLFDS];
+	uint64_t now = va_now_ms();
+	int timeout = -1;
+	int want_write = va_session_output_pending(l->s) > 0;
+	size_t n = va_channel_prepare(l->ch, pfd, VA_CHANNEL_MAX_POLLFDS, want_write, now,
+				      &timeout);
+	unsigned gen = va_channel_generation(l->ch);
+
+	if (l->rlen || backed_up(l)) {
+		/* Read nothing more until the held input is handed over;
+		 * POLLHUP and POLLERR still come. */
+		for (size_t i = 0; i < n; i++)
+			pfd[i].events &= (short)~POLLIN;
+		if (l->rlen && !backed_up(l))
+			timeout = 0;
+	}
+	/* Off the loop: what is registered and no longer wanted, or whose
+	 * number now names another file. */
+	for (size_t k = 0; k < VA_CHANNEL_MAX_POLLFDS; k++) {
+		struct reg *r = &l->reg[k];
+		int keep = 0;
+		for (size_t i = 0; i < n && r->fd >= 0; i++)
+			keep = keep || pfd[i].fd == r->fd;
+		if (r->fd >= 0 && (!keep || r->gen != gen))
+			reg_clear(l, r);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct reg *r = NULL, *spare = NULL;
+		for (size_t k = 0; k < VA_CHANNEL_MAX_POLLFDS; k++) {
+			if (l->reg[k].fd == pfd[i].fd)
+				r = &l->reg[k];
+			else if (l->reg[k].fd < 0 && !spare)
+				spare = &l->reg[k];
+		}
+		/* An fd with events 0 stays registered but out of the wait:
+		 * POLLHUP alone must not wake us (see loop.h). */
+		unsigned want = (unsigned)pfd[i].events & (POLLIN | POLLOUT);
+		if (!r) {
+			r = spare;
+			if (va_loop_fd_set(l->loop, pfd[i].fd, want, fd_cb, l) < 0) {
+				va_log_warn("%s: cannot poll", va_channel_spec(l->ch));
+				continue;
+			}
+			r->fd = pfd[i].fd;
+			r->events = want;
+			r->gen = gen;
+		} else if (r->events != want) {
+			if (va_loop_fd_events(l->loop, r->fd, want) < 0)
+				va_log_warn("%s: cannot poll", va_channel_spec(l->ch));
+			r->events = want;
+		}
+	}
+	/* Dispatch matches revents to what prepare handed out last; keep
+	 * what fd_cb gathered for an fd that is still the same file. */
+	for (size_t i = 0; i < n; i++) {
+		short rev = 0;
+		for (size_t j = 0; j < l->npfd && l->pfd_gen == gen; j++)
+			if (l->pfd[j].fd == pfd[i].fd)
+				rev = l->pfd[j].revents;
+		pfd[i].revents = rev;
+	}
+	for (size_t i = 0; i < n; i++)
+		l->pfd[i] = pfd[i];
+	l->npfd = n;
+	l->pfd_gen = gen;
+
+	uint64_t due = timeout < 0 ? UINT64_MAX : now + (uint64_t)timeout;
+	uint64_t dl = va_session_deadline(l->s);
+	if (dl < due)
+		due = dl;
+	if (due == UINT64_MAX)
+		va_loop_timer_stop(l->timer);
+	else if (va_loop_timer_due(l->timer) != due)
+		va_loop_timer_at(l->timer, due);
+}
+
+va_link *
+va_link_new(va_loop *loop, va_channel *ch, va_session *s)
+{
+	va_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->rbuf = malloc(LINK_READ_CHUNK);
+	l->timer = va_loop_timer_new(loop, run, l);
+	if (!l->rbuf || !l->timer) {
+		va_loop_timer_free(l->timer);
+		free(l->rbuf);
+		free(l);
+		return NULL;
+	}
+	for (size_t k = 0; k < VA_CHANNEL_MAX_POLLFDS; k++)
+		l->reg[k].fd = -1;
+	l->loop = loop;
+	l->ch = ch;
+	l->s = s;
+	va_channel_set_state_cb(ch, link_state, l);
+	va_session_set_kick(s, kick, l);
+	if (va_channel_state(ch) == VA_CHANNEL_UP)
+		va_session_peer_up(s, va_now_ms());
+	sync_loop(l);
+	return l;
+}
+
+void
+va_link_free(va_link *l)
+{
+	if (!l)
+		return;
+	for (size_t k = 0; k < VA_CHANNEL_MAX_POLLFDS; k++)
+		reg_clear(l, &l->reg[k]);
+	va_loop_timer_free(l->timer);
+	va_channel_set_state_cb(l->ch, NULL, NULL);
+	va_session_set_kick(l->s, NULL, NULL);
+	free(l->rbuf);
+	free(l);
+}
+
+void
+va_link_set_activity_cb(va_link *l, void (*fn)(void *opaque), void *opaque)
+{
+	l->activity = fn;
+	l->activity_opaque = opaque;
 }

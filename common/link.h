@@ -1,40 +1,44 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * link.h - drives a session over a channel inside a poll() loop.
+ * link.h - drives a session over a channel on the event loop.
  *
  * The link owns neither: it registers itself as the channel's state
- * callback (UP -> va_session_peer_up, DOWN -> va_session_peer_down),
- * moves bytes between them and runs the session's timers.  A loop does:
+ * callback (UP -> va_session_peer_up, DOWN -> va_session_peer_down) and
+ * as the session's kick (session.h), puts the channel's fds and one
+ * timer on the loop, moves bytes between them, and runs the session's
+ * timers.  Calls and replies queued from anywhere (a callback of the
+ * session, another fd's callback, a timer, posted work) are written in
+ * the same pass of the loop, before it waits again; nobody has to flush.
  *
- *     n = va_link_prepare(l, pfd, max, &timeout);
- *     poll(pfd, n, timeout);
- *     va_link_dispatch(l, pfd, n);
- *
- * After calls or replies made outside dispatch, va_link_flush() writes
- * what it can at once (the next prepare asks for POLLOUT otherwise).
+ * Back-pressure: input is handed to the session in slices, and no more
+ * is read while the session's unwritten output is over twice its frame
+ * limit, so a peer that sends requests without reading the answers
+ * cannot make us queue answers without end.
  */
 #ifndef VA_LINK_H
 #define VA_LINK_H
 
-#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "channel.h"
+#include "loop.h"
 #include "session.h"
-
-#define VA_LINK_MAX_POLLFDS VA_CHANNEL_MAX_POLLFDS
 
 typedef struct va_link va_link;
 
-/* Monotonic clock in milliseconds. */
-uint64_t va_now_ms(void);
-
-va_link *va_link_new(va_channel *ch, va_session *s);
-/* Unregisters from the channel; frees neither channel nor session. */
+/* NULL on allocation failure.  Starts at once (a channel UP already resets the session). */
+va_link *va_link_new(va_loop *loop, va_channel *ch, va_session *s);
+/* Takes the link off the loop and unregisters it; frees neither channel nor session. */
 void va_link_free(va_link *l);
-size_t va_link_prepare(va_link *l, struct pollfd *pfd, size_t max, int *timeout_ms);
-void va_link_dispatch(va_link *l, const struct pollfd *pfd, size_t n);
+/* Writes what the channel takes now (the link also does it by itself). */
 void va_link_flush(va_link *l);
+/*
+ * fn(opaque) runs after the link has handled an event of its channel or
+ * a timer (bytes in, a state change, a session timeout), once per pass
+ * at most: a place to look at the channel's and the session's state.
+ * NULL removes it.
+ */
+void va_link_set_activity_cb(va_link *l, void (*fn)(void *opaque), void *opaque);
 
 #endif

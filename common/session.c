@@ -161,7 +161,17 @@ struct va_session {
 	struct call_list in_flight; /* sent, in seq order */
 
 	struct va_session_stats st;
+
+	void (*kick)(void *opaque); /* va_session_set_kick */
+	void *kick_opaque;
 };
+
+static void
+kick(va_session *s)
+{
+	if (s->kick)
+		s->kick(s->kick_opaque);
+}
 
 /* Sequence numbers are process-wide and never reused. */
 static uint64_t next_seq_value;
@@ -966,6 +976,7 @@ va_session_reset(va_session *s, uint64_t now_ms)
 	after_init(&a);
 	start_reset(s, now_ms, &a, 0, "requested");
 	after_run(s, &a);
+	kick(s);
 }
 
 void
@@ -1115,6 +1126,7 @@ va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms
 	s->st.calls++;
 	if (ready) {
 		send_call(s, c);
+		kick(s);
 		return 0;
 	}
 	/* Sent when READY, with the id patched over the placeholder. */
@@ -1132,6 +1144,7 @@ va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms
 	list_append(&s->waiting, c);
 	va_log_debug("%s: call %" PRIu64 " waits for the handshake (%s)", s->name, seq,
 		     state_names[s->state]);
+	kick(s); /* its ready deadline is a timer */
 	return 0;
 }
 
@@ -1160,7 +1173,15 @@ va_session_reply(va_session *s, uint64_t epoch, const char *tag, const void *bod
 	queue_frame(s, f);
 	s->st.replies++;
 	va_log_debug("%s: -> reply %s (%zu bytes)", s->name, tag, len);
+	kick(s);
 	return 0;
+}
+
+void
+va_session_set_kick(va_session *s, void (*fn)(void *opaque), void *opaque)
+{
+	s->kick = fn;
+	s->kick_opaque = opaque;
 }
 
 int

@@ -148,6 +148,15 @@ int va_session_call(va_session *s, const void *body, size_t len,
 int va_session_reply(va_session *s, uint64_t epoch, const char *tag,
 		     const void *body, size_t len);
 
+/*
+ * The transport's hook (link.c): fn(opaque) runs at the end of
+ * va_session_call, va_session_reply and va_session_reset, when output was
+ * queued or a timer may have moved, so that whoever drives the session
+ * writes and re-reads the deadline without its callers having to say so.
+ * fn must not call into the session; NULL removes it.
+ */
+void va_session_set_kick(va_session *s, void (*fn)(void *opaque), void *opaque);
+
 int va_session_is_ready(const va_session *s);
 /* The current epoch (changes at every reset, either side). */
 uint64_t va_session_epoch(const va_session *s);

@@ -69,6 +69,7 @@
 #include "link.h"
 #include "log.h"
 #include "rpc.h"
+#include "serve.h"
 #include "session.h"
 
 /* ---- timing ---------------------------------------------------------- */
@@ -788,19 +789,8 @@ host_on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		struct va_frame *req)
 {
 	struct host *h = opaque;
-	xmlrpc_env e;
-	xmlrpc_mem_block *out = NULL;
-
-	xmlrpc_env_init(&e);
-	xmlrpc_registry_process_call2(&e, host_reg, (const char *)req->body, req->body_len,
-				      h, &out);
-	if (!e.fault_occurred) {
-		va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-				 XMLRPC_MEMBLOCK_SIZE(char, out));
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&e);
-	va_frame_free(req);
+	/* The registry behind the gate, answered whatever happens. */
+	va_rpc_serve(s, epoch, tag, req, host_reg, h);
 }
 
 static void
@@ -839,6 +829,16 @@ mitm_state(void *opaque, enum va_channel_state st)
  * mitm: pump by hand and make the agent's announced limit of 65536 look
  * like 99999, so that our session sends what the agent must refuse.
  */
+/* The loop of the test's host side (links of all hosts of a test). */
+static va_loop *
+host_loop(void)
+{
+	static va_loop *l;
+	if (!l)
+		l = va_loop_new();
+	return l;
+}
+
 static struct host *
 host_open(struct agent *a, size_t max_frame, int mitm)
 {
@@ -860,7 +860,7 @@ host_open(struct agent *a, size_t max_frame, int mitm)
 		h->rbuf = malloc(256 * 1024);
 		va_channel_set_state_cb(h->ch, mitm_state, h);
 	} else if (h->s) {
-		h->l = va_link_new(h->ch, h->s);
+		h->l = va_link_new(host_loop(), h->ch, h->s);
 	}
 	if (!h->s || (mitm ? !h->rbuf : !h->l)) {
 		CHECK(0, "out of memory");
@@ -942,7 +942,7 @@ mitm_feed(struct host *h, const uint8_t *data, size_t len)
 static void
 host_pump(struct host *h, int max_ms)
 {
-	struct pollfd pfd[VA_LINK_MAX_POLLFDS];
+	struct pollfd pfd[VA_CHANNEL_MAX_POLLFDS];
 	int timeout = max_ms;
 	size_t n;
 
@@ -951,15 +951,11 @@ host_pump(struct host *h, int max_ms)
 		return;
 	}
 	if (h->l) {
-		n = va_link_prepare(h->l, pfd, VA_LINK_MAX_POLLFDS, &timeout);
-		if (timeout < 0 || timeout > max_ms)
-			timeout = max_ms;
-		poll(pfd, n, timeout);
-		va_link_dispatch(h->l, pfd, n);
+		va_loop_run_once(host_loop(), max_ms);
 		return;
 	}
 	uint64_t now = va_now_ms();
-	n = va_channel_prepare(h->ch, pfd, VA_LINK_MAX_POLLFDS,
+	n = va_channel_prepare(h->ch, pfd, VA_CHANNEL_MAX_POLLFDS,
 			       va_session_output_pending(h->s) > 0, now, &timeout);
 	uint64_t dl = va_session_deadline(h->s);
 	if (dl != UINT64_MAX) {

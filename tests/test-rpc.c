@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "rpc.h"
+#include "xmlgate.h"
 
 static int
 name_of(const char *xml, char *out)
@@ -139,18 +140,18 @@ test_prolog(void)
 				   "<!ENTITY lol \"lol\">]>\n<methodCall/>";
 	static const char bad2[] = "  <!-- c --><!ENTITY x \"y\"><methodCall/>";
 
-	CU_ASSERT_EQUAL(va_rpc_check_prolog(ok1, strlen(ok1), &why), 0);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog(ok2, strlen(ok2), &why), 0);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog("", 0, &why), 0);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog("<", 1, &why), 0);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog("<?xml", 5, &why), 0);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad1, strlen(bad1), &why), -1);
+	CU_ASSERT_EQUAL(va_xml_gate_check(ok1, strlen(ok1), &why), 0);
+	CU_ASSERT_EQUAL(va_xml_gate_check(ok2, strlen(ok2), &why), 0);
+	CU_ASSERT_EQUAL(va_xml_gate_check("", 0, &why), 0);
+	CU_ASSERT_EQUAL(va_xml_gate_check("<", 1, &why), 0);
+	CU_ASSERT_EQUAL(va_xml_gate_check("<?xml", 5, &why), 0);
+	CU_ASSERT_EQUAL(va_xml_gate_check(bad1, strlen(bad1), &why), -1);
 	CU_ASSERT_PTR_NOT_NULL(why);
-	CU_ASSERT_EQUAL(va_rpc_check_prolog(bad2, strlen(bad2), &why), -1);
+	CU_ASSERT_EQUAL(va_xml_gate_check(bad2, strlen(bad2), &why), -1);
 	/* UTF-16 without a byte-order mark has no 0xFF and would hide a
 	 * DOCTYPE from a byte scan: any NUL byte is refused. */
 	static const char utf16[] = "<\0!\0D\0O\0C\0T\0Y\0P\0E\0";
-	CU_ASSERT_EQUAL(va_rpc_check_prolog(utf16, sizeof(utf16) - 1, &why), -1);
+	CU_ASSERT_EQUAL(va_xml_gate_check(utf16, sizeof(utf16) - 1, &why), -1);
 }
 
 int

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "proxycalls.h"
 #include "rpc.h"
+#include "xmlgate.h"
 
 /* Largest system.methodHelp/Signature call parsed here to route it. */
 #define ASK_MAX 4096
@@ -217,7 +218,8 @@ static int
 asks_about_proxy(const uint8_t *body, size_t len)
 {
 	xmlrpc_env env;
-	const char *name = NULL, *about = NULL;
+	char *name = NULL;
+	const char *about = NULL;
 	xmlrpc_value *params = NULL, *p0 = NULL;
 	int local = 1; /* malformed calls get the registry's own fault */
 
@@ -226,7 +228,7 @@ asks_about_proxy(const uint8_t *body, size_t len)
 	if (len > ASK_MAX)
 		return 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_parse_call(&env, (const char *)body, len, &name, &params);
+	va_rpc_parse_call(&env, body, len, &name, &params);
 	if (!env.fault_occurred && xmlrpc_array_size(&env, params) == 1) {
 		xmlrpc_array_read_item(&env, params, 0, &p0);
 		if (!env.fault_occurred && xmlrpc_value_type(p0) == XMLRPC_TYPE_STRING)
@@ -240,8 +242,7 @@ asks_about_proxy(const uint8_t *body, size_t len)
 		xmlrpc_DECREF(p0);
 	if (params)
 		xmlrpc_DECREF(params);
-	if (name)
-		free((void *)name);
+	free(name);
 	xmlrpc_env_clean(&env);
 	return local;
 }
@@ -251,23 +252,16 @@ run_local(struct va_guest *g, const uint8_t *body, size_t len, const int *cancel
 	  struct va_reply *out)
 {
 	struct va_proxy_call info = { g, cancel };
-	xmlrpc_mem_block *mb = NULL;
 	xmlrpc_env env;
 	struct va_buf b = { 0 };
 
 	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, registry, (const char *)body, len, &info, &mb);
+	va_rpc_process(&env, registry, body, len, &info, &b);
 	if (env.fault_occurred) {
-		reply_fault(out, env.fault_code, env.fault_string);
+		va_buf_free(&b);
+		reply_text(out, 500, "out of memory");
 	} else {
-		if (va_buf_append(&b, XMLRPC_MEMBLOCK_CONTENTS(char, mb),
-				  XMLRPC_MEMBLOCK_SIZE(char, mb)) < 0) {
-			va_buf_free(&b);
-			reply_text(out, 500, "out of memory");
-		} else {
-			reply_xml(out, &b);
-		}
-		XMLRPC_MEMBLOCK_FREE(char, mb);
+		reply_xml(out, &b);
 	}
 	xmlrpc_env_clean(&env);
 }
@@ -458,7 +452,7 @@ va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *do
 		reply_text(&rep, 400, "the body contains the byte 0xFF: an XML-RPC body is UTF-8 text");
 		goto answer;
 	}
-	if (va_rpc_check_prolog(body, len, &why) < 0) {
+	if (va_xml_gate_check(body, len, &why) < 0) {
 		va_log_warnx("%s: call refused: %s", va_guest_name(g), why);
 		reply_fault(&rep, XMLRPC_PARSE_ERROR, why);
 		goto answer;

@@ -22,13 +22,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -41,7 +39,10 @@
 #include "hostcalls.h"
 #include "link.h"
 #include "log.h"
+#include "loop.h"
 #include "rpc.h"
+#include "serve.h"
+#include "xmlgate.h"
 #include "session.h"
 
 struct fwd {
@@ -56,43 +57,15 @@ struct fwd {
 	struct va_call_result res;
 };
 
-struct posted {
-	void (*fn)(void *);
-	void *arg;
-	struct posted *next;
-};
-
 static struct va_guests_config config;
 static xmlrpc_registry *host_registry;
 static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
 static const struct va_loop_hook *hook;
-
-/* The longest the loop sleeps in poll() when nothing is due: the
- * counters other threads read are refreshed at least this often. */
-#define LINK_MAX_SLEEP_MS 1000
+static va_loop_timer *hook_timer;
 
 static pthread_t link_thread;
 static int link_running;
-static int wake_fd = -1;
-
-/* The stop flag and the posted work, for other threads. */
-static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static int stopping;
-static struct posted *posted_head, **posted_tail = &posted_head;
-
-/* ---- the wake-up ---- */
-
-static void
-wake(void)
-{
-	uint64_t one = 1;
-	ssize_t r;
-
-	do
-		r = write(wake_fd, &one, sizeof(one));
-	while (r < 0 && errno == EINTR);
-	/* EAGAIN: the counter is full, so the thread wakes anyway. */
-}
+static va_loop *loop;
 
 static void
 fwd_finish(struct fwd *f)
@@ -138,7 +111,7 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 	unsigned timeout_s = config.call_timeout_ms / 1000;
 
 	const char *why;
-	if (!err && va_rpc_check_prolog(resp->body, resp->body_len, &why) < 0) {
+	if (!err && va_xml_gate_check(resp->body, resp->body_len, &why) < 0) {
 		/* Host clients built on xmlrpc-c would expand its entities. */
 		va_log_warnx("%s: %s: answer refused: %s", g->name, f->method, why);
 		va_frame_free(resp);
@@ -213,28 +186,22 @@ caps_done(void *opaque, int err, struct va_frame *resp)
 	xmlrpc_env env;
 	xmlrpc_value *result = NULL;
 	int fcode = 0;
-	const char *fstr = NULL;
+	char *fstr = NULL;
 
 	if (err) {
 		va_log_debug("%s: va.capabilities: %s", g->name, va_session_strerror(err));
 		return;
 	}
 	touch(g);
-	const char *why;
-	if (va_rpc_check_prolog(resp->body, resp->body_len, &why) < 0) {
-		/* Parsing it would stall this thread, which serves every guest. */
-		va_log_warnx("%s: va.capabilities: answer refused: %s", g->name, why);
-		va_frame_free(resp);
-		return;
-	}
 	xmlrpc_env_init(&env);
-	xmlrpc_parse_response2(&env, (const char *)resp->body, resp->body_len, &result,
-			       &fcode, &fstr);
+	va_rpc_parse_response(&env, resp->body, resp->body_len, &result, &fcode, &fstr);
 	if (env.fault_occurred) {
+		/* Refused before parsing (it would stall this thread, which
+		 * serves every guest), or not a response. */
 		va_log_warnx("%s: va.capabilities: bad response: %s", g->name, env.fault_string);
 	} else if (fstr) {
 		va_log_warnx("%s: va.capabilities: fault %d: %s", g->name, fcode, fstr);
-		free((void *)fstr);
+		free(fstr);
 	} else {
 		va_guest_set_info(&env, g, result, "va.capabilities");
 		if (env.fault_occurred)
@@ -279,58 +246,24 @@ on_reset(void *opaque, va_session *s, int by_peer)
 	va_log_debug("%s: session reset (%s)", g->name, by_peer ? "by the agent" : "by the proxy");
 }
 
-static void
-reply_fault(struct va_guest *g, va_session *s, uint64_t epoch, const char *tag, int code,
-	    const char *msg)
-{
-	struct va_buf b = { 0 };
-
-	if (va_rpc_serialize_fault(&b, code, msg) == 0)
-		va_session_reply(s, epoch, tag, b.data, b.len);
-	else
-		va_log_errx("%s: cannot answer request %s: out of memory", g->name, tag);
-	va_buf_free(&b);
-}
-
 /* A host.* call from the guest. */
 static void
 on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct va_frame *req)
 {
 	struct va_guest *g = opaque;
 	struct va_host_call info = { g, req->body_len };
-	xmlrpc_mem_block *out = NULL;
-	xmlrpc_env env;
 
 	touch(g);
-	/* This thread serves every guest: a guest's entity bomb must not
-	 * stall it (xmlrpc-c's parser expands entities), nor a huge body
-	 * fill the host's memory with value trees. */
-	const char *why = "the request is larger than host.* methods take";
-	if (req->body_len > VA_HOST_BODY_MAX ||
-	    va_rpc_check_prolog(req->body, req->body_len, &why) < 0) {
+	/* This thread serves every guest: no huge body may fill the host's
+	 * memory with value trees (the gate refuses entity bombs). */
+	if (req->body_len > VA_HOST_BODY_MAX) {
+		const char *why = "the request is larger than host.* methods take";
 		va_log_warnx("%s: request %s refused: %s", g->name, tag, why);
-		reply_fault(g, s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_rpc_reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
 		va_frame_free(req);
 		return;
 	}
-	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, host_registry, (const char *)req->body,
-				      req->body_len, &info, &out);
-	if (env.fault_occurred) {
-		/* Only the registry's own failures land here; method faults are in out. */
-		reply_fault(g, s, epoch, tag, XMLRPC_INTERNAL_ERROR, env.fault_string);
-	} else {
-		int r = va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-					 XMLRPC_MEMBLOCK_SIZE(char, out));
-		if (r == -E2BIG)
-			reply_fault(g, s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR,
-				    "response larger than the agent's frame limit");
-		else if (r < 0 && r != -ESTALE)
-			va_log_warnx("%s: reply to %s not sent: %s", g->name, tag, strerror(-r));
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&env);
-	va_frame_free(req);
+	va_rpc_serve(s, epoch, tag, req, host_registry, &info);
 }
 
 static const struct va_session_ops session_ops = {
@@ -340,6 +273,8 @@ static const struct va_session_ops session_ops = {
 };
 
 /* ---- the loop thread ---- */
+
+static void snapshot(struct va_guest *g, uint64_t now);
 
 static void
 submit(struct fwd *f, const void *body, uint64_t now)
@@ -373,7 +308,7 @@ submit(struct fwd *f, const void *body, uint64_t now)
 	g->sh.calls_forwarded++;
 	pthread_mutex_unlock(&g->lock);
 	va_log_debug("%s: %s forwarded (%zu bytes)", g->name, f->method, f->len);
-	va_link_flush(g->link);
+	snapshot(g, now);
 }
 
 /* Copies what the other threads may read; posts link events. */
@@ -416,110 +351,48 @@ snapshot(struct va_guest *g, uint64_t now)
 }
 
 static void
-drain_wake(void)
+on_activity(void *opaque)
 {
-	uint64_t v;
-	while (read(wake_fd, &v, sizeof(v)) > 0)
-		;
+	snapshot(opaque, va_now_ms());
 }
 
-/* Runs what other threads posted (va_guests_post). */
+/* The HTTP server's own descriptor and deadlines. */
 static void
-run_posted(void)
+hook_fd(void *opaque, int fd, unsigned revents)
 {
-	pthread_mutex_lock(&q_lock);
-	struct posted *p = posted_head;
-	posted_head = NULL;
-	posted_tail = &posted_head;
-	pthread_mutex_unlock(&q_lock);
-	while (p) {
-		struct posted *next = p->next;
-		p->fn(p->arg);
-		free(p);
-		p = next;
-	}
+	(void)opaque;
+	(void)fd;
+	(void)revents;
+	hook->dispatch(hook->opaque, va_now_ms());
+}
+
+static void
+hook_due(void *opaque)
+{
+	(void)opaque;
+	hook->dispatch(hook->opaque, va_now_ms());
+}
+
+static void
+hook_arm(void *opaque)
+{
+	(void)opaque;
+	uint64_t now = va_now_ms();
+	int t = hook->timeout(hook->opaque, now);
+	if (t < 0)
+		va_loop_timer_stop(hook_timer);
+	else if (va_loop_timer_due(hook_timer) != now + (uint64_t)t)
+		va_loop_timer_at(hook_timer, now + (uint64_t)t);
 }
 
 static void *
 link_main(void *arg)
 {
-	size_t maxfd = 2 + va_guests_count() * VA_LINK_MAX_POLLFDS;
-	struct pollfd *pfd = calloc(maxfd, sizeof(*pfd));
-	size_t *nfd = calloc(va_guests_count() + 1, sizeof(*nfd));
-	/* When each guest's link wants to be dispatched (its own timers). */
-	uint64_t *due = calloc(va_guests_count() + 1, sizeof(*due));
-
 	(void)arg;
-	if (!pfd || !nfd || !due)
-		va_fatalx("loop thread: out of memory");
 	for (size_t i = 0; i < va_guests_count(); i++)
 		va_guests_at(i)->down_since_ms = va_now_ms();
-
-	for (;;) {
-		pthread_mutex_lock(&q_lock);
-		int stop = stopping;
-		pthread_mutex_unlock(&q_lock);
-		if (stop)
-			break; /* va_guests_stop fails what is still in flight */
-
-		int timeout = LINK_MAX_SLEEP_MS;
-		size_t n = 2;
-		uint64_t now = va_now_ms();
-		pfd[0].fd = wake_fd;
-		pfd[0].events = POLLIN;
-		pfd[0].revents = 0;
-		pfd[1].fd = hook ? hook->fd : -1;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
-		if (hook) {
-			int t = hook->timeout(hook->opaque, now);
-			if (t >= 0 && t < timeout)
-				timeout = t;
-		}
-		for (size_t i = 0; i < va_guests_count(); i++) {
-			struct va_guest *g = va_guests_at(i);
-			int t = -1;
-			nfd[i] = va_link_prepare(g->link, pfd + n, VA_LINK_MAX_POLLFDS, &t);
-			due[i] = t < 0 ? UINT64_MAX : now + (uint64_t)t;
-			if (t >= 0 && t < timeout)
-				timeout = t;
-			n += nfd[i];
-		}
-		int ready = poll(pfd, n, timeout);
-		if (ready < 0 && errno != EINTR)
-			va_fatal("loop thread: poll");
-		if (pfd[0].revents) {
-			drain_wake();
-			run_posted();
-		}
-		/*
-		 * Only the guests with events or due timers are dispatched (with
-		 * 64 guests, going through all of them for each answer was most
-		 * of this thread's work); all of them when the poll timed out,
-		 * at least every LINK_MAX_SLEEP_MS, which keeps the counters
-		 * other threads read fresh.
-		 */
-		now = va_now_ms();
-		n = 2;
-		for (size_t i = 0; i < va_guests_count(); i++) {
-			struct va_guest *g = va_guests_at(i);
-			int active = ready == 0 || now >= due[i];
-			for (size_t k = 0; k < nfd[i] && !active; k++)
-				active = pfd[n + k].revents != 0;
-			if (active) {
-				va_link_dispatch(g->link, pfd + n, nfd[i]);
-				snapshot(g, va_now_ms());
-			}
-			n += nfd[i];
-		}
-		/*
-		 * After the guests, whose answers were written to the HTTP
-		 * clients as they came; the server's own work when its
-		 * descriptor or a timer of its says so.
-		 */
-		if (hook && (pfd[1].revents || hook->timeout(hook->opaque, now) == 0))
-			hook->dispatch(hook->opaque, va_now_ms());
-	}
+	if (va_loop_run(loop) < 0)
+		va_fatal("loop thread");
 
 	/* Closing: every call in flight fails (VA_SESSION_ERR_CLOSED). */
 	for (size_t i = 0; i < va_guests_count(); i++) {
@@ -535,9 +408,6 @@ link_main(void *arg)
 		g->sh.in_flight = 0;
 		pthread_mutex_unlock(&g->lock);
 	}
-	free(pfd);
-	free(nfd);
-	free(due);
 	return NULL;
 }
 
@@ -563,9 +433,15 @@ va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
 	if (r < 0)
 		return r;
 
-	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (wake_fd < 0)
+	loop = va_loop_new();
+	if (!loop)
 		return -errno;
+	if (hook) {
+		hook_timer = va_loop_timer_new(loop, hook_due, NULL);
+		if (!hook_timer || va_loop_fd_set(loop, hook->fd, POLLIN, hook_fd, NULL) < 0)
+			return -ENOMEM;
+		va_loop_set_before_wait(loop, hook_arm, NULL);
+	}
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
 		char sname[VA_RPC_MAX_METHOD_NAME];
@@ -576,8 +452,9 @@ va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
 			.ready_timeout_ms = VA_GUEST_READY_TIMEOUT_MS,
 		};
 		g->s = va_session_new(&scfg, &session_ops, g);
-		if (!g->s || !(g->link = va_link_new(g->ch, g->s)))
+		if (!g->s || !(g->link = va_link_new(loop, g->ch, g->s)))
 			return -ENOMEM;
+		va_link_set_activity_cb(g->link, on_activity, g);
 	}
 	r = pthread_create(&link_thread, NULL, link_main, NULL);
 	if (r)
@@ -589,11 +466,9 @@ va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
 void
 va_guests_stop(void)
 {
-	pthread_mutex_lock(&q_lock);
-	stopping = 1;
-	pthread_mutex_unlock(&q_lock);
+	if (loop)
+		va_loop_stop(loop);
 	if (link_running) {
-		wake();
 		pthread_join(link_thread, NULL);
 		link_running = 0;
 	}
@@ -608,7 +483,9 @@ va_guests_stop(void)
 		g->ch = NULL;
 	}
 	va_buf_free(&caps_call);
-	/* wake_fd stays: threads of proxy.* calls may still post (and wake). */
+	va_loop_timer_free(hook_timer);
+	hook_timer = NULL;
+	/* The loop stays: threads of proxy.* calls may still post (and wake). */
 }
 
 /* ---- forwarded calls and posted work ---- */
@@ -630,10 +507,7 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 	f->len = len;
 	f->done = done;
 	f->ctx = ctx;
-	pthread_mutex_lock(&q_lock);
-	int stop = stopping;
-	pthread_mutex_unlock(&q_lock);
-	if (stop || !g->s) {
+	if (va_loop_stopping(loop) || !g->s) {
 		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
 		return;
 	}
@@ -659,32 +533,23 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 void
 va_guests_post(void (*fn)(void *), void *arg)
 {
-	struct posted *p = malloc(sizeof(*p));
-
-	if (!p)
+	if (va_loop_post(loop, fn, arg) < 0)
 		va_fatalx("out of memory posting work to the loop thread");
-	p->fn = fn;
-	p->arg = arg;
-	p->next = NULL;
-	pthread_mutex_lock(&q_lock);
-	*posted_tail = p;
-	posted_tail = &p->next;
-	pthread_mutex_unlock(&q_lock);
-	if (wake_fd >= 0)
-		wake();
 }
 
 void
 va_guests_run_posted(void)
 {
-	run_posted();
+	if (loop)
+		va_loop_run_posted(loop);
 }
 
 void
 va_guests_link_free(void)
 {
-	run_posted();
-	if (wake_fd >= 0)
-		close(wake_fd);
-	wake_fd = -1;
+	va_guests_run_posted();
+	if (hook)
+		va_loop_fd_clear(loop, hook->fd);
+	va_loop_free(loop);
+	loop = NULL;
 }

@@ -63,7 +63,7 @@ reload(const struct va_proxy_config *cur, int argc, char **argv)
 {
 	struct va_proxy_config fresh;
 
-	if (va_proxy_config_load(&fresh, argc, argv) != VA_PROXY_CONFIG_OK) {
+	if (va_proxy_config_load(&fresh, argc, argv) != VA_CONF_OK) {
 		va_log_errx("SIGHUP: %s has errors; the settings stay as they were",
 			    cur->config_file);
 		va_proxy_config_free(&fresh);
@@ -108,9 +108,9 @@ main(int argc, char **argv)
 	sigset_t sigs;
 
 	switch (va_proxy_config_load(&cfg, argc, argv)) {
-	case VA_PROXY_CONFIG_OK:
+	case VA_CONF_OK:
 		break;
-	case VA_PROXY_CONFIG_EXIT_OK:
+	case VA_CONF_EXIT_OK:
 		va_proxy_config_free(&cfg);
 		return 0;
 	default:

@@ -2,12 +2,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "frame.h"
 #include "log.h"
 #include "options.h"
@@ -91,17 +91,24 @@ va_proxy_guest_name_ok(const char *name)
 	return 1;
 }
 
+static int apply(void *opaque, int opt, const char *val, const char *where);
+static void reset(void *opaque, int opt);
+
+static const struct va_conf_spec spec = {
+	.prog = "va-proxy",
+	.usage = usage_text,
+	.opts = long_opts,
+	.short_opts = short_opts,
+	.default_file = VA_PROXY_DEFAULT_CONFIG,
+	.replaces = "gL",
+	.apply = apply,
+	.reset = reset,
+};
+
 static int
 set_str(char **dst, const char *val)
 {
-	char *p = strdup(val);
-	if (!p) {
-		fprintf(stderr, "va-proxy: out of memory\n");
-		return -1;
-	}
-	free(*dst);
-	*dst = p;
-	return 0;
+	return va_conf_str(&spec, dst, val);
 }
 
 static void
@@ -191,41 +198,18 @@ add_listen(struct va_proxy_config *cfg, const char *val, const char *where)
 	return 0;
 }
 
-static int
-parse_uint(const char *val, unsigned long long min, unsigned long long max,
-	   unsigned long long *out)
-{
-	char *end;
-
-	if (!*val || *val == '-' || *val == '+' || *val == ' ')
-		return -1;
-	errno = 0;
-	unsigned long long v = strtoull(val, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* val NULL: a flag given on the command line. */
 static int
 parse_flag(const char *val, const char *key, const char *where, int *out)
 {
-	if (!val || !strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "1"))
-		*out = 1;
-	else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "0"))
-		*out = 0;
-	else {
-		fprintf(stderr, "va-proxy: %s%s: expected yes or no, not \"%s\"\n", where, key, val);
-		return -1;
-	}
-	return 0;
+	return va_conf_flag(&spec, val, key, where, out);
 }
 
 /* Applies one setting; where is "" or "FILE:LINE: " for messages. */
 static int
-apply(struct va_proxy_config *cfg, int opt, const char *val, const char *where)
+apply(void *opaque, int opt, const char *val, const char *where)
 {
+	struct va_proxy_config *cfg = opaque;
 	unsigned long long v;
 	int lvl;
 
@@ -233,7 +217,7 @@ apply(struct va_proxy_config *cfg, int opt, const char *val, const char *where)
 	case 'g': return add_guest(cfg, val, where);
 	case 'L': return add_listen(cfg, val, where);
 	case 't':
-		if (parse_uint(val, 1, VA_PROXY_MAX_CALL_TIMEOUT, &v) < 0) {
+		if (va_conf_uint(val, 1, VA_PROXY_MAX_CALL_TIMEOUT, &v) < 0) {
 			fprintf(stderr, "va-proxy: %scall-timeout: \"%s\" is not a number of seconds "
 				"between 1 and %d\n", where, val, VA_PROXY_MAX_CALL_TIMEOUT);
 			return -1;
@@ -253,7 +237,7 @@ apply(struct va_proxy_config *cfg, int opt, const char *val, const char *where)
 		cfg->log_level = lvl;
 		return 0;
 	case 'm':
-		if (parse_uint(val, VA_PROXY_MAX_FRAME_MIN, VA_PROXY_MAX_FRAME_MAX, &v) < 0) {
+		if (va_conf_uint(val, VA_PROXY_MAX_FRAME_MIN, VA_PROXY_MAX_FRAME_MAX, &v) < 0) {
 			fprintf(stderr, "va-proxy: %smax-frame: \"%s\" is not a number of bytes "
 				"between %u and %u\n", where, val, VA_PROXY_MAX_FRAME_MIN,
 				VA_PROXY_MAX_FRAME_MAX);
@@ -270,63 +254,14 @@ apply(struct va_proxy_config *cfg, int opt, const char *val, const char *where)
 	return -1;
 }
 
-static char *
-trim(char *s)
+/* Guests and listeners given on the command line replace the file's. */
+static void
+reset(void *opaque, int opt)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
-static int
-load_file(struct va_proxy_config *cfg, const char *path, int must_exist)
-{
-	FILE *f = fopen(path, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int lineno = 0, rc = 0;
-
-	if (!f) {
-		if (!must_exist && errno == ENOENT)
-			return 0;
-		fprintf(stderr, "va-proxy: config file %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		char where[PATH_MAX + 32];
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%d: ", path, lineno);
-		char *s = trim(line);
-		if (*s == '#' || *s == '\0')
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq) {
-			fprintf(stderr, "va-proxy: %sexpected \"key = value\"\n", where);
-			rc = -1;
-			break;
-		}
-		*eq = '\0';
-		char *key = trim(s), *val = trim(eq + 1);
-		const struct option *o;
-		for (o = long_opts; o->name; o++)
-			if (!strcmp(o->name, key))
-				break;
-		if (!o->name || o->val == 'f' || o->val == 'h' || o->val == 'V') {
-			fprintf(stderr, "va-proxy: %sunknown setting \"%s\"\n", where, key);
-			rc = -1;
-			break;
-		}
-		if (apply(cfg, o->val, val, where) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
-	return rc;
+	if (opt == 'g')
+		free_guests(opaque);
+	else
+		free_listens(opaque);
 }
 
 static int
@@ -368,62 +303,15 @@ finish_guests(struct va_proxy_config *cfg)
 	return 0;
 }
 
-enum va_proxy_config_result
+enum va_conf_result
 va_proxy_config_load(struct va_proxy_config *cfg, int argc, char **argv)
 {
-	const char *file = NULL;
-	int explicit_file = 0, opt;
-
 	if (set_defaults(cfg) < 0)
-		return VA_PROXY_CONFIG_ERROR;
-	/* First pass: --help, --version and --config only. */
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
-		if (opt == 'h') {
-			fputs(usage_text, stdout);
-			return VA_PROXY_CONFIG_EXIT_OK;
-		}
-		if (opt == 'V') {
-			printf("va-proxy (virtagent) %s\n", PACKAGE_VERSION);
-			return VA_PROXY_CONFIG_EXIT_OK;
-		}
-		if (opt == 'f') {
-			file = optarg;
-			explicit_file = 1;
-		}
-	}
-	if (!file)
-		file = VA_PROXY_DEFAULT_CONFIG;
-	if (set_str(&cfg->config_file, file) < 0 || load_file(cfg, file, explicit_file) < 0)
-		return VA_PROXY_CONFIG_ERROR;
-
-	/* Second pass: the command line wins; its guests and listeners
-	 * replace the file's. */
-	int cli_guests = 0, cli_listens = 0;
-	optind = 0;
-	opterr = 1;
-	while ((opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
-		if (opt == '?') {
-			fprintf(stderr, "Try 'va-proxy --help'.\n");
-			return VA_PROXY_CONFIG_ERROR;
-		}
-		if (opt == 'g' && !cli_guests++)
-			free_guests(cfg);
-		if (opt == 'L' && !cli_listens++)
-			free_listens(cfg);
-		int is_flag = opt == 'd' || opt == OPT_NO_AUTH || opt == OPT_ALLOW_REMOTE;
-		if (apply(cfg, opt, is_flag ? NULL : optarg, "") < 0)
-			return VA_PROXY_CONFIG_ERROR;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "va-proxy: unexpected argument \"%s\"\nTry 'va-proxy --help'.\n",
-			argv[optind]);
-		return VA_PROXY_CONFIG_ERROR;
-	}
-	if (finish_guests(cfg) < 0)
-		return VA_PROXY_CONFIG_ERROR;
-	return VA_PROXY_CONFIG_OK;
+		return VA_CONF_ERROR;
+	enum va_conf_result r = va_conf_load(&spec, cfg, argc, argv);
+	if (r == VA_CONF_OK && finish_guests(cfg) < 0)
+		return VA_CONF_ERROR;
+	return r;
 }
 
 void

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "conf.h"
+
 #define VA_PROXY_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-proxy.conf"
 #define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
 /* The default listener; vactl uses the same default. */
@@ -48,18 +50,12 @@ struct va_proxy_config {
 	char *socket_group;     /* NULL: unix sockets mode 0600 */
 };
 
-enum va_proxy_config_result {
-	VA_PROXY_CONFIG_OK,
-	VA_PROXY_CONFIG_EXIT_OK, /* --help or --version printed */
-	VA_PROXY_CONFIG_ERROR,   /* message printed to stderr */
-};
-
 /*
  * Fills cfg from defaults, the config file (--config FILE, or the default
  * path when it exists) and argv.  cfg is to be freed with
  * va_proxy_config_free() whatever the result.
  */
-enum va_proxy_config_result va_proxy_config_load(struct va_proxy_config *cfg,
+enum va_conf_result va_proxy_config_load(struct va_proxy_config *cfg,
 						 int argc, char **argv);
 void va_proxy_config_free(struct va_proxy_config *cfg);
 
