@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rpc.h"
+#include "text.h"
 
 /* Room for the envelope around the largest body a frame may carry. */
 #define RPC_XML_SLACK (64 * 1024)
@@ -34,11 +35,12 @@ va_rpc_registry_new(xmlrpc_env *env, const struct xmlrpc_method_info3 *methods, 
 	return r;
 }
 
+/* What xmlrpc-c wrote, with text.h's escapes undone: the XML for the wire. */
 static void
 append_block(xmlrpc_env *env, struct va_buf *out, xmlrpc_mem_block *mb)
 {
-	if (va_buf_append(out, XMLRPC_MEMBLOCK_CONTENTS(char, mb),
-			  XMLRPC_MEMBLOCK_SIZE(char, mb)) < 0)
+	if (va_text_xml_out(XMLRPC_MEMBLOCK_CONTENTS(char, mb), XMLRPC_MEMBLOCK_SIZE(char, mb),
+			    out) < 0)
 		xmlrpc_faultf(env, "out of memory");
 }
 
