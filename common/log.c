@@ -2,11 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -83,15 +86,93 @@ emit(enum va_log_level level, const char *msg)
 		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
 }
 
+/*
+ * Rate limiting, per kind of message (its format string): at most
+ * VA_LOG_BURST messages of a kind per VA_LOG_WINDOW_MS; the rest are
+ * counted, and the next message of that kind after the window says how
+ * many were suppressed.  A peer that can make us log (a guest's reset
+ * storm, a flood of refused HTTP requests) cannot fill the disk.  The
+ * table is small and keyed by the format's address: kinds beyond it
+ * share slots, which only makes limiting stricter.
+ */
+#define RL_SLOTS 256
+
+static struct rl_slot {
+	const char *fmt;
+	uint64_t window_start;
+	unsigned count;
+	unsigned long suppressed;
+} rl_table[RL_SLOTS];
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned rl_burst = VA_LOG_BURST;
+static uint64_t rl_window = VA_LOG_WINDOW_MS;
+
+void
+va_log_set_rate_limit(unsigned burst, unsigned window_ms)
+{
+	pthread_mutex_lock(&rl_lock);
+	rl_burst = burst;
+	rl_window = window_ms;
+	memset(rl_table, 0, sizeof(rl_table));
+	pthread_mutex_unlock(&rl_lock);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* 1 when a message of this kind may be logged now; *suppressed: how many were not since. */
+static int
+rl_admit(const char *fmt, unsigned long *suppressed)
+{
+	uintptr_t h = (uintptr_t)fmt;
+	struct rl_slot *s = &rl_table[(h >> 4 ^ h >> 12) % RL_SLOTS];
+	uint64_t now = mono_ms();
+	int ok;
+
+	*suppressed = 0;
+	pthread_mutex_lock(&rl_lock);
+	if (s->fmt != fmt || now - s->window_start >= rl_window) {
+		*suppressed = s->fmt == fmt ? s->suppressed : 0;
+		s->fmt = fmt;
+		s->window_start = now;
+		s->count = 0;
+		s->suppressed = 0;
+	}
+	ok = s->count < rl_burst;
+	if (ok)
+		s->count++;
+	else
+		s->suppressed++;
+	pthread_mutex_unlock(&rl_lock);
+	return ok;
+}
+
 static void
 vlog(enum va_log_level level, int with_errno, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char msg[2048];
+	unsigned long suppressed = 0;
 
 	if (level > log_level) {
 		errno = saved;
 		return;
+	}
+	/* Debug output is asked for by whoever runs the daemon: not limited. */
+	if (level < VA_LOG_DEBUG && !rl_admit(fmt, &suppressed)) {
+		errno = saved;
+		return;
+	}
+	if (suppressed) {
+		char note[160];
+		snprintf(note, sizeof(note), "%lu similar messages suppressed (\"%.80s\")",
+			 suppressed, fmt);
+		emit(level, note);
 	}
 	format_msg(msg, sizeof(msg), saved, with_errno, fmt, ap);
 	emit(level, msg);

@@ -5,8 +5,16 @@
  * In the foreground messages go to stderr; as a daemon to syslog
  * (facility LOG_DAEMON).  va_log_warn() and va_log_err() append
  * strerror(errno) of the errno at the time of the call; the *x variants
- * do not.  errno is preserved by every function here.
+ * do not.  errno is preserved by every function here.  Thread-safe.
+ *
+ * Everything but debug messages is rate-limited per kind (per format
+ * string): at most VA_LOG_BURST of a kind per VA_LOG_WINDOW_MS, then the
+ * rest are counted and the next one that passes is preceded by
+ * "N similar messages suppressed".  So whatever a peer makes a daemon
+ * log, the log grows by a bounded amount.
  */
+#define VA_LOG_BURST 20
+#define VA_LOG_WINDOW_MS 10000
 #ifndef VA_LOG_H
 #define VA_LOG_H
 
@@ -18,6 +26,9 @@ enum va_log_level {
 	VA_LOG_INFO = 2,
 	VA_LOG_DEBUG = 3,
 };
+
+/* Changes the rate limit (tests); burst 0 logs nothing but debug. */
+void va_log_set_rate_limit(unsigned burst, unsigned window_ms);
 
 /* ident names the program in syslog and on stderr. */
 void va_log_init(const char *ident, int use_syslog, enum va_log_level level);

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test-log.c - the log's rate limit (common/log.c): a flood of one kind
+ * of message is cut to the burst, the next window says how many were
+ * suppressed, other kinds and debug output are not affected.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "log.h"
+#include "loop.h"
+
+/* Runs fn with stderr sent to a file; returns what was written (malloc'ed). */
+static char *
+capture(void (*fn)(void))
+{
+	char path[] = "/tmp/va-log-XXXXXX";
+	int fd = mkstemp(path);
+	int saved = dup(2);
+	fflush(stderr);
+	dup2(fd, 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	size_t len = (size_t)lseek(fd, 0, SEEK_END);
+	char *s = calloc(1, len + 1);
+	pread(fd, s, len, 0);
+	close(fd);
+	unlink(path);
+	return s;
+}
+
+static unsigned
+count(const char *s, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = s; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void
+flood(void)
+{
+	for (int i = 0; i < 1000; i++)
+		va_log_warnx("peer %d sent garbage", i);
+	va_log_warnx("another kind of message");
+	for (int i = 0; i < 50; i++)
+		va_log_debug("debug %d", i);
+}
+
+static void
+after_window(void)
+{
+	usleep(250 * 1000);
+	va_log_warnx("peer %d sent garbage", 1000);
+}
+
+static void
+test_flood(void)
+{
+	va_log_init("test-log", 0, VA_LOG_DEBUG);
+	va_log_set_rate_limit(20, 200);
+	char *out = capture(flood);
+	CU_ASSERT_EQUAL(count(out, "sent garbage"), 20);
+	CU_ASSERT_EQUAL(count(out, "another kind"), 1);
+	CU_ASSERT_EQUAL(count(out, "debug: debug"), 50);
+	CU_ASSERT_EQUAL(count(out, "suppressed"), 0);
+	free(out);
+	out = capture(after_window);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "980 similar messages suppressed"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "peer 1000 sent garbage"));
+	free(out);
+	va_log_set_rate_limit(VA_LOG_BURST, VA_LOG_WINDOW_MS);
+}
+
+/* Bytes logged by a flood stay bounded: a million lines of one kind. */
+static void
+million(void)
+{
+	for (int i = 0; i < 1000000; i++)
+		va_log_warnx("guest %s: reset storm %d", "vm1", i);
+}
+
+static void
+test_volume(void)
+{
+	va_log_init("test-log", 0, VA_LOG_INFO);
+	char *out = capture(million);
+	CU_ASSERT(strlen(out) < 4096);
+	CU_ASSERT_EQUAL(count(out, "reset storm"), VA_LOG_BURST);
+	free(out);
+}
+
+int
+main(void)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite suite = CU_add_suite("log", NULL, NULL);
+	if (!suite || !CU_add_test(suite, "a flood of one kind is cut to the burst", test_flood) ||
+	    !CU_add_test(suite, "a million lines of one kind: a few KiB", test_volume)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
