@@ -1,7 +1,68 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * contract.h - what va-proxy and vactl must agree on: the XML-RPC fault
- * codes va-proxy answers with itself.
+ * contract.h - what va-proxy (host/proxy/) and vactl (host/vactl/) must
+ * agree on, so that neither keeps a copy of the other's rules: where the
+ * proxy listens by default and the URL that reaches it, the secret file
+ * of HTTP Basic authentication, the guest-name rule, the limits and
+ * timeouts one side chooses with the other's in mind, the words of a
+ * fault that vactl reads, and the XML-RPC fault codes the proxy answers
+ * with itself.
+ */
+#ifndef VA_HOST_CONTRACT_H
+#define VA_HOST_CONTRACT_H
+
+/* ---- where the proxy is ---- */
+
+/* The default listener (va-proxy --listen) and the URL that reaches it
+ * (vactl --url), both made of one host and port. */
+#define VA_PROXY_DEFAULT_HOST "127.0.0.1"
+#define VA_PROXY_DEFAULT_PORT "8470"
+#define VA_PROXY_DEFAULT_LISTEN "tcp:" VA_PROXY_DEFAULT_HOST ":" VA_PROXY_DEFAULT_PORT
+/* The path the proxy serves XML-RPC at; VA_PROXY_RPC_PATH "/NAME" reaches
+ * the guest named NAME (a guest name). */
+#define VA_PROXY_RPC_PATH "/RPC2"
+#define VA_PROXY_DEFAULT_URL \
+	"http://" VA_PROXY_DEFAULT_HOST ":" VA_PROXY_DEFAULT_PORT VA_PROXY_RPC_PATH
+
+/* ---- guests ---- */
+
+/* Longest guest name, what may follow VA_PROXY_RPC_PATH "/" in a URL. */
+#define VA_PROXY_MAX_GUEST_NAME 64
+
+/* ---- the secret file (HTTP Basic authentication on TCP listeners) ----
+ *
+ * va-proxy --auth-file and vactl --auth-file name it; both default to
+ * VA_PROXY_DEFAULT_AUTH_FILE.  The secret is the file's first line
+ * without its trailing spaces and tabs, 1 to VA_PROXY_MAX_SECRET bytes;
+ * the rest of the file is ignored.  The proxy accepts any user name;
+ * vactl sends VA_PROXY_DEFAULT_USER unless the URL names one.
+ */
+#define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
+#define VA_PROXY_DEFAULT_USER "va"
+#define VA_PROXY_MAX_SECRET 256
+
+/* ---- limits and timeouts chosen with the other side in mind ---- */
+
+/* The proxy's default --call-timeout (seconds): vactl waits longer, so
+ * that the proxy's own clear fault comes first. */
+#define VA_PROXY_DEFAULT_CALL_TIMEOUT 30
+/* The most va-proxy --max-frame allows: the largest response body the
+ * proxy forwards, so the largest answer a client must accept from it. */
+#define VA_PROXY_MAX_FRAME_MAX (64u * 1024 * 1024)
+
+/* proxy.events(since_id, timeout_s): the most events one call returns
+ * (a client that gets this many asks again), and the longest wait. */
+#define VA_EVENTS_MAX_PER_CALL 256
+#define VA_EVENTS_MAX_WAIT_S 300
+/* Words of its VA_PROXY_FAULT_EVENTS_LOST messages that a client reads:
+ * the first is followed by the id of the oldest event kept; the second
+ * says that since_id is above every id (the proxy restarted). */
+#define VA_PROXY_EVENTS_OLDEST_KEPT "the oldest event kept is "
+#define VA_PROXY_EVENTS_RESTARTED "newer than the newest"
+
+/* ---- faults ----
+ *
+ * The XML-RPC fault codes va-proxy answers with itself.
  *
  * docs/PROXY-FAULTS.md describes each one and what a client should do.
  * Faults the guest agent returns are passed through untouched; faults
@@ -10,8 +71,6 @@
  * XMLRPC_NO_SUCH_METHOD_ERROR -506, ...).  HTTP-level errors (401, 404,
  * 405, 411, 413, 400) stay HTTP status codes and are not faults.
  */
-#ifndef VA_HOST_CONTRACT_H
-#define VA_HOST_CONTRACT_H
 
 /* The guest's channel (QEMU chardev socket) is not connected. */
 #define VA_PROXY_FAULT_NOT_CONNECTED 1001

@@ -92,7 +92,7 @@ int
 va_auth_load(const char *path, char **secret, char *err, size_t errlen)
 {
 	struct stat st;
-	char buf[VA_AUTH_MAX_SECRET + 2];
+	char buf[VA_PROXY_MAX_SECRET + 2];
 	ssize_t n;
 
 	*secret = NULL;
@@ -137,9 +137,9 @@ va_auth_load(const char *path, char **secret, char *err, size_t errlen)
 	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	buf[len] = '\0';
-	if (len > VA_AUTH_MAX_SECRET) {
+	if (len > VA_PROXY_MAX_SECRET) {
 		snprintf(err, errlen, "auth file %s: the secret is longer than %d bytes", path,
-			 VA_AUTH_MAX_SECRET);
+			 VA_PROXY_MAX_SECRET);
 		return -1;
 	}
 	if (len == 0) {

@@ -269,7 +269,7 @@ guest_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 64)
+	if (n == 0 || n > VA_PROXY_MAX_GUEST_NAME)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
@@ -298,7 +298,7 @@ strfmt(const char *fmt, ...)
 static char *
 read_secret(const char *path)
 {
-	char buf[VACTL_MAX_SECRET + 2];
+	char buf[VA_PROXY_MAX_SECRET + 2];
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -318,7 +318,7 @@ read_secret(const char *path)
 	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	buf[len] = '\0';
-	if (len == 0 || len > VACTL_MAX_SECRET) {
+	if (len == 0 || len > VA_PROXY_MAX_SECRET) {
 		explicit_bzero(buf, sizeof(buf));
 		errno = EINVAL;
 		return NULL;
@@ -345,7 +345,7 @@ setup_unix(struct vactl *v, const char *path, const char *route)
 	v->unix_path = strdup(path);
 	v->display_url = strfmt("unix:%s%s", path, route);
 	/* The host name is not used on a unix socket; the path routes. */
-	v->http_url = strfmt("http://localhost/RPC2%s", route);
+	v->http_url = strfmt("http://localhost" VA_PROXY_RPC_PATH "%s", route);
 	if (!v->unix_path || !v->display_url || !v->http_url)
 		return oom();
 	return 0;
@@ -393,9 +393,9 @@ setup_http(struct vactl *v, const char *route)
 	size_t plen = strcspn(path, "?#");
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;
-	const char *base = plen ? path : "/RPC2";
+	const char *base = plen ? path : VA_PROXY_RPC_PATH;
 	if (!plen)
-		plen = 5;
+		plen = strlen(VA_PROXY_RPC_PATH);
 	v->http_url = strfmt("%.*s%.*s%.*s%s", (int)scheme_len, url, (int)(path - host), host,
 			     (int)plen, base, route);
 	if (!v->http_url)
@@ -410,7 +410,7 @@ static int
 setup_credentials(struct vactl *v)
 {
 	if (!v->user)
-		v->user = strdup(VACTL_DEFAULT_USER);
+		v->user = strdup(VA_PROXY_DEFAULT_USER);
 	if (!v->user)
 		return oom();
 	if (v->password || v->unix_path)
@@ -420,21 +420,22 @@ setup_credentials(struct vactl *v)
 		if (!v->password) {
 			fprintf(stderr, "vactl: auth file %s: %s\n", v->auth_file,
 				errno == EINVAL ? "no secret in it (empty, or longer than "
-				"256 bytes)" : strerror(errno));
+				VACTL_STR(VA_PROXY_MAX_SECRET) " bytes)" : strerror(errno));
 			return VACTL_EXIT_USAGE;
 		}
 		v->password_from = v->auth_file;
 		return 0;
 	}
-	v->password = read_secret(VACTL_DEFAULT_AUTH_FILE);
+	v->password = read_secret(VA_PROXY_DEFAULT_AUTH_FILE);
 	if (v->password) {
-		v->password_from = VACTL_DEFAULT_AUTH_FILE;
+		v->password_from = VA_PROXY_DEFAULT_AUTH_FILE;
 		return 0;
 	}
 	snprintf(v->auth_note, sizeof(v->auth_note),
 		 "the proxy's secret file %s %s; run vactl as a user who can read it "
 		 "(root), or give --auth-file FILE, or put the secret in the URL "
-		 "(http://va:SECRET@HOST:PORT/RPC2)", VACTL_DEFAULT_AUTH_FILE,
+		 "(http://" VA_PROXY_DEFAULT_USER ":SECRET@HOST:PORT" VA_PROXY_RPC_PATH ")",
+		 VA_PROXY_DEFAULT_AUTH_FILE,
 		 errno == ENOENT ? "does not exist" :
 		 errno == EACCES ? "is not readable by this user" :
 		 errno == EINVAL ? "holds no secret" : "cannot be read");
@@ -444,13 +445,13 @@ setup_credentials(struct vactl *v)
 int
 vactl_setup(struct vactl *v)
 {
-	char route[80] = "";
+	char route[1 + VA_PROXY_MAX_GUEST_NAME + 1] = ""; /* "/NAME" */
 	int r;
 
 	if (v->guest) {
 		if (!guest_name_ok(v->guest)) {
-			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to 64 letters, digits, "
-				"'_', '.', '-')\n", v->guest);
+			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to %d letters, digits, "
+				"'_', '.', '-')\n", v->guest, VA_PROXY_MAX_GUEST_NAME);
 			return VACTL_EXIT_USAGE;
 		}
 		snprintf(route, sizeof(route), "/%s", v->guest);
