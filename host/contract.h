@@ -6,10 +6,13 @@
  * of HTTP Basic authentication, the guest-name rule, the limits and
  * timeouts one side chooses with the other's in mind, the words of a
  * fault that vactl reads, and the XML-RPC fault codes the proxy answers
- * with itself.
+ * with itself.  The few rules that are code are in contract.c, which
+ * both programs link.
  */
 #ifndef VA_HOST_CONTRACT_H
 #define VA_HOST_CONTRACT_H
+
+#include <sys/types.h>
 
 /* ---- where the proxy is ---- */
 
@@ -29,6 +32,10 @@
 /* Longest guest name, what may follow VA_PROXY_RPC_PATH "/" in a URL. */
 #define VA_PROXY_MAX_GUEST_NAME 64
 
+/* 1 when name is usable as a guest name: 1 to VA_PROXY_MAX_GUEST_NAME
+ * bytes of [A-Za-z0-9_.-], whatever the locale. */
+int va_proxy_guest_name_ok(const char *name);
+
 /* ---- the secret file (HTTP Basic authentication on TCP listeners) ----
  *
  * va-proxy --auth-file and vactl --auth-file name it; both default to
@@ -36,10 +43,41 @@
  * without its trailing spaces and tabs, 1 to VA_PROXY_MAX_SECRET bytes;
  * the rest of the file is ignored.  The proxy accepts any user name;
  * vactl sends VA_PROXY_DEFAULT_USER unless the URL names one.
+ *
+ * Creating the file when it is missing is the proxy's alone
+ * (host/proxy/auth.c), and so is refusing one that
+ * va_proxy_secret_mode_ok() refuses: vactl reads whatever file its user
+ * can read and names, as it always has.
  */
 #define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
 #define VA_PROXY_DEFAULT_USER "va"
 #define VA_PROXY_MAX_SECRET 256
+
+/* 1 when a secret file of this st_mode may be used: a file that group or
+ * others may access is refused, because whoever can read it can shut the
+ * guests down and read their files. */
+static inline int
+va_proxy_secret_mode_ok(mode_t mode)
+{
+	return (mode & 077) == 0;
+}
+
+enum va_proxy_secret_result {
+	VA_PROXY_SECRET_OK,
+	VA_PROXY_SECRET_READ_ERROR, /* read() failed: errno says why */
+	VA_PROXY_SECRET_NO_MEMORY,
+	VA_PROXY_SECRET_EMPTY,      /* the first line is empty or blank */
+	VA_PROXY_SECRET_TOO_LONG,   /* longer than VA_PROXY_MAX_SECRET */
+};
+
+/*
+ * Reads the secret from fd, a secret file open for reading, with one
+ * read() from its current offset (fd stays open).  On VA_PROXY_SECRET_OK
+ * *secret is a malloc'ed string that the caller wipes (explicit_bzero)
+ * and frees; otherwise *secret is NULL.  The bytes read are wiped from
+ * the stack either way.
+ */
+enum va_proxy_secret_result va_proxy_secret_read(int fd, char **secret);
 
 /* ---- limits and timeouts chosen with the other side in mind ---- */
 

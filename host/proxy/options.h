@@ -16,7 +16,7 @@
 
 #include "conf.h"
 /* The defaults and limits vactl agrees on: listener, auth file, call
- * timeout, largest frame, guest names. */
+ * timeout, largest frame, guest names (va_proxy_guest_name_ok). */
 #include "contract.h"
 
 #define VA_PROXY_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-proxy.conf"
@@ -54,8 +54,5 @@ struct va_proxy_config {
 enum va_conf_result va_proxy_config_load(struct va_proxy_config *cfg,
 						 int argc, char **argv);
 void va_proxy_config_free(struct va_proxy_config *cfg);
-
-/* 1 when name is usable as a guest name ([A-Za-z0-9_.-], 1..64 bytes). */
-int va_proxy_guest_name_ok(const char *name);
 
 #endif

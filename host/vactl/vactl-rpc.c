@@ -264,19 +264,6 @@ pct_decode(const char *s, size_t len)
 	return out;
 }
 
-static int
-guest_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > VA_PROXY_MAX_GUEST_NAME)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
-			return 0;
-	return 1;
-}
-
 static char *
 strfmt(const char *fmt, ...)
 {
@@ -291,41 +278,36 @@ strfmt(const char *fmt, ...)
 }
 
 /*
- * Reads the secret: the first line of the file without trailing blanks,
- * as va-proxy does.  Returns a malloc'ed string, or NULL with errno set
- * (EINVAL: empty or too long).
+ * Reads the secret as va-proxy does (host/contract.h), but from any file
+ * this user can read: no mode check.  Returns a malloc'ed string, or NULL
+ * with errno set (EINVAL: empty or too long).
  */
 static char *
 read_secret(const char *path)
 {
-	char buf[VA_PROXY_MAX_SECRET + 2];
-	ssize_t n;
+	char *s;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return NULL;
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
+	enum va_proxy_secret_result r = va_proxy_secret_read(fd, &s);
 	int e = errno;
 	close(fd);
-	if (n < 0) {
-		errno = e;
-		return NULL;
+	switch (r) {
+	case VA_PROXY_SECRET_OK:
+		return s;
+	case VA_PROXY_SECRET_READ_ERROR:
+		break;
+	case VA_PROXY_SECRET_NO_MEMORY:
+		e = ENOMEM;
+		break;
+	case VA_PROXY_SECRET_EMPTY:
+	case VA_PROXY_SECRET_TOO_LONG:
+		e = EINVAL;
+		break;
 	}
-	buf[n] = '\0';
-	size_t len = strcspn(buf, "\r\n");
-	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || len > VA_PROXY_MAX_SECRET) {
-		explicit_bzero(buf, sizeof(buf));
-		errno = EINVAL;
-		return NULL;
-	}
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
+	errno = e;
+	return NULL;
 }
 
 static int
@@ -449,7 +431,7 @@ vactl_setup(struct vactl *v)
 	int r;
 
 	if (v->guest) {
-		if (!guest_name_ok(v->guest)) {
+		if (!va_proxy_guest_name_ok(v->guest)) {
 			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to %d letters, digits, "
 				"'_', '.', '-')\n", v->guest, VA_PROXY_MAX_GUEST_NAME);
 			return VACTL_EXIT_USAGE;
