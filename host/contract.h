@@ -21,8 +21,8 @@
 #define VA_PROXY_DEFAULT_HOST "127.0.0.1"
 #define VA_PROXY_DEFAULT_PORT "8470"
 #define VA_PROXY_DEFAULT_LISTEN "tcp:" VA_PROXY_DEFAULT_HOST ":" VA_PROXY_DEFAULT_PORT
-/* The path the proxy serves XML-RPC at; VA_PROXY_RPC_PATH "/NAME" reaches
- * the guest named NAME (a guest name). */
+/* The path the proxy serves XML-RPC at; VA_PROXY_RPC_PATH "/NAME"
+ * reaches the guest named NAME. */
 #define VA_PROXY_RPC_PATH "/RPC2"
 #define VA_PROXY_DEFAULT_URL \
 	"http://" VA_PROXY_DEFAULT_HOST ":" VA_PROXY_DEFAULT_PORT VA_PROXY_RPC_PATH
