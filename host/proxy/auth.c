@@ -92,8 +92,6 @@ int
 va_auth_load(const char *path, char **secret, char *err, size_t errlen)
 {
 	struct stat st;
-	char buf[VA_AUTH_MAX_SECRET + 2];
-	ssize_t n;
 
 	*secret = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -116,44 +114,35 @@ va_auth_load(const char *path, char **secret, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if (st.st_mode & 077) {
+	if (!va_proxy_secret_mode_ok(st.st_mode)) {
 		snprintf(err, errlen, "auth file %s has mode %04o: group and others must have no "
 			 "access to the secret (chmod 600 %s)", path,
 			 (unsigned)(st.st_mode & 07777), path);
 		close(fd);
 		return -1;
 	}
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
+	enum va_proxy_secret_result r = va_proxy_secret_read(fd, secret);
+	int e = errno;
 	close(fd);
-	if (n < 0) {
-		snprintf(err, errlen, "auth file %s: %s", path, strerror(errno));
+	switch (r) {
+	case VA_PROXY_SECRET_OK:
+		return 0;
+	case VA_PROXY_SECRET_READ_ERROR:
+		snprintf(err, errlen, "auth file %s: %s", path, strerror(e));
 		return -1;
-	}
-	buf[n] = '\0';
-	/* The secret is the first line, without trailing spaces. */
-	size_t len = strcspn(buf, "\r\n");
-	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		len--;
-	buf[len] = '\0';
-	if (len > VA_AUTH_MAX_SECRET) {
+	case VA_PROXY_SECRET_TOO_LONG:
 		snprintf(err, errlen, "auth file %s: the secret is longer than %d bytes", path,
-			 VA_AUTH_MAX_SECRET);
+			 VA_PROXY_MAX_SECRET);
 		return -1;
-	}
-	if (len == 0) {
+	case VA_PROXY_SECRET_EMPTY:
 		snprintf(err, errlen, "auth file %s is empty: put a secret in it, or remove it "
 			 "to get a random one", path);
 		return -1;
+	case VA_PROXY_SECRET_NO_MEMORY:
+		break;
 	}
-	*secret = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	if (!*secret) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 static int

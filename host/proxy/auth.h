@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-/* Longest secret read from the file. */
-#define VA_AUTH_MAX_SECRET 256
+/* The secret file's rules (VA_PROXY_MAX_SECRET...). */
+#include "contract.h"
 
 /*
  * Reads (or creates) the secret in path.  Returns 0 with *secret

@@ -174,7 +174,7 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
 		uint64_t oldest = count ? ring[first].id : last_id + 1;
 		if (since > last_id) {
 			xmlrpc_env_set_fault_formatted(env, VA_PROXY_FAULT_EVENTS_LOST,
-				"since_id %" PRIu64 " is newer than the newest event (%" PRIu64 "): "
+				"since_id %" PRIu64 " is " VA_PROXY_EVENTS_RESTARTED " event (%" PRIu64 "): "
 				"the proxy restarted and numbers events from 1 again; "
 				"call again with since_id 0 (all events kept) or -1 (new events only)",
 				since, last_id);
@@ -183,7 +183,7 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
 		if (since + 1 < oldest) {
 			xmlrpc_env_set_fault_formatted(env, VA_PROXY_FAULT_EVENTS_LOST,
 				"events %" PRIu64 " to %" PRIu64 " fell off the queue (it keeps the "
-				"newest %zu); the oldest event kept is %" PRIu64 ", the newest %" PRIu64
+				"newest %zu); " VA_PROXY_EVENTS_OLDEST_KEPT "%" PRIu64 ", the newest %" PRIu64
 				": call again with since_id %" PRIu64 " to read on, or -1 for new "
 				"events only", since + 1, oldest - 1, cap, oldest, last_id, oldest - 1);
 			break;

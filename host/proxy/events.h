@@ -16,11 +16,10 @@
 
 #include <xmlrpc-c/base.h>
 
+/* VA_EVENTS_MAX_PER_CALL and VA_EVENTS_MAX_WAIT_S, which vactl relies on. */
+#include "contract.h"
+
 #define VA_EVENTS_CAPACITY 1024
-/* Most events one proxy.events call returns (the client asks again). */
-#define VA_EVENTS_MAX_PER_CALL 256
-/* Longest wait of one proxy.events call, in seconds. */
-#define VA_EVENTS_MAX_WAIT_S 300
 
 /* Returns 0, or -ENOMEM. */
 int va_events_init(size_t capacity);

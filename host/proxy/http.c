@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "contract.h"
 #include "forward.h"
 #include "guest.h"
 #include "http.h"
@@ -32,19 +33,21 @@ guest_list(struct va_buf *b)
 static void *
 route(void *opaque, const char *path, struct va_buf *msg)
 {
+	static const char guest_path[] = VA_PROXY_RPC_PATH "/"; /* then the name */
+	const size_t glen = sizeof(guest_path) - 1;
 	struct va_guest *g;
 
 	(void)opaque;
-	if (!strcmp(path, "/RPC2")) {
+	if (!strcmp(path, VA_PROXY_RPC_PATH)) {
 		if (va_guests_count() == 1)
 			return va_guests_at(0);
 		va_buf_printf(msg, "this proxy serves several guests: POST to /RPC2/NAME, NAME one "
 			      "of: ");
-	} else if (!strncmp(path, "/RPC2/", 6)) {
-		g = va_guests_find(path + 6);
+	} else if (!strncmp(path, guest_path, glen)) {
+		g = va_guests_find(path + glen);
 		if (g)
 			return g;
-		va_buf_printf(msg, "no guest named \"%.64s\"; the guests are: ", path + 6);
+		va_buf_printf(msg, "no guest named \"%.64s\"; the guests are: ", path + glen);
 	} else {
 		va_buf_printf(msg, "unknown path \"%.128s\": POST XML-RPC calls to /RPC2%s; "
 			      "the guests are: ", path, va_guests_count() > 1 ? "/NAME" : "");

@@ -75,22 +75,6 @@ static const struct option long_opts[] = {
 };
 static const char short_opts[] = "g:L:t:f:dp:l:m:b:a:hV";
 
-int
-va_proxy_guest_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > VA_PROXY_MAX_GUEST_NAME)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 static int apply(void *opaque, int opt, const char *val, const char *where);
 static void reset(void *opaque, int opt);
 

@@ -15,17 +15,13 @@
 #include <stddef.h>
 
 #include "conf.h"
+/* The defaults and limits vactl agrees on: listener, auth file, call
+ * timeout, largest frame, guest names (va_proxy_guest_name_ok). */
+#include "contract.h"
 
 #define VA_PROXY_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-proxy.conf"
-#define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
-/* The default listener; vactl uses the same default. */
-#define VA_PROXY_DEFAULT_LISTEN "tcp:127.0.0.1:8470"
-#define VA_PROXY_DEFAULT_CALL_TIMEOUT 30
 #define VA_PROXY_MAX_CALL_TIMEOUT 86400
 #define VA_PROXY_MAX_FRAME_MIN (64u * 1024)
-#define VA_PROXY_MAX_FRAME_MAX (64u * 1024 * 1024)
-/* Guest names: what may follow /RPC2/ in a URL. */
-#define VA_PROXY_MAX_GUEST_NAME 64
 
 struct va_proxy_guest_opt {
 	char *name; /* never NULL after loading: "guestN" when not given */
@@ -58,8 +54,5 @@ struct va_proxy_config {
 enum va_conf_result va_proxy_config_load(struct va_proxy_config *cfg,
 						 int argc, char **argv);
 void va_proxy_config_free(struct va_proxy_config *cfg);
-
-/* 1 when name is usable as a guest name ([A-Za-z0-9_.-], 1..64 bytes). */
-int va_proxy_guest_name_ok(const char *name);
 
 #endif

@@ -264,19 +264,6 @@ pct_decode(const char *s, size_t len)
 	return out;
 }
 
-static int
-guest_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
-			return 0;
-	return 1;
-}
-
 static char *
 strfmt(const char *fmt, ...)
 {
@@ -291,41 +278,36 @@ strfmt(const char *fmt, ...)
 }
 
 /*
- * Reads the secret: the first line of the file without trailing blanks,
- * as va-proxy does.  Returns a malloc'ed string, or NULL with errno set
- * (EINVAL: empty or too long).
+ * Reads the secret as va-proxy does (host/contract.h), but from any file
+ * this user can read: no mode check.  Returns a malloc'ed string, or NULL
+ * with errno set (EINVAL: empty or too long).
  */
 static char *
 read_secret(const char *path)
 {
-	char buf[VACTL_MAX_SECRET + 2];
-	ssize_t n;
+	char *s;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return NULL;
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
+	enum va_proxy_secret_result r = va_proxy_secret_read(fd, &s);
 	int e = errno;
 	close(fd);
-	if (n < 0) {
-		errno = e;
-		return NULL;
+	switch (r) {
+	case VA_PROXY_SECRET_OK:
+		return s;
+	case VA_PROXY_SECRET_READ_ERROR:
+		break;
+	case VA_PROXY_SECRET_NO_MEMORY:
+		e = ENOMEM;
+		break;
+	case VA_PROXY_SECRET_EMPTY:
+	case VA_PROXY_SECRET_TOO_LONG:
+		e = EINVAL;
+		break;
 	}
-	buf[n] = '\0';
-	size_t len = strcspn(buf, "\r\n");
-	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || len > VACTL_MAX_SECRET) {
-		explicit_bzero(buf, sizeof(buf));
-		errno = EINVAL;
-		return NULL;
-	}
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
+	errno = e;
+	return NULL;
 }
 
 static int
@@ -345,7 +327,7 @@ setup_unix(struct vactl *v, const char *path, const char *route)
 	v->unix_path = strdup(path);
 	v->display_url = strfmt("unix:%s%s", path, route);
 	/* The host name is not used on a unix socket; the path routes. */
-	v->http_url = strfmt("http://localhost/RPC2%s", route);
+	v->http_url = strfmt("http://localhost" VA_PROXY_RPC_PATH "%s", route);
 	if (!v->unix_path || !v->display_url || !v->http_url)
 		return oom();
 	return 0;
@@ -393,9 +375,9 @@ setup_http(struct vactl *v, const char *route)
 	size_t plen = strcspn(path, "?#");
 	while (plen > 0 && path[plen - 1] == '/')
 		plen--;
-	const char *base = plen ? path : "/RPC2";
+	const char *base = plen ? path : VA_PROXY_RPC_PATH;
 	if (!plen)
-		plen = 5;
+		plen = strlen(VA_PROXY_RPC_PATH);
 	v->http_url = strfmt("%.*s%.*s%.*s%s", (int)scheme_len, url, (int)(path - host), host,
 			     (int)plen, base, route);
 	if (!v->http_url)
@@ -410,7 +392,7 @@ static int
 setup_credentials(struct vactl *v)
 {
 	if (!v->user)
-		v->user = strdup(VACTL_DEFAULT_USER);
+		v->user = strdup(VA_PROXY_DEFAULT_USER);
 	if (!v->user)
 		return oom();
 	if (v->password || v->unix_path)
@@ -420,21 +402,22 @@ setup_credentials(struct vactl *v)
 		if (!v->password) {
 			fprintf(stderr, "vactl: auth file %s: %s\n", v->auth_file,
 				errno == EINVAL ? "no secret in it (empty, or longer than "
-				"256 bytes)" : strerror(errno));
+				VACTL_STR(VA_PROXY_MAX_SECRET) " bytes)" : strerror(errno));
 			return VACTL_EXIT_USAGE;
 		}
 		v->password_from = v->auth_file;
 		return 0;
 	}
-	v->password = read_secret(VACTL_DEFAULT_AUTH_FILE);
+	v->password = read_secret(VA_PROXY_DEFAULT_AUTH_FILE);
 	if (v->password) {
-		v->password_from = VACTL_DEFAULT_AUTH_FILE;
+		v->password_from = VA_PROXY_DEFAULT_AUTH_FILE;
 		return 0;
 	}
 	snprintf(v->auth_note, sizeof(v->auth_note),
 		 "the proxy's secret file %s %s; run vactl as a user who can read it "
 		 "(root), or give --auth-file FILE, or put the secret in the URL "
-		 "(http://va:SECRET@HOST:PORT/RPC2)", VACTL_DEFAULT_AUTH_FILE,
+		 "(http://" VA_PROXY_DEFAULT_USER ":SECRET@HOST:PORT" VA_PROXY_RPC_PATH ")",
+		 VA_PROXY_DEFAULT_AUTH_FILE,
 		 errno == ENOENT ? "does not exist" :
 		 errno == EACCES ? "is not readable by this user" :
 		 errno == EINVAL ? "holds no secret" : "cannot be read");
@@ -444,13 +427,13 @@ setup_credentials(struct vactl *v)
 int
 vactl_setup(struct vactl *v)
 {
-	char route[80] = "";
+	char route[1 + VA_PROXY_MAX_GUEST_NAME + 1] = ""; /* "/NAME" */
 	int r;
 
 	if (v->guest) {
-		if (!guest_name_ok(v->guest)) {
-			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to 64 letters, digits, "
-				"'_', '.', '-')\n", v->guest);
+		if (!va_proxy_guest_name_ok(v->guest)) {
+			fprintf(stderr, "vactl: bad guest name \"%s\" (1 to %d letters, digits, "
+				"'_', '.', '-')\n", v->guest, VA_PROXY_MAX_GUEST_NAME);
 			return VACTL_EXIT_USAGE;
 		}
 		snprintf(route, sizeof(route), "/%s", v->guest);

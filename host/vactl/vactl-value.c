@@ -18,9 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <nettle/base64.h>
 #include <xmlrpc-c/json.h>
 
+#include "b64.h"
 #include "vactl.h"
 
 /* Largest file an @FILE argument may name. */
@@ -316,18 +316,21 @@ vactl_format_time(double t, char *buf, size_t len)
 
 /* ---- printing ---- */
 
+/* data as one unbroken base64 word (what JSON and a reader want). */
 static void
 print_base64_text(FILE *f, const unsigned char *data, size_t len)
 {
-	char *out = malloc(BASE64_ENCODE_RAW_LENGTH(len) + 1);
+	/* The shared coder writes lines of VA_B64_LINE characters (whole
+	 * groups of 3 bytes), each ended by "\r\n": encode a line's worth at
+	 * a time and print it without the end. */
+	enum { LINE_BYTES = VA_B64_LINE / 4 * 3 };
+	char line[VA_B64_LINE + 2];
 
-	if (!out) {
-		fputs("<out of memory>", f);
-		return;
+	for (size_t off = 0; off < len; off += LINE_BYTES) {
+		size_t n = len - off < LINE_BYTES ? len - off : LINE_BYTES;
+		size_t chars = va_b64_encode_lines(data + off, n, line);
+		fwrite(line, 1, chars - 2, f);
 	}
-	base64_encode_raw(out, len, data);
-	fwrite(out, 1, BASE64_ENCODE_RAW_LENGTH(len), f);
-	free(out);
 }
 
 void

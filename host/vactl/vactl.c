@@ -32,8 +32,6 @@
 #define CLIP_STDIN_MAX (1024u * 1024)
 /* Seconds one proxy.events long poll waits, by default. */
 #define EVENTS_WAIT_DEFAULT_S 30
-/* The proxy returns at most this many events per call (host/events.h). */
-#define EVENTS_PER_CALL 256
 /* Seconds between attempts when events --follow lost the proxy. */
 #define EVENTS_RETRY_S 2
 /* Returned by parse_cmd when --help was printed. */
@@ -62,11 +60,12 @@ static const char usage_text[] =
 	"\n"
 	"Options (also accepted after the command):\n"
 	"  -u, --url URL        the proxy: http://[USER:SECRET@]HOST:PORT/RPC2 or\n"
-	"                       unix:PATH (default $VA_URL, else " VACTL_DEFAULT_URL ")\n"
+	"                       unix:PATH (default $VA_URL, else " VA_PROXY_DEFAULT_URL ")\n"
 	"  -g, --guest NAME     the guest, when the proxy serves several (URL/NAME)\n"
-	"  -t, --timeout S      seconds to wait for each answer (default 60; 0: forever)\n"
+	"  -t, --timeout S      seconds to wait for each answer (default "
+	VACTL_STR(VACTL_DEFAULT_TIMEOUT_S) "; 0: forever)\n"
 	"  -j, --json           print results as JSON\n"
-	"  -a, --auth-file FILE the proxy's secret (default " VACTL_DEFAULT_AUTH_FILE ",\n"
+	"  -a, --auth-file FILE the proxy's secret (default " VA_PROXY_DEFAULT_AUTH_FILE ",\n"
 	"                       when readable)\n"
 	"  -v, --verbose        say more (fault codes)\n"
 	"  -h, --help           this help; COMMAND --help for a command's\n"
@@ -842,9 +841,9 @@ events_option(void *ctx, const char *cmd, int opt, const char *arg)
 		return 0;
 	}
 	case 'w':
-		if (vactl_parse_ulong(arg, 1, 300, &n) < 0) {
-			vactl_usage_error(cmd, "--wait: \"%s\" is not a number of seconds (1 to 300)",
-					  arg);
+		if (vactl_parse_ulong(arg, 1, VA_EVENTS_MAX_WAIT_S, &n) < 0) {
+			vactl_usage_error(cmd, "--wait: \"%s\" is not a number of seconds (1 to %d)",
+					  arg, VA_EVENTS_MAX_WAIT_S);
 			return VACTL_EXIT_USAGE;
 		}
 		o->wait = n;
@@ -960,13 +959,13 @@ print_events(struct vactl *v, xmlrpc_value *arr, int64_t since, int quiet)
 
 /*
  * The proxy says which events it still has in its fault: "... the oldest
- * event kept is N ..." (host/events.c).  Returns N - 1 to read on from,
- * or -2 when the words are not there.
+ * event kept is N ..." (VA_PROXY_EVENTS_OLDEST_KEPT).  Returns N - 1 to
+ * read on from, or -2 when the words are not there.
  */
 static int64_t
 lost_resume_point(const struct vactl_error *err)
 {
-	static const char words[] = "the oldest event kept is ";
+	static const char words[] = VA_PROXY_EVENTS_OLDEST_KEPT;
 	const char *p = strstr(err->msg, words);
 
 	if (!p)
@@ -1001,7 +1000,7 @@ fetch_events(struct vactl *v, int64_t *since, unsigned wait_s, struct vactl_erro
 			fprintf(stderr, "vactl: events %" PRId64 " to %" PRId64 " were lost (the "
 				"proxy keeps a bounded queue)\n", *since + 1, resume);
 			*since = resume;
-		} else if (strstr(err->msg, "newer than the newest")) {
+		} else if (strstr(err->msg, VA_PROXY_EVENTS_RESTARTED)) {
 			fprintf(stderr, "vactl: the proxy restarted; reading its events from "
 				"the start\n");
 			*since = 0;
@@ -1046,7 +1045,7 @@ cmd_events(struct vactl *v, int argc, char **argv)
 			xmlrpc_env_clean(&env);
 			since = print_events(v, res, since, quiet);
 			xmlrpc_DECREF(res);
-			if (n < EVENTS_PER_CALL)
+			if (n < VA_EVENTS_MAX_PER_CALL)
 				break;
 		}
 		if (!o.follow)
@@ -1117,7 +1116,8 @@ static const struct command commands[] = {
 	  "  -f, --follow      keep printing new events as they come (long polls);\n"
 	  "                    without --since, only events from now on\n"
 	  "  -s, --since ID    start after event ID (-1: from now on)\n"
-	  "  -w, --wait S      seconds each long poll waits (1 to 300; default 30)\n",
+	  "  -w, --wait S      seconds each long poll waits (1 to " VACTL_STR(VA_EVENTS_MAX_WAIT_S)
+	  "; default " VACTL_STR(EVENTS_WAIT_DEFAULT_S) ")\n",
 	  cmd_events },
 	{ "push", "push [--chunk-size BYTES] [--jobs N] [--mode OCTAL] LOCAL REMOTE\n"
 	  "Copies the local file LOCAL (\"-\": standard input) to REMOTE in the guest (an\n"
@@ -1197,7 +1197,7 @@ main(int argc, char **argv)
 	v.timeout_s = VACTL_DEFAULT_TIMEOUT_S;
 	v.url_opt = getenv("VA_URL");
 	if (!v.url_opt || !*v.url_opt)
-		v.url_opt = VACTL_DEFAULT_URL;
+		v.url_opt = VA_PROXY_DEFAULT_URL;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+u:g:t:ja:vhV", opts, NULL)) != -1) {

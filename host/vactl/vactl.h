@@ -29,23 +29,29 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/client.h>
 
+/* What vactl and va-proxy agree on: defaults, the secret file, guest
+ * names, limits, fault codes. */
+#include "contract.h"
+
 #define VACTL_EXIT_OK 0
 #define VACTL_EXIT_FAULT 1       /* a fault from the guest or the proxy, a failed transfer */
 #define VACTL_EXIT_USAGE 2       /* bad command line */
 #define VACTL_EXIT_UNREACHABLE 3 /* cannot reach (or use) the proxy */
 
-/* The proxy's default listener (host/options.h VA_PROXY_DEFAULT_LISTEN). */
-#define VACTL_DEFAULT_URL "http://127.0.0.1:8470/RPC2"
-/* The proxy's default --auth-file (host/options.h VA_PROXY_DEFAULT_AUTH_FILE). */
-#define VACTL_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
-#define VACTL_DEFAULT_USER "va"
 /* Seconds to wait for each answer; longer than the proxy's default
- * --call-timeout (30 s), so that the proxy's own clear fault comes first. */
+ * --call-timeout, so that the proxy's own clear fault comes first. */
 #define VACTL_DEFAULT_TIMEOUT_S 60
-/* Longest secret read from an auth file (host/auth.h VA_AUTH_MAX_SECRET). */
-#define VACTL_MAX_SECRET 256
-/* Longest XML answer accepted (xmlrpc-c's default limit is 512 KiB). */
+_Static_assert(VACTL_DEFAULT_TIMEOUT_S > VA_PROXY_DEFAULT_CALL_TIMEOUT,
+	       "vactl must wait longer than the proxy's default --call-timeout");
+/* Longest XML answer accepted (xmlrpc-c's default limit is 512 KiB): at
+ * least the largest body the proxy forwards. */
 #define VACTL_XML_LIMIT (96u * 1024 * 1024)
+_Static_assert(VACTL_XML_LIMIT >= VA_PROXY_MAX_FRAME_MAX,
+	       "vactl must accept the largest answer the proxy forwards");
+
+/* A number macro's digits, for help texts and messages. */
+#define VACTL_STR_(x) #x
+#define VACTL_STR(x) VACTL_STR_(x)
 
 /* How often vactl_run_pending() lets libcurl start calls that completions queued (ms). */
 #define VACTL_POLL_MS 2
