@@ -27,6 +27,8 @@
 #include "rpc.h"
 #include "session.h"
 
+#include "rpc-serve.h"
+
 struct peer {
 	const char *role;
 	va_channel *ch;
@@ -60,19 +62,8 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct peer *p = opaque;
-	xmlrpc_env e;
-	xmlrpc_mem_block *out = NULL;
 
-	xmlrpc_env_init(&e);
-	xmlrpc_registry_process_call2(&e, p->reg, (const char *)req->body,
-				      req->body_len, NULL, &out);
-	if (!e.fault_occurred) {
-		va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-				 XMLRPC_MEMBLOCK_SIZE(char, out));
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&e);
-	va_frame_free(req);
+	rpc_serve(p->reg, NULL, s, epoch, tag, req);
 }
 
 static void

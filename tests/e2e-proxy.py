@@ -414,12 +414,7 @@ def run(env):
         s = socket.create_connection(("127.0.0.1", proxy.port), 10 * SLOW)
         s.sendall(b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nAuthorization: Basic " +
                   auth.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = valib.recv_all(s)
         s.close()
         check("an HTTP/1.0 client gets its answer and the connection closes",
               data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n")[0] and

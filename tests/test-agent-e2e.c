@@ -70,6 +70,7 @@
 #include "session.h"
 
 #include "cunit-main.h"
+#include "rpc-serve.h"
 
 /* ---- timing ---------------------------------------------------------- */
 
@@ -771,20 +772,7 @@ static void
 host_on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 		struct va_frame *req)
 {
-	struct host *h = opaque;
-	xmlrpc_env e;
-	xmlrpc_mem_block *out = NULL;
-
-	xmlrpc_env_init(&e);
-	xmlrpc_registry_process_call2(&e, host_reg, (const char *)req->body, req->body_len,
-				      h, &out);
-	if (!e.fault_occurred) {
-		va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-				 XMLRPC_MEMBLOCK_SIZE(char, out));
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&e);
-	va_frame_free(req);
+	rpc_serve(host_reg, opaque, s, epoch, tag, req);
 }
 
 static void

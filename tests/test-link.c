@@ -27,6 +27,7 @@
 #include "session.h"
 
 #include "cunit-main.h"
+#include "rpc-serve.h"
 
 struct side {
 	va_channel *ch;
@@ -85,19 +86,8 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct side *sd = opaque;
-	xmlrpc_env e;
-	xmlrpc_mem_block *out = NULL;
 
-	xmlrpc_env_init(&e);
-	xmlrpc_registry_process_call2(&e, sd->reg, (const char *)req->body,
-				      req->body_len, NULL, &out);
-	if (!e.fault_occurred) {
-		va_session_reply(s, epoch, tag, XMLRPC_MEMBLOCK_CONTENTS(char, out),
-				 XMLRPC_MEMBLOCK_SIZE(char, out));
-		XMLRPC_MEMBLOCK_FREE(char, out);
-	}
-	xmlrpc_env_clean(&e);
-	va_frame_free(req);
+	rpc_serve(sd->reg, NULL, s, epoch, tag, req);
 }
 
 static void

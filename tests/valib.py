@@ -16,8 +16,9 @@ imports it from the folder above its own.  What it holds:
                 kill_all() (at exit, whatever happened: nothing outlives
                 the suite)
   clients       TimeoutTransport, UnixTransport, server_proxy(), curl(),
-                http_unix(), call_xml(), fault_of(), newest_event_id(),
-                wait_event(); the proxy's fault codes (FAULT_*)
+                recv_all(), http_unix(), call_xml(), fault_of(),
+                newest_event_id(), wait_event(); the proxy's fault codes
+                (FAULT_*)
 
 Nothing here runs at import but the registration of kill_all() at exit.
 """
@@ -523,6 +524,17 @@ def curl(args, timeout=30):
     return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
 
 
+def recv_all(s):
+    """Everything socket s receives until the peer closes, as bytes (each
+    recv bounded by the socket's own timeout)."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def http_unix(sock, body, timeout=10):
     """POSTs body to /RPC2 over the unix socket sock with Connection: close
     and reads until the server closes; returns the whole response (head
@@ -533,15 +545,9 @@ def http_unix(sock, body, timeout=10):
         s.connect(sock)
         s.sendall(("POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
                    "Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)).encode() + body)
-        out = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
+        return recv_all(s).decode(errors="replace")
     finally:
         s.close()
-    return out.decode(errors="replace")
 
 
 def newest_event_id(sp):
