@@ -49,10 +49,8 @@ FAULT_NOT_CONNECTED = 1001
 FAULT_NOT_ANSWERING = 1002
 FAULT_TIMEOUT = 1003
 FAULT_LOST = 1004
-FAULT_TOO_LARGE = 1005
 FAULT_BLOCKED = 1006
 FAULT_EVENTS_LOST = 1007
-FAULT_BUSY = 1011
 
 
 # ---- the build ------------------------------------------------------------
@@ -288,10 +286,6 @@ class Daemon:
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         DAEMONS.append(self)
-
-    @property
-    def pid(self):
-        return self.p.pid
 
     def alive(self):
         """True while the process has not exited."""
