@@ -28,6 +28,7 @@
 #include "serve.h"
 #include "session.h"
 
+
 struct peer {
 	const char *role;
 	va_channel *ch;

@@ -25,12 +25,11 @@ checks that need strace or run the init script are skipped.
 Everything runs in a fresh mkdtemp directory; every process started here
 is killed at the end, also on failure.  Each check prints one line ("ok" or
 "FAIL"); the last line is "N passed, M failed"; the exit status is 1 when
-a check failed.
+a check failed.  The harness (counting, waiting, /proc) is tests/valib.py.
 """
 import atexit
 import ctypes
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -38,64 +37,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import valib  # noqa: E402
+from valib import case, check, wait_for  # noqa: E402
+from valib import proc_cmdline as cmdline  # noqa: E402
 
-
-def find_build():
-    if os.environ.get("BUILD"):
-        return os.environ["BUILD"]
-    if os.path.exists("host/proxy/va-proxy") and os.path.exists("agent/va-agent"):
-        return os.getcwd()
-    return os.path.join(TOP, "_build")
-
-
-BUILD = find_build()
-AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent", "va-agent"))
-CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent", "va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "proxy", "va-proxy"))
-WRAPPER = shlex.split(os.environ.get("VA_DAEMON_WRAPPER", ""))
+BINS = valib.Binaries()
+AGENT, CLIP, PROXY = BINS.agent, BINS.clip, BINS.proxy
+WRAPPER = valib.wrapper_from_env("VA_DAEMON_WRAPPER")
 VALGRIND = "--valgrind" in sys.argv[1:]
 VGLOGS = ""  # set by main() with --valgrind
 SLOW = 10 if WRAPPER or VALGRIND else 1
 # A failed start must be reported at once: well under this.
 QUICK = 3 * SLOW
 
-passed = 0
-failed = 0
-TMP = None
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + name)
-    else:
-        failed += 1
-        print("FAIL " + name + (": " + str(detail) if detail != "" else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def case(fn):
-    """Runs one group of checks; an exception is one failed check."""
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - any error is a failure
-        check(fn.__name__, False, "%s: %s\n%s" % (type(e).__name__, e,
-                                                 traceback.format_exc(limit=4)))
-
-
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
+RUN = None  # the valib.RunDir of this run, made by main()
+TMP = None  # its path
 
 
 def path(*p):
@@ -114,15 +72,6 @@ except Exception:  # noqa: BLE001
     SUBREAPER = False
 
 
-def proc_state(pid):
-    """The state letter from /proc/PID/stat, or None when there is no such process."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def reap(pid):
     """Our child's exit status (as os.waitpid gives it) if it has ended, else None."""
     try:
@@ -139,35 +88,18 @@ def gone(pid):
     st = reap(pid)
     if st is not None:
         exit_status[pid] = st
-    s = proc_state(pid)
+    s = valib.proc_state(pid)
     return s is None or s == "Z" and not SUBREAPER
 
 
 def ours():
     """Pids of the processes whose command line names our directory."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if TMP.encode() in cmd and proc_state(int(d)) not in (None, "Z"):
-            found.append(int(d))
-    return found
+    return RUN.processes()
 
 
 def kill_all():
-    if not TMP:
-        return
-    for pid in ours():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    wait_for(lambda: not ours(), 5)
+    """Every process of this run killed (valib.kill_all), our children reaped."""
+    valib.kill_all()
     for pid in list(exit_status):
         reap(pid)
 
@@ -203,14 +135,6 @@ def read_pid(f):
     except OSError:
         return None
     return int(text) if text.endswith("\n") and text.strip().isdigit() else None
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
 
 
 def stop(pid, timeout=10):
@@ -260,20 +184,7 @@ def proxy_argv(name, guest, pidfile=None, listen=None):
 
 def http_unix(sock, body, timeout=10):
     """POST /RPC2 over a unix socket; returns the response as text."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout * SLOW)
-    s.connect(sock)
-    req = ("POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
-           "Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)).encode() + body
-    s.sendall(req)
-    out = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        out += b
-    s.close()
-    return out.decode(errors="replace")
+    return valib.http_unix(sock, body, timeout * SLOW)
 
 
 PING = b"<?xml version='1.0'?><methodCall><methodName>va.ping</methodName><params/></methodCall>"
@@ -532,7 +443,7 @@ def test_proxy_ready_waits():
 
 def test_init_script():
     """agent/va-agent.init start/status/stop, with the agent's exit status."""
-    script = os.path.join(BUILD, "agent", "va-agent.init")
+    script = os.path.join(BINS.build, "agent", "va-agent.init")
     if WRAPPER or not os.access(script, os.X_OK) or os.path.exists("/etc/default/va-agent"):
         print("# skipped: the init script (not built, under a wrapper, or "
               "/etc/default/va-agent would override the test's settings)")
@@ -583,18 +494,13 @@ def test_valgrind_logs():
 
 
 def main():
-    global TMP, WRAPPER, VGLOGS
-    for b in (AGENT, CLIP, PROXY):
-        if not os.access(b, os.X_OK):
-            print("skipped: %s is not built" % b)
-            print("0 passed, 0 failed")
-            return 77
+    global RUN, TMP, WRAPPER, VGLOGS
+    for b in BINS.missing():
+        return valib.skip_run("%s is not built" % b)
     if VALGRIND and not shutil.which("valgrind"):
-        print("skipped: valgrind is not installed")
-        print("0 passed, 0 failed")
-        return 77
-    TMP = tempfile.mkdtemp(prefix="vadaemon-test-")
-    open(path("empty.conf"), "w").close()
+        return valib.skip_run("valgrind is not installed")
+    RUN = valib.RunDir("vadaemon-test-")
+    TMP = RUN.dir
     if VALGRIND:
         VGLOGS = path("valgrind")
         os.mkdir(VGLOGS)
@@ -618,12 +524,8 @@ def main():
         case(test_valgrind_logs)
     finally:
         kill_all()
-        if failed == 0:
-            shutil.rmtree(TMP, ignore_errors=True)
-        else:
-            print("# files kept in %s" % TMP)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+        RUN.finish(valib.RESULTS.failed == 0)
+    return valib.summary()
 
 
 if __name__ == "__main__":

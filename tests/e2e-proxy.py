@@ -13,268 +13,45 @@ valgrind); timing bounds are then relaxed.
 Everything runs in a fresh mkdtemp directory, every daemon is stopped at
 the end (also on failure), every wait is bounded.  Each check prints one
 line; the last line is "N passed, M failed"; the exit status is 1 when a
-check failed.
+check failed.  The harness (processes, clients, counting) is tests/valib.py.
 """
-import atexit
 import base64
 import hashlib
 import http.client
 import math
 import os
 import random
-import re
-import shlex
-import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 import xmlrpc.client
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import valib  # noqa: E402
+from valib import (FAULT_BLOCKED, FAULT_EVENTS_LOST, FAULT_LOST, FAULT_NOT_ANSWERING,  # noqa: E402
+                   FAULT_NOT_CONNECTED, FAULT_TIMEOUT, Daemon, call_xml, case, check, curl,
+                   fault_of, free_port, unique, wait_event, wait_for)
+from valib import newest_event_id as newest_id  # noqa: E402
 
-
-def find_build():
-    if os.environ.get("BUILD"):
-        return os.environ["BUILD"]
-    if os.path.exists("host/proxy/va-proxy") and os.path.exists("agent/va-agent"):
-        return os.getcwd()
-    return os.path.join(TOP, "_build")
-
-
-BUILD = find_build()
-AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent", "va-agent"))
-CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent", "va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host", "proxy", "va-proxy"))
-WRAPPER = shlex.split(os.environ.get("VA_PROXY_WRAPPER", ""))
+BINS = valib.Binaries()
+AGENT, CLIP, PROXY = BINS.agent, BINS.clip, BINS.proxy
+WRAPPER = valib.wrapper_from_env("VA_PROXY_WRAPPER")
 SLOW = 8 if WRAPPER else 1  # timing bounds are multiplied by this
 
-FAULT_NOT_CONNECTED = 1001
-FAULT_NOT_ANSWERING = 1002
-FAULT_TIMEOUT = 1003
-FAULT_LOST = 1004
-FAULT_BLOCKED = 1006
-FAULT_EVENTS_LOST = 1007
 
-passed = 0
-failed = 0
-daemons = []
-proxies = []
-
-
-def kill_all():
-    """Last resort (also at exit, whatever happened): no daemon outlives us."""
-    for d in daemons:
-        try:
-            if d.p.poll() is None:
-                d.p.kill()
-                d.p.wait(5)
-        except Exception:  # noqa: BLE001
-            pass
-
-
-atexit.register(kill_all)
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + name)
-    else:
-        failed += 1
-        print("FAIL " + name + (": " + str(detail) if detail != "" else ""))
-    sys.stdout.flush()
-    return ok
-
-
-def case(fn):
-    """Runs one group of checks; an exception is one failed check."""
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - any error is a failure
-        check(fn.__name__, False, "%s: %s\n%s" % (type(e).__name__, e,
-                                                 traceback.format_exc(limit=4)))
-
-
-def wait_for(pred, timeout, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if pred():
-                return True
-        except Exception:  # noqa: BLE001 - not yet
-            pass
-        time.sleep(step)
-    return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def unique(n=12):
-    return "".join(random.choice(string.ascii_letters + string.digits) for _ in range(n))
-
-
-# ---- processes ----------------------------------------------------------
-
-class Daemon:
-    def __init__(self, name, argv, log):
-        self.name = name
-        self.argv = argv
-        self.logpath = log
-        self.logf = open(log, "ab")
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        daemons.append(self)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            self.p.send_signal(sig)
-
-    def stop(self, timeout=10):
-        """SIGTERM, then SIGKILL after timeout; returns (exit code, seconds)."""
-        t = time.monotonic()
-        if self.alive():
-            self.p.send_signal(signal.SIGCONT)
-            self.p.terminate()
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(10)
-        self.logf.close()
-        return self.p.returncode, time.monotonic() - t
-
-    def log(self):
-        try:
-            with open(self.logpath, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError as e:
-            return "(no log: %s)" % e
-
-
-class Env:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="vaproxy-test-")
-        self.empty = self.path("empty.conf")
-        open(self.empty, "w").close()
-
-    def path(self, *p):
-        return os.path.join(self.dir, *p)
+class Proxy(valib.Proxy):
+    """va-proxy of this build, under VA_PROXY_WRAPPER when set."""
+    binary = PROXY
+    wrapper = WRAPPER
+    slow = SLOW
 
 
 def start_agent(env, name, extra=()):
-    sock = env.path(name + ".sock")
-    ctl = env.path(name + "-ctl.sock")
-    argv = [AGENT, "--config", env.empty, "--channel", "unix-listen:" + sock,
-            "--control", "unix:" + ctl,
-            "--shutdown-command", "touch " + shlex.quote(env.path(name + "-shutdown-ran"))]
-    argv += list(extra)
-    d = Daemon("agent " + name, argv, env.path(name + ".log"))
-    d.sock = sock
-    d.ctl = ctl
-    if not wait_for(lambda: os.path.exists(sock) and os.path.exists(ctl), 10):
-        raise RuntimeError("agent %s did not start: %s" % (name, d.log()))
-    return d
-
-
-class Proxy:
-    def __init__(self, env, tag, guests, extra=(), tcp=True, unix=True, auth_file=None):
-        self.env = env
-        self.port = free_port()
-        self.usock = env.path("proxy-%s.sock" % tag)
-        self.secret_file = auth_file or env.path("secret")
-        argv = WRAPPER + [PROXY, "--config", env.empty]
-        for g in guests:
-            argv += ["--guest", g]
-        host = "0.0.0.0" if "--allow-remote" in extra else "127.0.0.1"
-        if tcp:
-            argv += ["--listen", "tcp:%s:%d" % (host, self.port)]
-        if unix:
-            argv += ["--listen", "unix:" + self.usock]
-        argv += ["--auth-file", self.secret_file] + list(extra)
-        self.argv = argv
-        self.d = Daemon("proxy " + tag, argv, env.path("proxy-%s.log" % tag))
-        proxies.append(self)
-
-        def up():
-            if not self.d.alive():
-                raise RuntimeError("proxy exited")
-            if unix and not os.path.exists(self.usock):
-                return False
-            if tcp:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-            return True
-        if not wait_for(up, 10 * SLOW, 0.1):
-            raise RuntimeError("proxy %s did not start: %s" % (tag, self.d.log()))
-        self.secret = open(self.secret_file).read().strip() if tcp else None
-
-    def url(self, path="/RPC2", auth=True):
-        cred = "va:%s@" % self.secret if auth else ""
-        return "http://%s127.0.0.1:%d%s" % (cred, self.port, path)
-
-    def sp(self, path="/RPC2", timeout=60):
-        return xmlrpc.client.ServerProxy(self.url(path), transport=TimeoutTransport(timeout),
-                                         allow_none=True)
-
-    def usp(self, path="/RPC2", timeout=60):
-        return xmlrpc.client.ServerProxy("http://localhost" + path,
-                                         transport=UnixTransport(self.usock, timeout),
-                                         allow_none=True)
-
-    def stop(self):
-        return self.d.stop(15 * SLOW)
-
-
-class TimeoutTransport(xmlrpc.client.Transport):
-    def __init__(self, timeout):
-        super().__init__()
-        self.timeout = timeout
-
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self.timeout
-        return conn
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
-
-class UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, path, timeout):
-        super().__init__()
-        self.unix_path = path
-        self.timeout = timeout
-
-    def make_connection(self, host):
-        if self._connection and host == self._connection[0]:
-            return self._connection[1]
-        self._connection = host, UnixHTTPConnection(self.unix_path, self.timeout)
-        return self._connection[1]
+    return valib.start_agent(env, name, AGENT, extra)
 
 
 def same(a, b):
@@ -288,53 +65,6 @@ def same(a, b):
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
-
-
-def fault_of(fn, *args):
-    """The fault code fn(*args) raised, or None."""
-    try:
-        fn(*args)
-    except xmlrpc.client.Fault as f:
-        return f.faultCode, f.faultString
-    return None, None
-
-
-def curl(args, timeout=30):
-    r = subprocess.run(["curl", "-sS", "--max-time", str(timeout)] + args,
-                       capture_output=True, timeout=timeout + 5)
-    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
-
-
-def call_xml(method, *params):
-    return xmlrpc.client.dumps(params, method).encode()
-
-
-def wait_event(p, since, pred, timeout):
-    """Reads proxy.events until pred(event) holds; returns (event, last id)."""
-    end = time.monotonic() + timeout
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            return None, since
-        for e in p.proxy.events(since, min(left, 5)):
-            since = e["id"]
-            if pred(e):
-                return e, since
-    return None, since
-
-
-def newest_id(p):
-    """The id of the newest event (0: none yet)."""
-    try:
-        evs = p.proxy.events(0, 0)
-    except xmlrpc.client.Fault as f:
-        m = re.search(r"kept is \d+, the newest (\d+)", f.faultString)
-        if f.faultCode != FAULT_EVENTS_LOST or not m:
-            raise
-        return int(m.group(1))
-    while len(evs) == 256:
-        evs = p.proxy.events(evs[-1]["id"], 0)
-    return evs[-1]["id"] if evs else 0
 
 
 def control_copy(ctl, text):
@@ -357,37 +87,33 @@ def control_copy(ctl, text):
 # ---- the checks ---------------------------------------------------------
 
 def main():
-    env = Env()
+    env = valib.RunDir("vaproxy-test-")
     print("# tmp %s, agent %s, proxy %s%s" % (env.dir, AGENT, PROXY,
                                              " under " + " ".join(WRAPPER) if WRAPPER else ""))
-    for b in (AGENT, PROXY, CLIP):
-        if not os.access(b, os.X_OK):
-            check("binary " + b, False, "missing; build first or set BUILD")
-            return
+    for b in BINS.missing():
+        check("binary " + b, False, "missing; build first or set BUILD")
+        return
     try:
         run(env)
     finally:
         # Stop everything first, report afterwards.
         stopped = []
-        for p in proxies:
+        for p in Proxy.started:
             if p.d.alive() or not hasattr(p, "stopped"):
                 try:
                     stopped.append((p, p.stop()[0]))
                 except Exception as e:  # noqa: BLE001 - stop the others all the same
                     stopped.append((p, e))
-        for d in daemons:
+        for d in valib.DAEMONS:
             try:
                 if d.alive():
                     d.stop(5)
             except Exception:  # noqa: BLE001
-                kill_all()
+                valib.kill_all()
         for p, code in stopped:
             check("%s exits 0 on SIGTERM" % p.d.name, code == 0,
                   "exit %s; log:\n%s" % (code, p.d.log()[-3000:]))
-        if failed == 0 and not os.environ.get("VA_E2E_KEEP"):
-            shutil.rmtree(env.dir, ignore_errors=True)
-        else:
-            print("# logs kept in " + env.dir)
+        env.finish(valib.RESULTS.failed == 0)
 
 
 def run(env):
@@ -688,12 +414,7 @@ def run(env):
         s = socket.create_connection(("127.0.0.1", proxy.port), 10 * SLOW)
         s.sendall(b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nAuthorization: Basic " +
                   auth.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = valib.recv_all(s)
         s.close()
         check("an HTTP/1.0 client gets its answer and the connection closes",
               data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n")[0] and
@@ -1029,5 +750,4 @@ if __name__ == "__main__":
         main()
     except Exception as e:  # noqa: BLE001
         check("suite", False, "%s\n%s" % (e, traceback.format_exc()))
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(valib.summary())

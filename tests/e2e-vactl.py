@@ -4,52 +4,35 @@
 va-agent (on unix-listen:) and a real va-proxy (on TCP and on a unix
 socket), in a fresh temporary directory.
 
-    BUILD=DIR tests/e2e-vactl.py      (default BUILD: /work/main/_build)
+    BUILD=DIR tests/e2e-vactl.py
 
 The binaries are $BUILD/agent/va-agent, $BUILD/agent/va-clip,
-$BUILD/host/proxy/va-proxy and $BUILD/host/vactl/vactl; VA_AGENT, VA_CLIP, VA_PROXY and
-VACTL override each.  Prints one line per check and ends with
-"N passed, N failed"; exits 1 when a check failed, 77 (skipped) when a
-binary is missing.
+$BUILD/host/proxy/va-proxy and $BUILD/host/vactl/vactl (BUILD defaults to
+the current directory when it holds them, else to _build beside this
+file's directory); VA_AGENT, VA_CLIP, VA_PROXY and VACTL override each.
+Prints one line per check and ends with "N passed, N failed"; exits 1 when
+a check failed, 77 (skipped) when a binary is missing.  The harness
+(processes, counting) is tests/valib.py.
 """
 import hashlib
 import json
 import os
 import pty
 import select
-import shutil
+import shlex
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The build directory: $BUILD, else the current directory when it is one
-# (make check runs tests there), else /work/main/_build.
-BUILD = os.environ.get("BUILD") or (
-    os.getcwd() if os.path.exists(os.path.join(os.getcwd(), "agent/va-agent"))
-    else "/work/main/_build")
-AGENT = os.environ.get("VA_AGENT", os.path.join(BUILD, "agent/va-agent"))
-CLIP = os.environ.get("VA_CLIP", os.path.join(BUILD, "agent/va-clip"))
-PROXY = os.environ.get("VA_PROXY", os.path.join(BUILD, "host/proxy/va-proxy"))
-VACTL = os.environ.get("VACTL", os.path.join(BUILD, "host/vactl/vactl"))
-EXAMPLES = os.path.join(TOP, "examples/python")
-MiB = 1024 * 1024
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import valib  # noqa: E402
+from valib import MiB, check, free_port  # noqa: E402
 
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok - {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL - {name}" + (f": {detail}" if detail else ""), flush=True)
-    return ok
+BINS = valib.Binaries()
+AGENT, CLIP, PROXY, VACTL = BINS.agent, BINS.clip, BINS.proxy, BINS.vactl
+EXAMPLES = os.path.join(valib.TOP, "examples/python")
 
 
 def sha256_file(path):
@@ -62,72 +45,48 @@ def sha256_file(path):
             h.update(b)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class Proxy(valib.Proxy):
+    binary = PROXY
 
 
-class Env:
+class Env(valib.RunDir):
     """The agent, the proxy and their files in a temporary directory."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="va-e2e-vactl-")
-        self.guest = os.path.join(self.dir, "guest")  # what the agent is asked to touch
-        self.host = os.path.join(self.dir, "host")    # what vactl writes locally
+        super().__init__("va-e2e-vactl-")
+        self.guest = self.path("guest")  # what the agent is asked to touch
+        self.host = self.path("host")    # what vactl writes locally
         os.mkdir(self.guest)
         os.mkdir(self.host)
-        self.conf = os.path.join(self.dir, "empty.conf")
-        open(self.conf, "w").close()
-        self.secret_file = os.path.join(self.dir, "secret")
+        self.conf = self.empty
+        self.secret_file = self.path("secret")
         with open(self.secret_file, "w") as f:
             f.write("e2e-secret-%d\n" % os.getpid())
         os.chmod(self.secret_file, 0o600)
-        self.agent_sock = os.path.join(self.dir, "a.sock")
-        self.control = os.path.join(self.dir, "c.sock")
-        self.proxy_sock = os.path.join(self.dir, "p.sock")
-        self.shutdown_ran = os.path.join(self.dir, "shutdown-ran")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/RPC2"
+        self.shutdown_ran = self.path("shutdown-ran")
         self.agent = self.proxy = None
 
-    def start_agent(self):
-        if os.path.exists(self.agent_sock):
-            os.unlink(self.agent_sock)
-        self.agent = subprocess.Popen(
-            [AGENT, "--channel", "unix-listen:" + self.agent_sock,
-             "--control", "unix:" + self.control, "--config", self.conf,
-             "--shutdown-command", 'echo "$VA_SHUTDOWN_MODE $VA_SHUTDOWN_DELAY" > '
-             + self.shutdown_ran],
-            stdout=open(os.path.join(self.dir, "agent.log"), "ab"), stderr=subprocess.STDOUT)
-        for _ in range(100):
-            if os.path.exists(self.agent_sock):
-                return
-            time.sleep(0.05)
-
-    def start_proxy(self):
-        self.proxy = subprocess.Popen(
-            [PROXY, "--guest", "unix:" + self.agent_sock,
-             "--listen", f"tcp:127.0.0.1:{self.port}", "--listen", "unix:" + self.proxy_sock,
-             "--auth-file", self.secret_file, "--config", self.conf],
-            stdout=open(os.path.join(self.dir, "proxy.log"), "ab"), stderr=subprocess.STDOUT)
+    def start(self):
+        """Starts the agent, then the proxy (TCP and unix listeners, the
+        secret above); raises RuntimeError when either does not start."""
+        self.agent = valib.start_agent(
+            self, "agent", AGENT, shutdown_command='echo "$VA_SHUTDOWN_MODE $VA_SHUTDOWN_DELAY" > '
+            + shlex.quote(self.shutdown_ran))
+        self.agent_sock, self.control = self.agent.sock, self.agent.ctl
+        self.proxy = Proxy(self, "vactl", ["unix:" + self.agent_sock], auth_file=self.secret_file)
+        self.proxy_sock = self.proxy.usock
+        self.port = self.proxy.port
+        self.url = f"http://127.0.0.1:{self.port}/RPC2"
 
     def kill_agent(self):
-        if self.agent and self.agent.poll() is None:
-            self.agent.kill()
-            self.agent.wait()
+        if self.agent and self.agent.alive():
+            self.agent.signal(signal.SIGKILL)
+            self.agent.p.wait()
 
     def stop(self):
-        for p in (self.proxy, self.agent):
-            if p and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        for d in (self.proxy and self.proxy.d, self.agent):
+            if d:
+                d.stop(5)
 
     def vactl(self, *args, url=None, auth=True, stdin=None, timeout=120):
         cmd = [VACTL, "--url", url or self.url]
@@ -143,13 +102,8 @@ class Env:
             capture_output=True, text=True, timeout=timeout)
 
     def wait_ready(self):
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            r = self.vactl("ping")
-            if r.returncode == 0:
-                return True
-            time.sleep(0.2)
-        return False
+        """True when vactl ping succeeds within 15 s."""
+        return valib.wait_for(lambda: self.vactl("ping").returncode == 0, 15, 0.2)
 
 
 def out(r):
@@ -528,33 +482,28 @@ def test_interrupts(e):
 
 
 def main():
-    for b in (AGENT, CLIP, PROXY, VACTL):
-        if not os.access(b, os.X_OK):
-            print(f"skipped: {b} is not built")
-            print("0 passed, 0 failed")
-            return 77
+    for b in BINS.missing(AGENT, CLIP, PROXY, VACTL):
+        return valib.skip_run(f"{b} is not built")
     e = Env()
     try:
-        e.start_agent()
-        e.start_proxy()
-        if not check("the proxy and the agent answer", e.wait_ready(),
-                     open(os.path.join(e.dir, "proxy.log")).read()[-500:]):
-            return 1
-        test_basics(e)
-        test_commands(e)
-        test_exit_codes(e)
-        test_transfers(e)
-        test_progress(e)
-        test_examples(e)
-        test_interrupts(e)   # last: it kills the agent
+        try:
+            e.start()
+            ready, why = e.wait_ready(), ""
+        except RuntimeError as ex:
+            ready, why = False, str(ex)
+        if check("the proxy and the agent answer", ready,
+                 why or (e.proxy and e.proxy.d.log()[-500:])):
+            test_basics(e)
+            test_commands(e)
+            test_exit_codes(e)
+            test_transfers(e)
+            test_progress(e)
+            test_examples(e)
+            test_interrupts(e)   # last: it kills the agent
     finally:
         e.stop()
-        if failed == 0:
-            shutil.rmtree(e.dir, ignore_errors=True)
-        else:
-            print(f"# logs kept in {e.dir}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        e.finish(valib.RESULTS.failed == 0)
+    return valib.summary()
 
 
 if __name__ == "__main__":

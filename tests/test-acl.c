@@ -10,6 +10,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "cunit-main.h"
+
 #include "acl.h"
 
 static const char *const methods[] = {
@@ -93,20 +95,13 @@ test_refused(void)
 	va_acl_free(a);
 }
 
+static const struct va_test tests[] = {
+	{ "syntax, wildcards, separators", test_syntax_and_match },
+	{ "bad syntax and unknown names refused", test_refused },
+};
+
 int
 main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite suite = CU_add_suite("acl", NULL, NULL);
-	if (!suite || !CU_add_test(suite, "syntax, wildcards, separators", test_syntax_and_match) ||
-	    !CU_add_test(suite, "bad syntax and unknown names refused", test_refused)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return va_test_run("acl", VA_TESTS(tests));
 }

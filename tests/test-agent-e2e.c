@@ -38,7 +38,6 @@
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -52,7 +51,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,6 +69,8 @@
 #include "rpc.h"
 #include "serve.h"
 #include "session.h"
+
+#include "cunit-main.h"
 
 /* ---- timing ---------------------------------------------------------- */
 
@@ -621,17 +621,13 @@ static int
 agent_start(struct agent *a, const char *const *extra, int with_control,
 	    void (*pre)(struct agent *a))
 {
-	const char *tmp = getenv("TMPDIR");
 	char chan[PATHLEN + 32], ctl[PATHLEN + 32], shut[PATHLEN + 96];
 	const char *args[64];
 	int n = 0;
 
 	memset(a, 0, sizeof(*a));
 	a->failures0 = CU_get_number_of_failures();
-	if (!tmp || !*tmp || strlen(tmp) > 60)
-		tmp = "/tmp";
-	snprintf(a->dir, sizeof(a->dir), "%s/va-e2e-XXXXXX", tmp);
-	if (!mkdtemp(a->dir)) {
+	if (va_test_mkdtemp(a->dir, sizeof(a->dir), "va-e2e-") < 0) {
 		CHECK(0, "mkdtemp %s: %s", a->dir, strerror(errno));
 		a->dir[0] = 0;
 		return -1;
@@ -685,18 +681,6 @@ agent_start(struct agent *a, const char *const *extra, int with_control,
 	return -1;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 /* Kills the agent if it still runs, shows the log after failures, removes the directory. */
 static void
 agent_cleanup(struct agent *a)
@@ -708,7 +692,7 @@ agent_cleanup(struct agent *a)
 	}
 	agent_show_log_if_failed(a);
 	if (a->dir[0] && !getenv("VA_TEST_KEEP"))
-		nftw(a->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		va_test_rmtree(a->dir);
 	a->dir[0] = 0;
 	a->pid = 0;
 }
@@ -2928,22 +2912,12 @@ test_reset_mid_response(void)
 static int
 unix_connect(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	int fd;
+	int fd = va_test_unix_connect(path);
 
-	if (n >= sizeof(sun.sun_path)) {
+	if (fd < 0 && errno == ENAMETOOLONG)
 		CHECK(0, "socket path too long: %s", path);
-		return -1;
-	}
-	memcpy(sun.sun_path, path, n + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	else if (fd < 0)
 		CHECK(0, "connect %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
 	return fd;
 }
 
@@ -4223,13 +4197,9 @@ static int
 run_agent_args(const char *const *args, struct va_buf *out)
 {
 	char dir[PATHLEN];
-	const char *tmp = getenv("TMPDIR");
 	int status = -1;
 
-	if (!tmp || !*tmp || strlen(tmp) > 60)
-		tmp = "/tmp";
-	snprintf(dir, sizeof(dir), "%s/va-e2e-cli-XXXXXX", tmp);
-	if (!mkdtemp(dir))
+	if (va_test_mkdtemp(dir, sizeof(dir), "va-e2e-cli-") < 0)
 		return -1;
 	char outp[PATHLEN + 16];
 	snprintf(outp, sizeof(outp), "%s/out", dir);
@@ -4284,24 +4254,8 @@ test_cli(void)
 
 /* ---- main ------------------------------------------------------------ */
 
-struct test_def {
-	const char *name;
-	CU_TestFunc fn;
-};
-
-static int
-add_suite(const char *name, const struct test_def *t, size_t n)
-{
-	CU_pSuite s = CU_add_suite(name, NULL, suite_cleanup);
-	if (!s)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!CU_add_test(s, t[i].name, t[i].fn))
-			return -1;
-	return 0;
-}
-
-#define ADD_SUITE(name, arr) add_suite((name), (arr), sizeof(arr) / sizeof((arr)[0]))
+/* A suite of the tests in array arr, each suite ending with suite_cleanup. */
+#define SUITE(name, arr) { (name), VA_TESTS(arr), NULL, suite_cleanup, NULL, NULL }
 
 int
 main(void)
@@ -4318,7 +4272,7 @@ main(void)
 	host_registry_init();
 	umask(022);
 
-	static const struct test_def agent_tests[] = {
+	static const struct va_test agent_tests[] = {
 		{ "start the agent", test_start_default },
 		{ "host.hello after connect", test_hello },
 		{ "va.ping, calls in flight", test_ping },
@@ -4352,63 +4306,46 @@ main(void)
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 		{ "the running checksum was dropped at exit", test_checksum_dropped_at_stop },
 	};
-	static const struct test_def block_tests[] = {
+	static const struct va_test block_tests[] = {
 		{ "start with --block-rpcs", test_start_block },
 		{ "blocked methods: fault, not listed", test_block },
 		{ "system.multicall cannot call a blocked method", test_block_multicall },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
-	static const struct test_def allow_tests[] = {
+	static const struct va_test allow_tests[] = {
 		{ "start with --allow-rpcs and --block-rpcs", test_start_allow },
 		{ "only allowed methods, block wins", test_allow },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
-	static const struct test_def root_tests[] = {
+	static const struct va_test root_tests[] = {
 		{ "start with --file-root", test_start_file_root_real },
 		{ "inside allowed; symlinks, .. and siblings refused", test_file_root },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
-	static const struct test_def frame_tests[] = {
+	static const struct va_test frame_tests[] = {
 		{ "start with --max-frame 65536", test_start_max_frame },
 		{ "oversized call: 413 -> TOO_LARGE, keeps serving", test_max_frame },
 		{ "a reply over the host's limit becomes a fault", test_max_frame_reply },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
-	static const struct test_def config_tests[] = {
+	static const struct va_test config_tests[] = {
 		{ "start with a config file", test_start_config },
 		{ "command line wins; SIGHUP reloads", test_config },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
-	static const struct test_def cli_tests[] = {
+	static const struct va_test cli_tests[] = {
 		{ "--help, --version, bad arguments", test_cli },
 	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	if (ADD_SUITE("agent", agent_tests) < 0 || ADD_SUITE("acl-block", block_tests) < 0 ||
-	    ADD_SUITE("acl-allow", allow_tests) < 0 || ADD_SUITE("file-root", root_tests) < 0 ||
-	    ADD_SUITE("max-frame", frame_tests) < 0 || ADD_SUITE("config", config_tests) < 0 ||
-	    ADD_SUITE("cli", cli_tests) < 0) {
-		CU_cleanup_registry();
-		return 2;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	const char *only = getenv("VA_TEST_SUITE");
-	if (only && *only) {
-		CU_pSuite s = CU_get_suite(only);
-		if (!s) {
-			fprintf(stderr, "test-agent-e2e: no suite \"%s\"\n", only);
-			CU_cleanup_registry();
-			return 2;
-		}
-		CU_basic_run_suite(s);
-	} else {
-		CU_basic_run_tests();
-	}
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
-			  CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
+	static const struct va_suite suites[] = {
+		SUITE("agent", agent_tests), SUITE("acl-block", block_tests),
+		SUITE("acl-allow", allow_tests), SUITE("file-root", root_tests),
+		SUITE("max-frame", frame_tests), SUITE("config", config_tests),
+		SUITE("cli", cli_tests),
+	};
+
+	int status = va_test_run_suites(VA_TESTS(suites), getenv("VA_TEST_SUITE"));
 	xmlrpc_registry_free(host_reg);
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, XMLRPC_XML_SIZE_LIMIT_DEFAULT);
-	return failed ? 1 : 0;
+	return status;
 }

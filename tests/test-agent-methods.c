@@ -24,7 +24,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -46,6 +45,8 @@
 #include "agent.h"
 #include "log.h"
 #include "methods.h"
+
+#include "cunit-main.h"
 
 #define MiB (1024u * 1024)
 
@@ -245,7 +246,7 @@ va_agent_now_ms(void)
 /* --- calls through the registry ---------------------------------------------- */
 
 static xmlrpc_registry *registry;
-static char tmpdir[64];
+static char tmpdir[96];
 
 struct reply {
 	xmlrpc_value *v; /* the result, or NULL for a fault */
@@ -488,21 +489,6 @@ value_xml(xmlrpc_value *v)
 }
 
 /* --- files and processes ----------------------------------------------------- */
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* tmpdir/name, in a static buffer per call slot (4 rotating). */
 static const char *
@@ -1847,8 +1833,7 @@ suite_init(void)
 	xmlrpc_env env;
 
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 32 * MiB);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/va-test-agent-XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (va_test_mkdtemp(tmpdir, sizeof(tmpdir), "va-test-agent-") < 0)
 		return -1;
 	/* Never the real /sbin/poweroff from a test. */
 	cfg.shutdown_command = "true";
@@ -1885,17 +1870,14 @@ suite_cleanup(void)
 	if (registry)
 		xmlrpc_registry_free(registry);
 	if (tmpdir[0])
-		rm_rf(tmpdir);
+		va_test_rmtree(tmpdir);
 	return 0;
 }
 
 int
 main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
+	static const struct va_test tests[] = {
 		{ "ping", test_ping },
 		{ "echo of every type, nested", test_echo },
 		{ "capabilities and the ACL", test_capabilities },
@@ -1917,26 +1899,13 @@ main(void)
 		{ "registering twice", test_register_twice },
 	};
 
+	static const struct va_suite suite = {
+		.name = "agent methods", .tests = tests, .ntests = sizeof(tests) / sizeof(tests[0]),
+		.init = suite_init, .cleanup = suite_cleanup,
+	};
+
 	alloc_watch_init();
 	va_log_init("test-agent-methods", 0,
 	    getenv("VA_TEST_VERBOSE") ? VA_LOG_DEBUG : VA_LOG_ERROR);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		goto fail;
-	CU_pSuite suite = CU_add_suite("agent methods", suite_init, suite_cleanup);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() +
-			  CU_get_number_of_failures() +
-			  CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 1;
+	return va_test_run_suites(&suite, 1, NULL);
 }

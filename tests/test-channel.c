@@ -37,10 +37,12 @@
 #include "channel.h"
 #include "log.h"
 
+#include "cunit-main.h"
+
 #define MAX_LOG 64
 #define MAX_CH 4
 
-static char tmpdir[] = "/tmp/va-chan-XXXXXX";
+static char tmpdir[96]; /* made by main() */
 static bool verbose; /* VA_TEST_VERBOSE=1: debug logs and measurements */
 
 static uint64_t
@@ -201,14 +203,10 @@ loop_once(struct tch **ts, size_t n, uint64_t end, int cap_ms)
 static int
 client_connect(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = va_test_unix_connect(path);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (fd < 0) {
 		perror("client connect");
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -1025,46 +1023,35 @@ test_no_fd_leak(void)
 	CU_ASSERT_EQUAL(count_fds(), fds_at_start);
 }
 
+static const struct va_test tests[] = {
+	{ "spec errors", test_spec_errors },
+	{ "unix-listen + client", test_listen_client },
+	{ "unix-listen replaces its peer", test_listen_replace },
+	{ "unix-listen EPIPE/EOF outside dispatch", test_listen_epipe },
+	{ "unix-listen socket file", test_listen_socket_file },
+	{ "unix <-> unix-listen", test_unix_pair },
+	{ "unix before its listener", test_unix_connect_first },
+	{ "unix: listener gone and back", test_unix_listener_gone },
+	{ "unix: reconnect backoff", test_unix_backoff },
+	{ "isa-serial on a pty", test_isa_pty },
+	{ "isa-serial hangup: no spin", test_isa_hup_nospin },
+	{ "virtio-serial open errors", test_virtio_open_errors },
+	{ "virtio-serial DOWN: no spin", test_virtio_hup_nospin },
+	{ "no fd leaked", test_no_fd_leak },
+};
+
 int
 main(void)
 {
-	CU_pSuite s;
-	unsigned fails;
-
 	verbose = getenv("VA_TEST_VERBOSE") != NULL;
 	va_log_init("test-channel", 0, verbose ? VA_LOG_DEBUG : VA_LOG_WARN);
-	if (!mkdtemp(tmpdir)) {
+	if (va_test_mkdtemp(tmpdir, sizeof(tmpdir), "va-chan-") < 0) {
 		perror("mkdtemp");
 		return 1;
 	}
 	fds_at_start = count_fds();
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("channel", NULL, NULL);
-	if (!s || !CU_add_test(s, "spec errors", test_spec_errors) ||
-	    !CU_add_test(s, "unix-listen + client", test_listen_client) ||
-	    !CU_add_test(s, "unix-listen replaces its peer", test_listen_replace) ||
-	    !CU_add_test(s, "unix-listen EPIPE/EOF outside dispatch", test_listen_epipe) ||
-	    !CU_add_test(s, "unix-listen socket file", test_listen_socket_file) ||
-	    !CU_add_test(s, "unix <-> unix-listen", test_unix_pair) ||
-	    !CU_add_test(s, "unix before its listener", test_unix_connect_first) ||
-	    !CU_add_test(s, "unix: listener gone and back", test_unix_listener_gone) ||
-	    !CU_add_test(s, "unix: reconnect backoff", test_unix_backoff) ||
-	    !CU_add_test(s, "isa-serial on a pty", test_isa_pty) ||
-	    !CU_add_test(s, "isa-serial hangup: no spin", test_isa_hup_nospin) ||
-	    !CU_add_test(s, "virtio-serial open errors", test_virtio_open_errors) ||
-	    !CU_add_test(s, "virtio-serial DOWN: no spin", test_virtio_hup_nospin) ||
-	    !CU_add_test(s, "no fd leaked", test_no_fd_leak)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS)
-		fails++;
-	CU_cleanup_registry();
+	int status = va_test_run("channel", VA_TESTS(tests));
 	if (rmdir(tmpdir) < 0)
 		fprintf(stderr, "rmdir %s: %s\n", tmpdir, strerror(errno));
-	return fails ? 1 : 0;
+	return status;
 }

@@ -31,7 +31,9 @@
 #include "daemon.h"
 #include "log.h"
 
-static char dir[] = "/tmp/test-daemon.XXXXXX";
+#include "cunit-main.h"
+
+static char dir[96]; /* made by main() */
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -519,10 +521,7 @@ test_pidfile_not_a_file(void)
 
 /* --- main ------------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct va_test tests[] = {
 	{ "ready: exit 0, early messages on the caller's stderr", test_ready },
 	{ "the caller waits for ready", test_waits_for_ready },
 	{ "fatal before the detach: exit 1, said once", test_fatal_before_detach },
@@ -541,33 +540,17 @@ static const struct {
 int
 main(void)
 {
-	if (!mkdtemp(dir)) {
+	if (va_test_mkdtemp(dir, sizeof(dir), "test-daemon.") < 0) {
 		perror("mkdtemp");
 		return 2;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	CU_pSuite suite = CU_add_suite("daemon", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
+	int status = va_test_run("daemon", VA_TESTS(tests));
 	reap_all();
 	char p[300];
 	path_in_dir(p, sizeof(p), "stderr");
 	unlink(p);
 	if (rmdir(dir) < 0)
 		fprintf(stderr, "test-daemon: %s left: %s\n", dir, strerror(errno));
-	return failed ? 1 : 0;
-
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return status;
 }

@@ -24,11 +24,9 @@
 #include "buf.h"
 #include "frame.h"
 
+#include "cunit-main.h"
+
 #define FF "\xff"
-/* A string literal and its length (it may hold NUL bytes). */
-#define RAW(s) (s), (sizeof(s) - 1)
-/* Like CU_ASSERT_STRING_EQUAL, but a NULL fails instead of crashing. */
-#define ASSERT_STR(a, b) CU_ASSERT_TRUE(str_eq((a), (b)))
 
 /* --- heap measurement (for "no allocation of the claimed size") ---------- */
 
@@ -63,34 +61,6 @@ heap_in_use(size_t *bytes)
 }
 #endif
 
-/* --- a fixed-seed PRNG (xorshift64*) ------------------------------------- */
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t
-rng_next(struct rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform enough in [0, n), n > 0. */
-static size_t
-rng_below(struct rng *r, size_t n)
-{
-	return (size_t)(rng_next(r) % n);
-}
-
-static void
-rng_seed(struct rng *r, uint64_t seed)
-{
-	r->s = seed ? seed : 0x9E3779B97F4A7C15ULL;
-}
-
 /* --- building and comparing frames --------------------------------------- */
 
 static char *
@@ -102,15 +72,6 @@ xstrdup(const char *s)
 	if (!d)
 		abort();
 	return d;
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		abort();
-	return p;
 }
 
 /* A deep copy (body included when present), for keeping partial frames. */
@@ -163,14 +124,6 @@ frame_make(enum va_frame_kind kind, const char *method, const char *target,
 		memcpy(f->body, body, body_len);
 	f->body[body_len] = 0;
 	return f;
-}
-
-static bool
-str_eq(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
 }
 
 /* Field by field: kind, start line, headers in order, body. */
@@ -1871,10 +1824,7 @@ test_write_refuses(void)
 
 /* --- main ------------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct va_test tests[] = {
 	{ "valid frames, every slicing", test_valid_every_slicing },
 	{ "valid frames in one stream", test_valid_stream },
 	{ "header lookup", test_header_lookup },
@@ -1901,23 +1851,5 @@ static const struct {
 int
 main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	CU_pSuite suite = CU_add_suite("frame", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() +
-			  CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return va_test_run("frame", VA_TESTS(tests));
 }

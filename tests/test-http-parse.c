@@ -25,50 +25,11 @@
 
 #include "http-parse.h"
 
-/* A string literal and its length (it may hold NUL bytes). */
-#define RAW(s) (s), (sizeof(s) - 1)
-/* Like CU_ASSERT_STRING_EQUAL, but a NULL fails instead of crashing. */
-#define ASSERT_STR(a, b) CU_ASSERT_TRUE(str_eq((a), (b)))
+#include "cunit-main.h"
+
 /* An assertion reported at the caller's line. */
 #define CHECK_AT(cond, line) \
 	CU_assertImplementation((cond) ? CU_TRUE : CU_FALSE, (line), #cond, __FILE__, "", CU_FALSE)
-
-static bool
-str_eq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
-
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p)
-		abort();
-	return p;
-}
-
-/* --- a fixed-seed PRNG (xorshift64*) ------------------------------------- */
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t
-rng_next(struct rng *r)
-{
-	r->s ^= r->s >> 12;
-	r->s ^= r->s << 25;
-	r->s ^= r->s >> 27;
-	return r->s * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform enough in [0, n), n > 0. */
-static size_t
-rng_below(struct rng *r, size_t n)
-{
-	return (size_t)(rng_next(r) % n);
-}
 
 /* --- a growing byte string ------------------------------------------------ */
 
@@ -1265,10 +1226,7 @@ test_random_mutations(void)
 
 /* --- main ------------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct va_test tests[] = {
 	{ "minimal POST", test_minimal },
 	{ "every split point", test_every_split },
 	{ "CRLF and bare LF", test_line_ends },
@@ -1297,23 +1255,5 @@ static const struct {
 int
 main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	CU_pSuite suite = CU_add_suite("http-parse", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() +
-			  CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return va_test_run("http-parse", VA_TESTS(tests));
 }

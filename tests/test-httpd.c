@@ -29,7 +29,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +38,8 @@
 #include "httpd.h"
 #include "link.h"
 #include "log.h"
+
+#include "cunit-main.h"
 
 #define MAX_BODY 65536
 #define SECRET "s3cret"
@@ -71,8 +72,8 @@ static struct {
 	unsigned long requests;
 	struct pending pend[MAX_PENDING];
 	size_t npend;
-	char dir[64];
-	char sock[100];
+	char dir[96];
+	char sock[108];
 	int port;
 } S = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .ctl = -1 };
 
@@ -352,8 +353,7 @@ start_server(const struct va_httpd_config *cfg, int tcp)
 {
 	char err[256], addr[200];
 
-	snprintf(S.dir, sizeof(S.dir), "/tmp/test-httpd.XXXXXX");
-	if (!mkdtemp(S.dir))
+	if (va_test_mkdtemp(S.dir, sizeof(S.dir), "test-httpd.") < 0)
 		return -1;
 	snprintf(S.sock, sizeof(S.sock), "%s/http.sock", S.dir);
 	S.h = va_httpd_new(cfg, &ops, NULL, err, sizeof(err));
@@ -449,16 +449,9 @@ cli_new(int fd)
 static struct cli *
 cli_unix(void)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = va_test_unix_connect(S.sock);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", S.sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	return cli_new(fd);
+	return fd < 0 ? NULL : cli_new(fd);
 }
 
 static struct cli *
@@ -1751,10 +1744,7 @@ test_free_busy(void)
 
 /* --- main ------------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	CU_TestFunc fn;
-} tests[] = {
+static const struct va_test tests[] = {
 	{ "POST answered 200: body and headers", test_post_echo },
 	{ "three requests on one connection", test_keep_alive_three },
 	{ "three pipelined requests in one write", test_pipelined },
@@ -1796,27 +1786,13 @@ int
 main(void)
 {
 	struct sigaction sa = { .sa_handler = on_sigpipe };
+	static const struct va_suite suite = {
+		.name = "httpd", .tests = tests, .ntests = sizeof(tests) / sizeof(tests[0]),
+		.setup = setup, .teardown = teardown,
+	};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
 	va_log_init("test-httpd", 0, getenv("VA_TEST_DEBUG") ? VA_LOG_DEBUG : VA_LOG_ERROR);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	CU_pSuite suite = CU_add_suite_with_setup_and_teardown("httpd", NULL, NULL, setup,
-								teardown);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return va_test_run_suites(&suite, 1, NULL);
 }

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
@@ -27,6 +26,8 @@
 #include "rpc.h"
 #include "serve.h"
 #include "session.h"
+
+#include "cunit-main.h"
 
 struct side {
 	va_channel *ch;
@@ -43,7 +44,7 @@ struct call {
 	size_t bytes; /* demo.blob */
 };
 
-static char dir[64];
+static char dir[96];
 static char listen_spec[160], connect_spec[160], sock_path[128];
 static xmlrpc_env env;
 
@@ -212,8 +213,7 @@ start_call(struct side *sd, struct call *c, const char *method, xmlrpc_value *pa
 static void
 setup_dir(void)
 {
-	strcpy(dir, "/tmp/va-test-link-XXXXXX");
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	CU_ASSERT_EQUAL_FATAL(va_test_mkdtemp(dir, sizeof(dir), "va-test-link-"), 0);
 	snprintf(sock_path, sizeof(sock_path), "%s/chan.sock", dir);
 	snprintf(listen_spec, sizeof(listen_spec), "unix-listen:%s", sock_path);
 	snprintf(connect_spec, sizeof(connect_spec), "unix:%s", sock_path);
@@ -330,7 +330,6 @@ test_garbage_then_reset(void)
 {
 	struct side a;
 	struct side *one[1] = { &a };
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	static const char junk[] =
 		"hello\r\n\xff" "POST /RPC2 HTTP/1.1\r\nContent-Length: 100\r\n\r\nshort"
 		"\xff" "GARBAGE LINE\r\n\r\n";
@@ -342,9 +341,8 @@ test_garbage_then_reset(void)
 
 	setup_dir();
 	side_open(&a, listen_spec);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	strcpy(sun.sun_path, sock_path);
-	CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	int fd = va_test_unix_connect(sock_path);
+	CU_ASSERT_TRUE_FATAL(fd >= 0);
 	pump(one, 1, NULL, 0, 100);
 	CU_ASSERT(write(fd, junk, sizeof(junk) - 1) == (ssize_t)(sizeof(junk) - 1));
 	CU_ASSERT(write(fd, reset, sizeof(reset) - 1) == (ssize_t)(sizeof(reset) - 1));
@@ -369,23 +367,20 @@ test_garbage_then_reset(void)
 	teardown_dir();
 }
 
+static const struct va_test tests[] = {
+	{ "200 calls in flight both ways over unix sockets", test_many_calls_in_flight },
+	{ "6 MiB response over a unix socket", test_large_response },
+	{ "new connection replaces the peer mid-call", test_reconnect_replaces_peer },
+	{ "garbage and a torn frame, then a reset is acknowledged", test_garbage_then_reset },
+};
+
 int
 main(void)
 {
 	va_log_init("test-link", 0, getenv("VA_TEST_DEBUG") ? VA_LOG_DEBUG : VA_LOG_ERROR);
 	va_rpc_init(16u * 1024 * 1024);
 	xmlrpc_env_init(&env);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("link", NULL, NULL);
-	CU_add_test(s, "200 calls in flight both ways over unix sockets", test_many_calls_in_flight);
-	CU_add_test(s, "6 MiB response over a unix socket", test_large_response);
-	CU_add_test(s, "new connection replaces the peer mid-call", test_reconnect_replaces_peer);
-	CU_add_test(s, "garbage and a torn frame, then a reset is acknowledged", test_garbage_then_reset);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
+	int status = va_test_run("link", VA_TESTS(tests));
 	xmlrpc_env_clean(&env);
-	return failed ? 1 : 0;
+	return status;
 }

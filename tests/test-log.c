@@ -13,6 +13,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "cunit-main.h"
+
 #include "log.h"
 #include "loop.h"
 
@@ -99,20 +101,13 @@ test_volume(void)
 	free(out);
 }
 
+static const struct va_test tests[] = {
+	{ "a flood of one kind is cut to the burst", test_flood },
+	{ "a million lines of one kind: a few KiB", test_volume },
+};
+
 int
 main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite suite = CU_add_suite("log", NULL, NULL);
-	if (!suite || !CU_add_test(suite, "a flood of one kind is cut to the burst", test_flood) ||
-	    !CU_add_test(suite, "a million lines of one kind: a few KiB", test_volume)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return va_test_run("log", VA_TESTS(tests));
 }

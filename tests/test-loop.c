@@ -19,6 +19,8 @@
 
 #include <CUnit/Basic.h>
 
+#include "cunit-main.h"
+
 #include "loop.h"
 
 /* ---- fds ---- */
@@ -516,42 +518,23 @@ test_idle_no_cpu(void)
 	va_loop_free(l);
 }
 
+static const struct va_test tests[] = {
+	{ "fd read, write, events 0, hang-up", test_fd_read_write },
+	{ "regular file refused (EPERM)", test_fd_regular_file },
+	{ "fd cleared by another callback of the same pass", test_fd_cleared_by_other },
+	{ "fd number reused by another file", test_fd_number_reused },
+	{ "timers in due order, ties in arming order", test_timer_order },
+	{ "500 timers moved at random", test_timer_heap_random },
+	{ "a timer re-armed for now runs once per pass", test_timer_slices_yield },
+	{ "callbacks free and stop timers", test_timer_callbacks_free_and_stop },
+	{ "work posted from two threads", test_post_from_threads },
+	{ "stop from another thread", test_stop_from_thread },
+	{ "signals on the loop", test_signal },
+	{ "an idle loop sleeps in one wait", test_idle_no_cpu },
+};
+
 int
 main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
-		{ "fd read, write, events 0, hang-up", test_fd_read_write },
-		{ "regular file refused (EPERM)", test_fd_regular_file },
-		{ "fd cleared by another callback of the same pass", test_fd_cleared_by_other },
-		{ "fd number reused by another file", test_fd_number_reused },
-		{ "timers in due order, ties in arming order", test_timer_order },
-		{ "500 timers moved at random", test_timer_heap_random },
-		{ "a timer re-armed for now runs once per pass", test_timer_slices_yield },
-		{ "callbacks free and stop timers", test_timer_callbacks_free_and_stop },
-		{ "work posted from two threads", test_post_from_threads },
-		{ "stop from another thread", test_stop_from_thread },
-		{ "signals on the loop", test_signal },
-		{ "an idle loop sleeps in one wait", test_idle_no_cpu },
-	};
-
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite suite = CU_add_suite("loop", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 1;
+	return va_test_run("loop", VA_TESTS(tests));
 }

@@ -12,6 +12,8 @@
 #include "rpc.h"
 #include "xmlgate.h"
 
+#include "cunit-main.h"
+
 static int
 name_of(const char *xml, char *out)
 {
@@ -154,20 +156,16 @@ test_prolog(void)
 	CU_ASSERT_EQUAL(va_xml_gate_check(utf16, sizeof(utf16) - 1, &why), -1);
 }
 
+static const struct va_test tests[] = {
+	{ "method name: valid forms", test_method_name_valid },
+	{ "method name: invalid forms and length limit", test_method_name_invalid },
+	{ "serialize call and fault", test_serialize_roundtrip },
+	{ "prolog check refuses DOCTYPE and ENTITY", test_prolog },
+	{ "xml size limit raised to the frame maximum", test_size_limit_raised },
+};
+
 int
 main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("rpc", NULL, NULL);
-	CU_add_test(s, "method name: valid forms", test_method_name_valid);
-	CU_add_test(s, "method name: invalid forms and length limit", test_method_name_invalid);
-	CU_add_test(s, "serialize call and fault", test_serialize_roundtrip);
-	CU_add_test(s, "prolog check refuses DOCTYPE and ENTITY", test_prolog);
-	CU_add_test(s, "xml size limit raised to the frame maximum", test_size_limit_raised);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return va_test_run("rpc", VA_TESTS(tests));
 }

@@ -24,6 +24,8 @@
 #include "log.h"
 #include "session.h"
 
+#include "cunit-main.h"
+
 /* ---- deterministic randomness and the fake clock ---- */
 
 static uint64_t rng = 88172645463325252ull;
@@ -1389,6 +1391,29 @@ test_free_closes(void)
 	teardown();
 }
 
+static const struct va_test tests[] = {
+	{ "strerror", test_strerror },
+	{ "handshake started by A", test_handshake_by_a },
+	{ "handshake started by B", test_handshake_by_b },
+	{ "handshake started by both", test_handshake_both },
+	{ "both RESETs stuck in output", test_handshake_both_queued },
+	{ "50 calls in flight each way", test_many_in_flight },
+	{ "reset by A with calls in flight", test_reset_by_a_in_flight },
+	{ "reset by B with calls in flight", test_reset_by_b_in_flight },
+	{ "reset tears a partly written frame", test_reset_tears_partial_frame },
+	{ "output queue and partial writes", test_output_queue },
+	{ "stale and unmatched responses", test_stale_and_unmatched },
+	{ "faults, reset, clean phase", test_fault_phase },
+	{ "call timeout resets", test_call_timeout },
+	{ "handshake never answered", test_handshake_unanswered },
+	{ "too large", test_too_large },
+	{ "peer down and up", test_peer_down_up },
+	{ "frames ignored while not ready", test_not_ready_ignores },
+	{ "own RESET echoed back", test_echoing_channel },
+	{ "callbacks call back", test_reentrant },
+	{ "free fails calls with CLOSED", test_free_closes },
+};
+
 int
 main(void)
 {
@@ -1396,36 +1421,5 @@ main(void)
 	int level = lvl ? va_log_parse_level(lvl) : -1;
 	va_log_init("test-session", 0, level >= 0 ? (enum va_log_level)level : VA_LOG_ERROR);
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("session", NULL, NULL);
-	if (!s ||
-	    !CU_add_test(s, "strerror", test_strerror) ||
-	    !CU_add_test(s, "handshake started by A", test_handshake_by_a) ||
-	    !CU_add_test(s, "handshake started by B", test_handshake_by_b) ||
-	    !CU_add_test(s, "handshake started by both", test_handshake_both) ||
-	    !CU_add_test(s, "both RESETs stuck in output", test_handshake_both_queued) ||
-	    !CU_add_test(s, "50 calls in flight each way", test_many_in_flight) ||
-	    !CU_add_test(s, "reset by A with calls in flight", test_reset_by_a_in_flight) ||
-	    !CU_add_test(s, "reset by B with calls in flight", test_reset_by_b_in_flight) ||
-	    !CU_add_test(s, "reset tears a partly written frame", test_reset_tears_partial_frame) ||
-	    !CU_add_test(s, "output queue and partial writes", test_output_queue) ||
-	    !CU_add_test(s, "stale and unmatched responses", test_stale_and_unmatched) ||
-	    !CU_add_test(s, "faults, reset, clean phase", test_fault_phase) ||
-	    !CU_add_test(s, "call timeout resets", test_call_timeout) ||
-	    !CU_add_test(s, "handshake never answered", test_handshake_unanswered) ||
-	    !CU_add_test(s, "too large", test_too_large) ||
-	    !CU_add_test(s, "peer down and up", test_peer_down_up) ||
-	    !CU_add_test(s, "frames ignored while not ready", test_not_ready_ignores) ||
-	    !CU_add_test(s, "own RESET echoed back", test_echoing_channel) ||
-	    !CU_add_test(s, "callbacks call back", test_reentrant) ||
-	    !CU_add_test(s, "free fails calls with CLOSED", test_free_closes)) {
-		CU_cleanup_registry();
-		return 1;
-	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	return va_test_run("session", VA_TESTS(tests));
 }

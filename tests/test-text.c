@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <CUnit/Basic.h>
+
+#include "cunit-main.h"
 #include <xmlrpc-c/base.h>
 
 #include "buf.h"
@@ -418,40 +420,21 @@ test_fault_text(void)
 	xmlrpc_env_clean(&env);
 }
 
+static const struct va_test tests[] = {
+	{ "characters XML carries, and the rules that refuse", test_char_rules },
+	{ "the value form round-trips the corpus", test_value_form },
+	{ "a call of every corpus string, serialised and parsed", test_round_trip_call },
+	{ "what clients write: references, raw UTF-8, CDATA", test_client_forms },
+	{ "the gate refuses, naming why", test_gate_refuses },
+	{ "the gate's bounds: depth, elements, members", test_gate_bounds },
+	{ "the gate does not copy a body it need not rewrite", test_gate_no_copy },
+	{ "1 MiB of mixed text, both ways", test_one_mib },
+	{ "fault strings carry the text", test_fault_text },
+};
+
 int
 main(void)
 {
-	static const struct {
-		const char *name;
-		CU_TestFunc fn;
-	} tests[] = {
-		{ "characters XML carries, and the rules that refuse", test_char_rules },
-		{ "the value form round-trips the corpus", test_value_form },
-		{ "a call of every corpus string, serialised and parsed", test_round_trip_call },
-		{ "what clients write: references, raw UTF-8, CDATA", test_client_forms },
-		{ "the gate refuses, naming why", test_gate_refuses },
-		{ "the gate's bounds: depth, elements, members", test_gate_bounds },
-		{ "the gate does not copy a body it need not rewrite", test_gate_no_copy },
-		{ "1 MiB of mixed text, both ways", test_one_mib },
-		{ "fault strings carry the text", test_fault_text },
-	};
-
 	va_rpc_init(16 * 1024 * 1024);
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite suite = CU_add_suite("text", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 1;
+	return va_test_run("text", VA_TESTS(tests));
 }

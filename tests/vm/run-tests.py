@@ -10,7 +10,9 @@ the faults (proxy killed during a pull and replaced at once, proxy gone for
 a while, agent killed and restarted by its init script, garbage on the
 channel, syslogd restarted under the daemonized agent) and finally
 va.shutdown powerdown.  Commands inside the guest go
-through the org.virtagent.test port (tests/vm/guest/test-loop).
+through the org.virtagent.test port (tests/vm/guest/test-loop).  The
+harness shared with the other end-to-end suites is tests/valib.py (through
+vmlib).
 
 usage: run-tests.py [--build DIR] [--only virtio|isa] [-k SUBSTRING]
                     [--keep] [--isa-full]
@@ -49,13 +51,8 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import vmlib  # noqa: E402
-
-FAULT_NOT_CONNECTED = 1001
-FAULT_NOT_ANSWERING = 1002
-FAULT_TIMEOUT = 1003
-FAULT_LOST = 1004
-
-MiB = 1 << 20
+from vmlib import valib  # noqa: E402
+from valib import FAULT_LOST, FAULT_TIMEOUT, MiB  # noqa: E402
 
 
 class TestFailure(Exception):
@@ -81,6 +78,7 @@ class Guest:
         self.variant = variant
         self.dir = rundir
         self.accel = accel
+        self.bins = valib.Binaries(build, environ={})  # the programs start-guest.sh runs
         self.env = {}
         self.proxy_proc = None
         self.shell = None
@@ -128,11 +126,7 @@ class Guest:
         except ProcessLookupError:
             return False
         # A zombie is not alive (start-guest.sh daemonized it: not ours).
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                return f.read().split(") ")[1][0] != "Z"
-        except OSError:
-            return False
+        return valib.proc_state(pid) not in (None, "Z")
 
     # -- the proxy --
     def proxy_pid(self):
@@ -174,9 +168,8 @@ class Guest:
 
     def start_proxy(self, log_name="proxy.log"):
         """A new va-proxy on the same port, chardev and secret."""
-        exe = os.path.join(self.build, "host", "proxy", "va-proxy")
         log = open(os.path.join(self.dir, log_name), "ab")
-        args = [exe, "--guest", "unix:" + os.path.join(self.dir, "va.sock"),
+        args = [self.bins.proxy, "--guest", "unix:" + os.path.join(self.dir, "va.sock"),
                 "--listen", "tcp:127.0.0.1:%d" % self.port,
                 "--auth-file", os.path.join(self.dir, "secret"), "--config", "/dev/null",
                 "--pidfile", os.path.join(self.dir, "proxy.pid")]
@@ -185,12 +178,10 @@ class Guest:
             self.proxy_proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
             # Wait until it listens (or died: the port may still be held a moment).
             while now() < end and self.proxy_proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if valib.tcp_listening(self.port):
                     log.close()
                     return self.proxy_proc.pid
-                except OSError:
-                    time.sleep(0.02)
+                time.sleep(0.02)
             if now() >= end:
                 log.close()
                 raise TestFailure("the new va-proxy did not listen on port %d" % self.port)
@@ -200,19 +191,20 @@ class Guest:
         return vmlib.ServerProxy(self.url, timeout=timeout)
 
     def wait_answered(self, timeout=30):
+        """proxy.status once it says the agent answered; TestFailure after timeout s."""
         p = self.proxy(10)
-        end = now() + timeout
-        last = None
-        while now() < end:
+        last = [None]
+
+        def answered():
             try:
-                st = p.proxy.status()
-                if st.get("answered"):
-                    return st
-                last = st
+                last[0] = p.proxy.status()
             except (OSError, xmlrpc.client.Error) as e:
-                last = e
-            time.sleep(0.1)
-        raise TestFailure("proxy.status did not say answered within %d s: %r" % (timeout, last))
+                last[0] = e
+                return False
+            return last[0].get("answered")
+        if not valib.wait_for(answered, timeout, 0.1):
+            raise TestFailure("proxy.status did not say answered within %d s: %r" % (timeout, last[0]))
+        return last[0]
 
     def restart_agent(self):
         """/etc/init.d/va-agent restart in the guest; returns when the new agent said hello."""
@@ -236,20 +228,19 @@ class Guest:
 
     # -- events --
     def last_event_id(self):
-        evs = self.proxy(10).proxy.events(0, 0)
-        return max([e["id"] for e in evs], default=0)
+        return valib.newest_event_id(self.proxy(10))
 
     def wait_event(self, since, etype, pred=lambda e: True, timeout=20):
-        p = self.proxy(timeout + 10)
-        end = now() + timeout
+        """(the first event of type etype after since for which pred holds,
+        every event read until it); TestFailure after timeout s."""
         seen = []
-        while now() < end:
-            evs = p.proxy.events(since, max(1, int(end - now())))
-            for e in evs:
-                seen.append(e)
-                since = max(since, e["id"])
-                if e["type"] == etype and pred(e):
-                    return e, seen
+
+        def match(e):
+            seen.append(e)
+            return e["type"] == etype and pred(e)
+        e, _ = valib.wait_event(self.proxy(timeout + 10), since, match, timeout)
+        if e is not None:
+            return e, seen
         raise TestFailure("no %s event within %d s (saw %r)" % (etype, timeout, [(e["type"], e.get("data")) for e in seen]))
 
     # -- the guest's console (the agent logs to it through syslogd) --
@@ -427,7 +418,7 @@ def t_file_pull(g, args):
 
 
 def t_vactl_files(g, args):
-    vactl = os.path.join(g.build, "host", "vactl", "vactl")
+    vactl = g.bins.vactl
     if not os.access(vactl, os.X_OK):
         return "SKIP: %s not built" % vactl
     size, _ = _sizes(g, args)
@@ -757,9 +748,8 @@ def missing_prereqs(build):
         miss.append("busybox (apt-get install busybox-static)")
     if not shutil.which("cpio"):
         miss.append("cpio")
-    for f in ("agent/va-agent", "agent/va-clip", "host/proxy/va-proxy"):
-        if not os.access(os.path.join(build, f), os.X_OK):
-            miss.append(os.path.join(build, f) + " (build first)")
+    for f in valib.Binaries(build, environ={}).missing():
+        miss.append(f + " (build first)")
     return miss
 
 
@@ -785,10 +775,10 @@ def run_variant(variant, build, args, results):
         g.start()
         print("PASS %s/boot: the agent answered through the proxy %.1f s after start-guest.sh began (%s)" % (
             variant, g.boot_s, g.env.get("VA_VM_ACCEL")), flush=True)
-        results.append((variant, "boot", True))
+        results.count(variant + "/boot", True)
     except Exception as e:
         print("FAIL %s/boot: %s" % (variant, e), flush=True)
-        results.append((variant, "boot", False))
+        results.count(variant + "/boot", False)
         print("---- console.log (tail) ----\n" + tail(os.path.join(rundir, "console.log")))
         print("kept: %s" % rundir)
         g.stop()
@@ -809,13 +799,13 @@ def run_variant(variant, build, args, results):
                     print("SKIP %s/%s: %s" % (variant, name, msg[5:].strip()), flush=True)
                     continue
                 print("PASS %s/%s (%.1f s): %s" % (variant, name, dt, msg), flush=True)
-                results.append((variant, name, True))
+                results.count(variant + "/" + name, True)
             except Exception as e:
                 dt = now() - t
                 failed += 1
                 detail = str(e) if isinstance(e, (TestFailure, xmlrpc.client.Fault)) else traceback.format_exc()
                 print("FAIL %s/%s (%.1f s): %s" % (variant, name, dt, detail), flush=True)
-                results.append((variant, name, False))
+                results.count(variant + "/" + name, False)
                 # Bring the proxy back for the next test when it is gone.
                 try:
                     g.settle()
@@ -847,20 +837,13 @@ def main():
         print("0 passed, 0 failed (VM suite skipped)")
         return 77
     t0 = now()
-    results = []
+    results = valib.Results()
     for variant in ("virtio", "isa"):
         if args.only and args.only != variant:
             continue
         run_variant(variant, build, args, results)
-    npass = sum(1 for r in results if r[2])
-    nfail = len(results) - npass
-    for v, n, ok in results:
-        if not ok:
-            print("failed: %s/%s" % (v, n))
     print("VM suite took %.0f s" % (now() - t0))
-    print("%d passed, %d failed" % (npass, nfail))
-    return 1 if nfail else 0
-
+    return results.summary(list_failures=True)
 
 if __name__ == "__main__":
     sys.exit(main())

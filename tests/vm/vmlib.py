@@ -8,13 +8,23 @@ RawAgent    speaks the channel protocol (docs/PROTOCOL.md, common/session.h)
             va-proxy: reset handshake, tagged calls.
 proxy()     an xmlrpc.client.ServerProxy for a guest started by
             start-guest.sh (reads DIR/env).
+
+The harness shared with the other end-to-end suites is tests/valib.py
+(imported from the folder above this one, also re-exported as vmlib.valib).
 """
 import os
 import re
 import secrets
 import socket
+import sys
 import time
 import xmlrpc.client
+
+_TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import valib  # noqa: E402
 
 
 def read_env(vmdir):
@@ -38,25 +48,13 @@ def proxy(vmdir, timeout=60):
     return ServerProxy(proxy_url(vmdir), timeout=timeout)
 
 
-class _TimeoutTransport(xmlrpc.client.Transport):
-    def __init__(self, timeout):
-        super().__init__(use_builtin_types=True)
-        self._timeout = timeout
-
-    def request(self, host, handler, request_body, verbose=False):
-        # No silent second attempt on a dropped keep-alive connection
-        # (xmlrpc.client's Transport resends once): the tests must see it.
-        return self.single_request(host, handler, request_body, verbose)
-
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._timeout
-        return conn
-
-
 def ServerProxy(url, timeout=60):
-    return xmlrpc.client.ServerProxy(url, transport=_TimeoutTransport(timeout),
-                                     allow_none=False, use_builtin_types=True)
+    """An xmlrpc.client.ServerProxy for url (valib.server_proxy): calls time
+    out after timeout s, a call is never sent twice (no silent second
+    attempt on a dropped keep-alive connection: the tests must see it),
+    results in Python's own types (bytes, datetime), no nil sent."""
+    return valib.server_proxy(url, timeout, allow_none=False, use_builtin_types=True,
+                              resend=False)
 
 
 # ---------------------------------------------------------------------------
