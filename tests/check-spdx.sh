@@ -4,19 +4,20 @@
 # carries "SPDX-License-Identifier: GPL-2.0-or-later" in its first three
 # lines (after a shebang, in the file's own comment syntax).
 #
-# Which files: in a git checkout, the files git tracks; in a release tree
-# (no .git, as under make distcheck), every file but what autoreconf makes
-# (configure, Makefile.in, aclocal.m4, config.h.in, build-aux/, m4/) and
-# make distcheck's own _build/ and _inst/.  Not checked: prose (COPYING,
-# NEWS, README files, *.md), empty files, and Debian files whose format has
-# no room for a comment (debian/changelog, debian/source/format) or that
-# state the license in their own fields (debian/copyright).
+# Which files: in a git checkout, the files git tracks; in a release tree,
+# the files that make dist put in it (tests/spdx-manifest, written then) but
+# what autoreconf makes (configure, Makefile.in, aclocal.m4, config.h.in,
+# build-aux/, m4/).  Elsewhere (no git, no manifest: nothing tells sources
+# from build outputs) the test is skipped (77).  Not checked: prose
+# (COPYING, NEWS, README files, *.md), empty files, and Debian files whose
+# format has no room for a comment (debian/changelog, debian/source/format)
+# or that state the license in their own fields (debian/copyright).
 #
 # Prints each file that lacks the line; the last line is "N passed, N
 # failed" (N files); exits 1 when one lacks it or when no file was found.
 set -u
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-top=$(cd "$top" && pwd) || exit 1
+top=$(cd "$top" && pwd -P) || exit 1
 list=$(mktemp) || exit 1
 trap 'rm -f "$list"' EXIT
 
@@ -25,11 +26,13 @@ trap 'rm -f "$list"' EXIT
 if command -v git >/dev/null 2>&1 &&
    [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
 	git -C "$top" ls-files > "$list" || exit 1
+elif [ -f "$top/tests/spdx-manifest" ]; then
+	grep -v -E '^(configure|aclocal\.m4|config\.h\.in|(.*/)?Makefile\.in|build-aux/.*|m4/.*|tests/spdx-manifest)$' \
+		"$top/tests/spdx-manifest" > "$list"
 else
-	(cd "$top" && find . \( -name .git -o -name autom4te.cache -o -name build-aux \
-		-o -path ./m4 -o -path './_build*' -o -path ./_inst \) -prune \
-		-o -type f \! -name configure \! -name Makefile.in \! -name aclocal.m4 \
-		\! -name config.h.in -print | sed 's|^\./||') > "$list"
+	echo "SKIP: $top is neither a git checkout nor a release tree (tests/spdx-manifest)"
+	echo "0 passed, 0 failed"
+	exit 77
 fi
 
 pass=0
