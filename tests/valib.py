@@ -529,16 +529,17 @@ def recv_all(s):
         data += chunk
 
 
-def http_unix(sock, body, timeout=10):
-    """POSTs body to /RPC2 over the unix socket sock with Connection: close
+def http_unix(sock, body, timeout=10, path="/RPC2"):
+    """POSTs body to path over the unix socket sock with Connection: close
     and reads until the server closes; returns the whole response (head
     and body) as text.  Each socket operation times out after timeout s."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(sock)
-        s.sendall(("POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
-                   "Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)).encode() + body)
+        s.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+                   "Content-Length: %d\r\nConnection: close\r\n\r\n" % (path, len(body))).encode()
+                  + body)
         return recv_all(s).decode(errors="replace")
     finally:
         s.close()
