@@ -21,16 +21,9 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
+#include "agent-limits.h"
+
 #define VA_AGENT_PROTOCOL 1
-/* Largest count for va.file.read and data for va.file.write (decoded bytes). */
-#define VA_FILE_MAX_CHUNK (8u * 1024 * 1024)
-#define VA_FILE_MAX_HANDLES 64
-/* va.file.checksum calls being hashed at once (more get a "busy" fault). */
-#define VA_FILE_MAX_CHECKSUMS 4
-#define VA_FILE_IDLE_SECONDS 300
-#define VA_CLIPBOARD_MAX (1024u * 1024)
-#define VA_DMESG_DEFAULT 65536
-#define VA_DMESG_MAX (1024u * 1024)
 
 struct va_agent_config {
 	char *channel;          /* channel spec */
