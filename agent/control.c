@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control.c - the agent's local control socket (control.h), speaking
+ * control-proto.h to va-clip: accepts on the loop, reads one request per
+ * client, answers from the clipboard (clipboard.h, reached through the
+ * agent) and closes.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clipboard.h"
 #include "control-proto.h"
 #include "control.h"
 #include "log.h"
@@ -190,7 +197,7 @@ handle_input(struct va_control *c, struct client *cl)
 	switch (va_control_parse_request(line, &n)) {
 	case VA_CONTROL_REQ_PASTE: {
 		struct va_clip_view v;
-		va_clipboard_view_host(&v);
+		va_clipboard_view_host(c->agent, &v);
 		answer_ok(cl, v.len);
 		va_buf_append(&cl->out, v.text, v.len);
 		va_log_info("control: va-clip paste (%zu bytes)", v.len);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-agent-methods.c - CUnit tests of the guest agent's method groups
- * (agent/info.c, file.c, clipboard.c, dmesg.c, shutdown.c, methods.c).
+ * (agent/info.c, file*.c, clipboard.c, dmesg.c, shutdown.c, methods.c,
+ * children.c) on the agent's core (core.c).
  *
- * The daemon services of agent.h are faked here: a config the tests
- * change, an ACL with one method that can be disabled, host calls and
- * deferred functions recorded (the tests run the deferred ones
- * themselves), and a clock the tests set.  Every call goes through a real
+ * The agent is the real core of va-agent (core.c, agent.h) with every
+ * method group, built in this process without a channel: the tests
+ * change its config (the RPC lists included), run its deferred functions
+ * themselves, set its clock, and play the host over an in-memory session
+ * that records the host.* calls.  Every call goes through the core's
  * xmlrpc-c registry as XML: serialized with xmlrpc_serialize_call2, run
  * with xmlrpc_registry_process_call2, the answer parsed with
  * xmlrpc_parse_response2.
@@ -44,8 +46,17 @@
 #include <nettle/sha2.h>
 
 #include "agent.h"
+#include "buf.h"
+#include "children.h"
+#include "clipboard.h"
+#include "file.h"
+#include "groups.h"
 #include "log.h"
+#include "loop.h"
 #include "methods.h"
+#include "rpc.h"
+#include "session.h"
+#include "xmlgate.h"
 
 #define MiB (1024u * 1024)
 
@@ -145,29 +156,28 @@ alloc_watch_stop(void)
 	return alloc_max;
 }
 
-/* --- the daemon services of agent.h, faked ----------------------------------- */
+/* --- a real core, its host played in memory ------------------------------------ */
 
-struct va_agent {
-	int unused;
-};
-
-static struct va_agent agent;
+/*
+ * The agent is va-agent's own core (core.c) with every method group of
+ * groups.c, on a loop this test never runs, without a channel: the test
+ * changes cfg (the daemon's config, which the core reads at every use),
+ * sets the core's clock (fake_now), and runs the deferred functions
+ * itself.  The host is a second session in this process: pump() carries
+ * the bytes between the two, and the host records every host.* call and
+ * answers it.
+ */
+static va_loop *loop;
+static struct va_agent *agent;
 static struct va_agent_config cfg;
-static const char *disabled_method;
 static uint64_t fake_now = 5000000;
+static va_session *host;
 
-const struct va_agent_config *
-va_agent_config(struct va_agent *a)
+static uint64_t
+fake_clock(void *arg)
 {
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	return &cfg;
-}
-
-int
-va_agent_method_enabled(struct va_agent *a, const char *name)
-{
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	return !disabled_method || strcmp(name, disabled_method) != 0;
+	(void)arg;
+	return fake_now;
 }
 
 struct host_call {
@@ -179,24 +189,88 @@ struct host_call {
 static struct host_call host_calls[MAX_RECORDED];
 static int nhost_calls;
 
-void
-va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
+/*
+ * The host's side: records the call and answers true.  It may run
+ * outside a test (the handshake in suite_init), so it counts what goes
+ * wrong in host_errors instead of asserting; the suite checks that.
+ */
+static unsigned host_errors;
+
+static void
+host_on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
+		struct va_frame *req)
 {
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	CU_ASSERT_EQUAL(xmlrpc_value_type(params), XMLRPC_TYPE_ARRAY);
-	if (nhost_calls == MAX_RECORDED) {
-		CU_FAIL("too many host calls");
-		return;
+	xmlrpc_env env;
+	char *method = NULL;
+	xmlrpc_value *params = NULL;
+	struct va_buf out = { 0 };
+
+	(void)opaque;
+	xmlrpc_env_init(&env);
+	va_rpc_parse_call(&env, req->body, req->body_len, &method, &params);
+	if (env.fault_occurred || nhost_calls == MAX_RECORDED ||
+	    xmlrpc_value_type(params) != XMLRPC_TYPE_ARRAY) {
+		host_errors++;
+	} else {
+		host_calls[nhost_calls].method = method;
+		host_calls[nhost_calls].params = params;
+		nhost_calls++;
+		method = NULL;
+		params = NULL;
 	}
-	host_calls[nhost_calls].method = strdup(method);
-	xmlrpc_INCREF(params);
-	host_calls[nhost_calls].params = params;
-	nhost_calls++;
+	xmlrpc_env_clean(&env);
+	xmlrpc_env_init(&env);
+	xmlrpc_value *t = xmlrpc_bool_new(&env, 1);
+	va_rpc_serialize_response(&env, &out, t);
+	xmlrpc_DECREF(t);
+	if (env.fault_occurred || va_session_reply(s, epoch, tag, out.data, out.len) != 0)
+		host_errors++;
+	va_buf_free(&out);
+	free(method);
+	if (params)
+		xmlrpc_DECREF(params);
+	xmlrpc_env_clean(&env);
+	va_frame_free(req);
+}
+
+static const struct va_session_ops host_ops = { .request = host_on_request };
+
+/* Moves what from has queued to to; whether anything moved. */
+static int
+carry(va_session *from, va_session *to)
+{
+	struct iovec iov[8];
+	size_t n = va_session_output_iov(from, iov, 8), total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		va_session_input(to, iov[i].iov_base, iov[i].iov_len, va_now_ms());
+		total += iov[i].iov_len;
+	}
+	va_session_output_consume(from, total);
+	return total > 0;
+}
+
+/* Carries bytes both ways until neither side has more to say. */
+static void
+pump(void)
+{
+	va_session *s = va_agent_session(agent);
+	while (carry(s, host) | carry(host, s))
+		;
+}
+
+/* The host.* calls made so far (after the bytes reached the host). */
+static int
+host_call_count(void)
+{
+	pump();
+	return nhost_calls;
 }
 
 static void
 host_calls_clear(void)
 {
+	pump();
 	for (int i = 0; i < nhost_calls; i++) {
 		free(host_calls[i].method);
 		xmlrpc_DECREF(host_calls[i].params);
@@ -204,47 +278,47 @@ host_calls_clear(void)
 	nhost_calls = 0;
 }
 
-struct deferred {
-	unsigned ms;
-	void (*fn)(void *);
-	void *arg;
-};
-
-static struct deferred defers[MAX_RECORDED];
-static int ndefers;
-
-int
-va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg)
-{
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	if (ndefers == MAX_RECORDED)
-		return -1;
-	defers[ndefers++] = (struct deferred){ delay_ms, fn, arg };
-	return 0;
-}
-
 /* Runs the oldest deferred function; its delay, or -1 if there was none. */
 static long
 run_deferred(void)
 {
-	if (ndefers == 0)
+	unsigned ms;
+	if (va_agent_run_deferred(agent, &ms) < 0)
 		return -1;
-	struct deferred d = defers[0];
-	memmove(defers, defers + 1, (size_t)(ndefers - 1) * sizeof(defers[0]));
-	ndefers--;
-	d.fn(d.arg);
-	return (long)d.ms;
+	return (long)ms;
 }
 
-uint64_t
-va_agent_now_ms(void)
+static void
+noop(void *arg)
 {
-	return fake_now;
+	(void)arg;
+}
+
+/* Makes the core refuse to defer more (its cap reached); how many were added. */
+static unsigned
+fill_deferred(void)
+{
+	unsigned n = 0;
+	while (n < 10000 && va_agent_defer(agent, 0, noop, NULL) == 0)
+		n++;
+	CU_ASSERT(n < 10000);
+	return n;
+}
+
+static void
+reap(void)
+{
+	va_children_reap(va_agent_children(agent));
+}
+
+static unsigned
+children(void)
+{
+	return va_children_alive(va_agent_children(agent));
 }
 
 /* --- calls through the registry ---------------------------------------------- */
 
-static xmlrpc_registry *registry;
 static char tmpdir[64];
 
 struct reply {
@@ -272,7 +346,7 @@ call_xml(const char *xml, size_t len)
 	const char *msg = NULL;
 
 	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, registry, xml, len, NULL, &out);
+	xmlrpc_registry_process_call2(&env, va_agent_registry(agent), xml, len, NULL, &out);
 	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
 	xmlrpc_parse_response2(&env, xmlrpc_mem_block_contents(out),
 	    xmlrpc_mem_block_size(out), &r.v, &r.code, &msg);
@@ -535,7 +609,7 @@ static bool
 wait_for_file(const char *path, const char *want)
 {
 	for (int i = 0; i < 250; i++) {
-		va_methods_reap();
+		reap();
 		FILE *f = fopen(path, "r");
 		if (f) {
 			char buf[256] = "";
@@ -553,11 +627,11 @@ wait_for_file(const char *path, const char *want)
 static void
 wait_children(void)
 {
-	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
-		va_methods_reap();
+	for (int i = 0; i < 250 && children() > 0; i++) {
+		reap();
 		usleep(20000);
 	}
-	CU_ASSERT_EQUAL(va_methods_children(), 0);
+	CU_ASSERT_EQUAL(children(), 0);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -751,7 +825,7 @@ test_capabilities(void)
 	reply_free(&r);
 
 	/* A method the ACL blocks is not listed. */
-	disabled_method = "va.dmesg";
+	cfg.block_rpcs = "va.dmesg";
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -759,7 +833,7 @@ test_capabilities(void)
 	CU_ASSERT_TRUE(array_has_string(m, "va.ping"));
 	xmlrpc_DECREF(m);
 	reply_free(&r);
-	disabled_method = "system.multicall";
+	cfg.block_rpcs = "system.multicall";
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -767,12 +841,12 @@ test_capabilities(void)
 	CU_ASSERT_TRUE(array_has_string(m, "va.dmesg"));
 	xmlrpc_DECREF(m);
 	reply_free(&r);
-	disabled_method = NULL;
+	cfg.block_rpcs = NULL;
 
 	/* The same list for host.hello. */
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	xmlrpc_value *list = va_agent_methods_enabled(&env, agent);
 	CU_ASSERT_FALSE(env.fault_occurred);
 	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
 	xmlrpc_DECREF(list);
@@ -1326,7 +1400,7 @@ test_file_handle_limit(void)
 	const char *p = tpath("many.txt");
 	int hs[VA_FILE_MAX_HANDLES];
 
-	va_file_close_all();
+	va_file_close_all(agent);
 	write_file(p, "x", 1);
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
 		hs[i] = file_open(p, "r");
@@ -1345,7 +1419,7 @@ test_file_handle_limit(void)
 	CU_ASSERT_TRUE(h > 0);
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
 		CU_ASSERT_NOT_EQUAL(h, hs[i]);
-	va_file_close_all();
+	va_file_close_all(agent);
 	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
@@ -1355,24 +1429,24 @@ test_file_idle(void)
 	const uint64_t idle = (uint64_t)VA_FILE_IDLE_SECONDS * 1000;
 	const char *p = tpath("idle.txt");
 
-	va_file_close_all();
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	va_file_close_all(agent);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), UINT64_MAX);
 	write_file(p, "abc", 3);
 	uint64_t t0 = fake_now;
 	int a = file_open(p, "r");
 	fake_now = t0 + 1000;
 	int b = file_open(p, "r");
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle);
 
 	/* Using a handle keeps it open. */
 	fake_now = t0 + idle - 1;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle);
 	CU_ASSERT_EQUAL(file_seek(a, 0, 0), 0);
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + 1000 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + 1000 + idle);
 
 	/* b has been idle for VA_FILE_IDLE_SECONDS: closed; a is not. */
 	fake_now = t0 + 1000 + idle;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle - 1 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle - 1 + idle);
 	EXPECT_FAULT(call("va.file.read", "(ii)", b, 1), XMLRPC_INDEX_ERROR, "unknown file handle");
 	size_t len;
 	int eof;
@@ -1380,7 +1454,7 @@ test_file_idle(void)
 	CU_ASSERT_EQUAL(len, 3);
 	free(d);
 	fake_now += idle;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), UINT64_MAX);
 	EXPECT_FAULT(call("va.file.close", "(i)", a), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
@@ -1542,12 +1616,12 @@ test_clipboard(void)
 	reply_free(&r);
 	/* xmlrpc_string_new() turns the CR LF into LF. */
 	clip_get("h\xc3\xa9llo \xe2\x9c\x93\nline 2\n\t\xef\xbf\xbd", 1, "host");
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 
 	/* A store from the guest goes to the host. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "from guest", 10, "guest"), 2);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "from guest", 10, "guest"), 2);
 	clip_get("from guest", 2, "guest");
-	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL_FATAL(host_call_count(), 1);
 	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
@@ -1562,26 +1636,26 @@ test_clipboard(void)
 	host_calls_clear();
 
 	/* The host's last text stays for va-clip paste. */
-	va_clipboard_view_host(&v);
+	va_clipboard_view_host(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 1);
 	CU_ASSERT_STRING_EQUAL(v.origin, "host");
 	CU_ASSERT_EQUAL(strncmp(v.text, "h\xc3\xa9llo", 6), 0);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 2);
 	CU_ASSERT_EQUAL(v.len, 10);
 
 	/* Refused: not UTF-8, control characters, over the cap, unknown origin. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xff", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xc3", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "nul\0x", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bell\a", 5, "host"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "x", 1, "elsewhere"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bad \xff", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bad \xc3", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "nul\0x", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bell\a", 5, "host"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "x", 1, "elsewhere"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 	char *big = malloc(VA_CLIPBOARD_MAX + 2);
 	memset(big, 'a', VA_CLIPBOARD_MAX + 1);
 	big[VA_CLIPBOARD_MAX + 1] = '\0';
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, big, VA_CLIPBOARD_MAX + 1, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, big, VA_CLIPBOARD_MAX + 1, "guest"), 0);
 	EXPECT_FAULT(call("va.clipboard.set", "(s)", big), XMLRPC_LIMIT_EXCEEDED_ERROR,
 	    "1048577 bytes of text exceed the maximum of 1048576");
 	big[VA_CLIPBOARD_MAX] = '\0';
@@ -1590,7 +1664,7 @@ test_clipboard(void)
 	CU_ASSERT_EQUAL(as_int(r.v), 3);
 	reply_free(&r);
 	free(big);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.len, VA_CLIPBOARD_MAX);
 	/* Invalid UTF-8 and control characters in the XML itself. */
 	static const char bad_utf8[] =
@@ -1609,7 +1683,7 @@ test_clipboard(void)
 	CU_ASSERT_PTR_NULL(r.v);
 	CU_ASSERT_NOT_EQUAL(r.code, 0);
 	reply_free(&r);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 3);
 
 	EXPECT_FAULT(call("va.clipboard.set", "(i)", 5), XMLRPC_TYPE_ERROR,
@@ -1630,7 +1704,7 @@ test_clipboard(void)
 	CU_ASSERT_TRUE(wait_for_file(tpath("clip.out"), "to the desktop \xe2\x9c\x93"));
 	/* ...but not what the guest stores. */
 	CU_ASSERT_EQUAL(unlink(tpath("clip.out")), 0);
-	CU_ASSERT_TRUE(va_clipboard_store(&agent, "guest text", 10, "guest") > 0);
+	CU_ASSERT_TRUE(va_clipboard_store(agent, "guest text", 10, "guest") > 0);
 	cfg.clip_copy_command = NULL;
 	wait_children();
 	CU_ASSERT_EQUAL(access(tpath("clip.out"), F_OK), -1);
@@ -1638,15 +1712,15 @@ test_clipboard(void)
 
 	/* The paste bridge: va.clipboard.get takes the desktop's new text as
 	 * a guest copy (the host is told), and leaves unchanged text alone. */
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	uint64_t before = v.serial;
 	cfg.clip_paste_command = "printf 'from the desktop'";
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
-	CU_ASSERT_EQUAL(nhost_calls, 1);
-	if (nhost_calls == 1)
+	CU_ASSERT_EQUAL(host_call_count(), 1);
+	if (host_call_count() == 1)
 		CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
-	CU_ASSERT_EQUAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL(host_call_count(), 1);
 	/* A failing or hanging command leaves the buffer as it was. */
 	cfg.clip_paste_command = "exit 3";
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
@@ -1662,14 +1736,14 @@ test_clipboard(void)
 	cfg.clip_paste_command = NULL;
 	host_calls_clear();
 
-	va_clipboard_free();
+	va_clipboard_clear(agent);
 	clip_get("", 0, "none");
-	va_clipboard_view_host(&v);
+	va_clipboard_view_host(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 0);
 	CU_ASSERT_EQUAL(v.len, 0);
 	/* Serials keep counting after a free. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "again", 5, "host"), 7);
-	va_clipboard_free();
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "again", 5, "host"), 7);
+	va_clipboard_clear(agent);
 }
 
 /* --- dmesg ------------------------------------------------------------------------ */
@@ -1717,7 +1791,7 @@ test_dmesg(void)
 static void
 check_notice(const char *mode, int delay)
 {
-	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL_FATAL(host_call_count(), 1);
 	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.shutdown_notice");
 	char *m = NULL, *reason = NULL, want[96];
 	xmlrpc_env env;
@@ -1748,12 +1822,12 @@ test_shutdown(void)
 	CU_ASSERT_EQUAL(as_int(r.v), 1);
 	reply_free(&r);
 	/* Nothing happens before the reply is out. */
-	CU_ASSERT_EQUAL(nhost_calls, 0);
-	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
+	CU_ASSERT_EQUAL_FATAL(va_agent_deferred(agent), 1);
 	CU_ASSERT_EQUAL(run_deferred(), 0);
 	check_notice("reboot", 1);
 	CU_ASSERT_EQUAL(access(tpath("reboot-1"), F_OK), -1);
-	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	CU_ASSERT_EQUAL_FATAL(va_agent_deferred(agent), 1);
 	/* The notice gets time to leave, then the delay. */
 	CU_ASSERT_EQUAL(run_deferred(), 1200);
 	CU_ASSERT_TRUE(wait_for_file(tpath("reboot-1"), NULL));
@@ -1788,8 +1862,8 @@ test_shutdown(void)
 	EXPECT_FAULT(call("va.shutdown", "()"), XMLRPC_TYPE_ERROR, "got 0 parameters");
 	EXPECT_FAULT(call("va.shutdown", "(sii)", "halt", 1, 2), XMLRPC_TYPE_ERROR,
 	    "got 3 parameters");
-	CU_ASSERT_EQUAL(ndefers, 0);
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(va_agent_deferred(agent), 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 
 	/* Pending shutdowns are capped; when the loop refuses, the call fails. */
 	for (int i = 0; i < 4; i++) {
@@ -1803,10 +1877,11 @@ test_shutdown(void)
 		;
 	host_calls_clear();
 	CU_ASSERT_TRUE(wait_for_file(tpath("halt-13"), NULL));
-	ndefers = MAX_RECORDED;
+	unsigned filled = fill_deferred();
 	EXPECT_FAULT(call("va.shutdown", "(s)", "halt"), XMLRPC_INTERNAL_ERROR,
 	    "cannot schedule");
-	ndefers = 0;
+	while (filled-- > 0)
+		CU_ASSERT_EQUAL(run_deferred(), 0);
 	r = call("va.shutdown", "(s)", "halt");
 	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
 	reply_free(&r);
@@ -1825,14 +1900,10 @@ test_register_twice(void)
 	/* A second registry (the daemon after a reload) does not grow the list. */
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_registry *r2 = xmlrpc_registry_new(&env);
-	va_methods_info_register(&env, r2, &agent);
-	va_methods_file_register(&env, r2, &agent);
-	va_methods_clipboard_register(&env, r2, &agent);
-	va_methods_dmesg_register(&env, r2, &agent);
-	va_methods_shutdown_register(&env, r2, &agent);
+	xmlrpc_registry *r2 = va_agent_registry_build(&env, agent);
 	CU_ASSERT_FALSE(env.fault_occurred);
-	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+	xmlrpc_value *list = va_agent_methods_enabled(&env, agent);
 	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
 	xmlrpc_DECREF(list);
 	xmlrpc_registry_free(r2);
@@ -1844,7 +1915,7 @@ test_register_twice(void)
 static int
 suite_init(void)
 {
-	xmlrpc_env env;
+	char err[256];
 
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 32 * MiB);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/va-test-agent-XXXXXX");
@@ -1853,40 +1924,52 @@ suite_init(void)
 	/* Never the real /sbin/poweroff from a test. */
 	cfg.shutdown_command = "true";
 	cfg.max_frame = 16 * MiB;
-	xmlrpc_env_init(&env);
-	registry = xmlrpc_registry_new(&env);
-	if (!env.fault_occurred)
-		va_methods_info_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_file_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_clipboard_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_dmesg_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_shutdown_register(&env, registry, &agent);
-	int rc = env.fault_occurred ? -1 : 0;
-	if (rc)
-		fprintf(stderr, "registration: %s\n", env.fault_string);
-	xmlrpc_env_clean(&env);
-	return rc;
+	loop = va_loop_new();
+	if (!loop)
+		return -1;
+	agent = va_agent_new(loop, &cfg, va_agent_groups, va_agent_ngroups, err, sizeof(err));
+	if (!agent) {
+		fprintf(stderr, "agent: %s\n", err);
+		return -1;
+	}
+	va_agent_set_clock(agent, fake_clock, NULL);
+	/* The host connects: the handshake, then the agent's host.hello. */
+	struct va_session_config hcfg = { .name = "test host", .max_frame = 16 * MiB };
+	host = va_session_new(&hcfg, &host_ops, NULL);
+	if (!host)
+		return -1;
+	va_session_peer_up(host, va_now_ms());
+	pump();
+	if (!va_session_is_ready(host) || nhost_calls != 1 ||
+	    strcmp(host_calls[0].method, "host.hello") != 0) {
+		fprintf(stderr, "the in-memory host got no session or no host.hello\n");
+		return -1;
+	}
+	host_calls_clear();
+	return host_errors ? -1 : 0;
 }
 
 static int
 suite_cleanup(void)
 {
-	va_file_close_all();
-	va_clipboard_free();
-	host_calls_clear();
-	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
-		va_methods_reap();
-		usleep(20000);
+	if (agent) {
+		va_file_close_all(agent);
+		va_clipboard_clear(agent);
+		host_calls_clear();
+		for (int i = 0; i < 250 && children() > 0; i++) {
+			reap();
+			usleep(20000);
+		}
 	}
-	if (registry)
-		xmlrpc_registry_free(registry);
+	va_agent_free(agent);
+	va_session_free(host);
+	if (loop)
+		va_loop_free(loop);
 	if (tmpdir[0])
 		rm_rf(tmpdir);
-	return 0;
+	if (host_errors)
+		fprintf(stderr, "\nthe in-memory host saw %u bad calls or replies\n", host_errors);
+	return host_errors ? -1 : 0;
 }
 
 int
