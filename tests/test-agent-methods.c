@@ -55,6 +55,7 @@
 #include "loop.h"
 #include "methods.h"
 #include "rpc.h"
+#include "serve.h"
 #include "session.h"
 #include "xmlgate.h"
 
@@ -160,10 +161,10 @@ alloc_watch_stop(void)
 
 /*
  * The agent is va-agent's own core (core.c) with every method group of
- * groups.c, on a loop this test never runs, without a channel: the test
- * changes cfg (the daemon's config, which the core reads at every use),
- * sets the core's clock (fake_now), and runs the deferred functions
- * itself.  The host is a second session in this process: pump() carries
+ * groups.c, on a loop of its own, without a channel: the test changes
+ * cfg (the daemon's config, which the core reads at every use), sets the
+ * core's clock (fake_now), and runs the deferred functions itself; only
+ * test_dispatch runs the loop.  The host is a second session in this process: pump() carries
  * the bytes between the two, and the host records every host.* call and
  * answers it.
  */
@@ -250,13 +251,19 @@ carry(va_session *from, va_session *to)
 	return total > 0;
 }
 
-/* Carries bytes both ways until neither side has more to say. */
+/* Carries bytes both ways between the agent a and its host h until neither has more to say. */
+static void
+pump_pair(struct va_agent *a, va_session *h)
+{
+	va_session *s = va_agent_session(a);
+	while (carry(s, h) | carry(h, s))
+		;
+}
+
 static void
 pump(void)
 {
-	va_session *s = va_agent_session(agent);
-	while (carry(s, host) | carry(host, s))
-		;
+	pump_pair(agent, host);
 }
 
 /* The host.* calls made so far (after the bytes reached the host). */
@@ -337,19 +344,80 @@ reply_free(struct reply *r)
 	r->msg = NULL;
 }
 
+/*
+ * Where call_xml sends a call: straight to the core's registry (0), or
+ * as the host, over the in-memory session, through the core's dispatch
+ * (1: the refusals, the groups' interceptors, then the registry).
+ */
+static int via_session;
+/* The raw XML of the last answer call_xml got. */
+static struct va_buf last_raw;
+
+struct answer {
+	int done;
+	int err;
+};
+
+static void
+session_answered(void *opaque, int err, struct va_frame *resp)
+{
+	struct answer *an = opaque;
+
+	an->done = 1;
+	an->err = err;
+	if (resp)
+		CU_ASSERT_EQUAL(va_buf_append(&last_raw, resp->body, resp->body_len), 0);
+	va_frame_free(resp);
+}
+
+/* Sends xml to agent a as its host h (the answer lands in last_raw). */
+static void
+session_send_to(struct va_agent *a, va_session *h, const char *xml, size_t len,
+		struct answer *an)
+{
+	*an = (struct answer){ 0, 0 };
+	last_raw.len = 0;
+	CU_ASSERT_EQUAL_FATAL(va_session_call(h, xml, len, 60000, va_now_ms(),
+					      session_answered, an), 0);
+	pump_pair(a, h);
+}
+
+/* Carries bytes and runs the loop (the agents' timers) until answered, 10 s at most. */
+static void
+session_wait_for(struct va_agent *a, va_session *h, struct answer *an)
+{
+	uint64_t end = va_now_ms() + 10000;
+	while (!an->done && va_now_ms() < end) {
+		va_loop_run_once(loop, 10);
+		pump_pair(a, h);
+	}
+	CU_ASSERT_TRUE_FATAL(an->done);
+	CU_ASSERT_EQUAL_FATAL(an->err, 0);
+}
+
+static void
+session_send(const char *xml, size_t len, struct answer *an)
+{
+	session_send_to(agent, host, xml, len, an);
+}
+
+static void
+session_wait(struct answer *an)
+{
+	session_wait_for(agent, host, an);
+}
+
+/* The answer in last_raw, parsed. */
 static struct reply
-call_xml(const char *xml, size_t len)
+raw_reply(void)
 {
 	struct reply r = { NULL, 0, NULL };
 	xmlrpc_env env;
-	xmlrpc_mem_block *out = NULL;
 	const char *msg = NULL;
 
 	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, va_agent_registry(agent), xml, len, NULL, &out);
-	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
-	xmlrpc_parse_response2(&env, xmlrpc_mem_block_contents(out),
-	    xmlrpc_mem_block_size(out), &r.v, &r.code, &msg);
+	xmlrpc_parse_response2(&env, (const char *)last_raw.data, last_raw.len, &r.v, &r.code,
+			       &msg);
 	CU_ASSERT_FALSE(env.fault_occurred);
 	if (env.fault_occurred)
 		r.code = 1;
@@ -357,9 +425,30 @@ call_xml(const char *xml, size_t len)
 		r.msg = strdup(msg);
 		free((void *)msg);
 	}
-	xmlrpc_mem_block_free(out);
 	xmlrpc_env_clean(&env);
 	return r;
+}
+
+static struct reply
+call_xml(const char *xml, size_t len)
+{
+	if (via_session) {
+		struct answer an;
+		session_send(xml, len, &an);
+		session_wait(&an);
+	} else {
+		xmlrpc_env env;
+		xmlrpc_mem_block *out = NULL;
+		xmlrpc_env_init(&env);
+		xmlrpc_registry_process_call2(&env, va_agent_registry(agent), xml, len, NULL, &out);
+		CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+		last_raw.len = 0;
+		CU_ASSERT_EQUAL(va_buf_append(&last_raw, xmlrpc_mem_block_contents(out),
+					      xmlrpc_mem_block_size(out)), 0);
+		xmlrpc_mem_block_free(out);
+		xmlrpc_env_clean(&env);
+	}
+	return raw_reply();
 }
 
 /* Calls method with params (an array; the reference is consumed). */
@@ -1910,6 +1999,290 @@ test_register_twice(void)
 	xmlrpc_env_clean(&env);
 }
 
+/* --- the core's dispatch, over the session ------------------------------------------- */
+
+static void
+test_dispatch(void)
+{
+	/* The loop runs here: the real clock, and none of the earlier handles. */
+	va_agent_set_clock(agent, NULL, NULL);
+	va_file_close_all(agent);
+	via_session = 1;
+
+	struct reply r = call("va.ping", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+
+	/* Refused before any interceptor, whether a group intercepts the method
+	 * or not: here the file group would answer them all. */
+	enum { N = 300000 };
+	const char *p = tpath("dispatch.bin");
+	unsigned char *data = malloc(N);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	fill_random(data, N);
+	write_file(p, data, N);
+	int h = file_open(p, "r+");
+	cfg.block_rpcs = "va.ping, va.file.read, va.file.write, va.file.checksum";
+	EXPECT_FAULT(call("va.ping", "()"), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.ping is disabled on this guest");
+	EXPECT_FAULT(call("va.file.read", "(ii)", h, 1), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.read is disabled on this guest");
+	EXPECT_FAULT(call("va.file.write", "(i6)", h, "x", (size_t)1), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.write is disabled on this guest");
+	EXPECT_FAULT(call("va.file.checksum", "(s)", p), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.checksum is disabled on this guest");
+	cfg.block_rpcs = NULL;
+	EXPECT_FAULT(call("system.multicall", "(())"), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "system.multicall is not available");
+
+	/* The fast path (the group "file" intercepts reads and writes). */
+	size_t len;
+	int eof;
+	unsigned char *d = file_read(h, N / 2, &len, &eof);
+	CU_ASSERT(len == N / 2 && !eof && memcmp(d, data, len) == 0);
+	free(d);
+	/* Its answer is the registry's, byte for byte. */
+	struct va_buf fast = { 0 };
+	CU_ASSERT_EQUAL(va_buf_append(&fast, last_raw.data, last_raw.len), 0);
+	via_session = 0;
+	CU_ASSERT_EQUAL(file_seek(h, 0, 0), 0);
+	d = file_read(h, N / 2, &len, &eof);
+	free(d);
+	CU_ASSERT(last_raw.len == fast.len && memcmp(last_raw.data, fast.data, fast.len) == 0);
+	va_buf_free(&fast);
+	via_session = 1;
+	CU_ASSERT_EQUAL(file_seek(h, -7, 2), N - 7);
+	CU_ASSERT_EQUAL(file_write(h, "written", 7), 7);
+	CU_ASSERT_EQUAL(file_seek(h, -7, 2), N - 7);
+	d = file_read(h, 100, &len, &eof);
+	CU_ASSERT(len == 7 && eof && memcmp(d, "written", 7) == 0);
+	free(d);
+	/* A call the interceptor leaves alone (no such handle): the registry's fault. */
+	EXPECT_FAULT(call("va.file.read", "(ii)", h + 1, 1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle");
+	file_close(h);
+
+	/* A checksum is answered later, hashed in slices by the loop. */
+	enum { BIG = 9 * 1024 * 1024 };
+	unsigned char *big = malloc(BIG);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	fill_random(big, BIG);
+	p = tpath("dispatch-big.bin");
+	write_file(p, big, BIG);
+	char want[65];
+	sha256_hex(big, BIG, want);
+	free(big);
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_mem_block *xml = xmlrpc_mem_block_new(&env, 0);
+	xmlrpc_value *params = xmlrpc_build_value(&env, "(s)", p);
+	xmlrpc_serialize_call2(&env, xml, "va.file.checksum", params, xmlrpc_dialect_i8);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_DECREF(params);
+	struct answer an;
+	session_send(xmlrpc_mem_block_contents(xml), xmlrpc_mem_block_size(xml), &an);
+	CU_ASSERT_FALSE(an.done);
+	/* The first slice runs at the next pass; 9 MiB take more than one. */
+	va_loop_run_once(loop, 0);
+	pump();
+	CU_ASSERT_FALSE(an.done);
+	session_wait(&an);
+	r = raw_reply();
+	EXPECT_OK(r, XMLRPC_TYPE_STRING);
+	char *sum = as_str(r.v, NULL);
+	CU_ASSERT_STRING_EQUAL(sum, want);
+	free(sum);
+	reply_free(&r);
+	xmlrpc_mem_block_free(xml);
+	xmlrpc_env_clean(&env);
+	free(data);
+	via_session = 0;
+}
+
+/* --- the core with a group of the test's own ----------------------------------------- */
+
+/* A group that sees what the core offers it: the state is this test's. */
+struct probe {
+	struct va_agent *a;  /* from init */
+	unsigned offered;    /* calls offered to the interceptor */
+	char last[64];       /* the method of the last one */
+	uint64_t due;        /* what the sweep answers */
+	unsigned sweeps;
+	int cleaned;
+};
+
+static struct probe probe;
+
+static int
+probe_init(struct va_agent *a, void **state)
+{
+	probe.a = a;
+	*state = &probe;
+	return 0;
+}
+
+static void
+probe_cleanup(void *state)
+{
+	((struct probe *)state)->cleaned++;
+}
+
+static int
+probe_intercept(void *state, const struct va_call *call)
+{
+	struct probe *pr = state;
+	struct va_buf out = { 0 };
+	xmlrpc_env env;
+
+	pr->offered++;
+	snprintf(pr->last, sizeof(pr->last), "%s", call->method);
+	if (strcmp(call->method, "probe.taken") != 0)
+		return 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_value *v = xmlrpc_string_new(&env, "the interceptor");
+	va_rpc_serialize_response(&env, &out, v);
+	xmlrpc_DECREF(v);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	CU_ASSERT_EQUAL(va_rpc_reply(call->s, call->epoch, call->tag, out.data, out.len), 0);
+	va_buf_free(&out);
+	xmlrpc_env_clean(&env);
+	return 1;
+}
+
+static uint64_t
+probe_sweep(void *state, uint64_t now_ms)
+{
+	struct probe *pr = state;
+	(void)now_ms;
+	pr->sweeps++;
+	return pr->due;
+}
+
+/* The registry's method: says whether it got the group's agent and state. */
+static xmlrpc_value *
+method_probe(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	(void)params;
+	(void)call_info;
+	int mine = va_group_state(server_info) == &probe && va_group_agent(server_info) == probe.a;
+	return xmlrpc_string_new(env, mine ? "the registry" : "the registry, without the group");
+}
+
+static const struct xmlrpc_method_info3 probe_methods[] = {
+	{ .methodName = "probe.taken", .methodFunction = method_probe, .signatureString = "s:" },
+	{ .methodName = "probe.left", .methodFunction = method_probe, .signatureString = "s:" },
+};
+
+static const struct va_method_group probe_group = {
+	.name = "probe",
+	.methods = probe_methods,
+	.nmethods = 2,
+	.init = probe_init,
+	.cleanup = probe_cleanup,
+	.intercept = probe_intercept,
+	.sweep = probe_sweep,
+};
+
+/* Sends xml to a (host h) and checks the string it answers. */
+static void
+probe_expect(struct va_agent *a, va_session *h, const char *xml, const char *want, int line)
+{
+	struct answer an;
+	session_send_to(a, h, xml, strlen(xml), &an);
+	session_wait_for(a, h, &an);
+	struct reply r = raw_reply();
+	char *got = r.v && xmlrpc_value_type(r.v) == XMLRPC_TYPE_STRING ? as_str(r.v, NULL) : NULL;
+	if (!got || strcmp(got, want) != 0) {
+		fprintf(stderr, "\nline %d: expected \"%s\", got \"%s\" (fault %d %s)\n", line, want,
+		    got ? got : "", r.code, r.msg ? r.msg : "");
+		CU_FAIL("probe answer");
+	}
+	free(got);
+	reply_free(&r);
+}
+
+#define PROBE_CALL(m) "<?xml version=\"1.0\"?><methodCall><methodName>" m \
+	"</methodName><params></params></methodCall>"
+
+static void
+test_core_groups(void)
+{
+	static const struct va_method_group *const groups[] = { &probe_group, &va_group_info };
+	struct va_agent_config cfg2 = { .max_frame = 1 * MiB };
+	char err[256];
+
+	memset(&probe, 0, sizeof(probe));
+	probe.due = UINT64_MAX;
+	struct va_agent *a = va_agent_new(loop, &cfg2, groups, 2, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_EQUAL(probe.a, a);
+	CU_ASSERT_PTR_EQUAL(va_agent_group_state(a, &probe_group), &probe);
+	CU_ASSERT_PTR_NULL(va_agent_group_state(a, &va_group_file));
+	/* Without the clipboard group, the clipboard takes nothing. */
+	CU_ASSERT_EQUAL(va_clipboard_store(a, "text", 4, "guest"), 0);
+
+	struct va_session_config hcfg = { .name = "test host 2" };
+	va_session *h = va_session_new(&hcfg, &host_ops, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	host_calls_clear();
+	va_session_peer_up(h, va_now_ms());
+	pump_pair(a, h);
+	/* host.hello lists the methods of this agent's groups only. */
+	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	xmlrpc_value *info = NULL, *methods = NULL;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_array_read_item(&env, host_calls[0].params, 0, &info);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	methods = member(info, "methods");
+	CU_ASSERT_TRUE(array_has_string(methods, "probe.taken"));
+	CU_ASSERT_TRUE(array_has_string(methods, "probe.left"));
+	CU_ASSERT_TRUE(array_has_string(methods, "va.ping"));
+	CU_ASSERT_FALSE(array_has_string(methods, "va.file.read"));
+	xmlrpc_DECREF(methods);
+	xmlrpc_DECREF(info);
+	xmlrpc_env_clean(&env);
+	host_calls_clear();
+
+	/* Every allowed call is offered; the one the group takes never reaches the registry. */
+	probe_expect(a, h, PROBE_CALL("probe.taken"), "the interceptor", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 1);
+	CU_ASSERT_STRING_EQUAL(probe.last, "probe.taken");
+	probe_expect(a, h, PROBE_CALL("probe.left"), "the registry", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 2);
+	CU_ASSERT_STRING_EQUAL(probe.last, "probe.left");
+	/* A refused call is never offered. */
+	cfg2.block_rpcs = "probe.taken";
+	struct answer an;
+	const char *blocked = PROBE_CALL("probe.taken");
+	session_send_to(a, h, blocked, strlen(blocked), &an);
+	session_wait_for(a, h, &an);
+	EXPECT_FAULT(raw_reply(), XMLRPC_NO_SUCH_METHOD_ERROR, "method probe.taken is disabled");
+	cfg2.block_rpcs = NULL;
+	CU_ASSERT_EQUAL(probe.offered, 2);
+	/* Nor is a body whose name is not in the exact shape: the registry reads it. */
+	probe_expect(a, h, "<?xml version=\"1.0\"?><methodCall><!-- a comment -->"
+	    "<methodName>probe.taken</methodName><params></params></methodCall>",
+	    "the registry", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 2);
+
+	/* The sweep: the earliest time any group asks for. */
+	CU_ASSERT_EQUAL(va_agent_sweep(a), UINT64_MAX);
+	probe.due = 1234;
+	CU_ASSERT_EQUAL(va_agent_sweep(a), 1234);
+	CU_ASSERT_EQUAL(probe.sweeps, 2);
+	/* ...run by the loop when a group asked for it. */
+	probe.due = UINT64_MAX;
+	va_agent_sweep_at(a, va_now_ms());
+	va_loop_run_once(loop, 0);
+	va_loop_run_once(loop, 0);
+	CU_ASSERT_EQUAL(probe.sweeps, 3);
+
+	va_agent_free(a);
+	CU_ASSERT_EQUAL(probe.cleaned, 1);
+	va_session_free(h);
+}
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static int
@@ -1963,6 +2336,7 @@ suite_cleanup(void)
 	}
 	va_agent_free(agent);
 	va_session_free(host);
+	va_buf_free(&last_raw);
 	if (loop)
 		va_loop_free(loop);
 	if (tmpdir[0])
@@ -1998,6 +2372,8 @@ main(void)
 		{ "dmesg", test_dmesg },
 		{ "shutdown", test_shutdown },
 		{ "registering twice", test_register_twice },
+		{ "dispatch: refusals, interceptors, registry", test_dispatch },
+		{ "the core with a group of the test's own", test_core_groups },
 	};
 
 	alloc_watch_init();
