@@ -100,7 +100,8 @@ struct va_method_group {
 	const char *name;
 	/*
 	 * The group's methods, registered with serverInfo set to the
-	 * group's struct va_group (the table's own serverInfo is ignored).
+	 * group's struct va_group (the table's own serverInfo is ignored);
+	 * VA_GROUP_METHODS(table) sets both from an array.
 	 */
 	const struct xmlrpc_method_info3 *methods;
 	size_t nmethods;
@@ -122,6 +123,8 @@ struct va_method_group {
 	 */
 	uint64_t (*sweep)(void *state, uint64_t now_ms);
 };
+
+#define VA_GROUP_METHODS(table) .methods = (table), .nmethods = sizeof(table) / sizeof((table)[0])
 
 struct va_agent *va_group_agent(const struct va_group *g);
 void *va_group_state(const struct va_group *g);
@@ -147,6 +150,11 @@ xmlrpc_value *va_agent_methods_enabled(xmlrpc_env *env, struct va_agent *a);
  * an array (the reference is not taken: the caller keeps its own).
  */
 void va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params);
+/*
+ * The same with params built by xmlrpc_build_value(fmt, ...); fmt makes
+ * an array ("(ss)", "(s#)").  A failure to build them is logged.
+ */
+void va_agent_call_hostf(struct va_agent *a, const char *method, const char *fmt, ...);
 /*
  * Runs fn(arg) from the loop after delay_ms (after the current reply is
  * sent).  What fn defers, even with delay 0, runs at a later turn of the

@@ -124,22 +124,7 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 				    strerror((int)-pid));
 		}
 	} else {
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
-		xmlrpc_value *params = xmlrpc_array_new(&env);
-		xmlrpc_value *t = env.fault_occurred ? NULL :
-		    xmlrpc_string_new_lp(&env, len, text);
-		if (!env.fault_occurred)
-			xmlrpc_array_append_item(&env, params, t);
-		if (!env.fault_occurred)
-			va_agent_call_host(a, "host.clipboard.set", params);
-		else
-			va_log_errx("host.clipboard.set not sent: %s", env.fault_string);
-		if (t)
-			xmlrpc_DECREF(t);
-		if (params)
-			xmlrpc_DECREF(params);
-		xmlrpc_env_clean(&env);
+		va_agent_call_hostf(a, "host.clipboard.set", "(s#)", text, len);
 	}
 	return serial;
 }
@@ -432,8 +417,7 @@ clipboard_cleanup(void *state)
 
 const struct va_method_group va_group_clipboard = {
 	.name = "clipboard",
-	.methods = clipboard_methods,
-	.nmethods = sizeof(clipboard_methods) / sizeof(clipboard_methods[0]),
+	VA_GROUP_METHODS(clipboard_methods),
 	.init = clipboard_init,
 	.cleanup = clipboard_cleanup,
 };

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,27 @@ va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
 		a->notice_pending++;
 	}
 	va_buf_free(&body);
+	xmlrpc_env_clean(&env);
+}
+
+void
+va_agent_call_hostf(struct va_agent *a, const char *method, const char *fmt, ...)
+{
+	xmlrpc_env env;
+	xmlrpc_value *params = NULL;
+	const char *tail = NULL;
+	va_list ap;
+
+	xmlrpc_env_init(&env);
+	va_start(ap, fmt);
+	xmlrpc_build_value_va(&env, fmt, ap, &params, &tail);
+	va_end(ap);
+	if (!env.fault_occurred) {
+		va_agent_call_host(a, method, params);
+		xmlrpc_DECREF(params);
+	} else {
+		va_log_errx("%s not sent: %s", method, env.fault_string);
+	}
 	xmlrpc_env_clean(&env);
 }
 
@@ -489,20 +511,14 @@ send_hello(struct va_agent *a)
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
 	xmlrpc_value *methods = va_agent_methods_enabled(&env, a);
-	xmlrpc_value *info = xmlrpc_build_value(&env, "{s:s,s:i,s:V,s:i}",
-		"version", PACKAGE_VERSION, "protocol", VA_AGENT_PROTOCOL,
-		"methods", methods, "max_frame", (int)a->cfg->max_frame);
-	xmlrpc_value *params = xmlrpc_build_value(&env, "(V)", info);
-	if (!env.fault_occurred)
-		va_agent_call_host(a, "host.hello", params);
-	else
-		va_log_warnx("host.hello: %s", env.fault_string);
-	if (params)
-		xmlrpc_DECREF(params);
-	if (info)
-		xmlrpc_DECREF(info);
-	if (methods)
+	if (methods) {
+		va_agent_call_hostf(a, "host.hello", "({s:s,s:i,s:V,s:i})",
+			"version", PACKAGE_VERSION, "protocol", VA_AGENT_PROTOCOL,
+			"methods", methods, "max_frame", (int)a->cfg->max_frame);
 		xmlrpc_DECREF(methods);
+	} else {
+		va_log_errx("host.hello not sent: %s", env.fault_string);
+	}
 	xmlrpc_env_clean(&env);
 }
 
@@ -591,17 +607,9 @@ va_agent_stop(struct va_agent *a)
 {
 	a->stopping = 1;
 	va_log_info("SIGTERM: stopping");
-	if (va_session_is_ready(a->s)) {
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
-		xmlrpc_value *p = xmlrpc_build_value(&env, "(ss)", "stop",
-						     "the agent was stopped (SIGTERM)");
-		if (!env.fault_occurred) {
-			va_agent_call_host(a, "host.shutdown_notice", p);
-			xmlrpc_DECREF(p);
-		}
-		xmlrpc_env_clean(&env);
-	}
+	if (va_session_is_ready(a->s))
+		va_agent_call_hostf(a, "host.shutdown_notice", "(ss)", "stop",
+				    "the agent was stopped (SIGTERM)");
 	/* Wait (bounded) for the notice's answer and for queued output. */
 	uint64_t end = va_now_ms() + STOP_GRACE_MS;
 	while (a->ch && va_now_ms() < end &&

@@ -121,6 +121,5 @@ static const struct xmlrpc_method_info3 dmesg_methods[] = {
 
 const struct va_method_group va_group_dmesg = {
 	.name = "dmesg",
-	.methods = dmesg_methods,
-	.nmethods = sizeof(dmesg_methods) / sizeof(dmesg_methods[0]),
+	VA_GROUP_METHODS(dmesg_methods),
 };

@@ -713,8 +713,7 @@ file_cleanup(void *state)
 
 const struct va_method_group va_group_file = {
 	.name = "file",
-	.methods = file_methods,
-	.nmethods = sizeof(file_methods) / sizeof(file_methods[0]),
+	VA_GROUP_METHODS(file_methods),
 	.init = file_init,
 	.cleanup = file_cleanup,
 	.intercept = file_intercept,

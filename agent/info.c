@@ -320,6 +320,5 @@ static const struct xmlrpc_method_info3 info_methods[] = {
 
 const struct va_method_group va_group_info = {
 	.name = "info",
-	.methods = info_methods,
-	.nmethods = sizeof(info_methods) / sizeof(info_methods[0]),
+	VA_GROUP_METHODS(info_methods),
 };

@@ -85,21 +85,10 @@ static void
 send_notice(void *arg)
 {
 	struct pending *p = arg;
-	xmlrpc_env env;
-
-	xmlrpc_env_init(&env);
 	char reason[96];
-	snprintf(reason, sizeof(reason), "va.shutdown from the host, in %d s",
-	    p->delay);
-	xmlrpc_value *params = xmlrpc_build_value(&env, "(ss)",
-	    modes[p->mode].name, reason);
-	if (!env.fault_occurred) {
-		va_agent_call_host(p->a, "host.shutdown_notice", params);
-		xmlrpc_DECREF(params);
-	} else {
-		va_log_errx("host.shutdown_notice not sent: %s", env.fault_string);
-	}
-	xmlrpc_env_clean(&env);
+
+	snprintf(reason, sizeof(reason), "va.shutdown from the host, in %d s", p->delay);
+	va_agent_call_hostf(p->a, "host.shutdown_notice", "(ss)", modes[p->mode].name, reason);
 
 	unsigned ms = NOTICE_GRACE_MS + (unsigned)p->delay * 1000u;
 	if (va_agent_defer(p->a, ms, run_command, p) < 0) {
@@ -196,8 +185,7 @@ shutdown_init(struct va_agent *a, void **state)
 
 const struct va_method_group va_group_shutdown = {
 	.name = "shutdown",
-	.methods = shutdown_methods,
-	.nmethods = sizeof(shutdown_methods) / sizeof(shutdown_methods[0]),
+	VA_GROUP_METHODS(shutdown_methods),
 	.init = shutdown_init,
 	.cleanup = free,
 };
