@@ -11,13 +11,15 @@
  *   core.c      struct va_agent: the session with the host, the registry,
  *               the groups and their state, the services below, and the
  *               dispatch of every request the host sends.
- *   info.c, file*.c, clipboard.c, dmesg.c, shutdown.c
+ *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c
  *               the method groups: each is one struct va_method_group and
  *               keeps its state in a struct of its own that the core holds
- *               (no file-scope mutable state).
+ *               (no file-scope mutable state); what one offers others (the
+ *               clipboard to control.c) goes through the agent.
  *   methods.c   parameter and UTF-8 helpers of the groups; children.c the
  *               commands they run.
- * Adding a group: a new file with its descriptor, and a line in groups.c.
+ * Adding a group: a new file with its descriptor, and its line in the
+ * table (groups.c, groups.h) and in Makefile.am.
  *
  * Dispatch of a request (one step for every group): the gate
  * (xmlgate.h) refuses what xmlrpc-c must not parse; the core reads the
@@ -25,7 +27,9 @@
  * (system.multicall, and --allow-rpcs / --block-rpcs): a refused call is
  * answered with the fault at once.  An allowed call is offered to each
  * group's interceptor, in table order; the first that takes it answers
- * it; otherwise the registry runs it (va_rpc_serve).  The registry's
+ * it; otherwise the registry runs it (va_rpc_serve).  A body whose name
+ * is not in the exact shape va_rpc_method_name reads goes to the
+ * registry as it is, whose parser says what is wrong.  The registry's
  * preinvoke applies the same refusals to every method it runs, so
  * nothing inside the registry bypasses them either.
  *
@@ -105,7 +109,11 @@ struct va_method_group {
 	 */
 	const struct xmlrpc_method_info3 *methods;
 	size_t nmethods;
-	/* Optional: makes *state; 0, or -1 (logged) and the agent is not made. */
+	/*
+	 * Optional: makes *state (what the group's functions below get, and
+	 * its methods through va_group_state); 0, or -1 (out of memory): the
+	 * agent is not made.  NULL state is fine.
+	 */
 	int (*init)(struct va_agent *a, void **state);
 	/* Optional: frees state (the agent is going; the session is gone). */
 	void (*cleanup)(void *state);
