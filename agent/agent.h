@@ -1,16 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * agent.h - what the guest agent's method groups need from the daemon,
- * and how they register.
+ * agent.h - the guest agent's core (core.c) and the contract between it
+ * and the method groups.
  *
- * The daemon (main.c) owns the event loop, the session with the host and
- * the xmlrpc-c registry.  Each method group (file.c, info.c, clipboard.c,
- * dmesg.c, shutdown.c) registers its va.* methods with real help text
- * and signatures, and keeps its own state behind static functions.
- * Handlers run on the loop thread; they must not block for long (file
- * I/O on regular disk files is fine in chunks, a whole-file checksum is
- * hashed in slices between other calls, running commands is done with
- * fork/exec without waiting, see va_methods_spawn in methods.h).
+ * The shape of va-agent:
+ *   main.c      the lifecycle: options and config (options.c), daemonizing,
+ *               signals, SIGHUP reload, the channel, the control socket
+ *               (control.c); it builds one core from the table of method
+ *               groups (groups.c) and runs the loop.
+ *   core.c      struct va_agent: the session with the host, the registry,
+ *               the groups and their state, the services below, and the
+ *               dispatch of every request the host sends.
+ *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c
+ *               the method groups: each is one struct va_method_group and
+ *               keeps its state in a struct of its own that the core holds
+ *               (no file-scope mutable state); what one offers others (the
+ *               clipboard to control.c) goes through the agent.
+ *   methods.c   parameter and UTF-8 helpers of the groups; children.c the
+ *               commands they run.
+ * Adding a group: a new file with its descriptor, and its line in the
+ * table (groups.c, groups.h) and in Makefile.am.
+ *
+ * Dispatch of a request (one step for every group): the gate
+ * (xmlgate.h) refuses what xmlrpc-c must not parse; the core reads the
+ * method name once (va_rpc_method_name) and applies the refusals once
+ * (system.multicall, and --allow-rpcs / --block-rpcs): a refused call is
+ * answered with the fault at once.  An allowed call is offered to each
+ * group's interceptor, in table order; the first that takes it answers
+ * it; otherwise the registry runs it (va_rpc_serve).  A body whose name
+ * is not in the exact shape va_rpc_method_name reads goes to the
+ * registry as it is, whose parser says what is wrong.  The registry's
+ * preinvoke applies the same refusals to every method it runs, so
+ * nothing inside the registry bypasses them either.
+ *
+ * Everything here runs on the loop thread.  Handlers must not block for
+ * long (file I/O on regular disk files is fine in chunks, a whole-file
+ * checksum is hashed in slices between other calls, commands are run
+ * without waiting, see children.h).
  */
 #ifndef VA_AGENT_H
 #define VA_AGENT_H
@@ -21,16 +47,18 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
+#include "agent-limits.h"
+#include "channel.h"
+#include "loop.h"
+#include "session.h"
+
 #define VA_AGENT_PROTOCOL 1
-/* Largest count for va.file.read and data for va.file.write (decoded bytes). */
-#define VA_FILE_MAX_CHUNK (8u * 1024 * 1024)
-#define VA_FILE_MAX_HANDLES 64
-/* va.file.checksum calls being hashed at once (more get a "busy" fault). */
-#define VA_FILE_MAX_CHECKSUMS 4
-#define VA_FILE_IDLE_SECONDS 300
-#define VA_CLIPBOARD_MAX (1024u * 1024)
-#define VA_DMESG_DEFAULT 65536
-#define VA_DMESG_MAX (1024u * 1024)
+/*
+ * Deferred functions (va_agent_defer) waiting at once; more are refused.
+ * The groups keep far fewer (va.shutdown at most 4): this only bounds a
+ * mistake.
+ */
+#define VA_AGENT_MAX_DEFERRED 64
 
 struct va_agent_config {
 	char *channel;          /* channel spec */
@@ -51,66 +79,154 @@ struct va_agent_config {
 
 struct va_agent;
 
+/* ---- method groups ---------------------------------------------------- */
+
+/*
+ * A call the core offers to the groups' interceptors: read, checked by
+ * the gate, its method name read and allowed by the RPC lists.  Every
+ * pointer is valid only during the interceptor's call (copy the tag to
+ * answer later).  Answer with va_rpc_reply(s, epoch, tag, ...) (serve.h),
+ * now or later; an answer after a reset of the session is dropped there.
+ */
+struct va_call {
+	const char *method;
+	const uint8_t *body; /* the whole XML-RPC call */
+	size_t len;
+	va_session *s;
+	uint64_t epoch;
+	const char *tag;
+};
+
+/* One group in one agent: what the group's methods get as serverInfo. */
+struct va_group;
+
+struct va_method_group {
+	const char *name;
+	/*
+	 * The group's methods, registered with serverInfo set to the
+	 * group's struct va_group (the table's own serverInfo is ignored);
+	 * VA_GROUP_METHODS(table) sets both from an array.
+	 */
+	const struct xmlrpc_method_info3 *methods;
+	size_t nmethods;
+	/*
+	 * Optional: makes *state (what the group's functions below get, and
+	 * its methods through va_group_state); 0, or -1 (out of memory): the
+	 * agent is not made.  NULL state is fine.
+	 */
+	int (*init)(struct va_agent *a, void **state);
+	/* Optional: frees state (the agent is going; the session is gone). */
+	void (*cleanup)(void *state);
+	/*
+	 * Optional: offered every allowed call before the registry.  Returns
+	 * 1 when it took the call (it answers it, now or later), or 0 having
+	 * done nothing (no side effect, no reply): the next group, then the
+	 * registry, get it.  Returns 0 fast for a method it does not know.
+	 */
+	int (*intercept)(void *state, const struct va_call *call);
+	/*
+	 * Optional: the group's timed housekeeping at now_ms (the core's
+	 * clock): returns when it wants to run next, UINT64_MAX for never.
+	 * The core runs it when va_agent_sweep_at() asked.
+	 */
+	uint64_t (*sweep)(void *state, uint64_t now_ms);
+};
+
+#define VA_GROUP_METHODS(table) .methods = (table), .nmethods = sizeof(table) / sizeof((table)[0])
+
+struct va_agent *va_group_agent(const struct va_group *g);
+void *va_group_state(const struct va_group *g);
+/* The state of group desc in a (NULL when the agent has no such group). */
+void *va_agent_group_state(struct va_agent *a, const struct va_method_group *desc);
+
+/* ---- services for the groups --------------------------------------------- */
+
+/* The configuration; the daemon may change its reloadable fields between two calls. */
 const struct va_agent_config *va_agent_config(struct va_agent *a);
+va_loop *va_agent_loop(struct va_agent *a);
 /* Is the method enabled by --allow-rpcs / --block-rpcs? */
 int va_agent_method_enabled(struct va_agent *a, const char *name);
+/*
+ * A new array of the names of the groups' methods and of the xmlrpc-c
+ * system.* methods for which va_agent_method_enabled() is true (what
+ * va.capabilities and host.hello list).  The caller owns the reference;
+ * NULL with env set on failure.
+ */
+xmlrpc_value *va_agent_methods_enabled(xmlrpc_env *env, struct va_agent *a);
 /*
  * Calls a host.* method, without waiting; a failure is logged.  params is
  * an array (the reference is not taken: the caller keeps its own).
  */
 void va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params);
 /*
+ * The same with params built by xmlrpc_build_value(fmt, ...); fmt makes
+ * an array ("(ss)", "(s#)").  A failure to build them is logged.
+ */
+void va_agent_call_hostf(struct va_agent *a, const char *method, const char *fmt, ...);
+/*
  * Runs fn(arg) from the loop after delay_ms (after the current reply is
  * sent).  What fn defers, even with delay 0, runs at a later turn of the
  * loop, after it has polled for I/O: a long job can go on in slices.
+ * Returns 0, or -1 (out of memory, or VA_AGENT_MAX_DEFERRED wait).  What
+ * has not run when the agent is freed is dropped, not run.
  */
 int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg);
-/* Monotonic ms. */
-uint64_t va_agent_now_ms(void);
+/* Asks for the groups' sweeps at due_ms at the latest. */
+void va_agent_sweep_at(struct va_agent *a, uint64_t due_ms);
+/* The core's clock: monotonic ms (va_now_ms unless a test set another). */
+uint64_t va_agent_now_ms(struct va_agent *a);
+/* The commands the groups run (children.h); reaped by the daemon on SIGCHLD. */
+struct va_children;
+struct va_children *va_agent_children(struct va_agent *a);
 
-/* Method groups: each adds its methods; env set on failure. */
-void va_methods_info_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
-void va_methods_file_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
-void va_methods_clipboard_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
-void va_methods_dmesg_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
-void va_methods_shutdown_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a);
+/* ---- the core's life -------------------------------------------------------- */
 
-/* File handles: close the ones idle for VA_FILE_IDLE_SECONDS; next check time (ms) or UINT64_MAX. */
-uint64_t va_file_sweep(uint64_t now_ms);
-struct va_buf;
 /*
- * The fast path of va.file.read and va.file.write (file.c): when body is
- * one of those calls in the usual shape, runs it and appends the whole
- * XML-RPC response (or fault) to out and returns 1; otherwise returns 0
- * having done nothing, and the caller runs the registry.
+ * Makes an agent on loop with the groups of the table (in that order:
+ * the order of their interceptors): their state, the registry, a session
+ * with the host (not connected yet).  cfg stays the caller's and must
+ * outlive the agent.  NULL with a message in err on failure.
  */
-int va_file_fast_call(struct va_agent *a, const uint8_t *body, size_t len, struct va_buf *out);
-struct va_session;
+struct va_agent *va_agent_new(va_loop *loop, const struct va_agent_config *cfg,
+			      const struct va_method_group *const *groups, size_t ngroups,
+			      char *err, size_t errlen);
 /*
- * va.file.checksum without stalling the loop (file.c): when body is that
- * call, enabled and well formed, checks it and opens the file now, hashes
- * it a slice per turn of the loop (va_agent_defer), and answers with
- * va_session_reply(s, epoch, tag, ...) when done, or at once with a
- * fault; returns 1.  Otherwise returns 0 having done nothing, and the
- * caller runs the registry.  tag is copied.
+ * Serves the session over ch (a link on the loop, link.h).  The agent
+ * owns ch from here, even when this fails (-1, out of memory).
  */
-int va_file_checksum_call(struct va_agent *a, struct va_session *s, uint64_t epoch,
-			  const char *tag, const uint8_t *body, size_t len);
-/* Closes every handle and drops the checksums still running (unanswered). */
-void va_file_close_all(void);
+int va_agent_connect(struct va_agent *a, va_channel *ch);
+/*
+ * SIGTERM: tells the host (host.shutdown_notice) when a session is up,
+ * and runs the loop until that is answered and the output written, at
+ * most STOP_GRACE_MS (core.c).  No host.hello is sent from here on.
+ */
+void va_agent_stop(struct va_agent *a);
+/*
+ * Frees the link, the session, the channel, the deferred functions not
+ * run, the groups' state (their cleanup, in table order) and the
+ * registry.  Not the loop.  NULL is fine.
+ */
+void va_agent_free(struct va_agent *a);
 
-/* The clipboard buffer shared by va.clipboard.*, the control socket and the bridges. */
-struct va_clip_view {
-	const char *text;
-	size_t len;
-	uint64_t serial;
-	const char *origin; /* "host" or "guest" */
-};
-/* origin "host" (from va.clipboard.set) or "guest" (va-clip copy). Returns the new serial, 0 on failure. */
-uint64_t va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char *origin);
-void va_clipboard_view(struct va_clip_view *v);
-/* The last text the host set (for va-clip paste). */
-void va_clipboard_view_host(struct va_clip_view *v);
-void va_clipboard_free(void);
+/* ---- for the tests (test-agent-methods.c), which build a core without a channel ---- */
+
+xmlrpc_registry *va_agent_registry(struct va_agent *a);
+va_session *va_agent_session(struct va_agent *a);
+/*
+ * A new registry of the groups' methods with the core's preinvoke, as
+ * va_agent_new builds its own (the caller frees it); NULL with env set.
+ */
+xmlrpc_registry *va_agent_registry_build(xmlrpc_env *env, struct va_agent *a);
+/* The clock of va_agent_now_ms (NULL: va_now_ms again). */
+void va_agent_set_clock(struct va_agent *a, uint64_t (*now)(void *arg), void *arg);
+/* How many deferred functions wait. */
+size_t va_agent_deferred(struct va_agent *a);
+/*
+ * Runs the oldest deferred function now, whatever its delay, and says
+ * what the delay was; 0, or -1 when none waits.
+ */
+int va_agent_run_deferred(struct va_agent *a, unsigned *delay_ms);
+/* Runs every group's sweep now; the earliest next time (UINT64_MAX: none). */
+uint64_t va_agent_sweep(struct va_agent *a);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * clipboard.c - the agent's clipboard buffer, va.clipboard.get and
- * va.clipboard.set.
+ * clipboard.c - the group "clipboard": the agent's clipboard buffer (its
+ * state, struct va_clipboard; clipboard.h is what others use of it),
+ * va.clipboard.get and va.clipboard.set.
  *
  * The buffer holds text only: valid UTF-8 without NUL or control
  * characters other than tab, LF and CR, and without characters above
@@ -13,8 +14,8 @@
  * host with host.clipboard.set(text).  A store from the host
  * (va.clipboard.set) is also kept apart as "the last text the host set"
  * for va-clip paste, and, when config->clip_copy_command is set, that
- * command is started with the text on stdin (not waited for; at most
- * CLIP_BRIDGE_CHILDREN at once, more are skipped with a warning).
+ * command is started with the text on stdin (not waited for, see children.h;
+ * at most CLIP_BRIDGE_CHILDREN at once, more are skipped with a warning).
  * When config->clip_paste_command is set, va.clipboard.get first runs it
  * (at most CLIP_PASTE_TIMEOUT_MS; this blocks the loop that long at
  * worst) and, when the desktop's text differs from the buffer, stores it
@@ -40,8 +41,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clipboard.h"
+#include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "children.h"
 
 #define CLIP_BRIDGE_CHILDREN 4
 /* How long va.clipboard.get waits for the desktop paste command. */
@@ -54,9 +58,11 @@ struct clip {
 	const char *origin;
 };
 
-static struct clip clip_now;  /* the clipboard */
-static struct clip clip_host; /* the last text the host set */
-static uint64_t clip_serial;
+struct va_clipboard {
+	struct clip now;  /* the clipboard */
+	struct clip host; /* the last text the host set */
+	uint64_t serial;  /* of the last store */
+};
 
 static void
 clip_set(struct clip *c, char *text, size_t len, uint64_t serial, const char *origin)
@@ -82,9 +88,12 @@ dup_text(const char *text, size_t len)
 uint64_t
 va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char *origin)
 {
+	struct va_clipboard *cb = va_agent_group_state(a, &va_group_clipboard);
 	int from_host;
 	char *copy, *host_copy = NULL;
 
+	if (!cb)
+		return 0;
 	if (strcmp(origin, "host") == 0)
 		from_host = 1;
 	else if (strcmp(origin, "guest") == 0)
@@ -101,36 +110,21 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 		free(host_copy);
 		return 0;
 	}
-	uint64_t serial = ++clip_serial;
-	clip_set(&clip_now, copy, len, serial, from_host ? "host" : "guest");
+	uint64_t serial = ++cb->serial;
+	clip_set(&cb->now, copy, len, serial, from_host ? "host" : "guest");
 
 	if (from_host) {
-		clip_set(&clip_host, host_copy, len, serial, "host");
+		clip_set(&cb->host, host_copy, len, serial, "host");
 		const struct va_agent_config *cfg = va_agent_config(a);
-		if (cfg && cfg->clip_copy_command && cfg->clip_copy_command[0]) {
-			pid_t pid = va_methods_spawn(cfg->clip_copy_command, NULL,
-			    text, len, CLIP_BRIDGE_CHILDREN);
+		if (cfg->clip_copy_command && cfg->clip_copy_command[0]) {
+			pid_t pid = va_children_spawn(va_agent_children(a), cfg->clip_copy_command,
+			    NULL, text, len, CLIP_BRIDGE_CHILDREN);
 			if (pid < 0)
 				va_log_warnx("clipboard copy command not started: %s",
 				    strerror((int)-pid));
 		}
 	} else {
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
-		xmlrpc_value *params = xmlrpc_array_new(&env);
-		xmlrpc_value *t = env.fault_occurred ? NULL :
-		    xmlrpc_string_new_lp(&env, len, text);
-		if (!env.fault_occurred)
-			xmlrpc_array_append_item(&env, params, t);
-		if (!env.fault_occurred)
-			va_agent_call_host(a, "host.clipboard.set", params);
-		else
-			va_log_errx("host.clipboard.set not sent: %s", env.fault_string);
-		if (t)
-			xmlrpc_DECREF(t);
-		if (params)
-			xmlrpc_DECREF(params);
-		xmlrpc_env_clean(&env);
+		va_agent_call_hostf(a, "host.clipboard.set", "(s#)", text, len);
 	}
 	return serial;
 }
@@ -138,29 +132,40 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 static void
 view_of(const struct clip *c, struct va_clip_view *v)
 {
-	v->text = c->text ? c->text : "";
-	v->len = c->text ? c->len : 0;
-	v->serial = c->text ? c->serial : 0;
-	v->origin = c->text ? c->origin : "none";
+	int full = c && c->text;
+	v->text = full ? c->text : "";
+	v->len = full ? c->len : 0;
+	v->serial = full ? c->serial : 0;
+	v->origin = full ? c->origin : "none";
 }
 
 void
-va_clipboard_view(struct va_clip_view *v)
+va_clipboard_view(struct va_agent *a, struct va_clip_view *v)
 {
-	view_of(&clip_now, v);
+	struct va_clipboard *cb = va_agent_group_state(a, &va_group_clipboard);
+	view_of(cb ? &cb->now : NULL, v);
 }
 
 void
-va_clipboard_view_host(struct va_clip_view *v)
+va_clipboard_view_host(struct va_agent *a, struct va_clip_view *v)
 {
-	view_of(&clip_host, v);
+	struct va_clipboard *cb = va_agent_group_state(a, &va_group_clipboard);
+	view_of(cb ? &cb->host : NULL, v);
+}
+
+static void
+clear(struct va_clipboard *cb)
+{
+	clip_set(&cb->now, NULL, 0, 0, NULL);
+	clip_set(&cb->host, NULL, 0, 0, NULL);
 }
 
 void
-va_clipboard_free(void)
+va_clipboard_clear(struct va_agent *a)
 {
-	clip_set(&clip_now, NULL, 0, 0, NULL);
-	clip_set(&clip_host, NULL, 0, 0, NULL);
+	struct va_clipboard *cb = va_agent_group_state(a, &va_group_clipboard);
+	if (cb)
+		clear(cb);
 }
 
 static uint64_t
@@ -272,12 +277,12 @@ sync_from_desktop(struct va_agent *a)
 	struct va_clip_view v;
 	size_t len;
 
-	if (!cfg || !cfg->clip_paste_command || !cfg->clip_paste_command[0])
+	if (!cfg->clip_paste_command || !cfg->clip_paste_command[0])
 		return;
 	char *text = read_desktop(cfg->clip_paste_command, &len);
 	if (!text)
 		return;
-	va_clipboard_view(&v);
+	va_clipboard_view(a, &v);
 	if ((len != v.len || memcmp(text, v.text, len) != 0) &&
 	    va_clipboard_store(a, text, len, "guest") == 0)
 		va_log_warnx("clipboard paste command: text refused (not valid UTF-8 "
@@ -289,14 +294,15 @@ static xmlrpc_value *
 method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		     void *call_info)
 {
+	struct va_agent *a = va_group_agent(server_info);
 	struct va_clip_view v;
 
 	(void)call_info;
 	if (va_params_count(env, params, 0, 0,
 	    "va.clipboard.get: expected no parameters") < 0)
 		return NULL;
-	sync_from_desktop(server_info);
-	va_clipboard_view(&v);
+	sync_from_desktop(a);
+	va_clipboard_view(a, &v);
 	va_log_info("va.clipboard.get (serial %" PRIu64 ", %zu bytes)", v.serial, v.len);
 	xmlrpc_value *text = xmlrpc_string_new_lp(env, v.len, v.text);
 	if (env->fault_occurred)
@@ -318,7 +324,7 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		     void *call_info)
 {
 	static const char usage[] = "va.clipboard.set: expected (string text)";
-	struct va_agent *a = server_info;
+	struct va_agent *a = va_group_agent(server_info);
 	char *text = NULL;
 	size_t len = 0, bad;
 	xmlrpc_value *res = NULL;
@@ -388,9 +394,30 @@ static const struct xmlrpc_method_info3 clipboard_methods[] = {
 	},
 };
 
-void
-va_methods_clipboard_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a)
+static int
+clipboard_init(struct va_agent *a, void **state)
 {
-	va_methods_add(env, r, a, clipboard_methods,
-	    sizeof(clipboard_methods) / sizeof(clipboard_methods[0]));
+	struct va_clipboard *cb = calloc(1, sizeof(*cb));
+
+	(void)a;
+	if (!cb)
+		return -1;
+	*state = cb;
+	return 0;
 }
+
+static void
+clipboard_cleanup(void *state)
+{
+	struct va_clipboard *cb = state;
+	if (cb)
+		clear(cb);
+	free(cb);
+}
+
+const struct va_method_group va_group_clipboard = {
+	.name = "clipboard",
+	VA_GROUP_METHODS(clipboard_methods),
+	.init = clipboard_init,
+	.cleanup = clipboard_cleanup,
+};

@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * control.c - the agent's local control socket (control.h), speaking
+ * control-proto.h to va-clip: accepts on the loop, reads one request per
+ * client, answers from the clipboard (clipboard.h, reached through the
+ * agent) and closes.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -11,12 +17,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clipboard.h"
+#include "control-proto.h"
 #include "control.h"
 #include "log.h"
 #include "loop.h"
-
-/* "COPY " + digits + "\n": a request line is never longer than this. */
-#define CONTROL_MAX_LINE 64
 
 struct client {
 	struct va_control *c;
@@ -156,13 +161,17 @@ va_control_free(struct va_control *c)
 }
 
 static void
-answer(struct client *cl, const char *fmt, const char *s, unsigned long long n)
+answer_ok(struct client *cl, unsigned long long n)
 {
 	cl->answered = 1;
-	if (s)
-		va_buf_printf(&cl->out, fmt, s);
-	else
-		va_buf_printf(&cl->out, fmt, n);
+	va_buf_printf(&cl->out, VA_CONTROL_OK " %llu\n", n);
+}
+
+static void
+answer_err(struct client *cl, const char *msg)
+{
+	cl->answered = 1;
+	va_buf_printf(&cl->out, VA_CONTROL_ERR " %s\n", msg);
 }
 
 /* Looks at what the client sent; answers once the request is complete. */
@@ -171,56 +180,62 @@ handle_input(struct va_control *c, struct client *cl)
 {
 	uint8_t *nl = memchr(cl->in.data, '\n', cl->in.len);
 	if (!nl) {
-		if (cl->in.len > CONTROL_MAX_LINE)
-			answer(cl, "ERR request line too long\n", NULL, 0);
+		if (cl->in.len > VA_CONTROL_MAX_LINE)
+			answer_err(cl, "request line too long");
 		return;
 	}
 	size_t linelen = (size_t)(nl - cl->in.data);
-	char line[CONTROL_MAX_LINE + 1];
-	if (linelen > CONTROL_MAX_LINE) {
-		answer(cl, "ERR request line too long\n", NULL, 0);
+	char line[VA_CONTROL_MAX_LINE + 1];
+	if (linelen > VA_CONTROL_MAX_LINE) {
+		answer_err(cl, "request line too long");
 		return;
 	}
 	memcpy(line, cl->in.data, linelen);
 	line[linelen] = '\0';
 
-	if (strcmp(line, "PASTE") == 0) {
+	unsigned long long n = 0;
+	switch (va_control_parse_request(line, &n)) {
+	case VA_CONTROL_REQ_PASTE: {
 		struct va_clip_view v;
-		va_clipboard_view_host(&v);
-		cl->answered = 1;
-		va_buf_printf(&cl->out, "OK %zu\n", v.len);
+		va_clipboard_view_host(c->agent, &v);
+		answer_ok(cl, v.len);
 		va_buf_append(&cl->out, v.text, v.len);
 		va_log_info("control: va-clip paste (%zu bytes)", v.len);
 		return;
 	}
-	if (strncmp(line, "COPY ", 5) == 0) {
-		char *end;
-		errno = 0;
-		unsigned long long n = strtoull(line + 5, &end, 10);
-		if (errno || *end || line[5] < '0' || line[5] > '9') {
-			answer(cl, "ERR bad length in COPY\n", NULL, 0);
-			return;
-		}
-		if (n > VA_CLIPBOARD_MAX) {
-			answer(cl, "ERR text over the clipboard limit of %llu bytes\n", NULL, VA_CLIPBOARD_MAX);
+	case VA_CONTROL_REQ_COPY: {
+		if (n > VA_CONTROL_MAX_TEXT) {
+			char msg[80];
+			snprintf(msg, sizeof(msg), "text over the clipboard limit of %u bytes",
+				 VA_CONTROL_MAX_TEXT);
+			answer_err(cl, msg);
 			return;
 		}
 		size_t have = cl->in.len - linelen - 1;
 		if (have < n)
 			return; /* wait for the rest */
 		if (have > n) {
-			answer(cl, "ERR more bytes than announced\n", NULL, 0);
+			answer_err(cl, "more bytes than announced");
 			return;
 		}
 		uint64_t serial = va_clipboard_store(c->agent, (const char *)nl + 1, (size_t)n, "guest");
 		if (serial == 0)
-			answer(cl, "ERR text refused (not valid UTF-8, or out of memory)\n", NULL, 0);
+			answer_err(cl, "text refused (not valid UTF-8, or out of memory)");
 		else
-			answer(cl, "OK %llu\n", NULL, (unsigned long long)serial);
+			answer_ok(cl, (unsigned long long)serial);
 		va_log_info("control: va-clip copy (%llu bytes)", n);
 		return;
 	}
-	answer(cl, "ERR unknown request \"%s\" (COPY or PASTE)\n", line, 0);
+	case VA_CONTROL_REQ_BAD_LENGTH:
+		answer_err(cl, "bad length in " VA_CONTROL_COPY);
+		return;
+	case VA_CONTROL_REQ_UNKNOWN:
+		break;
+	}
+	char msg[VA_CONTROL_MAX_LINE + 64];
+	snprintf(msg, sizeof(msg), "unknown request \"%s\" (" VA_CONTROL_COPY " or " VA_CONTROL_PASTE ")",
+		 line);
+	answer_err(cl, msg);
 }
 
 static void client_cb(void *opaque, int fd, unsigned revents);
@@ -285,8 +300,8 @@ service(struct va_control *c, struct client *cl)
 			if (r == 0)
 				return -1; /* gone before a full request */
 			/* Cap what a client may make us hold. */
-			if (cl->in.len + (size_t)r > VA_CLIPBOARD_MAX + CONTROL_MAX_LINE + 2) {
-				answer(cl, "ERR request too large\n", NULL, 0);
+			if (cl->in.len + (size_t)r > VA_CONTROL_MAX_TEXT + VA_CONTROL_MAX_LINE + 2) {
+				answer_err(cl, "request too large");
 				break;
 			}
 			if (va_buf_append(&cl->in, buf, (size_t)r) < 0)

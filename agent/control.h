@@ -1,15 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * control.h - the agent's local control socket, used by va-clip.
+ * control.h - the agent's local control socket, used by va-clip; the
+ * protocol is in control-proto.h, which va-clip shares.
  *
- * A unix stream socket (mode 0600, so only root reaches it by default).
- * One request per connection, then the agent answers and closes:
- *   "COPY <n>\n" followed by n bytes of UTF-8 text (n <= VA_CLIPBOARD_MAX)
- *       -> "OK <serial>\n"     (the agent then calls host.clipboard.set)
- *   "PASTE\n"
- *       -> "OK <n>\n" followed by n bytes: the text the host set last
- *   any error
- *       -> "ERR <message>\n"
+ * A COPY stores the text in the agent's clipboard as the guest's, which
+ * sends it on to the host; a PASTE answers the text the host set last.
  * A client that sends nothing for VA_CONTROL_IDLE_MS is dropped; at most
  * VA_CONTROL_MAX_CLIENTS at once (more wait in the listen backlog).
  */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dmesg.c - va.dmesg: the tail of the kernel log, read with klogctl(2)
- * (SYSLOG_ACTION_READ_ALL, which does not clear the log), not by running
- * dmesg.
+ * dmesg.c - va.dmesg, the group "dmesg" (no state of its own): the tail
+ * of the kernel log, read with klogctl(2) (SYSLOG_ACTION_READ_ALL, which
+ * does not clear the log), not by running dmesg.
  *
  * The text is what the kernel returns ("<6>[    1.234] ..." records, one
  * per line), cut to the last max_bytes at a line start when there is
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/klog.h>
 
+#include "groups.h"
 #include "log.h"
 #include "methods.h"
 
@@ -118,9 +119,7 @@ static const struct xmlrpc_method_info3 dmesg_methods[] = {
 	},
 };
 
-void
-va_methods_dmesg_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a)
-{
-	va_methods_add(env, r, a, dmesg_methods,
-	    sizeof(dmesg_methods) / sizeof(dmesg_methods[0]));
-}
+const struct va_method_group va_group_dmesg = {
+	.name = "dmesg",
+	VA_GROUP_METHODS(dmesg_methods),
+};

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * info.c - va.ping, va.echo, va.capabilities, va.info.
+ * info.c - va.ping, va.echo, va.capabilities, va.info: the group "info"
+ * (no state of its own).
  *
  * Faults:
  *   XMLRPC_TYPE_ERROR     wrong number or type of parameters
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "groups.h"
 #include "log.h"
 #include "methods.h"
 
@@ -51,7 +53,7 @@ static xmlrpc_value *
 method_capabilities(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		    void *call_info)
 {
-	struct va_agent *a = server_info;
+	struct va_agent *a = va_group_agent(server_info);
 	const struct va_agent_config *cfg = va_agent_config(a);
 	xmlrpc_value *methods = NULL, *res = NULL;
 
@@ -60,7 +62,7 @@ method_capabilities(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	    "va.capabilities: expected no parameters") < 0)
 		return NULL;
 	va_log_info("va.capabilities");
-	methods = va_methods_enabled(env, a);
+	methods = va_agent_methods_enabled(env, a);
 	if (env->fault_occurred)
 		return NULL;
 	res = xmlrpc_build_value(env, "{s:s,s:i,s:A}",
@@ -316,9 +318,7 @@ static const struct xmlrpc_method_info3 info_methods[] = {
 	},
 };
 
-void
-va_methods_info_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a)
-{
-	va_methods_add(env, r, a, info_methods,
-	    sizeof(info_methods) / sizeof(info_methods[0]));
-}
+const struct va_method_group va_group_info = {
+	.name = "info",
+	VA_GROUP_METHODS(info_methods),
+};

@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * methods.h - helpers shared by the guest agent's method groups
- * (info.c, file.c, clipboard.c, dmesg.c, shutdown.c).  Implemented in
- * methods.c, except va_os_release_pretty_name (info.c).
+ * (info.c, file*.c, clipboard.c, dmesg.c, shutdown.c).  Implemented in
+ * methods.c, except va_os_release_pretty_name (info.c).  How a group
+ * registers and what the core offers it: agent.h; the commands a group
+ * runs: children.h.
  *
- * - Registration: every group registers its table with va_methods_add(),
- *   which also remembers the names, so va.capabilities and host.hello can
- *   list the enabled methods (va_methods_enabled()).
  * - Parameters: checks of count and type that fault with the method's
  *   usage line ("va.file.read: expected (int handle, int count)").
  * - Text: UTF-8 checks for what goes into XML.
- * - Commands: /bin/sh -c without waiting, and the reaping of those
- *   children (the daemon calls va_methods_reap() from its loop).
  *
  * All functions that take an xmlrpc_env set a fault on failure and leave
  * it untouched on success.
@@ -21,26 +18,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
 #include "agent.h"
-
-/*
- * Registers each entry of tbl with serverInfo = a, and remembers its
- * methodName (the strings must be static: only the pointers are kept).
- * Registering the same name again (a new registry) is fine.
- */
-void va_methods_add(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a,
-		    const struct xmlrpc_method_info3 *tbl, size_t n);
-/*
- * A new array of the names of the registered va.* methods and of the
- * xmlrpc-c system.* methods for which va_agent_method_enabled() is true.
- * The caller owns the reference.
- */
-xmlrpc_value *va_methods_enabled(xmlrpc_env *env, struct va_agent *a);
 
 /*
  * Parameter checks.  usage is the whole fault text for a wrong count or
@@ -80,23 +62,6 @@ size_t va_utf8_check(const char *s, size_t len, int xml);
  * when shorter, s[new length] is set to NUL.
  */
 size_t va_utf8_sanitize(char *s, size_t len);
-
-/*
- * Runs "/bin/sh -c cmd" without waiting for it: a new session, default
- * signal handling, fds above 2 closed, stdin from input (len bytes,
- * through an anonymous memory file, so the caller never blocks on a pipe)
- * or /dev/null when input is NULL.  env_add is a NULL-terminated list of
- * "NAME=value" added to (and replacing in) the agent's environment, or
- * NULL.  At most 'limit' children of this module may be alive at once
- * (not yet reaped).  Returns the pid, or -errno (-EAGAIN when at the
- * limit).
- */
-pid_t va_methods_spawn(const char *cmd, const char *const *env_add,
-		       const char *input, size_t len, unsigned limit);
-/* Reaps the children of va_methods_spawn() that have exited (WNOHANG). */
-void va_methods_reap(void);
-/* How many of them have not been reaped yet. */
-unsigned va_methods_children(void);
 
 /*
  * The PRETTY_NAME of an os-release file (text, len bytes), with shell

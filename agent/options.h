@@ -14,9 +14,10 @@
 
 #include "agent.h"
 #include "conf.h"
+#include "control-proto.h"
 
 #define VA_AGENT_DEFAULT_CONFIG SYSCONFDIR "/virtagent/va-agent.conf"
-#define VA_AGENT_DEFAULT_CONTROL "unix:/run/va-agent.sock"
+#define VA_AGENT_DEFAULT_CONTROL "unix:" VA_CONTROL_DEFAULT_PATH
 #define VA_AGENT_MAX_FRAME_MIN (64u * 1024)
 #define VA_AGENT_MAX_FRAME_MAX (64u * 1024 * 1024)
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * shutdown.c - va.shutdown(mode[, delay_s]).
+ * shutdown.c - va.shutdown(mode[, delay_s]), the group "shutdown"; its
+ * state is the table of pending shutdowns.
  *
  * The call answers true at once.  Then, from the loop: first (deferred by
  * 0 ms, so the reply leaves before anything else) the host gets
@@ -8,8 +9,7 @@
  * the notice can leave too) plus delay_s seconds, the shutdown command
  * runs: config->shutdown_command, or /sbin/halt, /sbin/poweroff or
  * /sbin/reboot by mode, with /bin/sh -c, VA_SHUTDOWN_MODE and
- * VA_SHUTDOWN_DELAY in its environment, not waited for (see
- * va_methods_spawn and va_methods_reap).
+ * VA_SHUTDOWN_DELAY in its environment, not waited for (see children.h).
  *
  * At most MAX_PENDING shutdowns wait at once.
  *
@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "children.h"
 
 #define NOTICE_GRACE_MS 200
 #define MAX_DELAY_S 3600
@@ -44,8 +46,9 @@ static const struct {
 };
 
 /*
- * A shutdown between the call and its command.  Static, so nothing leaks
- * when the agent exits before the deferred work runs.
+ * A shutdown between the call and its command: the argument of the
+ * deferred functions, in the group's state, so nothing leaks when the
+ * agent exits before they run (the core drops them first).
  */
 struct pending {
 	int used;
@@ -54,14 +57,16 @@ struct pending {
 	int delay; /* seconds */
 };
 
-static struct pending pending[MAX_PENDING];
+struct shutdowns {
+	struct pending pending[MAX_PENDING];
+};
 
 static void
 run_command(void *arg)
 {
 	struct pending *p = arg;
 	const struct va_agent_config *cfg = va_agent_config(p->a);
-	const char *cmd = cfg && cfg->shutdown_command && cfg->shutdown_command[0] ?
+	const char *cmd = cfg->shutdown_command && cfg->shutdown_command[0] ?
 	    cfg->shutdown_command : modes[p->mode].command;
 	char mode_env[64], delay_env[64];
 	const char *env_add[] = { mode_env, delay_env, NULL };
@@ -69,7 +74,7 @@ run_command(void *arg)
 	snprintf(mode_env, sizeof(mode_env), "VA_SHUTDOWN_MODE=%s", modes[p->mode].name);
 	snprintf(delay_env, sizeof(delay_env), "VA_SHUTDOWN_DELAY=%d", p->delay);
 	va_log_info("shutdown (%s): running %s", modes[p->mode].name, cmd);
-	pid_t pid = va_methods_spawn(cmd, env_add, NULL, 0, UINT32_MAX);
+	pid_t pid = va_children_spawn(va_agent_children(p->a), cmd, env_add, NULL, 0, UINT32_MAX);
 	if (pid < 0)
 		va_log_errx("shutdown (%s): cannot run %s: %s", modes[p->mode].name,
 		    cmd, strerror((int)-pid));
@@ -80,21 +85,10 @@ static void
 send_notice(void *arg)
 {
 	struct pending *p = arg;
-	xmlrpc_env env;
-
-	xmlrpc_env_init(&env);
 	char reason[96];
-	snprintf(reason, sizeof(reason), "va.shutdown from the host, in %d s",
-	    p->delay);
-	xmlrpc_value *params = xmlrpc_build_value(&env, "(ss)",
-	    modes[p->mode].name, reason);
-	if (!env.fault_occurred) {
-		va_agent_call_host(p->a, "host.shutdown_notice", params);
-		xmlrpc_DECREF(params);
-	} else {
-		va_log_errx("host.shutdown_notice not sent: %s", env.fault_string);
-	}
-	xmlrpc_env_clean(&env);
+
+	snprintf(reason, sizeof(reason), "va.shutdown from the host, in %d s", p->delay);
+	va_agent_call_hostf(p->a, "host.shutdown_notice", "(ss)", modes[p->mode].name, reason);
 
 	unsigned ms = NOTICE_GRACE_MS + (unsigned)p->delay * 1000u;
 	if (va_agent_defer(p->a, ms, run_command, p) < 0) {
@@ -109,7 +103,8 @@ method_shutdown(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		void *call_info)
 {
 	static const char usage[] = "va.shutdown: expected (string mode[, int delay_s])";
-	struct va_agent *a = server_info;
+	struct va_agent *a = va_group_agent(server_info);
+	struct shutdowns *sh = va_group_state(server_info);
 	char *name = NULL;
 	int64_t delay = 0;
 	int n, mode = -1;
@@ -141,8 +136,8 @@ method_shutdown(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		goto out;
 	}
 	for (int i = 0; i < MAX_PENDING && !p; i++)
-		if (!pending[i].used)
-			p = &pending[i];
+		if (!sh->pending[i].used)
+			p = &sh->pending[i];
 	if (!p) {
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.shutdown: %d shutdowns are already pending", MAX_PENDING);
@@ -180,9 +175,17 @@ static const struct xmlrpc_method_info3 shutdown_methods[] = {
 	},
 };
 
-void
-va_methods_shutdown_register(xmlrpc_env *env, xmlrpc_registry *r, struct va_agent *a)
+static int
+shutdown_init(struct va_agent *a, void **state)
 {
-	va_methods_add(env, r, a, shutdown_methods,
-	    sizeof(shutdown_methods) / sizeof(shutdown_methods[0]));
+	(void)a;
+	*state = calloc(1, sizeof(struct shutdowns));
+	return *state ? 0 : -1;
 }
+
+const struct va_method_group va_group_shutdown = {
+	.name = "shutdown",
+	VA_GROUP_METHODS(shutdown_methods),
+	.init = shutdown_init,
+	.cleanup = free,
+};

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * va-clip: the guest's command-line clipboard, through va-agent's control
- * socket (agent/control.h has the protocol).
+ * socket (control-proto.h has the protocol, shared with the agent).
  *
  *   va-clip copy     stdin -> the agent's clipboard (and on to the host)
  *   va-clip paste    prints the text the host set last
@@ -18,9 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "buf.h"
-#include "options.h"
+#include "control-proto.h"
 
 /* How long va-clip waits for the agent before giving up. */
 #define VA_CLIP_TIMEOUT_S 10
@@ -33,7 +32,7 @@ static const char usage_text[] =
 	"           on the agent's clipboard; the host sees it as the guest's copy\n"
 	"  paste    print the text the host put on the clipboard last\n"
 	"\n"
-	"  -s, --socket PATH   the agent's control socket (default /run/va-agent.sock,\n"
+	"  -s, --socket PATH   the agent's control socket (default " VA_CONTROL_DEFAULT_PATH ",\n"
 	"                      or $VA_CLIP_SOCKET)\n"
 	"  -h, --help          print this help\n"
 	"  -V, --version       print the version\n"
@@ -98,7 +97,7 @@ read_answer(int fd, struct va_buf *b)
 		}
 		if (r == 0)
 			return 0;
-		if (b->len + (size_t)r > VA_CLIPBOARD_MAX + 64 || va_buf_append(b, tmp, (size_t)r) < 0)
+		if (b->len + (size_t)r > VA_CONTROL_MAX_ANSWER || va_buf_append(b, tmp, (size_t)r) < 0)
 			return -1;
 	}
 }
@@ -116,7 +115,7 @@ main(int argc, char **argv)
 	int opt;
 
 	if (!path || !*path)
-		path = VA_AGENT_DEFAULT_CONTROL + 5;
+		path = VA_CONTROL_DEFAULT_PATH;
 	while ((opt = getopt_long(argc, argv, "s:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
@@ -137,8 +136,9 @@ main(int argc, char **argv)
 		char tmp[65536];
 		size_t r;
 		while ((r = fread(tmp, 1, sizeof(tmp), stdin)) > 0) {
-			if (text.len + r > VA_CLIPBOARD_MAX) {
-				fprintf(stderr, "va-clip: text over the clipboard limit of %u bytes\n", VA_CLIPBOARD_MAX);
+			if (text.len + r > VA_CONTROL_MAX_TEXT) {
+				fprintf(stderr, "va-clip: text over the clipboard limit of %u bytes\n",
+					VA_CONTROL_MAX_TEXT);
 				goto out;
 			}
 			if (va_buf_append(&text, tmp, r) < 0)
@@ -148,9 +148,9 @@ main(int argc, char **argv)
 	int fd = connect_agent(path);
 	if (fd < 0)
 		goto out;
-	char head[64];
-	int n = copy ? snprintf(head, sizeof(head), "COPY %zu\n", text.len)
-		     : snprintf(head, sizeof(head), "PASTE\n");
+	char head[VA_CONTROL_MAX_LINE + 1];
+	int n = copy ? va_control_format_copy(head, sizeof(head), text.len)
+		     : va_control_format_paste(head, sizeof(head));
 	if (send_all(fd, head, (size_t)n) < 0 || (copy && send_all(fd, text.data, text.len) < 0) ||
 	    read_answer(fd, &ans) < 0) {
 		fprintf(stderr, "va-clip: talking to the agent: %s\n", strerror(errno));
@@ -164,13 +164,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	*nl = '\0';
-	if (strncmp((char *)ans.data, "OK ", 3) != 0) {
-		fprintf(stderr, "va-clip: %s\n", strncmp((char *)ans.data, "ERR ", 4) ? (char *)ans.data
-			: (char *)ans.data + 4);
+	unsigned long long num = 0;
+	const char *msg = NULL;
+	if (!va_control_parse_answer((char *)ans.data, &num, &msg)) {
+		fprintf(stderr, "va-clip: %s\n", msg);
 		goto out;
 	}
 	if (!copy) {
-		size_t len = (size_t)strtoull((char *)ans.data + 3, NULL, 10);
+		size_t len = (size_t)num;
 		size_t have = ans.len - (size_t)(nl + 1 - ans.data);
 		if (len != have) {
 			fprintf(stderr, "va-clip: short answer from the agent\n");

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test-agent-methods.c - CUnit tests of the guest agent's method groups
- * (agent/info.c, file.c, clipboard.c, dmesg.c, shutdown.c, methods.c).
+ * (agent/info.c, file*.c, clipboard.c, dmesg.c, shutdown.c, methods.c,
+ * children.c) on the agent's core (core.c).
  *
- * The daemon services of agent.h are faked here: a config the tests
- * change, an ACL with one method that can be disabled, host calls and
- * deferred functions recorded (the tests run the deferred ones
- * themselves), and a clock the tests set.  Every call goes through a real
+ * The agent is the real core of va-agent (core.c, agent.h) with every
+ * method group, built in this process without a channel: the tests
+ * change its config (the RPC lists included), run its deferred functions
+ * themselves, set its clock, and play the host over an in-memory session
+ * that records the host.* calls.  Every call goes through the core's
  * xmlrpc-c registry as XML: serialized with xmlrpc_serialize_call2, run
  * with xmlrpc_registry_process_call2, the answer parsed with
  * xmlrpc_parse_response2.
@@ -43,8 +45,18 @@
 #include <nettle/sha2.h>
 
 #include "agent.h"
+#include "buf.h"
+#include "children.h"
+#include "clipboard.h"
+#include "file.h"
+#include "groups.h"
 #include "log.h"
+#include "loop.h"
 #include "methods.h"
+#include "rpc.h"
+#include "serve.h"
+#include "session.h"
+#include "xmlgate.h"
 
 #include "cunit-main.h"
 
@@ -146,29 +158,28 @@ alloc_watch_stop(void)
 	return alloc_max;
 }
 
-/* --- the daemon services of agent.h, faked ----------------------------------- */
+/* --- a real core, its host played in memory ------------------------------------ */
 
-struct va_agent {
-	int unused;
-};
-
-static struct va_agent agent;
+/*
+ * The agent is va-agent's own core (core.c) with every method group of
+ * groups.c, on a loop of its own, without a channel: the test changes
+ * cfg (the daemon's config, which the core reads at every use), sets the
+ * core's clock (fake_now), and runs the deferred functions itself; only
+ * test_dispatch runs the loop.  The host is a second session in this process: pump() carries
+ * the bytes between the two, and the host records every host.* call and
+ * answers it.
+ */
+static va_loop *loop;
+static struct va_agent *agent;
 static struct va_agent_config cfg;
-static const char *disabled_method;
 static uint64_t fake_now = 5000000;
+static va_session *host;
 
-const struct va_agent_config *
-va_agent_config(struct va_agent *a)
+static uint64_t
+fake_clock(void *arg)
 {
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	return &cfg;
-}
-
-int
-va_agent_method_enabled(struct va_agent *a, const char *name)
-{
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	return !disabled_method || strcmp(name, disabled_method) != 0;
+	(void)arg;
+	return fake_now;
 }
 
 struct host_call {
@@ -180,24 +191,94 @@ struct host_call {
 static struct host_call host_calls[MAX_RECORDED];
 static int nhost_calls;
 
-void
-va_agent_call_host(struct va_agent *a, const char *method, xmlrpc_value *params)
+/*
+ * The host's side: records the call and answers true.  It may run
+ * outside a test (the handshake in suite_init), so it counts what goes
+ * wrong in host_errors instead of asserting; the suite checks that.
+ */
+static unsigned host_errors;
+
+static void
+host_on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
+		struct va_frame *req)
 {
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	CU_ASSERT_EQUAL(xmlrpc_value_type(params), XMLRPC_TYPE_ARRAY);
-	if (nhost_calls == MAX_RECORDED) {
-		CU_FAIL("too many host calls");
-		return;
+	xmlrpc_env env;
+	char *method = NULL;
+	xmlrpc_value *params = NULL;
+	struct va_buf out = { 0 };
+
+	(void)opaque;
+	xmlrpc_env_init(&env);
+	va_rpc_parse_call(&env, req->body, req->body_len, &method, &params);
+	if (env.fault_occurred || nhost_calls == MAX_RECORDED ||
+	    xmlrpc_value_type(params) != XMLRPC_TYPE_ARRAY) {
+		host_errors++;
+	} else {
+		host_calls[nhost_calls].method = method;
+		host_calls[nhost_calls].params = params;
+		nhost_calls++;
+		method = NULL;
+		params = NULL;
 	}
-	host_calls[nhost_calls].method = strdup(method);
-	xmlrpc_INCREF(params);
-	host_calls[nhost_calls].params = params;
-	nhost_calls++;
+	xmlrpc_env_clean(&env);
+	xmlrpc_env_init(&env);
+	xmlrpc_value *t = xmlrpc_bool_new(&env, 1);
+	va_rpc_serialize_response(&env, &out, t);
+	xmlrpc_DECREF(t);
+	if (env.fault_occurred || va_session_reply(s, epoch, tag, out.data, out.len) != 0)
+		host_errors++;
+	va_buf_free(&out);
+	free(method);
+	if (params)
+		xmlrpc_DECREF(params);
+	xmlrpc_env_clean(&env);
+	va_frame_free(req);
+}
+
+static const struct va_session_ops host_ops = { .request = host_on_request };
+
+/* Moves what from has queued to to; whether anything moved. */
+static int
+carry(va_session *from, va_session *to)
+{
+	struct iovec iov[8];
+	size_t n = va_session_output_iov(from, iov, 8), total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		va_session_input(to, iov[i].iov_base, iov[i].iov_len, va_now_ms());
+		total += iov[i].iov_len;
+	}
+	va_session_output_consume(from, total);
+	return total > 0;
+}
+
+/* Carries bytes both ways between the agent a and its host h until neither has more to say. */
+static void
+pump_pair(struct va_agent *a, va_session *h)
+{
+	va_session *s = va_agent_session(a);
+	while (carry(s, h) | carry(h, s))
+		;
+}
+
+static void
+pump(void)
+{
+	pump_pair(agent, host);
+}
+
+/* The host.* calls made so far (after the bytes reached the host). */
+static int
+host_call_count(void)
+{
+	pump();
+	return nhost_calls;
 }
 
 static void
 host_calls_clear(void)
 {
+	pump();
 	for (int i = 0; i < nhost_calls; i++) {
 		free(host_calls[i].method);
 		xmlrpc_DECREF(host_calls[i].params);
@@ -205,47 +286,47 @@ host_calls_clear(void)
 	nhost_calls = 0;
 }
 
-struct deferred {
-	unsigned ms;
-	void (*fn)(void *);
-	void *arg;
-};
-
-static struct deferred defers[MAX_RECORDED];
-static int ndefers;
-
-int
-va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg)
-{
-	CU_ASSERT_PTR_EQUAL(a, &agent);
-	if (ndefers == MAX_RECORDED)
-		return -1;
-	defers[ndefers++] = (struct deferred){ delay_ms, fn, arg };
-	return 0;
-}
-
 /* Runs the oldest deferred function; its delay, or -1 if there was none. */
 static long
 run_deferred(void)
 {
-	if (ndefers == 0)
+	unsigned ms;
+	if (va_agent_run_deferred(agent, &ms) < 0)
 		return -1;
-	struct deferred d = defers[0];
-	memmove(defers, defers + 1, (size_t)(ndefers - 1) * sizeof(defers[0]));
-	ndefers--;
-	d.fn(d.arg);
-	return (long)d.ms;
+	return (long)ms;
 }
 
-uint64_t
-va_agent_now_ms(void)
+static void
+noop(void *arg)
 {
-	return fake_now;
+	(void)arg;
+}
+
+/* Makes the core refuse to defer more (its cap reached); how many were added. */
+static unsigned
+fill_deferred(void)
+{
+	unsigned n = 0;
+	while (n < 10000 && va_agent_defer(agent, 0, noop, NULL) == 0)
+		n++;
+	CU_ASSERT(n < 10000);
+	return n;
+}
+
+static void
+reap(void)
+{
+	va_children_reap(va_agent_children(agent));
+}
+
+static unsigned
+children(void)
+{
+	return va_children_alive(va_agent_children(agent));
 }
 
 /* --- calls through the registry ---------------------------------------------- */
 
-static xmlrpc_registry *registry;
 static char tmpdir[96];
 
 struct reply {
@@ -264,19 +345,80 @@ reply_free(struct reply *r)
 	r->msg = NULL;
 }
 
+/*
+ * Where call_xml sends a call: straight to the core's registry (0), or
+ * as the host, over the in-memory session, through the core's dispatch
+ * (1: the refusals, the groups' interceptors, then the registry).
+ */
+static int via_session;
+/* The raw XML of the last answer call_xml got. */
+static struct va_buf last_raw;
+
+struct answer {
+	int done;
+	int err;
+};
+
+static void
+session_answered(void *opaque, int err, struct va_frame *resp)
+{
+	struct answer *an = opaque;
+
+	an->done = 1;
+	an->err = err;
+	if (resp)
+		CU_ASSERT_EQUAL(va_buf_append(&last_raw, resp->body, resp->body_len), 0);
+	va_frame_free(resp);
+}
+
+/* Sends xml to agent a as its host h (the answer lands in last_raw). */
+static void
+session_send_to(struct va_agent *a, va_session *h, const char *xml, size_t len,
+		struct answer *an)
+{
+	*an = (struct answer){ 0, 0 };
+	last_raw.len = 0;
+	CU_ASSERT_EQUAL_FATAL(va_session_call(h, xml, len, 60000, va_now_ms(),
+					      session_answered, an), 0);
+	pump_pair(a, h);
+}
+
+/* Carries bytes and runs the loop (the agents' timers) until answered, 10 s at most. */
+static void
+session_wait_for(struct va_agent *a, va_session *h, struct answer *an)
+{
+	uint64_t end = va_now_ms() + 10000;
+	while (!an->done && va_now_ms() < end) {
+		va_loop_run_once(loop, 10);
+		pump_pair(a, h);
+	}
+	CU_ASSERT_TRUE_FATAL(an->done);
+	CU_ASSERT_EQUAL_FATAL(an->err, 0);
+}
+
+static void
+session_send(const char *xml, size_t len, struct answer *an)
+{
+	session_send_to(agent, host, xml, len, an);
+}
+
+static void
+session_wait(struct answer *an)
+{
+	session_wait_for(agent, host, an);
+}
+
+/* The answer in last_raw, parsed. */
 static struct reply
-call_xml(const char *xml, size_t len)
+raw_reply(void)
 {
 	struct reply r = { NULL, 0, NULL };
 	xmlrpc_env env;
-	xmlrpc_mem_block *out = NULL;
 	const char *msg = NULL;
 
 	xmlrpc_env_init(&env);
-	xmlrpc_registry_process_call2(&env, registry, xml, len, NULL, &out);
-	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
-	xmlrpc_parse_response2(&env, xmlrpc_mem_block_contents(out),
-	    xmlrpc_mem_block_size(out), &r.v, &r.code, &msg);
+	xmlrpc_parse_response2(&env, (const char *)last_raw.data, last_raw.len, &r.v, &r.code,
+			       &msg);
 	CU_ASSERT_FALSE(env.fault_occurred);
 	if (env.fault_occurred)
 		r.code = 1;
@@ -284,9 +426,30 @@ call_xml(const char *xml, size_t len)
 		r.msg = strdup(msg);
 		free((void *)msg);
 	}
-	xmlrpc_mem_block_free(out);
 	xmlrpc_env_clean(&env);
 	return r;
+}
+
+static struct reply
+call_xml(const char *xml, size_t len)
+{
+	if (via_session) {
+		struct answer an;
+		session_send(xml, len, &an);
+		session_wait(&an);
+	} else {
+		xmlrpc_env env;
+		xmlrpc_mem_block *out = NULL;
+		xmlrpc_env_init(&env);
+		xmlrpc_registry_process_call2(&env, va_agent_registry(agent), xml, len, NULL, &out);
+		CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+		last_raw.len = 0;
+		CU_ASSERT_EQUAL(va_buf_append(&last_raw, xmlrpc_mem_block_contents(out),
+					      xmlrpc_mem_block_size(out)), 0);
+		xmlrpc_mem_block_free(out);
+		xmlrpc_env_clean(&env);
+	}
+	return raw_reply();
 }
 
 /* Calls method with params (an array; the reference is consumed). */
@@ -521,7 +684,7 @@ static bool
 wait_for_file(const char *path, const char *want)
 {
 	for (int i = 0; i < 250; i++) {
-		va_methods_reap();
+		reap();
 		FILE *f = fopen(path, "r");
 		if (f) {
 			char buf[256] = "";
@@ -539,11 +702,11 @@ wait_for_file(const char *path, const char *want)
 static void
 wait_children(void)
 {
-	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
-		va_methods_reap();
+	for (int i = 0; i < 250 && children() > 0; i++) {
+		reap();
 		usleep(20000);
 	}
-	CU_ASSERT_EQUAL(va_methods_children(), 0);
+	CU_ASSERT_EQUAL(children(), 0);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -737,7 +900,7 @@ test_capabilities(void)
 	reply_free(&r);
 
 	/* A method the ACL blocks is not listed. */
-	disabled_method = "va.dmesg";
+	cfg.block_rpcs = "va.dmesg";
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -745,7 +908,7 @@ test_capabilities(void)
 	CU_ASSERT_TRUE(array_has_string(m, "va.ping"));
 	xmlrpc_DECREF(m);
 	reply_free(&r);
-	disabled_method = "system.multicall";
+	cfg.block_rpcs = "system.multicall";
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -753,12 +916,12 @@ test_capabilities(void)
 	CU_ASSERT_TRUE(array_has_string(m, "va.dmesg"));
 	xmlrpc_DECREF(m);
 	reply_free(&r);
-	disabled_method = NULL;
+	cfg.block_rpcs = NULL;
 
 	/* The same list for host.hello. */
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	xmlrpc_value *list = va_agent_methods_enabled(&env, agent);
 	CU_ASSERT_FALSE(env.fault_occurred);
 	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
 	xmlrpc_DECREF(list);
@@ -1312,7 +1475,7 @@ test_file_handle_limit(void)
 	const char *p = tpath("many.txt");
 	int hs[VA_FILE_MAX_HANDLES];
 
-	va_file_close_all();
+	va_file_close_all(agent);
 	write_file(p, "x", 1);
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
 		hs[i] = file_open(p, "r");
@@ -1331,7 +1494,7 @@ test_file_handle_limit(void)
 	CU_ASSERT_TRUE(h > 0);
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
 		CU_ASSERT_NOT_EQUAL(h, hs[i]);
-	va_file_close_all();
+	va_file_close_all(agent);
 	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
@@ -1341,24 +1504,24 @@ test_file_idle(void)
 	const uint64_t idle = (uint64_t)VA_FILE_IDLE_SECONDS * 1000;
 	const char *p = tpath("idle.txt");
 
-	va_file_close_all();
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	va_file_close_all(agent);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), UINT64_MAX);
 	write_file(p, "abc", 3);
 	uint64_t t0 = fake_now;
 	int a = file_open(p, "r");
 	fake_now = t0 + 1000;
 	int b = file_open(p, "r");
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle);
 
 	/* Using a handle keeps it open. */
 	fake_now = t0 + idle - 1;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle);
 	CU_ASSERT_EQUAL(file_seek(a, 0, 0), 0);
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + 1000 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + 1000 + idle);
 
 	/* b has been idle for VA_FILE_IDLE_SECONDS: closed; a is not. */
 	fake_now = t0 + 1000 + idle;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), t0 + idle - 1 + idle);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), t0 + idle - 1 + idle);
 	EXPECT_FAULT(call("va.file.read", "(ii)", b, 1), XMLRPC_INDEX_ERROR, "unknown file handle");
 	size_t len;
 	int eof;
@@ -1366,7 +1529,7 @@ test_file_idle(void)
 	CU_ASSERT_EQUAL(len, 3);
 	free(d);
 	fake_now += idle;
-	CU_ASSERT_EQUAL(va_file_sweep(fake_now), UINT64_MAX);
+	CU_ASSERT_EQUAL(va_agent_sweep(agent), UINT64_MAX);
 	EXPECT_FAULT(call("va.file.close", "(i)", a), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
@@ -1528,12 +1691,12 @@ test_clipboard(void)
 	reply_free(&r);
 	/* xmlrpc_string_new() turns the CR LF into LF. */
 	clip_get("h\xc3\xa9llo \xe2\x9c\x93\nline 2\n\t\xef\xbf\xbd", 1, "host");
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 
 	/* A store from the guest goes to the host. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "from guest", 10, "guest"), 2);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "from guest", 10, "guest"), 2);
 	clip_get("from guest", 2, "guest");
-	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL_FATAL(host_call_count(), 1);
 	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
@@ -1548,26 +1711,26 @@ test_clipboard(void)
 	host_calls_clear();
 
 	/* The host's last text stays for va-clip paste. */
-	va_clipboard_view_host(&v);
+	va_clipboard_view_host(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 1);
 	CU_ASSERT_STRING_EQUAL(v.origin, "host");
 	CU_ASSERT_EQUAL(strncmp(v.text, "h\xc3\xa9llo", 6), 0);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 2);
 	CU_ASSERT_EQUAL(v.len, 10);
 
 	/* Refused: not UTF-8, control characters, over the cap, unknown origin. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xff", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bad \xc3", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "nul\0x", 5, "guest"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "bell\a", 5, "host"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "x", 1, "elsewhere"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bad \xff", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bad \xc3", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "nul\0x", 5, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bell\a", 5, "host"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "x", 1, "elsewhere"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 	char *big = malloc(VA_CLIPBOARD_MAX + 2);
 	memset(big, 'a', VA_CLIPBOARD_MAX + 1);
 	big[VA_CLIPBOARD_MAX + 1] = '\0';
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, big, VA_CLIPBOARD_MAX + 1, "guest"), 0);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, big, VA_CLIPBOARD_MAX + 1, "guest"), 0);
 	EXPECT_FAULT(call("va.clipboard.set", "(s)", big), XMLRPC_LIMIT_EXCEEDED_ERROR,
 	    "1048577 bytes of text exceed the maximum of 1048576");
 	big[VA_CLIPBOARD_MAX] = '\0';
@@ -1576,7 +1739,7 @@ test_clipboard(void)
 	CU_ASSERT_EQUAL(as_int(r.v), 3);
 	reply_free(&r);
 	free(big);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.len, VA_CLIPBOARD_MAX);
 	/* Invalid UTF-8 and control characters in the XML itself. */
 	static const char bad_utf8[] =
@@ -1595,7 +1758,7 @@ test_clipboard(void)
 	CU_ASSERT_PTR_NULL(r.v);
 	CU_ASSERT_NOT_EQUAL(r.code, 0);
 	reply_free(&r);
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 3);
 
 	EXPECT_FAULT(call("va.clipboard.set", "(i)", 5), XMLRPC_TYPE_ERROR,
@@ -1616,7 +1779,7 @@ test_clipboard(void)
 	CU_ASSERT_TRUE(wait_for_file(tpath("clip.out"), "to the desktop \xe2\x9c\x93"));
 	/* ...but not what the guest stores. */
 	CU_ASSERT_EQUAL(unlink(tpath("clip.out")), 0);
-	CU_ASSERT_TRUE(va_clipboard_store(&agent, "guest text", 10, "guest") > 0);
+	CU_ASSERT_TRUE(va_clipboard_store(agent, "guest text", 10, "guest") > 0);
 	cfg.clip_copy_command = NULL;
 	wait_children();
 	CU_ASSERT_EQUAL(access(tpath("clip.out"), F_OK), -1);
@@ -1624,15 +1787,15 @@ test_clipboard(void)
 
 	/* The paste bridge: va.clipboard.get takes the desktop's new text as
 	 * a guest copy (the host is told), and leaves unchanged text alone. */
-	va_clipboard_view(&v);
+	va_clipboard_view(agent, &v);
 	uint64_t before = v.serial;
 	cfg.clip_paste_command = "printf 'from the desktop'";
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
-	CU_ASSERT_EQUAL(nhost_calls, 1);
-	if (nhost_calls == 1)
+	CU_ASSERT_EQUAL(host_call_count(), 1);
+	if (host_call_count() == 1)
 		CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.clipboard.set");
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
-	CU_ASSERT_EQUAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL(host_call_count(), 1);
 	/* A failing or hanging command leaves the buffer as it was. */
 	cfg.clip_paste_command = "exit 3";
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
@@ -1648,14 +1811,14 @@ test_clipboard(void)
 	cfg.clip_paste_command = NULL;
 	host_calls_clear();
 
-	va_clipboard_free();
+	va_clipboard_clear(agent);
 	clip_get("", 0, "none");
-	va_clipboard_view_host(&v);
+	va_clipboard_view_host(agent, &v);
 	CU_ASSERT_EQUAL(v.serial, 0);
 	CU_ASSERT_EQUAL(v.len, 0);
 	/* Serials keep counting after a free. */
-	CU_ASSERT_EQUAL(va_clipboard_store(&agent, "again", 5, "host"), 7);
-	va_clipboard_free();
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "again", 5, "host"), 7);
+	va_clipboard_clear(agent);
 }
 
 /* --- dmesg ------------------------------------------------------------------------ */
@@ -1703,7 +1866,7 @@ test_dmesg(void)
 static void
 check_notice(const char *mode, int delay)
 {
-	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	CU_ASSERT_EQUAL_FATAL(host_call_count(), 1);
 	CU_ASSERT_STRING_EQUAL(host_calls[0].method, "host.shutdown_notice");
 	char *m = NULL, *reason = NULL, want[96];
 	xmlrpc_env env;
@@ -1734,12 +1897,12 @@ test_shutdown(void)
 	CU_ASSERT_EQUAL(as_int(r.v), 1);
 	reply_free(&r);
 	/* Nothing happens before the reply is out. */
-	CU_ASSERT_EQUAL(nhost_calls, 0);
-	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
+	CU_ASSERT_EQUAL_FATAL(va_agent_deferred(agent), 1);
 	CU_ASSERT_EQUAL(run_deferred(), 0);
 	check_notice("reboot", 1);
 	CU_ASSERT_EQUAL(access(tpath("reboot-1"), F_OK), -1);
-	CU_ASSERT_EQUAL_FATAL(ndefers, 1);
+	CU_ASSERT_EQUAL_FATAL(va_agent_deferred(agent), 1);
 	/* The notice gets time to leave, then the delay. */
 	CU_ASSERT_EQUAL(run_deferred(), 1200);
 	CU_ASSERT_TRUE(wait_for_file(tpath("reboot-1"), NULL));
@@ -1774,8 +1937,8 @@ test_shutdown(void)
 	EXPECT_FAULT(call("va.shutdown", "()"), XMLRPC_TYPE_ERROR, "got 0 parameters");
 	EXPECT_FAULT(call("va.shutdown", "(sii)", "halt", 1, 2), XMLRPC_TYPE_ERROR,
 	    "got 3 parameters");
-	CU_ASSERT_EQUAL(ndefers, 0);
-	CU_ASSERT_EQUAL(nhost_calls, 0);
+	CU_ASSERT_EQUAL(va_agent_deferred(agent), 0);
+	CU_ASSERT_EQUAL(host_call_count(), 0);
 
 	/* Pending shutdowns are capped; when the loop refuses, the call fails. */
 	for (int i = 0; i < 4; i++) {
@@ -1789,10 +1952,11 @@ test_shutdown(void)
 		;
 	host_calls_clear();
 	CU_ASSERT_TRUE(wait_for_file(tpath("halt-13"), NULL));
-	ndefers = MAX_RECORDED;
+	unsigned filled = fill_deferred();
 	EXPECT_FAULT(call("va.shutdown", "(s)", "halt"), XMLRPC_INTERNAL_ERROR,
 	    "cannot schedule");
-	ndefers = 0;
+	while (filled-- > 0)
+		CU_ASSERT_EQUAL(run_deferred(), 0);
 	r = call("va.shutdown", "(s)", "halt");
 	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
 	reply_free(&r);
@@ -1811,18 +1975,298 @@ test_register_twice(void)
 	/* A second registry (the daemon after a reload) does not grow the list. */
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_registry *r2 = xmlrpc_registry_new(&env);
-	va_methods_info_register(&env, r2, &agent);
-	va_methods_file_register(&env, r2, &agent);
-	va_methods_clipboard_register(&env, r2, &agent);
-	va_methods_dmesg_register(&env, r2, &agent);
-	va_methods_shutdown_register(&env, r2, &agent);
+	xmlrpc_registry *r2 = va_agent_registry_build(&env, agent);
 	CU_ASSERT_FALSE(env.fault_occurred);
-	xmlrpc_value *list = va_methods_enabled(&env, &agent);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+	xmlrpc_value *list = va_agent_methods_enabled(&env, agent);
 	CU_ASSERT_EQUAL(xmlrpc_array_size(&env, list), (int)NALL + 7);
 	xmlrpc_DECREF(list);
 	xmlrpc_registry_free(r2);
 	xmlrpc_env_clean(&env);
+}
+
+/* --- the core's dispatch, over the session ------------------------------------------- */
+
+static void
+test_dispatch(void)
+{
+	/* The loop runs here: the real clock, and none of the earlier handles. */
+	va_agent_set_clock(agent, NULL, NULL);
+	va_file_close_all(agent);
+	via_session = 1;
+
+	struct reply r = call("va.ping", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_BOOL);
+	reply_free(&r);
+
+	/* Refused before any interceptor, whether a group intercepts the method
+	 * or not: here the file group would answer them all. */
+	enum { N = 300000 };
+	const char *p = tpath("dispatch.bin");
+	unsigned char *data = malloc(N);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	fill_random(data, N);
+	write_file(p, data, N);
+	int h = file_open(p, "r+");
+	cfg.block_rpcs = "va.ping, va.file.read, va.file.write, va.file.checksum";
+	EXPECT_FAULT(call("va.ping", "()"), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.ping is disabled on this guest");
+	EXPECT_FAULT(call("va.file.read", "(ii)", h, 1), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.read is disabled on this guest");
+	EXPECT_FAULT(call("va.file.write", "(i6)", h, "x", (size_t)1), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.write is disabled on this guest");
+	EXPECT_FAULT(call("va.file.checksum", "(s)", p), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.file.checksum is disabled on this guest");
+	cfg.block_rpcs = NULL;
+	EXPECT_FAULT(call("system.multicall", "(())"), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "system.multicall is not available");
+
+	/* The fast path (the group "file" intercepts reads and writes). */
+	size_t len;
+	int eof;
+	unsigned char *d = file_read(h, N / 2, &len, &eof);
+	CU_ASSERT(len == N / 2 && !eof && memcmp(d, data, len) == 0);
+	free(d);
+	/* Its answer is the registry's, byte for byte. */
+	struct va_buf fast = { 0 };
+	CU_ASSERT_EQUAL(va_buf_append(&fast, last_raw.data, last_raw.len), 0);
+	via_session = 0;
+	CU_ASSERT_EQUAL(file_seek(h, 0, 0), 0);
+	d = file_read(h, N / 2, &len, &eof);
+	free(d);
+	CU_ASSERT(last_raw.len == fast.len && memcmp(last_raw.data, fast.data, fast.len) == 0);
+	va_buf_free(&fast);
+	via_session = 1;
+	CU_ASSERT_EQUAL(file_seek(h, -7, 2), N - 7);
+	CU_ASSERT_EQUAL(file_write(h, "written", 7), 7);
+	CU_ASSERT_EQUAL(file_seek(h, -7, 2), N - 7);
+	d = file_read(h, 100, &len, &eof);
+	CU_ASSERT(len == 7 && eof && memcmp(d, "written", 7) == 0);
+	free(d);
+	/* A call the interceptor leaves alone (no such handle): the registry's fault. */
+	EXPECT_FAULT(call("va.file.read", "(ii)", h + 1, 1), XMLRPC_INDEX_ERROR,
+	    "unknown file handle");
+	file_close(h);
+
+	/* A checksum is answered later, hashed in slices by the loop. */
+	enum { BIG = 9 * 1024 * 1024 };
+	unsigned char *big = malloc(BIG);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+	fill_random(big, BIG);
+	p = tpath("dispatch-big.bin");
+	write_file(p, big, BIG);
+	char want[65];
+	sha256_hex(big, BIG, want);
+	free(big);
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_mem_block *xml = xmlrpc_mem_block_new(&env, 0);
+	xmlrpc_value *params = xmlrpc_build_value(&env, "(s)", p);
+	xmlrpc_serialize_call2(&env, xml, "va.file.checksum", params, xmlrpc_dialect_i8);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	xmlrpc_DECREF(params);
+	struct answer an;
+	session_send(xmlrpc_mem_block_contents(xml), xmlrpc_mem_block_size(xml), &an);
+	CU_ASSERT_FALSE(an.done);
+	/* The first slice runs at the next pass; 9 MiB take more than one. */
+	va_loop_run_once(loop, 0);
+	pump();
+	CU_ASSERT_FALSE(an.done);
+	session_wait(&an);
+	r = raw_reply();
+	EXPECT_OK(r, XMLRPC_TYPE_STRING);
+	char *sum = as_str(r.v, NULL);
+	CU_ASSERT_STRING_EQUAL(sum, want);
+	free(sum);
+	reply_free(&r);
+	xmlrpc_mem_block_free(xml);
+	xmlrpc_env_clean(&env);
+	free(data);
+	via_session = 0;
+}
+
+/* --- the core with a group of the test's own ----------------------------------------- */
+
+/* A group that sees what the core offers it: the state is this test's. */
+struct probe {
+	struct va_agent *a;  /* from init */
+	unsigned offered;    /* calls offered to the interceptor */
+	char last[64];       /* the method of the last one */
+	uint64_t due;        /* what the sweep answers */
+	unsigned sweeps;
+	int cleaned;
+};
+
+static struct probe probe;
+
+static int
+probe_init(struct va_agent *a, void **state)
+{
+	probe.a = a;
+	*state = &probe;
+	return 0;
+}
+
+static void
+probe_cleanup(void *state)
+{
+	((struct probe *)state)->cleaned++;
+}
+
+static int
+probe_intercept(void *state, const struct va_call *call)
+{
+	struct probe *pr = state;
+	struct va_buf out = { 0 };
+	xmlrpc_env env;
+
+	pr->offered++;
+	snprintf(pr->last, sizeof(pr->last), "%s", call->method);
+	if (strcmp(call->method, "probe.taken") != 0)
+		return 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_value *v = xmlrpc_string_new(&env, "the interceptor");
+	va_rpc_serialize_response(&env, &out, v);
+	xmlrpc_DECREF(v);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	CU_ASSERT_EQUAL(va_rpc_reply(call->s, call->epoch, call->tag, out.data, out.len), 0);
+	va_buf_free(&out);
+	xmlrpc_env_clean(&env);
+	return 1;
+}
+
+static uint64_t
+probe_sweep(void *state, uint64_t now_ms)
+{
+	struct probe *pr = state;
+	(void)now_ms;
+	pr->sweeps++;
+	return pr->due;
+}
+
+/* The registry's method: says whether it got the group's agent and state. */
+static xmlrpc_value *
+method_probe(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
+{
+	(void)params;
+	(void)call_info;
+	int mine = va_group_state(server_info) == &probe && va_group_agent(server_info) == probe.a;
+	return xmlrpc_string_new(env, mine ? "the registry" : "the registry, without the group");
+}
+
+static const struct xmlrpc_method_info3 probe_methods[] = {
+	{ .methodName = "probe.taken", .methodFunction = method_probe, .signatureString = "s:" },
+	{ .methodName = "probe.left", .methodFunction = method_probe, .signatureString = "s:" },
+};
+
+static const struct va_method_group probe_group = {
+	.name = "probe",
+	.methods = probe_methods,
+	.nmethods = 2,
+	.init = probe_init,
+	.cleanup = probe_cleanup,
+	.intercept = probe_intercept,
+	.sweep = probe_sweep,
+};
+
+/* Sends xml to a (host h) and checks the string it answers. */
+static void
+probe_expect(struct va_agent *a, va_session *h, const char *xml, const char *want, int line)
+{
+	struct answer an;
+	session_send_to(a, h, xml, strlen(xml), &an);
+	session_wait_for(a, h, &an);
+	struct reply r = raw_reply();
+	char *got = r.v && xmlrpc_value_type(r.v) == XMLRPC_TYPE_STRING ? as_str(r.v, NULL) : NULL;
+	if (!got || strcmp(got, want) != 0) {
+		fprintf(stderr, "\nline %d: expected \"%s\", got \"%s\" (fault %d %s)\n", line, want,
+		    got ? got : "", r.code, r.msg ? r.msg : "");
+		CU_FAIL("probe answer");
+	}
+	free(got);
+	reply_free(&r);
+}
+
+#define PROBE_CALL(m) "<?xml version=\"1.0\"?><methodCall><methodName>" m \
+	"</methodName><params></params></methodCall>"
+
+static void
+test_core_groups(void)
+{
+	static const struct va_method_group *const groups[] = { &probe_group, &va_group_info };
+	struct va_agent_config cfg2 = { .max_frame = 1 * MiB };
+	char err[256];
+
+	memset(&probe, 0, sizeof(probe));
+	probe.due = UINT64_MAX;
+	struct va_agent *a = va_agent_new(loop, &cfg2, groups, 2, err, sizeof(err));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_PTR_EQUAL(probe.a, a);
+	CU_ASSERT_PTR_EQUAL(va_agent_group_state(a, &probe_group), &probe);
+	CU_ASSERT_PTR_NULL(va_agent_group_state(a, &va_group_file));
+	/* Without the clipboard group, the clipboard takes nothing. */
+	CU_ASSERT_EQUAL(va_clipboard_store(a, "text", 4, "guest"), 0);
+
+	struct va_session_config hcfg = { .name = "test host 2" };
+	va_session *h = va_session_new(&hcfg, &host_ops, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	host_calls_clear();
+	va_session_peer_up(h, va_now_ms());
+	pump_pair(a, h);
+	/* host.hello lists the methods of this agent's groups only. */
+	CU_ASSERT_EQUAL_FATAL(nhost_calls, 1);
+	xmlrpc_value *info = NULL, *methods = NULL;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_array_read_item(&env, host_calls[0].params, 0, &info);
+	CU_ASSERT_FALSE_FATAL(env.fault_occurred);
+	methods = member(info, "methods");
+	CU_ASSERT_TRUE(array_has_string(methods, "probe.taken"));
+	CU_ASSERT_TRUE(array_has_string(methods, "probe.left"));
+	CU_ASSERT_TRUE(array_has_string(methods, "va.ping"));
+	CU_ASSERT_FALSE(array_has_string(methods, "va.file.read"));
+	xmlrpc_DECREF(methods);
+	xmlrpc_DECREF(info);
+	xmlrpc_env_clean(&env);
+	host_calls_clear();
+
+	/* Every allowed call is offered; the one the group takes never reaches the registry. */
+	probe_expect(a, h, PROBE_CALL("probe.taken"), "the interceptor", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 1);
+	CU_ASSERT_STRING_EQUAL(probe.last, "probe.taken");
+	probe_expect(a, h, PROBE_CALL("probe.left"), "the registry", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 2);
+	CU_ASSERT_STRING_EQUAL(probe.last, "probe.left");
+	/* A refused call is never offered. */
+	cfg2.block_rpcs = "probe.taken";
+	struct answer an;
+	const char *blocked = PROBE_CALL("probe.taken");
+	session_send_to(a, h, blocked, strlen(blocked), &an);
+	session_wait_for(a, h, &an);
+	EXPECT_FAULT(raw_reply(), XMLRPC_NO_SUCH_METHOD_ERROR, "method probe.taken is disabled");
+	cfg2.block_rpcs = NULL;
+	CU_ASSERT_EQUAL(probe.offered, 2);
+	/* Nor is a body whose name is not in the exact shape: the registry reads it. */
+	probe_expect(a, h, "<?xml version=\"1.0\"?><methodCall><!-- a comment -->"
+	    "<methodName>probe.taken</methodName><params></params></methodCall>",
+	    "the registry", __LINE__);
+	CU_ASSERT_EQUAL(probe.offered, 2);
+
+	/* The sweep: the earliest time any group asks for. */
+	CU_ASSERT_EQUAL(va_agent_sweep(a), UINT64_MAX);
+	probe.due = 1234;
+	CU_ASSERT_EQUAL(va_agent_sweep(a), 1234);
+	CU_ASSERT_EQUAL(probe.sweeps, 2);
+	/* ...run by the loop when a group asked for it. */
+	probe.due = UINT64_MAX;
+	va_agent_sweep_at(a, va_now_ms());
+	va_loop_run_once(loop, 0);
+	va_loop_run_once(loop, 0);
+	CU_ASSERT_EQUAL(probe.sweeps, 3);
+
+	va_agent_free(a);
+	CU_ASSERT_EQUAL(probe.cleaned, 1);
+	va_session_free(h);
 }
 
 /* --- main ---------------------------------------------------------------------------- */
@@ -1830,7 +2274,7 @@ test_register_twice(void)
 static int
 suite_init(void)
 {
-	xmlrpc_env env;
+	char err[256];
 
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 32 * MiB);
 	if (va_test_mkdtemp(tmpdir, sizeof(tmpdir), "va-test-agent-") < 0)
@@ -1838,40 +2282,53 @@ suite_init(void)
 	/* Never the real /sbin/poweroff from a test. */
 	cfg.shutdown_command = "true";
 	cfg.max_frame = 16 * MiB;
-	xmlrpc_env_init(&env);
-	registry = xmlrpc_registry_new(&env);
-	if (!env.fault_occurred)
-		va_methods_info_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_file_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_clipboard_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_dmesg_register(&env, registry, &agent);
-	if (!env.fault_occurred)
-		va_methods_shutdown_register(&env, registry, &agent);
-	int rc = env.fault_occurred ? -1 : 0;
-	if (rc)
-		fprintf(stderr, "registration: %s\n", env.fault_string);
-	xmlrpc_env_clean(&env);
-	return rc;
+	loop = va_loop_new();
+	if (!loop)
+		return -1;
+	agent = va_agent_new(loop, &cfg, va_agent_groups, va_agent_ngroups, err, sizeof(err));
+	if (!agent) {
+		fprintf(stderr, "agent: %s\n", err);
+		return -1;
+	}
+	va_agent_set_clock(agent, fake_clock, NULL);
+	/* The host connects: the handshake, then the agent's host.hello. */
+	struct va_session_config hcfg = { .name = "test host", .max_frame = 16 * MiB };
+	host = va_session_new(&hcfg, &host_ops, NULL);
+	if (!host)
+		return -1;
+	va_session_peer_up(host, va_now_ms());
+	pump();
+	if (!va_session_is_ready(host) || nhost_calls != 1 ||
+	    strcmp(host_calls[0].method, "host.hello") != 0) {
+		fprintf(stderr, "the in-memory host got no session or no host.hello\n");
+		return -1;
+	}
+	host_calls_clear();
+	return host_errors ? -1 : 0;
 }
 
 static int
 suite_cleanup(void)
 {
-	va_file_close_all();
-	va_clipboard_free();
-	host_calls_clear();
-	for (int i = 0; i < 250 && va_methods_children() > 0; i++) {
-		va_methods_reap();
-		usleep(20000);
+	if (agent) {
+		va_file_close_all(agent);
+		va_clipboard_clear(agent);
+		host_calls_clear();
+		for (int i = 0; i < 250 && children() > 0; i++) {
+			reap();
+			usleep(20000);
+		}
 	}
-	if (registry)
-		xmlrpc_registry_free(registry);
+	va_agent_free(agent);
+	va_session_free(host);
+	va_buf_free(&last_raw);
+	if (loop)
+		va_loop_free(loop);
 	if (tmpdir[0])
 		va_test_rmtree(tmpdir);
-	return 0;
+	if (host_errors)
+		fprintf(stderr, "\nthe in-memory host saw %u bad calls or replies\n", host_errors);
+	return host_errors ? -1 : 0;
 }
 
 int
@@ -1897,6 +2354,8 @@ main(void)
 		{ "dmesg", test_dmesg },
 		{ "shutdown", test_shutdown },
 		{ "registering twice", test_register_twice },
+		{ "dispatch: refusals, interceptors, registry", test_dispatch },
+		{ "the core with a group of the test's own", test_core_groups },
 	};
 
 	static const struct va_suite suite = {

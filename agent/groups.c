@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * groups.c - the table of va-agent's method groups.  A new group is a
+ * file with its descriptor, a line here and one in groups.h.
+ */
+#include "config.h"
+
+#include "groups.h"
+
+const struct va_method_group *const va_agent_groups[] = {
+	&va_group_info,
+	&va_group_file,
+	&va_group_clipboard,
+	&va_group_dmesg,
+	&va_group_shutdown,
+};
+
+const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);
