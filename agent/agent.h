@@ -67,8 +67,9 @@ struct va_agent_config {
 	int daemonize;
 	char *pidfile;
 	int log_level;
-	char *allow_rpcs;       /* comma list or NULL */
-	char *block_rpcs;       /* comma list or NULL */
+	char *allow_rpcs;       /* RPC list (common/acl.h) or NULL */
+	char *block_rpcs;       /* RPC list or NULL */
+	char *enable_rpcs;      /* RPC list of opt-in methods to enable, or NULL */
 	char **file_roots;      /* NULL-terminated real paths, or NULL = all allowed */
 	size_t nfile_roots;
 	char *shutdown_command; /* run with /bin/sh -c; MODE and DELAY in the environment */
@@ -110,6 +111,16 @@ struct va_method_group {
 	const struct xmlrpc_method_info3 *methods;
 	size_t nmethods;
 	/*
+	 * Optional: the group's methods that change the guest in ways an
+	 * administrator must ask for (NULL-terminated names).  They are off,
+	 * absent from va.capabilities and answered with a fault naming how
+	 * to turn them on, unless --enable-rpcs (enable-rpcs in the config)
+	 * names them; opt_in_how is that advice ("--enable-rpcs va.time.set"
+	 * when NULL).
+	 */
+	const char *const *opt_in;
+	const char *opt_in_how;
+	/*
 	 * Optional: makes *state (what the group's functions below get, and
 	 * its methods through va_group_state); 0, or -1 (out of memory): the
 	 * agent is not made.  NULL state is fine.
@@ -144,8 +155,21 @@ void *va_agent_group_state(struct va_agent *a, const struct va_method_group *des
 /* The configuration; the daemon may change its reloadable fields between two calls. */
 const struct va_agent_config *va_agent_config(struct va_agent *a);
 va_loop *va_agent_loop(struct va_agent *a);
-/* Is the method enabled by --allow-rpcs / --block-rpcs? */
+/*
+ * Is the method enabled: on (an opt-in method only when --enable-rpcs
+ * names it), named by --allow-rpcs when there is an allow list, and not
+ * named by --block-rpcs?
+ */
 int va_agent_method_enabled(struct va_agent *a, const char *name);
+/*
+ * Parses the RPC lists of cfg against the agent's methods (common/acl.h:
+ * bad syntax and names of no method are errors) and, when all three are
+ * good, makes them the agent's (logged).  Returns 0, or -1 with the
+ * reason in err: the lists in force stay.  va_agent_new() does it for
+ * the first config; the daemon again at SIGHUP.
+ */
+int va_agent_set_lists(struct va_agent *a, const struct va_agent_config *cfg, char *err,
+		       size_t errlen);
 /*
  * A new array of the names of the groups' methods and of the xmlrpc-c
  * system.* methods for which va_agent_method_enabled() is true (what

@@ -15,6 +15,7 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
+#include "acl.h"
 #include "agent.h"
 #include "buf.h"
 #include "link.h"
@@ -62,6 +63,7 @@ struct va_agent {
 	void *clock_arg;
 	int stopping;
 	int notice_pending; /* host.shutdown_notice calls not answered yet */
+	va_acl *allow, *block, *enable; /* the RPC lists in force */
 };
 
 /* ---- groups ------------------------------------------------------------- */
@@ -113,33 +115,30 @@ va_agent_now_ms(struct va_agent *a)
 	return a->clock ? a->clock(a->clock_arg) : va_now_ms();
 }
 
-static int
-in_list(const char *list, const char *name)
+/* The group method name belongs to, and whether it is an opt-in method of it. */
+static const struct va_method_group *
+opt_in_group(struct va_agent *a, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p = list;
-	while (p && *p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *e = p;
-		while (*e && *e != ',' && *e != ' ')
-			e++;
-		if ((size_t)(e - p) == n && strncmp(p, name, n) == 0)
-			return 1;
-		p = e;
+	for (size_t i = 0; i < a->ngroups; i++) {
+		const struct va_method_group *g = a->groups[i].desc;
+		for (size_t k = 0; g->opt_in && g->opt_in[k]; k++)
+			if (strcmp(g->opt_in[k], name) == 0)
+				return g;
 	}
-	return 0;
+	return NULL;
 }
 
 int
 va_agent_method_enabled(struct va_agent *a, const char *name)
 {
 	/* qemu-ga's semantics: an allow list enables only what it names,
-	 * a block list disables what it names; both may be given. */
-	const struct va_agent_config *cfg = a->cfg;
-	if (cfg->allow_rpcs && *cfg->allow_rpcs && !in_list(cfg->allow_rpcs, name))
+	 * a block list disables what it names; both may be given.  Opt-in
+	 * methods need --enable-rpcs on top. */
+	if (opt_in_group(a, name) && !va_acl_match(a->enable, name))
 		return 0;
-	if (cfg->block_rpcs && in_list(cfg->block_rpcs, name))
+	if (va_acl_count(a->allow) && !va_acl_match(a->allow, name))
+		return 0;
+	if (va_acl_match(a->block, name))
 		return 0;
 	return 1;
 }
@@ -398,12 +397,85 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 					       "one by one");
 		return 1;
 	}
+	const struct va_method_group *og = opt_in_group(a, name);
+	if (og && !va_acl_match(a->enable, name)) {
+		va_log_warnx("%s: refused, an opt-in method not enabled", name);
+		if (og->opt_in_how)
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+						       "method %s is off on this guest: it changes "
+						       "the guest and is enabled by %s", name,
+						       og->opt_in_how);
+		else
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+						       "method %s is off on this guest: it changes "
+						       "the guest and is enabled by --enable-rpcs %s "
+						       "(enable-rpcs = %s in va-agent.conf)", name, name,
+						       name);
+		return 1;
+	}
 	if (!va_agent_method_enabled(a, name)) {
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
 		return 1;
 	}
+	return 0;
+}
+
+/* acl.h's known(): a method of a group, or one of xmlrpc-c's system.*. */
+static int
+known_method(const char *name, int prefix, void *opaque)
+{
+	struct va_agent *a = opaque;
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < a->ngroups; i++) {
+		const struct va_method_group *g = a->groups[i].desc;
+		for (size_t k = 0; k < g->nmethods; k++) {
+			const char *m = g->methods[k].methodName;
+			if (prefix ? strncmp(m, name, n) == 0 : strcmp(m, name) == 0)
+				return 1;
+		}
+	}
+	for (size_t i = 0; i < sizeof(system_names) / sizeof(system_names[0]); i++)
+		if (prefix ? strncmp(system_names[i], name, n) == 0
+			   : strcmp(system_names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+va_agent_set_lists(struct va_agent *a, const struct va_agent_config *cfg, char *err,
+		   size_t errlen)
+{
+	static const char *const what[] = { "--allow-rpcs", "--block-rpcs", "--enable-rpcs" };
+	const char *lists[] = { cfg->allow_rpcs, cfg->block_rpcs, cfg->enable_rpcs };
+	va_acl *acl[3] = { NULL, NULL, NULL };
+	char why[256];
+
+	for (int i = 0; i < 3; i++) {
+		acl[i] = va_acl_parse(lists[i], known_method, a, why, sizeof(why));
+		if (!acl[i]) {
+			snprintf(err, errlen, "%s: %s", what[i], why);
+			for (int k = 0; k < i; k++)
+				va_acl_free(acl[k]);
+			return -1;
+		}
+	}
+	va_acl_free(a->allow);
+	va_acl_free(a->block);
+	va_acl_free(a->enable);
+	a->allow = acl[0];
+	a->block = acl[1];
+	a->enable = acl[2];
+	char d[3][512];
+	for (int i = 0; i < 3; i++)
+		va_acl_describe(acl[i], d[i], sizeof(d[i]));
+	if (va_acl_count(acl[0]) + va_acl_count(acl[1]) + va_acl_count(acl[2]) > 0)
+		va_log_info("RPC lists: allow %s; block %s; opt-in methods enabled %s",
+		    va_acl_count(acl[0]) ? d[0] : "(every method)",
+		    va_acl_count(acl[1]) ? d[1] : "(none)",
+		    va_acl_count(acl[2]) ? d[2] : "(none)");
 	return 0;
 }
 
@@ -582,6 +654,8 @@ va_agent_new(va_loop *loop, const struct va_agent_config *cfg,
 	xmlrpc_env_clean(&env);
 	if (!a->reg)
 		goto fail;
+	if (va_agent_set_lists(a, cfg, err, errlen) < 0)
+		goto fail;
 	struct va_session_config scfg = { .name = "host", .max_frame = cfg->max_frame };
 	a->s = va_session_new(&scfg, &session_ops, a);
 	if (!a->s) {
@@ -635,6 +709,9 @@ va_agent_free(struct va_agent *a)
 	va_children_free(a->children);
 	if (a->reg)
 		xmlrpc_registry_free(a->reg);
+	va_acl_free(a->allow);
+	va_acl_free(a->block);
+	va_acl_free(a->enable);
 	free(a->groups);
 	free(a);
 }

@@ -87,10 +87,17 @@ reload_config(struct daemon *d)
 	if (strcmp(fresh.channel, cur->channel) || strcmp(fresh.control, cur->control) ||
 	    fresh.max_frame != cur->max_frame)
 		va_log_warnx("SIGHUP: channel, control socket and max-frame change only at restart");
-	/* Keep what is bound at start; take the rest. */
+	/* Keep what is bound at start; take the rest.  Bad RPC lists are
+	 * not taken: the lists in force stay, and the rest is reloaded. */
 #define SWAP(f) do { __typeof__(cur->f) t = cur->f; cur->f = fresh.f; fresh.f = t; } while (0)
-	SWAP(allow_rpcs);
-	SWAP(block_rpcs);
+	char err[512];
+	if (va_agent_set_lists(d->agent, &fresh, err, sizeof(err)) < 0) {
+		va_log_errx("SIGHUP: %s; keeping the RPC lists in force", err);
+	} else {
+		SWAP(allow_rpcs);
+		SWAP(block_rpcs);
+		SWAP(enable_rpcs);
+	}
 	SWAP(file_roots);
 	SWAP(nfile_roots);
 	SWAP(shutdown_command);

@@ -29,8 +29,13 @@ static const char usage_text[] =
 	"  -d, --daemonize            run in the background, log to syslog\n"
 	"  -p, --pidfile FILE         write the process id to FILE\n"
 	"  -l, --log-level LEVEL      error, warn, info (default) or debug\n"
-	"  -a, --allow-rpcs LIST      comma list: only these methods are enabled\n"
-	"  -b, --block-rpcs LIST      comma list: these methods are disabled\n"
+	"  -a, --allow-rpcs LIST      only these methods are enabled\n"
+	"  -b, --block-rpcs LIST      these methods are disabled\n"
+	"  -e, --enable-rpcs LIST     opt-in methods (those that change the guest,\n"
+	"                             docs/METHODS.md) to turn on\n"
+	"                             A LIST is method names, or NAME.* for every method\n"
+	"                             under NAME, separated by commas or spaces; a name\n"
+	"                             of no method is an error\n"
 	"  -r, --file-root DIR        file methods may only touch paths under DIR\n"
 	"                             (repeatable; default: every path is allowed)\n"
 	"  -s, --shutdown-command CMD run CMD (with /bin/sh -c) for va.shutdown; the\n"
@@ -62,6 +67,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "allow-rpcs", required_argument, NULL, 'a' },
 	{ "block-rpcs", required_argument, NULL, 'b' },
+	{ "enable-rpcs", required_argument, NULL, 'e' },
 	{ "file-root", required_argument, NULL, 'r' },
 	{ "shutdown-command", required_argument, NULL, 's' },
 	{ "max-frame", required_argument, NULL, 'm' },
@@ -71,7 +77,7 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-static const char short_opts[] = "c:C:f:dp:l:a:b:r:s:m:hV";
+static const char short_opts[] = "c:C:f:dp:l:a:b:e:r:s:m:hV";
 
 static int apply(void *opaque, int opt, const char *val, const char *where);
 static void reset(void *opaque, int opt);
@@ -137,6 +143,7 @@ apply(void *opaque, int opt, const char *val, const char *where)
 		return 0;
 	case 'a': return set_str(&cfg->allow_rpcs, val);
 	case 'b': return set_str(&cfg->block_rpcs, val);
+	case 'e': return set_str(&cfg->enable_rpcs, val);
 	case 'r': return add_root(cfg, val, where);
 	case 's': return set_str(&cfg->shutdown_command, val);
 	case 'm':
@@ -196,6 +203,7 @@ va_agent_config_free(struct va_agent_config *cfg)
 	free(cfg->pidfile);
 	free(cfg->allow_rpcs);
 	free(cfg->block_rpcs);
+	free(cfg->enable_rpcs);
 	for (size_t i = 0; i < cfg->nfile_roots; i++)
 		free(cfg->file_roots[i]);
 	free(cfg->file_roots);

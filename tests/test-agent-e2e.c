@@ -4190,6 +4190,22 @@ test_config(void)
 	CALL_OK(H, "va.ping", "()");
 	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.file.stat", "(s)", "/");
 	CHECK(!agent_exited(&AG), "the agent exited on a bad config at SIGHUP");
+	/* The proxy's wildcard syntax, separated by a tab: the file methods allowed. */
+	char wild[] = "allow-rpcs = va.ping\tva.file.*, va.capabilities\n";
+	write_file(AG.conf, wild, strlen(wild), 0600);
+	kill(AG.pid, SIGHUP);
+	ok = WAIT_UNTIL(H, ({ struct result r_; call(H, &r_, "va.file.stat", "(s)", "/");
+			      int f_ = r_.fault == NULL; result_clean(&r_); f_; }), 5000);
+	CHECK(ok, "va.file.* in the allow list did not allow va.file.stat");
+	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.echo", "()");
+	/* A list that names no method on SIGHUP: the lists in force stay. */
+	char typo[] = "allow-rpcs = va.ping, va.fle.*\n";
+	write_file(AG.conf, typo, strlen(typo), 0600);
+	kill(AG.pid, SIGHUP);
+	WAIT_UNTIL(H, 0, 300);
+	CALL_OK(H, "va.file.stat", "(s)", "/");
+	CALL_FAULT(H, XMLRPC_NO_SUCH_METHOD_ERROR, "disabled", "va.echo", "()");
+	CHECK(!agent_exited(&AG), "the agent exited on a bad RPC list at SIGHUP");
 }
 
 /* Runs the agent with args alone; its exit status, or -1. */
@@ -4248,6 +4264,22 @@ test_cli(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		rc = run_agent_args(bad[i], &out);
 		CHECK(rc == 2, "%s %s exited %d, expected 2", bad[i][0], bad[i][1] ? bad[i][1] : "", rc);
+		va_buf_free(&out);
+	}
+	/* RPC lists that would fail open are a start error, with the reason. */
+	static const char *const lists[][4] = {
+		{ "--block-rpcs", "va.file*", "only as the last part" },
+		{ "--block-rpcs", "va.nosuch", "no such method" },
+		{ "--allow-rpcs", "va.ping,va.nothing.*", "no method has that prefix" },
+		{ "--enable-rpcs", "*", "only as the last part" },
+	};
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		const char *args[] = { lists[i][0], lists[i][1], NULL };
+		rc = run_agent_args(args, &out);
+		va_buf_append(&out, "", 1);
+		CHECK(rc == 1 && strstr((char *)out.data, lists[i][2]) &&
+		      strstr((char *)out.data, lists[i][0]),
+		      "%s %s exited %d: %s", lists[i][0], lists[i][1], rc, (char *)out.data);
 		va_buf_free(&out);
 	}
 }

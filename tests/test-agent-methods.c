@@ -172,6 +172,14 @@ alloc_watch_stop(void)
 static va_loop *loop;
 static struct va_agent *agent;
 static struct va_agent_config cfg;
+
+/* The lists of a config changed by a test take effect as at a SIGHUP. */
+static void
+set_lists(struct va_agent *a, const struct va_agent_config *c)
+{
+	char err[256];
+	CU_ASSERT_EQUAL(va_agent_set_lists(a, c, err, sizeof(err)), 0);
+}
 static uint64_t fake_now = 5000000;
 static va_session *host;
 
@@ -901,6 +909,7 @@ test_capabilities(void)
 
 	/* A method the ACL blocks is not listed. */
 	cfg.block_rpcs = "va.dmesg";
+	set_lists(agent, &cfg);
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -909,6 +918,7 @@ test_capabilities(void)
 	xmlrpc_DECREF(m);
 	reply_free(&r);
 	cfg.block_rpcs = "system.multicall";
+	set_lists(agent, &cfg);
 	r = call("va.capabilities", "()");
 	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
 	m = member(r.v, "methods");
@@ -917,6 +927,7 @@ test_capabilities(void)
 	xmlrpc_DECREF(m);
 	reply_free(&r);
 	cfg.block_rpcs = NULL;
+	set_lists(agent, &cfg);
 
 	/* The same list for host.hello. */
 	xmlrpc_env env;
@@ -2009,6 +2020,7 @@ test_dispatch(void)
 	write_file(p, data, N);
 	int h = file_open(p, "r+");
 	cfg.block_rpcs = "va.ping, va.file.read, va.file.write, va.file.checksum";
+	set_lists(agent, &cfg);
 	EXPECT_FAULT(call("va.ping", "()"), XMLRPC_NO_SUCH_METHOD_ERROR,
 	    "method va.ping is disabled on this guest");
 	EXPECT_FAULT(call("va.file.read", "(ii)", h, 1), XMLRPC_NO_SUCH_METHOD_ERROR,
@@ -2018,6 +2030,7 @@ test_dispatch(void)
 	EXPECT_FAULT(call("va.file.checksum", "(s)", p), XMLRPC_NO_SUCH_METHOD_ERROR,
 	    "method va.file.checksum is disabled on this guest");
 	cfg.block_rpcs = NULL;
+	set_lists(agent, &cfg);
 	EXPECT_FAULT(call("system.multicall", "(())"), XMLRPC_NO_SUCH_METHOD_ERROR,
 	    "system.multicall is not available");
 
@@ -2239,12 +2252,14 @@ test_core_groups(void)
 	CU_ASSERT_STRING_EQUAL(probe.last, "probe.left");
 	/* A refused call is never offered. */
 	cfg2.block_rpcs = "probe.taken";
+	set_lists(a, &cfg2);
 	struct answer an;
 	const char *blocked = PROBE_CALL("probe.taken");
 	session_send_to(a, h, blocked, strlen(blocked), &an);
 	session_wait_for(a, h, &an);
 	EXPECT_FAULT(raw_reply(), XMLRPC_NO_SUCH_METHOD_ERROR, "method probe.taken is disabled");
 	cfg2.block_rpcs = NULL;
+	set_lists(a, &cfg2);
 	CU_ASSERT_EQUAL(probe.offered, 2);
 	/* Nor is a body whose name is not in the exact shape: the registry reads it. */
 	probe_expect(a, h, "<?xml version=\"1.0\"?><methodCall><!-- a comment -->"
