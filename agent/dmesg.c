@@ -29,6 +29,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 /* From linux/kernel/printk; glibc's <sys/klog.h> only declares klogctl(). */
 #ifndef SYSLOG_ACTION_READ_ALL
@@ -99,8 +100,8 @@ method_dmesg(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 				start = (size_t)(nl + 1 - buf);
 		}
 	}
-	size_t clean = va_utf8_sanitize(buf + start, end - start);
-	xmlrpc_value *res = xmlrpc_string_new_lp(env, clean, buf + start);
+	size_t clean = va_text_sanitize(buf + start, end - start);
+	xmlrpc_value *res = va_text_value(env, buf + start, clean);
 	free(buf);
 	return env->fault_occurred ? NULL : res;
 }

@@ -61,6 +61,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 #define READ_FIRST (64 * 1024) /* first buffer of a read whose size is unknown */
 #define DEFAULT_PERM 0600
@@ -495,13 +496,13 @@ method_file_seek(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		wn = i;
 		whence = wn == 0 ? SEEK_SET : wn == 1 ? SEEK_CUR : wn == 2 ? SEEK_END : -1;
 	} else {
-		const char *s = NULL;
-		xmlrpc_read_string(env, w, &s);
+		char *s = NULL;
+		va_text_read(env, w, &s, NULL);
 		if (!env->fault_occurred) {
 			whence = strcasecmp(s, "set") == 0 ? SEEK_SET :
 			    strcasecmp(s, "cur") == 0 ? SEEK_CUR :
 			    strcasecmp(s, "end") == 0 ? SEEK_END : -1;
-			free((void *)s);
+			free(s);
 		}
 	}
 	xmlrpc_DECREF(w);

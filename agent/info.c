@@ -22,6 +22,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 /* os-release files are a few hundred bytes; anything past this is ignored. */
 #define OS_RELEASE_MAX 65536
@@ -211,8 +212,8 @@ set_string(xmlrpc_env *env, xmlrpc_value *st, const char *key, char *s)
 {
 	if (env->fault_occurred)
 		return;
-	va_utf8_sanitize(s, strlen(s));
-	xmlrpc_value *v = xmlrpc_string_new(env, s);
+	va_text_sanitize(s, strlen(s));
+	xmlrpc_value *v = va_text_value_z(env, s);
 	if (env->fault_occurred)
 		return;
 	xmlrpc_struct_set_value(env, st, key, v);

@@ -143,6 +143,29 @@ va_text_check(const char *s, size_t len, const char **why)
 	return len;
 }
 
+size_t
+va_text_sanitize(char *s, size_t len)
+{
+	uint8_t *p = (uint8_t *)s;
+	size_t i = 0;
+	uint32_t cp;
+	const char *why;
+
+	while (i < len) {
+		if (p[i] >= 0x20 && p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n = va_text_char(p + i, len - i, &cp, &why);
+		if (!n) {
+			p[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+	return len;
+}
+
 int
 va_text_encode(const char *s, size_t len, struct va_buf *out, size_t *bad_at, const char **why)
 {

@@ -79,6 +79,16 @@ xmlrpc_value *va_text_value_z(xmlrpc_env *env, const char *s);
 void va_text_read(xmlrpc_env *env, xmlrpc_value *v, char **out, size_t *len);
 
 /*
+ * Makes arbitrary bytes (a kernel log, a name read from /sys) into text
+ * XML can carry, in place: every byte of an invalid sequence and every
+ * control character XML forbids becomes '?' (tab, LF, CR and every valid
+ * character, above U+FFFF too, stay).  Returns len (the text keeps its
+ * length).  For what the guest reports, never for what a client sent:
+ * that is refused, not changed.
+ */
+size_t va_text_sanitize(char *s, size_t len);
+
+/*
  * Value form -> raw text: appends s[0..len) to out with every escape
  * undone.  A U+E000 that is not a well-formed escape is copied as it is.
  * 0 or -ENOMEM.
