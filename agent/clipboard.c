@@ -350,7 +350,7 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.clipboard.set (%zu bytes)", len);
 	if (len > VA_CLIPBOARD_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.clipboard.set: %zu bytes of text exceed the maximum of %u",
 		    len, VA_CLIPBOARD_MAX);
 		goto out;
@@ -360,13 +360,13 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	const char *why;
 	bad = va_text_check(text, len, &why);
 	if (bad != len) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INVALID_UTF8_ERROR,
+		va_fault(env, XMLRPC_INVALID_UTF8_ERROR,
 		    "va.clipboard.set: the text holds %s at byte %zu", why, bad);
 		goto out;
 	}
 	uint64_t serial = va_clipboard_store(a, text, len, "host");
 	if (serial == 0) {
-		xmlrpc_faultf(env, "va.clipboard.set: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.clipboard.set: out of memory");
 		goto out;
 	}
 	res = va_int_value(env, (int64_t)serial);

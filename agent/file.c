@@ -137,7 +137,7 @@ param_handle(xmlrpc_env *env, struct va_files *fs, xmlrpc_value *params, int i,
 		h->last_used = va_agent_now_ms(fs->a);
 		return h;
 	}
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+	va_fault(env, XMLRPC_INDEX_ERROR,
 	    "unknown file handle %" PRId64, id);
 	return NULL;
 }
@@ -242,20 +242,20 @@ method_file_open(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		goto out;
 	va_log_info("va.file.open %s %s", path, mode);
 	if (parse_mode(mode, &flags) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.open: bad mode \"%s\" (r, r+, w, w+, a or a+, "
 		    "optionally with b)", mode);
 		goto out;
 	}
 	if (perm < 0 || perm > 0777) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.file.open: perm %#" PRIo64 " is out of range (0 to 0777)",
 		    (uint64_t)perm);
 		goto out;
 	}
 	h = free_slot(fs);
 	if (!h) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.open: too many open file handles (at most %d); "
 		    "close some", VA_FILE_MAX_HANDLES);
 		goto out;
@@ -301,12 +301,12 @@ va_file_read_params(xmlrpc_env *env, struct va_files *fs, xmlrpc_value *params, 
 		return NULL;
 	va_log_info("va.file.read %d %" PRId64, h->id, count);
 	if (count < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.file.read: count %" PRId64 " is negative", count);
 		return NULL;
 	}
 	if ((uint64_t)count > VA_FILE_MAX_CHUNK) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.read: count %" PRId64 " exceeds the maximum of %u "
 		    "bytes per call", count, VA_FILE_MAX_CHUNK);
 		return NULL;
@@ -345,7 +345,7 @@ va_file_read_chunk(xmlrpc_env *env, struct va_file_handle *h, size_t count, size
 		cap = count > READ_FIRST ? READ_FIRST : count;
 	unsigned char *buf = malloc(cap ? cap : 1);
 	if (!buf) {
-		xmlrpc_faultf(env, "va.file.read: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.read: out of memory");
 		return NULL;
 	}
 	for (;;) {
@@ -355,7 +355,7 @@ va_file_read_chunk(xmlrpc_env *env, struct va_file_handle *h, size_t count, size
 			cap = cap > count / 2 ? count : cap * 2;
 			unsigned char *nb = realloc(buf, cap);
 			if (!nb) {
-				xmlrpc_faultf(env, "va.file.read: out of memory");
+				va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.read: out of memory");
 				free(buf);
 				return NULL;
 			}
@@ -451,7 +451,7 @@ method_file_write(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	va_log_info("va.file.write %d %zu bytes", h->id, len);
 	if (len > VA_FILE_MAX_CHUNK) {
 		xmlrpc_DECREF(v);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.write: %zu bytes of data exceed the maximum of %u "
 		    "bytes per call", len, VA_FILE_MAX_CHUNK);
 		return NULL;
@@ -510,7 +510,7 @@ method_file_seek(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.file.seek %d %" PRId64 " %d", h->id, offset, whence);
 	if (whence < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.seek: bad whence; expected 0, 1, 2, \"set\", \"cur\" or \"end\"");
 		return NULL;
 	}

@@ -247,7 +247,7 @@ method_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.info");
 	if (uname(&u) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.info: uname: %s", strerror(errno));
 		return NULL;
 	}
@@ -255,7 +255,7 @@ method_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		uptime = si.uptime;
 	char *os = os_pretty_name();
 	if (!os) {
-		xmlrpc_faultf(env, "va.info: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.info: out of memory");
 		return NULL;
 	}
 	xmlrpc_value *res = xmlrpc_struct_new(env);

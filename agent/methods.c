@@ -43,7 +43,7 @@ va_params_count(xmlrpc_env *env, xmlrpc_value *params, int min, int max,
 	if (env->fault_occurred)
 		return -1;
 	if (n < min || n > max) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; got %d parameter%s", usage, n, n == 1 ? "" : "s");
 		return -1;
 	}
@@ -61,7 +61,7 @@ va_param_typed(xmlrpc_env *env, xmlrpc_value *params, int i,
 		return NULL;
 	xmlrpc_type t = xmlrpc_value_type(v);
 	if (t != a && t != b) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; parameter %d is a%s %s", usage, i + 1,
 		    (t == XMLRPC_TYPE_INT || t == XMLRPC_TYPE_I8 ||
 		     t == XMLRPC_TYPE_ARRAY) ? "n" : "", type_name(t));
@@ -110,7 +110,7 @@ va_param_string(xmlrpc_env *env, xmlrpc_value *params, int i,
 		return;
 	if (memchr(s, '\0', n)) {
 		free(s);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; parameter %d holds a NUL character", usage, i + 1);
 		return;
 	}

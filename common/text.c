@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,28 @@ int
 va_text_xml_out(const void *xml, size_t len, struct va_buf *out)
 {
 	return unescape(xml, len, out, "&#13;", 5);
+}
+
+void
+va_fault(xmlrpc_env *env, int code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	struct va_buf b = { 0 };
+	size_t bad;
+	const char *why;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
+	/* A cut may split the last character: the sanitizer makes it '?'. */
+	va_text_sanitize(msg, len);
+	if (va_text_encode(msg, len, &b, &bad, &why) == 0 && va_buf_append(&b, "", 1) == 0)
+		xmlrpc_env_set_fault(env, code, (const char *)b.data);
+	else
+		xmlrpc_env_set_fault(env, code, msg);
+	va_buf_free(&b);
 }
 
 xmlrpc_value *

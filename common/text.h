@@ -64,6 +64,15 @@ int va_text_put_utf8(struct va_buf *out, uint32_t cp);
 size_t va_text_check(const char *s, size_t len, const char **why);
 
 /*
+ * Sets a fault in env whose message is printf(fmt, ...) in raw UTF-8,
+ * kept exactly: xmlrpc-c's own fault functions replace every byte of a
+ * character above U+FFFF (a path with an emoji) and CR, so a method's
+ * fault message goes through here (value form; the serializers undo it).
+ * Bytes XML cannot carry become '?'.
+ */
+void va_fault(xmlrpc_env *env, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
  * A new string value holding raw UTF-8 text s[0..len) (NUL bytes are
  * refused like every control character).  Fault XMLRPC_TYPE_ERROR, naming
  * the byte offset and the rule, when the text cannot be carried.
