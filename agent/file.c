@@ -137,9 +137,49 @@ param_handle(xmlrpc_env *env, struct va_files *fs, xmlrpc_value *params, int i,
 		h->last_used = va_agent_now_ms(fs->a);
 		return h;
 	}
+	for (unsigned k = 0; k < VA_FILE_RECLAIMED_MEMORY; k++) {
+		if (fs->reclaimed[k].id != 0 && fs->reclaimed[k].id == id) {
+			va_fault(env, XMLRPC_INDEX_ERROR,
+			    "file handle %" PRId64 " was closed by the agent: it was idle for "
+			    "%" PRIu64 " s when all %d handles were in use and another "
+			    "va.file.open needed one", id, fs->reclaimed[k].idle_ms / 1000,
+			    VA_FILE_MAX_HANDLES);
+			return NULL;
+		}
+	}
 	va_fault(env, XMLRPC_INDEX_ERROR,
 	    "unknown file handle %" PRId64, id);
 	return NULL;
+}
+
+/*
+ * No free slot: closes the least recently used handle idle for at least
+ * VA_FILE_RECLAIM_SECONDS and returns its slot, or NULL when every
+ * handle was used more recently (then the caller refuses).
+ */
+static struct va_file_handle *
+reclaim(struct va_files *fs)
+{
+	uint64_t now = va_agent_now_ms(fs->a);
+	struct va_file_handle *lru = NULL;
+
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		struct va_file_handle *h = &fs->handles[i];
+		if (h->id != 0 && (!lru || h->last_used < lru->last_used))
+			lru = h;
+	}
+	if (!lru || now < lru->last_used ||
+	    now - lru->last_used < (uint64_t)VA_FILE_RECLAIM_SECONDS * 1000)
+		return NULL;
+	unsigned k = fs->nreclaimed++ % VA_FILE_RECLAIMED_MEMORY;
+	fs->reclaimed[k].id = lru->id;
+	fs->reclaimed[k].idle_ms = now - lru->last_used;
+	va_log_warnx("va.file.open: all %d handles in use: closing handle %d (%s), idle for "
+		     "%" PRIu64 " s", VA_FILE_MAX_HANDLES, lru->id, lru->path,
+		     (now - lru->last_used) / 1000);
+	close(lru->fd);
+	release(fs, lru);
+	return lru;
 }
 
 /* The group's sweep: closes the handles idle for VA_FILE_IDLE_SECONDS. */
@@ -254,10 +294,12 @@ method_file_open(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		goto out;
 	}
 	h = free_slot(fs);
+	if (!h)
+		h = reclaim(fs);
 	if (!h) {
 		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
-		    "va.file.open: too many open file handles (at most %d); "
-		    "close some", VA_FILE_MAX_HANDLES);
+		    "va.file.open: too many open file handles (at most %d), each used in the "
+		    "last %d s; close some", VA_FILE_MAX_HANDLES, VA_FILE_RECLAIM_SECONDS);
 		goto out;
 	}
 	fd = va_file_open_path(env, fs->a, "va.file.open", path, flags, (mode_t)perm, &created);

@@ -1465,6 +1465,45 @@ test_file_handle_limit(void)
 	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
+/*
+ * 64 transfers cut mid-way (a proxy restart) leave their handles open:
+ * an open then takes the least recently used handle idle for
+ * VA_FILE_RECLAIM_SECONDS, and its owner hears why.
+ */
+static void
+test_file_handle_reclaim(void)
+{
+	const char *p = tpath("reclaim.txt");
+	int hs[VA_FILE_MAX_HANDLES];
+
+	va_file_close_all(agent);
+	write_file(p, "abc", 3);
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		hs[i] = file_open(p, "r");
+		fake_now += 10; /* hs[0] is the least recently used */
+	}
+	/* Used a moment ago: nothing is taken. */
+	EXPECT_FAULT(call("va.file.open", "(ss)", p, "r"), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "too many open file handles");
+	/* hs[1] is used now: hs[0] stays the least recently used. */
+	fake_now += (uint64_t)VA_FILE_RECLAIM_SECONDS * 1000;
+	struct reply r = call("va.file.read", "(ii)", hs[1], 1);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	reply_free(&r);
+	int h = file_open(p, "r");
+	CU_ASSERT_TRUE(h > 0);
+	EXPECT_FAULT(call("va.file.read", "(ii)", hs[0], 1), XMLRPC_INDEX_ERROR,
+	    "was closed by the agent: it was idle for 5 s when all 64 handles were in use");
+	r = call("va.file.read", "(ii)", hs[1], 1);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	reply_free(&r);
+	/* The next one goes to hs[2], the next least recently used. */
+	int h2 = file_open(p, "r");
+	CU_ASSERT_TRUE(h2 > 0);
+	EXPECT_FAULT(call("va.file.close", "(i)", hs[2]), XMLRPC_INDEX_ERROR, "closed by the agent");
+	va_file_close_all(agent);
+}
+
 static void
 test_file_idle(void)
 {
@@ -2332,6 +2371,7 @@ main(void)
 		{ "file modes, stat, bad opens", test_file_modes },
 		{ "file handles, counts, caps", test_file_handles },
 		{ "file handle limit", test_file_handle_limit },
+		{ "file handles reclaimed when all are in use", test_file_handle_reclaim },
 		{ "file idle handles", test_file_idle },
 		{ "file roots", test_file_roots },
 		{ "clipboard", test_clipboard },
