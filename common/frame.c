@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "frame.h"
+#include "stuff.h"
 
 /*
  * The parser is a state machine fed arbitrary slices.  It never looks
@@ -24,11 +25,17 @@
  *                  body at once).
  *   ST_BODY        count Content-Length bytes down into a buffer that grows
  *                  as they arrive; deliver the frame after the last one.
+ *                  A stuffed body (Content-Encoding: va-stuffed) is decoded
+ *                  on the way from the input into that buffer (stuff.h),
+ *                  so it is copied once, like any other body.
  *
  * A 0xFF in any state but ST_SKIP tears the frame being read: it is
  * dropped (VA_FRAME_ERR_TORN) and the 0xFF, not consumed, starts the next
  * frame from ST_SKIP.  Any other error drops the frame and leaves the
  * parser in ST_SKIP after the byte that revealed it.
+ *
+ * A frame callback may pause the parser (va_frame_parser_pause): feed
+ * then returns after that frame, with the bytes it consumed.
  */
 
 /* The first body allocation, unless the claimed length is smaller. */
@@ -68,6 +75,11 @@ struct va_frame_parser {
 	size_t body_cap;
 	bool have_length;
 	uint64_t length;     /* Content-Length, once have_length */
+	bool stuffed;        /* Content-Encoding: va-stuffed was seen */
+	uint64_t wire_got;   /* stuffed body: bytes of the wire consumed */
+	struct va_unstuff us;
+	bool feeding;        /* inside va_frame_parser_feed */
+	bool paused;         /* va_frame_parser_pause was called in a callback */
 	size_t head_bytes;   /* bytes after the 0xFF, up to the blank line's LF */
 	/*
 	 * The line being collected, without its LF.  head_bytes is checked
@@ -158,6 +170,9 @@ reset_frame(va_frame_parser *p)
 	p->body_cap = 0;
 	p->have_length = false;
 	p->length = 0;
+	p->stuffed = false;
+	p->wire_got = 0;
+	p->us.esc = 0;
 	p->head_bytes = 0;
 	p->line_len = 0;
 }
@@ -188,6 +203,10 @@ va_frame_strerror(enum va_frame_error err)
 		return "frame too large";
 	case VA_FRAME_ERR_TRANSFER_ENCODING:
 		return "Transfer-Encoding not allowed";
+	case VA_FRAME_ERR_BAD_ENCODING:
+		return "unknown or repeated Content-Encoding";
+	case VA_FRAME_ERR_BAD_STUFFING:
+		return "malformed escape in a stuffed body";
 	}
 	return "unknown frame error";
 }
@@ -424,6 +443,14 @@ parse_header_line(va_frame_parser *p, const char *s, size_t n)
 	if (nlen == strlen("Transfer-Encoding") &&
 	    strncasecmp(s, "Transfer-Encoding", nlen) == 0)
 		return VA_FRAME_ERR_TRANSFER_ENCODING;
+	if (nlen == strlen("Content-Encoding") &&
+	    strncasecmp(s, "Content-Encoding", nlen) == 0) {
+		/* The one coding the channel knows, once. */
+		if (p->stuffed || vlen != strlen(VA_STUFF_CODING) ||
+		    strncasecmp(value, VA_STUFF_CODING, vlen) != 0)
+			return VA_FRAME_ERR_BAD_ENCODING;
+		p->stuffed = true;
+	}
 	if (nlen == strlen("Content-Length") &&
 	    strncasecmp(s, "Content-Length", nlen) == 0) {
 		if (p->have_length)
@@ -564,9 +591,40 @@ grow_body(va_frame_parser *p, size_t extra)
 	return 0;
 }
 
+/* A stuffed body: decoded from the input straight into the body buffer. */
+static size_t
+feed_body_stuffed(va_frame_parser *p, const uint8_t *d, size_t len)
+{
+	uint64_t want = p->length - p->wire_got;
+	size_t n = len < want ? len : (size_t)want;
+	size_t out, used;
+
+	/* The decoded bytes are at most as many as the stuffed ones. */
+	if (grow_body(p, n) < 0) {
+		fail(p, ERR_NOMEM, true);
+		return n;
+	}
+	enum va_unstuff_status r = va_unstuff(&p->us, p->cur.body + p->cur.body_len,
+					      d, n, &out, &used);
+	p->cur.body_len += out;
+	p->cur.body[p->cur.body_len] = 0;
+	p->wire_got += used;
+	if (r == VA_UNSTUFF_SENTINEL)
+		fail(p, VA_FRAME_ERR_TORN, true); /* 0xFF not consumed */
+	else if (r == VA_UNSTUFF_BAD)
+		fail(p, VA_FRAME_ERR_BAD_STUFFING, true);
+	else if (p->wire_got == p->length && p->us.esc)
+		fail(p, VA_FRAME_ERR_BAD_STUFFING, true); /* ends in a lone FE */
+	else if (p->wire_got == p->length)
+		deliver(p);
+	return used;
+}
+
 static size_t
 feed_body(va_frame_parser *p, const uint8_t *d, size_t len)
 {
+	if (p->stuffed)
+		return feed_body_stuffed(p, d, len);
 	size_t want = (size_t)p->length - p->cur.body_len;
 	size_t n = len < want ? len : want;
 	const uint8_t *ff = memchr(d, VA_FRAME_SENTINEL, n);
@@ -621,11 +679,13 @@ va_frame_parser_set_max_body(va_frame_parser *p, size_t max_body)
 	p->max_body = max_body;
 }
 
-void
+size_t
 va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len)
 {
 	const uint8_t *d = data;
+	size_t total = len;
 
+	p->feeding = true;
 	while (len > 0) {
 		size_t used = 0;
 
@@ -647,7 +707,19 @@ va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len)
 		 */
 		d += used;
 		len -= used;
+		if (p->paused)
+			break;
 	}
+	p->feeding = false;
+	p->paused = false;
+	return total - len;
+}
+
+void
+va_frame_parser_pause(va_frame_parser *p)
+{
+	if (p->feeding)
+		p->paused = true;
 }
 
 void
@@ -683,11 +755,15 @@ is_token(const char *s)
 	return true;
 }
 
+/*
+ * Checks the start line and headers; *stuffed tells whether they name
+ * the stuffing coding (then the body is stuffed on the way out).
+ */
 static int
-check_frame_args(const char *start_line,
-		 const struct va_frame_header *headers, size_t nheaders,
-		 const void *body, size_t body_len)
+check_head_args(const char *start_line, const struct va_frame_header *headers,
+		size_t nheaders, bool *stuffed)
 {
+	*stuffed = false;
 	if (!start_line || !is_line_text(start_line))
 		return -EINVAL;
 	if (nheaders > 0 && !headers)
@@ -702,47 +778,42 @@ check_frame_args(const char *start_line,
 		if (strcasecmp(name, "Content-Length") == 0 ||
 		    strcasecmp(name, "Transfer-Encoding") == 0)
 			return -EINVAL;
+		/* The parser refuses any other coding, and a repeated one. */
+		if (strcasecmp(name, "Content-Encoding") == 0) {
+			if (*stuffed || strcasecmp(value, VA_STUFF_CODING) != 0)
+				return -EINVAL;
+			*stuffed = true;
+		}
 	}
-	if (body_len > 0 &&
-	    (!body || memchr(body, VA_FRAME_SENTINEL, body_len)))
-		return -EINVAL;
 	return 0;
 }
 
-int
-va_frame_write(struct va_buf *out, const char *start_line,
-	       const struct va_frame_header *headers, size_t nheaders,
-	       const void *body, size_t body_len)
+/* Appends the head; Content-Length says wire_len.  out->len is restored on failure. */
+static int
+append_head(struct va_buf *out, const char *start_line,
+	    const struct va_frame_header *headers, size_t nheaders, size_t wire_len)
 {
 	static const uint8_t sentinel = VA_FRAME_SENTINEL;
 	/* "Content-Length: " + at most 20 digits + 2 line ends. */
 	char length[48];
-	int r;
-
-	if (!out)
-		return -EINVAL;
-	r = check_frame_args(start_line, headers, nheaders, body, body_len);
-	if (r < 0)
-		return r;
 	int n = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
-			 body_len);
+			 wire_len);
 	if (n < 0 || (size_t)n >= sizeof(length))
 		return -EINVAL; /* cannot happen for a size_t */
 
 	size_t old_len = out->len;
-	if ((r = va_buf_append(out, &sentinel, 1)) < 0 ||
-	    (r = va_buf_append_str(out, start_line)) < 0 ||
-	    (r = va_buf_append(out, "\r\n", 2)) < 0)
+	if (va_buf_append(out, &sentinel, 1) < 0 ||
+	    va_buf_append_str(out, start_line) < 0 ||
+	    va_buf_append(out, "\r\n", 2) < 0)
 		goto fail;
 	for (size_t i = 0; i < nheaders; i++) {
-		if ((r = va_buf_append_str(out, headers[i].name)) < 0 ||
-		    (r = va_buf_append(out, ": ", 2)) < 0 ||
-		    (r = va_buf_append_str(out, headers[i].value)) < 0 ||
-		    (r = va_buf_append(out, "\r\n", 2)) < 0)
+		if (va_buf_append_str(out, headers[i].name) < 0 ||
+		    va_buf_append(out, ": ", 2) < 0 ||
+		    va_buf_append_str(out, headers[i].value) < 0 ||
+		    va_buf_append(out, "\r\n", 2) < 0)
 			goto fail;
 	}
-	if ((r = va_buf_append(out, length, (size_t)n)) < 0 ||
-	    (r = va_buf_append(out, body, body_len)) < 0)
+	if (va_buf_append(out, length, (size_t)n) < 0)
 		goto fail;
 	return 0;
 
@@ -750,4 +821,65 @@ fail:
 	/* Only len moved; the bytes before it are as they were. */
 	out->len = old_len;
 	return -ENOMEM; /* va_buf's -EOVERFLOW is out of memory here too */
+}
+
+int
+va_frame_write(struct va_buf *out, const char *start_line,
+	       const struct va_frame_header *headers, size_t nheaders,
+	       const void *body, size_t body_len)
+{
+	bool stuffed;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = check_head_args(start_line, headers, nheaders, &stuffed);
+	if (r < 0)
+		return r;
+	if (body_len > 0 && !body)
+		return -EINVAL;
+	if (!stuffed) {
+		if (body_len > 0 && memchr(body, VA_FRAME_SENTINEL, body_len))
+			return -EINVAL;
+		size_t old_len = out->len;
+		if ((r = append_head(out, start_line, headers, nheaders, body_len)) < 0)
+			return r;
+		if (va_buf_append(out, body, body_len) < 0) {
+			out->len = old_len;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	size_t wire_len = body_len ? va_stuff_len(body_len, va_stuff_count(body, body_len)) : 0;
+	if (wire_len == SIZE_MAX)
+		return -ENOMEM;
+	size_t old_len = out->len;
+	if ((r = append_head(out, start_line, headers, nheaders, wire_len)) < 0)
+		return r;
+	if (va_buf_reserve(out, wire_len) < 0) {
+		out->len = old_len;
+		return -ENOMEM;
+	}
+	if (wire_len)
+		out->len += va_stuff(out->data + out->len, body, body_len);
+	return 0;
+}
+
+int
+va_frame_write_head(struct va_buf *out, const char *start_line,
+		    const struct va_frame_header *headers, size_t nheaders,
+		    size_t wire_len, int *stuffed)
+{
+	bool st;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = check_head_args(start_line, headers, nheaders, &st);
+	if (r < 0)
+		return r;
+	r = append_head(out, start_line, headers, nheaders, wire_len);
+	if (r == 0 && stuffed)
+		*stuffed = st;
+	return r;
 }

@@ -15,7 +15,7 @@
  * (unless its rewritten header block is over the limit).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -Icommon \
- *       tests/fuzz/fuzz-frame.c common/frame.c common/buf.c -o fuzz-frame
+ *       tests/fuzz/fuzz-frame.c common/frame.c common/buf.c common/stuff.c -o fuzz-frame
  */
 #include "config.h"
 
