@@ -35,6 +35,14 @@ mask16(const uint8_t *p)
 	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(v, fe), v));
 }
 
+/* Bit i set when p[i] >= 0xFE (64 bytes). */
+static inline uint64_t
+mask64(const uint8_t *p)
+{
+	return (uint64_t)mask16(p) | (uint64_t)mask16(p + 16) << 16 |
+	       (uint64_t)mask16(p + 32) << 32 | (uint64_t)mask16(p + 48) << 48;
+}
+
 size_t
 va_stuff_scan(const void *p, size_t n)
 {
@@ -61,23 +69,6 @@ va_stuff_scan(const void *p, size_t n)
 		if (b[i] >= 0xFE)
 			return i;
 	return n;
-}
-
-/* One past the last byte >= 0xFE in p[0..n), or 0 when there is none. */
-static size_t
-rscan(const uint8_t *b, size_t n)
-{
-	size_t i = n;
-
-	for (; i >= 16; i -= 16) {
-		unsigned m = mask16(b + i - 16);
-		if (m)
-			return i - 16 + (size_t)(32 - __builtin_clz(m));
-	}
-	for (; i > 0; i--)
-		if (b[i - 1] >= 0xFE)
-			return i;
-	return 0;
 }
 
 size_t
@@ -134,7 +125,7 @@ hi8(uint64_t x)
 	return ~nonzero & ~low7;
 }
 
-/* Position (0..7) in memory order of the first / last flagged byte. */
+/* Position (0..7) in memory order of the first flagged byte. */
 static inline unsigned
 first_byte(uint64_t m)
 {
@@ -145,14 +136,23 @@ first_byte(uint64_t m)
 #endif
 }
 
-static inline unsigned
-last_byte(uint64_t m)
+/* Bit i set when p[i] >= 0xFE (64 bytes). */
+static inline uint64_t
+mask64(const uint8_t *p)
 {
+	uint64_t m = 0;
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return (unsigned)(63 - __builtin_ctzll(m)) / 8;
+	for (unsigned i = 0; i < 64; i++)
+		m |= (uint64_t)(p[i] >= 0xFE) << i;
 #else
-	return (unsigned)(63 - __builtin_clzll(m)) / 8;
+	for (unsigned k = 0; k < 8; k++) {
+		/* One bit per byte (bits 0, 8, ..., 56), gathered into the
+		 * top byte in memory order by the multiply. */
+		uint64_t h = hi8(load64(p + 8 * k)) >> 7;
+		m |= ((h * 0x0102040810204080ull) >> 56) << (8 * k);
+	}
 #endif
+	return m;
 }
 
 size_t
@@ -170,22 +170,6 @@ va_stuff_scan(const void *p, size_t n)
 		if (b[i] >= 0xFE)
 			return i;
 	return n;
-}
-
-static size_t
-rscan(const uint8_t *b, size_t n)
-{
-	size_t i = n;
-
-	for (; i >= 8; i -= 8) {
-		uint64_t m = hi8(load64(b + i - 8));
-		if (m)
-			return i - 8 + last_byte(m) + 1;
-	}
-	for (; i > 0; i--)
-		if (b[i - 1] >= 0xFE)
-			return i;
-	return 0;
 }
 
 size_t
@@ -212,72 +196,127 @@ va_stuff_len(size_t n, size_t count)
 }
 
 /*
- * After an escape the functions below go byte by byte until DENSE_RUN
- * plain bytes in a row were seen, and only then scan again: a scan and a
- * memcpy per byte would make data full of escapes (an erased flash image
- * is all 0xFF) run at a tenth of the speed of random data.
+ * The escapes of b[at..at + n), n <= 64, as a mask: bit i for b[at + i].
+ * The copying functions below walk these masks block by block: in a
+ * block with few escapes (text, zeros, random data: one in 128 bytes) an
+ * escape costs a bit scan and a memcpy of the run before it; a block with
+ * more than DENSE escapes (an erased flash image is all 0xFF) is done
+ * byte by byte, which has no chain of dependent bit scans.
  */
-#define DENSE_RUN 16
+#define DENSE 8
+
+/* Without -mpopcnt, __builtin_popcountll is a call into libgcc. */
+static inline unsigned
+popcount64(uint64_t x)
+{
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+static inline uint64_t
+block_mask(const uint8_t *b, size_t at, size_t n)
+{
+	if (n == 64)
+		return mask64(b + at);
+	uint64_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		m |= (uint64_t)(b[at + i] >= VA_STUFF_ESC) << i;
+	return m;
+}
 
 size_t
 va_stuff(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
-	size_t i = 0, o = 0;
+	size_t o = 0, run = 0; /* s[run..) is not copied yet */
 
-	while (i < n) {
-		size_t k = va_stuff_scan(s + i, n - i);
-		memcpy(d + o, s + i, k);
-		o += k;
-		i += k;
-		for (size_t plain = 0; i < n && plain < DENSE_RUN; i++) {
-			uint8_t c = s[i];
-			if (c >= VA_STUFF_ESC) {
-				d[o++] = VA_STUFF_ESC;
-				d[o++] = (uint8_t)(c - 0xFD); /* FE -> 1, FF -> 2 */
-				plain = 0;
-			} else {
-				d[o++] = c;
-				plain++;
+	for (size_t i = 0; i < n; i += 64) {
+		size_t e = n - i < 64 ? n : i + 64;
+		uint64_t m = block_mask(s, i, e - i);
+		if (m && popcount64(m) > DENSE) {
+			memcpy(d + o, s + run, i - run);
+			o += i - run;
+			for (size_t j = i; j < e; j++) {
+				uint8_t c = s[j];
+				if (c >= VA_STUFF_ESC) {
+					d[o++] = VA_STUFF_ESC;
+					d[o++] = (uint8_t)(c - 0xFD);
+				} else {
+					d[o++] = c;
+				}
 			}
+			run = e;
+			continue;
+		}
+		while (m) {
+			size_t p = i + (size_t)__builtin_ctzll(m);
+			m &= m - 1;
+			if (p > run) {
+				memcpy(d + o, s + run, p - run);
+				o += p - run;
+			}
+			d[o++] = VA_STUFF_ESC;
+			d[o++] = (uint8_t)(s[p] - 0xFD); /* FE -> 1, FF -> 2 */
+			run = p + 1;
 		}
 	}
-	return o;
+	memcpy(d + o, s + run, n - run);
+	return o + n - run;
 }
 
 size_t
 va_stuff_inplace(void *buf, size_t n, size_t count)
 {
 	uint8_t *b = buf;
-	size_t total = n + count;
-	size_t i = n, o = total;
+	size_t o = n + count, run_end = n; /* b[p + 1..run_end) is not moved yet */
 
 	/*
-	 * Invariant: o - i == escapes left in b[0..i), so writes at o never
-	 * reach a byte not yet moved.  Once o == i the rest is in place.
+	 * From the end.  Invariant: o - run_end is the number of escapes
+	 * left in b[0..run_end), so the bytes written (at o and above) never
+	 * reach a byte not yet read; once o == run_end the rest is in place.
 	 */
-	while (o > i) {
-		size_t j = rscan(b, i); /* b[j - 1] is the last escape */
-		if (j == 0)
-			break; /* count was too large: the contract is broken */
-		size_t run = i - j;
-		o -= run;
-		memmove(b + o, b + j, run);
-		i = j;
-		for (size_t plain = 0; i > 0 && o > i && plain < DENSE_RUN;) {
-			uint8_t c = b[--i];
-			if (c >= VA_STUFF_ESC) {
-				b[--o] = (uint8_t)(c - 0xFD);
-				b[--o] = VA_STUFF_ESC;
-				plain = 0;
-			} else {
-				b[--o] = c;
-				plain++;
+	for (size_t end = n; end > 0 && o > run_end;) {
+		size_t start = end >= 64 ? end - 64 : 0;
+		uint64_t m = block_mask(b, start, end - start);
+		if (m && popcount64(m) > DENSE) {
+			size_t k = run_end - end;
+			o -= k;
+			memmove(b + o, b + end, k);
+			size_t j = end;
+			while (j > start && o > j) {
+				uint8_t c = b[--j];
+				if (c >= VA_STUFF_ESC) {
+					b[--o] = (uint8_t)(c - 0xFD);
+					b[--o] = VA_STUFF_ESC;
+				} else {
+					b[--o] = c;
+				}
 			}
+			/* Stopped at o == j: what is left is in place already. */
+			run_end = j;
+			end = start;
+			continue;
 		}
+		while (m && o > run_end) {
+			unsigned top = 63 - (unsigned)__builtin_clzll(m);
+			size_t p = start + top;
+			m &= ~(1ull << top);
+			size_t k = run_end - p - 1;
+			o -= k;
+			if (k)
+				memmove(b + o, b + p + 1, k);
+			uint8_t c = b[p];
+			b[--o] = (uint8_t)(c - 0xFD);
+			b[--o] = VA_STUFF_ESC;
+			run_end = p;
+		}
+		end = start;
 	}
-	return total;
+	if (o > run_end) /* count was too large: the contract is broken */
+		memmove(b + o - run_end, b, run_end);
+	return n + count;
 }
 
 size_t
@@ -286,6 +325,13 @@ va_stuff_fit(const void *src, size_t n, size_t max, size_t *stuffed)
 	const uint8_t *s = src;
 	size_t i = 0, o = 0;
 
+	/* Mostly all of it fits: one count, at memory speed. */
+	size_t all = va_stuff_len(n, va_stuff_count(src, n));
+	if (all <= max) {
+		if (stuffed)
+			*stuffed = all;
+		return n;
+	}
 	while (i < n && o < max) {
 		size_t k = va_stuff_scan(s + i, n - i);
 		if (k >= max - o) {
@@ -311,66 +357,116 @@ va_unstuff(struct va_unstuff *st, void *dst, const void *src, size_t n, size_t *
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
-	size_t i = 0, o = 0;
+	size_t o = 0, run = 0; /* s[run..) is not moved yet */
 	enum va_unstuff_status r = VA_UNSTUFF_OK;
+	size_t stop = n;
 
 	/* The second byte of a pair cut off by the previous piece. */
 	if (st->esc && n > 0) {
 		uint8_t c = s[0];
 		if (c == 0xFF) {
 			r = VA_UNSTUFF_SENTINEL;
+			stop = 0;
 			goto done;
 		}
-		i = 1;
 		if (c != 1 && c != 2) {
 			r = VA_UNSTUFF_BAD;
+			stop = 1;
 			goto done;
 		}
 		d[o++] = (uint8_t)(c + 0xFD);
 		st->esc = 0;
+		run = 1;
 	}
-	while (i < n) {
-		size_t k = va_stuff_scan(s + i, n - i);
-		/* Forward and never ahead of the input: safe in place. */
-		if (d + o != s + i)
-			memmove(d + o, s + i, k);
-		o += k;
-		i += k;
-		for (size_t plain = 0; i < n && plain < DENSE_RUN;) {
-			uint8_t c = s[i];
-			if (c < VA_STUFF_ESC) {
-				d[o++] = c;
-				i++;
-				plain++;
-				continue;
+	for (size_t i = 0; i < n; i += 64) {
+		size_t e = n - i < 64 ? n : i + 64;
+		uint64_t m = block_mask(s, i, e - i);
+		if (m && popcount64(m) > DENSE) {
+			size_t j = run > i ? run : i;
+			if (j > run) {
+				if (d + o != s + run)
+					memmove(d + o, s + run, j - run);
+				o += j - run;
 			}
-			if (c == 0xFF) {
+			while (j < e) {
+				uint8_t c = s[j];
+				if (c < VA_STUFF_ESC) {
+					d[o++] = c;
+					j++;
+					continue;
+				}
+				if (c == 0xFF) {
+					r = VA_UNSTUFF_SENTINEL;
+					stop = j;
+					goto done;
+				}
+				if (j + 1 == n) {
+					st->esc = 1;
+					goto done;
+				}
+				c = s[j + 1];
+				if (c == 0xFF) {
+					st->esc = 1;
+					r = VA_UNSTUFF_SENTINEL;
+					stop = j + 1;
+					goto done;
+				}
+				if (c != 1 && c != 2) {
+					r = VA_UNSTUFF_BAD;
+					stop = j + 2;
+					goto done;
+				}
+				d[o++] = (uint8_t)(c + 0xFD);
+				j += 2; /* may be e + 1: the next block skips it */
+			}
+			run = j;
+			continue;
+		}
+		while (m) {
+			size_t p = i + (size_t)__builtin_ctzll(m);
+			m &= m - 1;
+			if (p < run)
+				continue; /* the second byte of a pair seen already */
+			/* Forward and never ahead of the input: safe in place. */
+			if (p > run) {
+				if (d + o != s + run)
+					memmove(d + o, s + run, p - run);
+				o += p - run;
+			}
+			run = p;
+			if (s[p] == 0xFF) {
 				r = VA_UNSTUFF_SENTINEL;
+				stop = p;
 				goto done;
 			}
-			if (i + 1 == n) { /* the pair goes on in the next piece */
+			if (p + 1 == n) { /* the pair goes on in the next piece */
 				st->esc = 1;
-				i++;
+				run = n;
 				goto done;
 			}
-			c = s[i + 1];
+			uint8_t c = s[p + 1];
 			if (c == 0xFF) {
 				st->esc = 1;
-				i++;
 				r = VA_UNSTUFF_SENTINEL;
+				stop = p + 1;
 				goto done;
 			}
-			i += 2;
 			if (c != 1 && c != 2) {
 				r = VA_UNSTUFF_BAD;
+				stop = p + 2;
 				goto done;
 			}
 			d[o++] = (uint8_t)(c + 0xFD); /* 1 -> FE, 2 -> FF */
-			plain = 0;
+			run = p + 2;
 		}
+	}
+	if (run < n) {
+		if (d + o != s + run)
+			memmove(d + o, s + run, n - run);
+		o += n - run;
 	}
 done:
 	*out = o;
-	*used = i;
+	*used = stop;
 	return r;
 }
