@@ -92,14 +92,25 @@ struct va_frame_parser {
 
 /* --- character classes ---------------------------------------------------- */
 
-/* RFC 7230 tchar: the characters of a header name. */
+/* RFC 7230 tchar: the characters of a header name (a table: it is on
+ * the path of every header of every frame). */
+#define TCHAR_ROW(c) \
+	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
+	 ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || \
+	 (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
+	 (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
+	 (c) == '|' || (c) == '~')
+#define TCHAR_4(c) TCHAR_ROW(c), TCHAR_ROW((c) + 1), TCHAR_ROW((c) + 2), TCHAR_ROW((c) + 3)
+#define TCHAR_16(c) TCHAR_4(c), TCHAR_4((c) + 4), TCHAR_4((c) + 8), TCHAR_4((c) + 12)
+#define TCHAR_64(c) TCHAR_16(c), TCHAR_16((c) + 16), TCHAR_16((c) + 32), TCHAR_16((c) + 48)
+static const bool tchar_table[256] = {
+	TCHAR_64(0), TCHAR_64(64), TCHAR_64(128), TCHAR_64(192),
+};
+
 static bool
 is_tchar(unsigned char c)
 {
-	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return tchar_table[c];
 }
 
 /* The characters of a request method: uppercase letters, digits, - and _. */
@@ -546,28 +557,54 @@ feed_skip(va_frame_parser *p, const uint8_t *d, size_t len)
 	return k + 1;
 }
 
-/* ST_START_LINE and ST_HEADERS: line by line. */
+/*
+ * ST_START_LINE and ST_HEADERS: line by line.  The same decisions as
+ * looking at one byte after the other (a 0xFF tears, the byte past the
+ * head limit is refused, an LF ends the line, whichever comes first),
+ * found with memchr and taken on the byte that makes them.
+ */
 static size_t
 feed_head(va_frame_parser *p, const uint8_t *d, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = d[i];
+	/* head_bytes <= the limit: room more bytes may be counted, and the
+	 * byte after those is the last one that can matter. */
+	size_t room = VA_FRAME_MAX_HEADER_BYTES - p->head_bytes;
+	size_t lim = len <= room ? len : room + 1;
+	const uint8_t *lf = NULL, *ff = NULL;
 
-		if (c == VA_FRAME_SENTINEL) {
-			fail(p, VA_FRAME_ERR_TORN, false);
-			return i; /* the 0xFF starts the next frame */
-		}
-		if (++p->head_bytes > VA_FRAME_MAX_HEADER_BYTES) {
-			fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
-			return i + 1;
-		}
-		if (c == '\n') {
-			end_of_line(p);
-			return i + 1;
-		}
-		p->line[p->line_len++] = (char)c;
+	/*
+	 * The first LF, and a 0xFF before it, in windows that double: the
+	 * work is in proportion to where they are, so input full of 0xFF
+	 * (each one a frame torn at once) is not scanned again and again.
+	 */
+	for (size_t from = 0, step = 64; from < lim && !lf && !ff; step *= 2) {
+		size_t to = lim - from > step ? from + step : lim;
+		lf = memchr(d + from, '\n', to - from);
+		ff = memchr(d + from, VA_FRAME_SENTINEL, (lf ? (size_t)(lf - d) : to) - from);
+		from = to;
 	}
-	return len;
+	size_t k = ff ? (size_t)(ff - d) : lf ? (size_t)(lf - d) : lim;
+	/* d[0..k) are line bytes; each counts. */
+	if (k > room) {
+		fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
+		return room + 1;
+	}
+	memcpy(p->line + p->line_len, d, k);
+	p->line_len += k;
+	p->head_bytes += k;
+	if (ff) {
+		fail(p, VA_FRAME_ERR_TORN, false);
+		return k; /* the 0xFF starts the next frame */
+	}
+	if (!lf)
+		return len;
+	if (k == room) { /* the LF counts too */
+		fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
+		return k + 1;
+	}
+	p->head_bytes++;
+	end_of_line(p);
+	return k + 1;
 }
 
 /* Makes room for extra more body bytes and the NUL, doubling. */
@@ -794,12 +831,20 @@ append_head(struct va_buf *out, const char *start_line,
 	    const struct va_frame_header *headers, size_t nheaders, size_t wire_len)
 {
 	static const uint8_t sentinel = VA_FRAME_SENTINEL;
-	/* "Content-Length: " + at most 20 digits + 2 line ends. */
+	/* "Content-Length: " + at most 20 digits + 2 line ends, written
+	 * backwards from the end (no printf on the path of every frame). */
 	char length[48];
-	int n = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
-			 wire_len);
-	if (n < 0 || (size_t)n >= sizeof(length))
-		return -EINVAL; /* cannot happen for a size_t */
+	char *e = length + sizeof(length);
+	*--e = '\n';
+	*--e = '\r';
+	*--e = '\n';
+	*--e = '\r';
+	do
+		*--e = (char)('0' + wire_len % 10);
+	while ((wire_len /= 10) > 0);
+	e -= strlen("Content-Length: ");
+	memcpy(e, "Content-Length: ", strlen("Content-Length: "));
+	size_t n = (size_t)(length + sizeof(length) - e);
 
 	size_t old_len = out->len;
 	if (va_buf_append(out, &sentinel, 1) < 0 ||
@@ -813,7 +858,7 @@ append_head(struct va_buf *out, const char *start_line,
 		    va_buf_append(out, "\r\n", 2) < 0)
 			goto fail;
 	}
-	if (va_buf_append(out, length, (size_t)n) < 0)
+	if (va_buf_append(out, e, n) < 0)
 		goto fail;
 	return 0;
 

@@ -418,6 +418,23 @@ parse_tag(const va_session *s, const char *tag, int *current, uint64_t *seq)
 	return 0;
 }
 
+/* "ID.SEQ" into tag (ID_LEN + 1 + 21 bytes); no printf on the path of every call. */
+static void
+make_tag(char *tag, const char *id, uint64_t seq)
+{
+	char digits[21];
+	size_t n = 0;
+
+	do
+		digits[n++] = (char)('0' + seq % 10);
+	while ((seq /= 10) > 0);
+	memcpy(tag, id, ID_LEN);
+	tag[ID_LEN] = '.';
+	for (size_t i = 0; i < n; i++)
+		tag[ID_LEN + 1 + i] = digits[n - 1 - i];
+	tag[ID_LEN + 1 + n] = 0;
+}
+
 /* Offset of the first needle in hay[0..n), or SIZE_MAX. */
 static size_t
 find_bytes(const uint8_t *hay, size_t n, const char *needle, size_t k)
@@ -1490,7 +1507,7 @@ va_session_call_msg(va_session *s, const struct va_msg *m, unsigned timeout_ms,
 	uint64_t seq = next_seq();
 	int ready = s->state == ST_READY;
 	char tag[ID_LEN + 1 + 21];
-	snprintf(tag, sizeof(tag), "%s.%" PRIu64, ready ? s->id : ID_PLACEHOLDER, seq);
+	make_tag(tag, ready ? s->id : ID_PLACEHOLDER, seq);
 	if ((r = prepare_msg(m, tag, &p)) < 0)
 		goto fail;
 	if (p.needs_v2 && (s->protocol < 2 || (ready && s->peer_protocol < 2))) {
