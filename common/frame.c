@@ -160,6 +160,12 @@ dup_range(const char *s, size_t n)
 static void
 frame_clear(struct va_frame *f)
 {
+	/* The common case of a frame torn at once (input full of 0xFF):
+	 * nothing to free. */
+	if (!f->method && !f->target && !f->reason && !f->headers && !f->body) {
+		memset(f, 0, sizeof(*f));
+		return;
+	}
 	free(f->method);
 	free(f->target);
 	free(f->reason);
@@ -571,6 +577,11 @@ feed_head(va_frame_parser *p, const uint8_t *d, size_t len)
 	size_t room = VA_FRAME_MAX_HEADER_BYTES - p->head_bytes;
 	size_t lim = len <= room ? len : room + 1;
 	const uint8_t *lf = NULL, *ff = NULL;
+
+	if (d[0] == VA_FRAME_SENTINEL) { /* at once (a run of 0xFF) */
+		fail(p, VA_FRAME_ERR_TORN, false);
+		return 0;
+	}
 
 	/*
 	 * The first LF, and a 0xFF before it, in windows that double: the
