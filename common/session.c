@@ -1459,7 +1459,7 @@ build_msg_frame(struct out_frame **out, const char *start_line, const struct pre
 		f->body = owned;
 		f->body_len = p->wire_len;
 		owned = NULL;
-	} else if (p->binary) {
+	} else if (p->binary && m->len) {
 		b.len += va_stuff(b.data + b.len, m->body, m->len);
 	} else if (m->len) {
 		memcpy(b.data + b.len, m->body, m->len);

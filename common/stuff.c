@@ -262,7 +262,8 @@ va_stuff(void *dst, const void *src, size_t n)
 			run = p + 1;
 		}
 	}
-	memcpy(d + o, s + run, n - run);
+	if (n > run)
+		memcpy(d + o, s + run, n - run);
 	return o + n - run;
 }
 

@@ -175,6 +175,12 @@ test_empty(void)
 	CU_ASSERT_EQUAL(used, 0);
 	CU_ASSERT_EQUAL(va_stuff_fit(b, 0, 10, &out), 0);
 	CU_ASSERT_EQUAL(out, 0);
+	/* No body at all (a read call): NULL is fine with 0 bytes. */
+	CU_ASSERT_EQUAL(va_stuff_scan(NULL, 0), 0);
+	CU_ASSERT_EQUAL(va_stuff_count(NULL, 0), 0);
+	CU_ASSERT_EQUAL(va_stuff(b, NULL, 0), 0);
+	CU_ASSERT_EQUAL(va_stuff_fit(NULL, 0, 0, NULL), 0);
+	CU_ASSERT_EQUAL(va_unstuff(&st, b, NULL, 0, &out, &used), VA_UNSTUFF_OK);
 }
 
 static void
