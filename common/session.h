@@ -59,8 +59,9 @@
  *     (va_session_deadline() is then due at once, and va_session_tick()
  *     goes on).  link.c stops reading at the same output size.  So a peer
  *     that sends requests and never reads the replies makes us hold at
- *     most 2 * max_frame + one reply, plus the one read slice of input,
- *     whatever it sends; the peer's own writes then block.
+ *     most 2 * max_frame + one reply of output, and of input what the
+ *     driver fed before it stopped (link.c: two 1 KiB slices at most),
+ *     whatever the peer sends; the peer's own writes then block.
  *
  * Callbacks run from va_session_input, _tick, _peer_up, _peer_down, _reset and _free, never from
  * va_session_call or va_session_reply.  They may call va_session_call and
@@ -110,7 +111,7 @@ struct va_param {
  * What a call or a reply carries (va_session_call_msg, va_session_reply_msg).
  *   content_type  NULL or "text/xml": an XML-RPC body (no 0xFF in it),
  *                 which every peer understands; anything else (a MIME
- *                 type: 1..64 bytes of token characters around one '/',
+ *                 type: 3..64 bytes of token characters around one '/',
  *                 e.g. VA_CONTENT_BINARY) is a binary body of any bytes,
  *                 for a protocol-2 peer only.
  *   params        nparams named parameters (protocol 2 only); may be NULL
