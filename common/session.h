@@ -286,7 +286,9 @@ int va_session_reply(va_session *s, uint64_t epoch, const char *tag,
  * or parameters to a protocol-1 peer.  -E2BIG compares the stuffed length
  * with the peer's maximum (va_stuff_fit() says how much of a body fits:
  * answer a read with fewer bytes).  With m->take the body is the
- * session's in every case.
+ * session's in every case.  A reply need not be of its call's kind: a
+ * binary call that fails is best answered with an XML-RPC fault (content
+ * type text/xml), which the caller tells apart with va_session_is_binary().
  */
 int va_session_reply_msg(va_session *s, uint64_t epoch, const char *tag,
 			 const struct va_msg *m);
