@@ -327,9 +327,12 @@ run(struct tally *t, const uint8_t *d, size_t len, const uint8_t *slices,
 /*
  * The binary recipe: records of [op][len][len bytes] until the input
  * ends.  op & 3: 0 raw bytes as they are; 1 a stuffed request with those
- * bytes as its body; 2 a stuffed response; 3 a stuffed request cut after
- * (op >> 2) * len / 64 bytes of its frame (a torn frame).  Makes the
- * stuffed paths reachable without the fuzzer having to find the header.
+ * bytes as its body; 2 a stuffed response; 3 a stuffed request, damaged:
+ * with op & 0x80, the byte at ((op >> 2) & 31) / 32 of the frame
+ * replaced by the record's first byte (a bad escape, a 0xFF, a broken
+ * head...), else cut after (op >> 2) / 64 of it (a torn frame).  Makes
+ * the stuffed paths reachable without the fuzzer having to find the
+ * header.
  */
 static void
 build(struct va_buf *out, const uint8_t *d, size_t len)
@@ -364,8 +367,14 @@ build(struct va_buf *out, const uint8_t *d, size_t len)
 			break;
 		}
 		check(r == 0, "writer refused a recipe frame");
-		if ((op & 3) == 3)
-			out->len = at + (out->len - at) * (op >> 2) / 64;
+		if ((op & 3) == 3) {
+			size_t flen = out->len - at;
+			size_t pos = at + flen * ((op >> 2) & 31) / 32;
+			if ((op & 0x80) && n > 0 && pos < out->len)
+				out->data[pos] = b[0];
+			else
+				out->len = at + flen * (op >> 2) / 64;
+		}
 	}
 }
 
