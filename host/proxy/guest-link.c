@@ -60,8 +60,6 @@ struct fwd {
 static struct va_guests_config config;
 static xmlrpc_registry *host_registry;
 static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
-static const struct va_loop_hook *hook;
-static va_loop_timer *hook_timer;
 
 static pthread_t link_thread;
 static int link_running;
@@ -356,35 +354,6 @@ on_activity(void *opaque)
 	snapshot(opaque, va_now_ms());
 }
 
-/* The HTTP server's own descriptor and deadlines. */
-static void
-hook_fd(void *opaque, int fd, unsigned revents)
-{
-	(void)opaque;
-	(void)fd;
-	(void)revents;
-	hook->dispatch(hook->opaque, va_now_ms());
-}
-
-static void
-hook_due(void *opaque)
-{
-	(void)opaque;
-	hook->dispatch(hook->opaque, va_now_ms());
-}
-
-static void
-hook_arm(void *opaque)
-{
-	(void)opaque;
-	uint64_t now = va_now_ms();
-	int t = hook->timeout(hook->opaque, now);
-	if (t < 0)
-		va_loop_timer_stop(hook_timer);
-	else if (va_loop_timer_due(hook_timer) != now + (uint64_t)t)
-		va_loop_timer_at(hook_timer, now + (uint64_t)t);
-}
-
 static void *
 link_main(void *arg)
 {
@@ -411,16 +380,22 @@ link_main(void *arg)
 	return NULL;
 }
 
+va_loop *
+va_guests_loop(void)
+{
+	if (!loop)
+		loop = va_loop_new();
+	return loop;
+}
+
 int
-va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
-		 const struct va_loop_hook *loop_hook)
+va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg)
 {
 	xmlrpc_env env;
 	int r;
 
 	config = *cfg;
 	host_registry = reg;
-	hook = loop_hook;
 
 	xmlrpc_env_init(&env);
 	xmlrpc_value *params = xmlrpc_array_new(&env);
@@ -433,15 +408,8 @@ va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
 	if (r < 0)
 		return r;
 
-	loop = va_loop_new();
-	if (!loop)
+	if (!va_guests_loop())
 		return -errno;
-	if (hook) {
-		hook_timer = va_loop_timer_new(loop, hook_due, NULL);
-		if (!hook_timer || va_loop_fd_set(loop, hook->fd, POLLIN, hook_fd, NULL) < 0)
-			return -ENOMEM;
-		va_loop_set_before_wait(loop, hook_arm, NULL);
-	}
 	for (size_t i = 0; i < va_guests_count(); i++) {
 		struct va_guest *g = va_guests_at(i);
 		char sname[VA_RPC_MAX_METHOD_NAME];
@@ -483,8 +451,6 @@ va_guests_stop(void)
 		g->ch = NULL;
 	}
 	va_buf_free(&caps_call);
-	va_loop_timer_free(hook_timer);
-	hook_timer = NULL;
 	/* The loop stays: threads of proxy.* calls may still post (and wake). */
 }
 
@@ -548,8 +514,6 @@ void
 va_guests_link_free(void)
 {
 	va_guests_run_posted();
-	if (hook)
-		va_loop_fd_clear(loop, hook->fd);
 	va_loop_free(loop);
 	loop = NULL;
 }

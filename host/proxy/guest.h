@@ -3,9 +3,9 @@
  * guest.h - the guests one va-proxy serves.
  *
  * Each guest has a channel, a session and a link (common/).  One thread,
- * the loop thread, drives all of them in a poll() loop together with the
- * HTTP server (a va_loop_hook), and it is the only thread that ever
- * touches a channel, session or link: forwarded calls are started on it
+ * the loop thread, drives all of them on one va_loop together with the
+ * HTTP server (httpd.c), and it is the only thread that ever touches a
+ * channel, session or link: forwarded calls are started on it
  * (va_guest_forward) and answered on it.  Other threads (proxy.* methods)
  * read what the loop knows about a guest from a copy it keeps up to date
  * under a lock (va_guest_status, ...), and hand work back to the loop
@@ -24,6 +24,8 @@
 
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
+
+#include "loop.h"
 
 /* How long a call waits for a channel that is down, before failing. */
 #define VA_GUEST_DOWN_GRACE_MS 1000
@@ -64,21 +66,14 @@ struct va_guest *va_guests_at(size_t i);
 struct va_guest *va_guests_find(const char *name);
 const char *va_guest_name(const struct va_guest *g);
 
-/* Something else the loop thread drives: the HTTP server. */
-struct va_loop_hook {
-	int fd;                                        /* polled for input */
-	int (*timeout)(void *opaque, uint64_t now_ms); /* ms until due; -1: never */
-	void (*dispatch)(void *opaque, uint64_t now_ms); /* every pass of the loop */
-	void *opaque;
-};
+/* The loop the loop thread runs (made at the first call; NULL: no memory). */
+va_loop *va_guests_loop(void);
 
 /*
  * Starts the loop thread.  host_registry (kept, not owned) serves the
- * guests' requests; hook (kept; NULL: none) is driven by the loop too.
- * Returns 0 or -errno.
+ * guests' requests.  Returns 0 or -errno.
  */
-int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry,
-		    const struct va_loop_hook *hook);
+int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry);
 /*
  * Stops the loop thread: calls in flight fail with
  * VA_PROXY_FAULT_SHUTTING_DOWN (their answers written on the loop thread

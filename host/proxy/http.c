@@ -16,10 +16,10 @@
 #include "http.h"
 #include "httpd.h"
 #include "log.h"
+#include "loop.h"
 
 static va_httpd *server;
 static struct va_httpd_config hconfig;
-static struct va_loop_hook hook;
 
 static void
 guest_list(struct va_buf *b)
@@ -74,20 +74,6 @@ cancel(void *opaque, struct va_http_req *req)
 	va_forward_cancel(req);
 }
 
-static int
-hook_timeout(void *opaque, uint64_t now)
-{
-	(void)opaque;
-	return va_httpd_timeout(server, now);
-}
-
-static void
-hook_dispatch(void *opaque, uint64_t now)
-{
-	(void)opaque;
-	va_httpd_dispatch(server, now);
-}
-
 int
 va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
 {
@@ -103,27 +89,19 @@ va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
 		.read_timeout_ms = VA_HTTP_READ_TIMEOUT_S * 1000,
 		.idle_timeout_ms = VA_HTTP_KEEPALIVE_S * 1000,
 	};
-	server = va_httpd_new(&hconfig, &ops, NULL, err, errlen);
-	if (!server)
+	va_loop *loop = va_guests_loop();
+	if (!loop) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
-	hook = (struct va_loop_hook){
-		.fd = va_httpd_fd(server),
-		.timeout = hook_timeout,
-		.dispatch = hook_dispatch,
-	};
-	return 0;
+	}
+	server = va_httpd_new(loop, &hconfig, &ops, NULL, err, errlen);
+	return server ? 0 : -1;
 }
 
 int
 va_http_listen(const char *addr, char *err, size_t errlen)
 {
 	return va_httpd_listen(server, addr, err, errlen);
-}
-
-const struct va_loop_hook *
-va_http_hook(void)
-{
-	return &hook;
 }
 
 int
@@ -137,7 +115,14 @@ va_http_stop(unsigned timeout_ms)
 	}
 	/* Their answers, and whatever else was posted after the loop ended. */
 	va_guests_run_posted();
-	va_httpd_finish(server, VA_HTTP_FINISH_MS);
+	/* The answers still being written: the loop thread ended, this one runs the loop. */
+	uint64_t end = va_now_ms() + VA_HTTP_FINISH_MS;
+	for (size_t n = va_httpd_finish(server); n > 0; n = va_httpd_connections(server)) {
+		uint64_t now = va_now_ms();
+		if (now >= end)
+			break;
+		va_loop_run_once(va_guests_loop(), (int)(end - now));
+	}
 	va_httpd_free(server);
 	server = NULL;
 	return 0;

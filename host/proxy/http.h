@@ -14,8 +14,7 @@
  * is read or "100 Continue" sent); 400 when the body is not an XML-RPC
  * call; see httpd.h for the rest.
  *
- * The server runs on the proxy's loop thread (guest-link.c): va_http_hook
- * gives the loop what it polls and calls.
+ * The server runs on the proxy's loop (va_guests_loop), on its loop thread.
  */
 #ifndef VA_PROXY_HTTP_H
 #define VA_PROXY_HTTP_H
@@ -45,8 +44,6 @@ int va_http_init(const struct va_http_config *cfg, char *err, size_t errlen);
  * Returns 0 or -1 with err set.
  */
 int va_http_listen(const char *addr, char *err, size_t errlen);
-/* What the loop thread drives (give it to va_guests_start). */
-const struct va_loop_hook *va_http_hook(void);
 /*
  * After va_guests_stop: waits up to timeout_ms for the proxy.* calls
  * still running, answers what is left, and closes every listener and

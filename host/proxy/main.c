@@ -173,7 +173,7 @@ main(int argc, char **argv)
 		.call_timeout_ms = cfg.call_timeout_s * 1000u,
 		.max_frame = cfg.max_frame,
 	};
-	int r = va_guests_start(&gcfg, host_reg, va_http_hook());
+	int r = va_guests_start(&gcfg, host_reg);
 	if (r < 0)
 		va_fatalx("cannot start the loop thread: %s", strerror(-r));
 	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
