@@ -16,41 +16,49 @@
 #include "http.h"
 #include "httpd.h"
 #include "log.h"
-#include "loop.h"
-
-static va_httpd *server;
-static struct va_httpd_config hconfig;
+#include "proxy.h"
 
 static void
-guest_list(struct va_buf *b)
+guest_list(struct va_proxy *px, struct va_buf *b)
 {
-	for (size_t i = 0; i < va_guests_count(); i++)
-		va_buf_printf(b, "%s%s", i ? ", " : "", va_guest_name(va_guests_at(i)));
+	for (size_t i = 0; i < va_guests_count(px); i++)
+		va_buf_printf(b, "%s%s", i ? ", " : "", va_guest_name(va_guests_at(px, i)));
 }
 
-/* The guest a path names, or NULL with the reason in msg (a 404). */
+/* The guest a path names, with a reference; or NULL with the reason in msg (a 404). */
 static void *
 route(void *opaque, const char *path, struct va_buf *msg)
 {
-	struct va_guest *g;
+	struct va_proxy *px = opaque;
+	struct va_guest *g = NULL;
 
-	(void)opaque;
 	if (!strcmp(path, "/RPC2")) {
-		if (va_guests_count() == 1)
-			return va_guests_at(0);
-		va_buf_printf(msg, "this proxy serves several guests: POST to /RPC2/NAME, NAME one "
-			      "of: ");
+		if (va_guests_count(px) == 1)
+			g = va_guests_at(px, 0);
+		else
+			va_buf_printf(msg, "this proxy serves several guests: POST to /RPC2/NAME, "
+				      "NAME one of: ");
 	} else if (!strncmp(path, "/RPC2/", 6)) {
-		g = va_guests_find(path + 6);
-		if (g)
-			return g;
-		va_buf_printf(msg, "no guest named \"%.64s\"; the guests are: ", path + 6);
+		g = va_guests_find(px, path + 6);
+		if (!g)
+			va_buf_printf(msg, "no guest named \"%.64s\"; the guests are: ", path + 6);
 	} else {
 		va_buf_printf(msg, "unknown path \"%.128s\": POST XML-RPC calls to /RPC2%s; "
-			      "the guests are: ", path, va_guests_count() > 1 ? "/NAME" : "");
+			      "the guests are: ", path, va_guests_count(px) > 1 ? "/NAME" : "");
 	}
-	guest_list(msg);
+	if (g) {
+		va_guest_ref(g); /* the body may take a while: the guest may go meanwhile */
+		return g;
+	}
+	guest_list(px, msg);
 	return NULL;
+}
+
+static void
+release(void *opaque, void *target)
+{
+	(void)opaque;
+	va_guest_unref(target);
 }
 
 static void
@@ -63,25 +71,27 @@ reply(void *ctx, struct va_reply *rep)
 static void
 request(void *opaque, struct va_http_req *req, void *target, uint8_t *body, size_t len)
 {
-	(void)opaque;
-	va_forward_handle(target, body, len, reply, req);
+	struct va_proxy *px = opaque;
+
+	va_forward_handle(px->fwd, target, body, len, reply, req);
+	va_guest_unref(target);
 }
 
 static void
 cancel(void *opaque, struct va_http_req *req)
 {
-	(void)opaque;
-	va_forward_cancel(req);
+	struct va_proxy *px = opaque;
+
+	va_forward_cancel(px->fwd, req);
 }
 
-int
-va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
+va_httpd *
+va_http_new(struct va_proxy *px, const struct va_http_config *cfg, char *err, size_t errlen)
 {
 	static const struct va_httpd_ops ops = {
-		.route = route, .request = request, .cancel = cancel,
+		.route = route, .release = release, .request = request, .cancel = cancel,
 	};
-
-	hconfig = (struct va_httpd_config){
+	struct va_httpd_config hcfg = {
 		.max_body = cfg->max_frame,
 		.secret = cfg->secret,
 		.allow_remote = cfg->allow_remote,
@@ -89,47 +99,6 @@ va_http_init(const struct va_http_config *cfg, char *err, size_t errlen)
 		.read_timeout_ms = VA_HTTP_READ_TIMEOUT_S * 1000,
 		.idle_timeout_ms = VA_HTTP_KEEPALIVE_S * 1000,
 	};
-	va_loop *loop = va_guests_loop();
-	if (!loop) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	server = va_httpd_new(loop, &hconfig, &ops, NULL, err, errlen);
-	return server ? 0 : -1;
-}
 
-int
-va_http_listen(const char *addr, char *err, size_t errlen)
-{
-	return va_httpd_listen(server, addr, err, errlen);
-}
-
-int
-va_http_stop(unsigned timeout_ms)
-{
-	if (va_forward_wait_local(timeout_ms) < 0) {
-		va_log_warnx("proxy.* calls still running after %u ms: exiting without waiting",
-			     timeout_ms);
-		va_httpd_unlink_sockets(server);
-		return -1;
-	}
-	/* Their answers, and whatever else was posted after the loop ended. */
-	va_guests_run_posted();
-	/* The answers still being written: the loop thread ended, this one runs the loop. */
-	uint64_t end = va_now_ms() + VA_HTTP_FINISH_MS;
-	for (size_t n = va_httpd_finish(server); n > 0; n = va_httpd_connections(server)) {
-		uint64_t now = va_now_ms();
-		if (now >= end)
-			break;
-		va_loop_run_once(va_guests_loop(), (int)(end - now));
-	}
-	va_httpd_free(server);
-	server = NULL;
-	return 0;
-}
-
-void
-va_http_unlink_sockets(void)
-{
-	va_httpd_unlink_sockets(server);
+	return va_httpd_new(px->loop, &hcfg, &ops, px, err, errlen);
 }
