@@ -418,10 +418,17 @@ wake_fd_cb(void *opaque, int fd, unsigned revents)
 	uint64_t v;
 
 	(void)revents;
-	/* Clear the flag first: a post after this read wakes us again. */
-	atomic_store(&l->woken, 0);
+	/*
+	 * Drain first, then clear the flag.  A post between the two saw the
+	 * flag set and did not write, but its work is queued already and runs
+	 * in step 4 of this pass; a post after the clear writes and wakes us.
+	 * (Clearing first lost wake-ups for good: a post between the clear
+	 * and the read had its write drained here and left the flag set, so
+	 * no later post wrote again.)
+	 */
 	while (read(fd, &v, sizeof(v)) > 0)
 		;
+	atomic_store(&l->woken, 0);
 }
 
 /* ---- the loop ---- */
