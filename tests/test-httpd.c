@@ -240,7 +240,7 @@ srv_requests(void)
 	on_server(get_requests, &n);
 	return n;
 }
-static unsigned long
+static size_t
 srv_routed(void)
 {
 	unsigned long n;
@@ -312,12 +312,13 @@ msleep(unsigned ms)
 }
 
 /* Polls until the server has n connections open; 1 when it did in time. */
+/* Polls count() until it is n; 1 when it was in time. */
 static int
-wait_conns(size_t n, unsigned timeout_ms)
+wait_count(size_t (*count)(void), size_t n, unsigned timeout_ms)
 {
 	uint64_t end = va_now_ms() + timeout_ms;
 	for (;;) {
-		if (srv_conns() == n)
+		if (count() == n)
 			return 1;
 		if (va_now_ms() >= end)
 			return 0;
@@ -326,16 +327,15 @@ wait_conns(size_t n, unsigned timeout_ms)
 }
 
 static int
+wait_conns(size_t n, unsigned timeout_ms)
+{
+	return wait_count(srv_conns, n, timeout_ms);
+}
+
+static int
 wait_npend(size_t n, unsigned timeout_ms)
 {
-	uint64_t end = va_now_ms() + timeout_ms;
-	for (;;) {
-		if (srv_npend() == n)
-			return 1;
-		if (va_now_ms() >= end)
-			return 0;
-		msleep(5);
-	}
+	return wait_count(srv_npend, n, timeout_ms);
 }
 
 static struct va_httpd_config
@@ -1688,19 +1688,6 @@ test_gone_while_not_read(void)
 	check_echo(c, NULL, "still here");
 }
 
-static int
-wait_routed(unsigned long n, unsigned timeout_ms)
-{
-	uint64_t end = va_now_ms() + timeout_ms;
-	for (;;) {
-		if (srv_routed() == n)
-			return 1;
-		if (va_now_ms() >= end)
-			return 0;
-		msleep(5);
-	}
-}
-
 /* Every target of route comes back once: with its request, or released. */
 static void
 test_route_released(void)
@@ -1727,7 +1714,7 @@ test_route_released(void)
 	c = cli_unix(); /* gone inside the body */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"), 0);
-	CU_ASSERT(wait_routed(4, 2000));
+	CU_ASSERT(wait_count(srv_routed, 4, 2000));
 	cli_close(c);
 	CU_ASSERT(wait_conns(0, 1000));
 	CU_ASSERT_EQUAL(srv_released(), 3);
@@ -1739,7 +1726,7 @@ test_route_released(void)
 	c = cli_unix(); /* the server freed inside the body */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"), 0);
-	CU_ASSERT(wait_routed(6, 2000));
+	CU_ASSERT(wait_count(srv_routed, 6, 2000));
 	on_server(free_server, NULL);
 	CU_ASSERT_EQUAL(cli_eof(c, 2000, NULL), 0);
 	CU_ASSERT_EQUAL(srv_routed(), 6);

@@ -456,6 +456,21 @@ call(const struct tproxy *t, const char *path, const char *method, const char *p
 	return status;
 }
 
+/* Reads an answer on fd that must be fault 1001 naming the guest's removal, and closes fd. */
+static void
+check_removed(int fd)
+{
+	char *body;
+	int status;
+
+	CU_ASSERT_EQUAL_FATAL(http_read(fd, &status, &body, 2000), 0);
+	CU_ASSERT_EQUAL(status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(body, ">1001<"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(body, "removed"));
+	free(body);
+	close(fd);
+}
+
 /* 1 when a call answers 200 and its body has want. */
 static int
 answers(const struct tproxy *t, const char *path, const char *method, const char *want)
@@ -602,13 +617,7 @@ test_remove_in_flight(void)
 	CU_ASSERT_FATAL(wait_held(&A.a, 1) && wait_held(&A.b, 1));
 
 	CU_ASSERT_EQUAL(guest_remove(&P1, "a"), 0);
-	/* a's call fails at once, naming the removal. */
-	CU_ASSERT_EQUAL_FATAL(http_read(fa, &status, &body, 2000), 0);
-	CU_ASSERT_EQUAL(status, 200);
-	CU_ASSERT_PTR_NOT_NULL(strstr(body, ">1001<"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(body, "removed"));
-	free(body);
-	close(fa);
+	check_removed(fa); /* a's call fails at once */
 	run_on(A.loop, agent_forget_held, &A.a);
 	/* b's goes on, in the same session. */
 	run_on(A.loop, agent_answer_held, &A.b);
@@ -666,12 +675,7 @@ test_remove_routed(void)
 
 	CU_ASSERT_EQUAL(guest_remove(&P1, "a"), 0);
 	CU_ASSERT_EQUAL(send_all(fd, xml + 10, strlen(xml) - 10), 0);
-	CU_ASSERT_EQUAL_FATAL(http_read(fd, &status, &body, 2000), 0);
-	CU_ASSERT_EQUAL(status, 200);
-	CU_ASSERT_PTR_NOT_NULL(strstr(body, ">1001<"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(body, "removed"));
-	free(body);
-	close(fd);
+	check_removed(fd);
 	free(xml);
 	CU_ASSERT(answers(&P1, "/RPC2/b", "va.ping", "<boolean>1</boolean>"));
 	CU_ASSERT_EQUAL(guest_add(&P1, "a", A.a.spec), 0);
