@@ -694,7 +694,7 @@ cmd_clipboard(struct vactl *v, int argc, char **argv)
 		/* Refused here, saying where, rather than by the agent. */
 		char why[160];
 		if (vactl_text_check(text, len, why, sizeof(why)) < 0) {
-			vactl_usage_error("clipboard", "set: %s: %s (the clipboard takes UTF-8 text "
+			vactl_usage_error("clipboard set", "%s: %s (the clipboard takes UTF-8 text "
 					  "that XML can carry)", input ? "standard input" : "TEXT",
 					  why);
 			free(input);
