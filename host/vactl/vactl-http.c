@@ -222,12 +222,6 @@ vactl_post_body(struct vactl_post *p)
 }
 
 int
-vactl_post_busy(const struct vactl_post *p)
-{
-	return p->busy;
-}
-
-int
 vactl_post_start(struct vactl_post *p, vactl_post_done_fn *done, void *arg,
 		 struct vactl_error *err)
 {

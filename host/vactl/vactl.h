@@ -194,7 +194,6 @@ struct vactl_post *vactl_post_get(struct vactl *v);
 void vactl_post_put(struct vactl_post *p);
 /* The body to send, which the caller writes; not to be touched while busy. */
 struct va_buf *vactl_post_body(struct vactl_post *p);
-int vactl_post_busy(const struct vactl_post *p);
 /*
  * Starts posting the body (timeout: --timeout plus extra_wait_ms);
  * done runs from vactl_http_run.  0, or -1 with err set (done never runs).
