@@ -9,8 +9,10 @@
  *
  * The watcher is a thread of its own that runs libvirt's default event
  * loop (virEventRunDefaultImpl: it sleeps in poll() until libvirtd sends
- * an event) and makes libvirt's calls (virConnectListAllDomains,
- * virDomainGetXMLDesc).  Those calls wait for libvirtd's answers: on the
+ * an event, or its keepalive ping, every 5 s by default: libvirtd.conf's
+ * keepalive_interval; a libvirtd that stops answering them is given up
+ * and connected to again) and makes libvirt's calls
+ * (virConnectListAllDomains, virDomainGetXMLDesc).  Those calls wait for libvirtd's answers: on the
  * proxy's loop thread, which serves every guest and every client, a slow
  * or restarting libvirtd would stall them all; here it stalls only the
  * discovery of domains.  What it finds goes to the loop thread as the
