@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -391,9 +392,11 @@ disconnect(struct va_libvirt *lv)
 {
 	if (!lv->conn)
 		return;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		if (lv->cb_ids[i] >= 0)
 			virConnectDomainEventDeregisterAny(lv->conn, lv->cb_ids[i]);
+		lv->cb_ids[i] = -1;
+	}
 	virConnectUnregisterCloseCallback(lv->conn, on_close);
 	virConnectClose(lv->conn);
 	lv->conn = NULL;
@@ -543,15 +546,26 @@ fail:
 	return NULL;
 }
 
-void
-va_libvirt_stop(struct va_libvirt *lv)
+int
+va_libvirt_stop(struct va_libvirt *lv, unsigned timeout_ms)
 {
+	struct timespec until;
+
 	if (!lv)
-		return;
+		return 0;
 	atomic_store(&lv->stop, 1);
 	while (write(lv->wake[1], "x", 1) < 0 && errno == EINTR)
 		;
-	pthread_join(lv->thread, NULL);
+	/* Monotonic: a clock set back while we wait does not stretch it. */
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_clockjoin_np(lv->thread, NULL, CLOCK_MONOTONIC, &until) != 0)
+		return -1; /* in a call to a libvirtd that does not answer */
 	close(lv->wake[0]);
 	close(lv->wake[1]);
 	doms_clear(lv);
@@ -559,4 +573,5 @@ va_libvirt_stop(struct va_libvirt *lv)
 	free(lv->uri);
 	free(lv);
 	atomic_store(&running, 0);
+	return 0;
 }

@@ -45,11 +45,14 @@ struct va_proxy;
 struct va_libvirt *va_libvirt_start(struct va_proxy *px, const char *uri, char *err,
 				    size_t errlen);
 /*
- * Stops the watcher and waits for its thread (any thread but the loop
- * thread, before the loop stops).  Lists it posted may still be
- * waiting on the loop: va_proxy_set_guests ignores them once the loop is
- * stopping.  NULL is fine.
+ * Stops the watcher and waits up to timeout_ms for its thread (any thread
+ * but the loop thread, before the loop stops), and frees it: 0.  Lists it
+ * posted may still be waiting on the loop: va_proxy_set_guests ignores
+ * them once the loop is stopping.  -1 when the thread is still in a call
+ * to a libvirtd that does not answer: then it is left as it is, and may
+ * still post to the loop, which must not be freed (the process exits).
+ * NULL is fine (0).
  */
-void va_libvirt_stop(struct va_libvirt *lv);
+int va_libvirt_stop(struct va_libvirt *lv, unsigned timeout_ms);
 
 #endif

@@ -310,7 +310,10 @@ va_proxy_stop(struct va_proxy *px, unsigned timeout_ms)
 {
 	/* Nothing new from libvirt; then wake the long polls, fail the
 	 * calls, and stop the HTTP side. */
-	va_libvirt_stop(px->libvirt);
+	int stuck = va_libvirt_stop(px->libvirt, timeout_ms) < 0;
+	if (stuck)
+		va_log_warnx("libvirt: the watcher still waits for libvirtd after %u ms: exiting "
+			     "without waiting", timeout_ms);
 	px->libvirt = NULL;
 	va_events_shutdown(px->events);
 	va_loop_stop(px->loop);
@@ -324,6 +327,9 @@ va_proxy_stop(struct va_proxy *px, unsigned timeout_ms)
 	if (va_forward_wait_local(px->fwd, timeout_ms) < 0) {
 		va_log_warnx("proxy.* calls still running after %u ms: exiting without waiting",
 			     timeout_ms);
+		stuck = 1;
+	}
+	if (stuck) {
 		va_httpd_unlink_sockets(px->httpd);
 		return -1;
 	}
@@ -351,7 +357,10 @@ va_proxy_free(struct va_proxy *px)
 	va_httpd_free(px->httpd);
 	if (px->loop)
 		va_loop_run_posted(px->loop); /* answers nobody waits for now: their memory */
-	va_libvirt_stop(px->libvirt);
+	/* Only when va_proxy_stop was not called (a test): px must outlive
+	 * the watcher's thread, however long libvirtd makes it wait. */
+	while (va_libvirt_stop(px->libvirt, 5000) < 0)
+		va_log_warnx("libvirt: the watcher still waits for libvirtd");
 	if (px->guests) {
 		va_guests_remove_all(px);
 		va_guests_free(px->guests);

@@ -117,8 +117,9 @@ struct va_guests_change {
  * next call.  A name that an earlier source has (the config's over
  * libvirt's) is taken from that one.  Counts in *st (NULL is fine).
  * Does nothing once the loop is stopping.  Loop thread (before the loop
- * runs: the thread that will start it).  Returns 0, or -ENOMEM (nothing
- * changed).
+ * runs: the thread that will start it).  Returns 0, or -ENOMEM (the
+ * source's list is kept as it was, or the table is changed part of the
+ * way: the next call mends it).
  */
 int va_proxy_set_guests(struct va_proxy *px, enum va_guest_source src,
 			const struct va_proxy_guest_opt *list, size_t n, struct va_guests_change *st);
@@ -131,13 +132,15 @@ int va_proxy_set_guests_wait(struct va_proxy *px, enum va_guest_source src,
 			     struct va_guests_change *st);
 
 /*
- * The orderly stop: stops the libvirt watcher, wakes the long polls, stops the loop thread (every
+ * The orderly stop: stops the libvirt watcher (waiting up to timeout_ms
+ * for a call to libvirtd it is in), wakes the long polls, stops the loop thread (every
  * guest goes: calls in flight fail with VA_PROXY_FAULT_SHUTTING_DOWN and
  * are answered), waits up to timeout_ms for the proxy.* calls still
  * running, answers what is left, and lets the answers being written go
  * (VA_HTTP_FINISH_MS at most) before it closes the HTTP side.  Returns 0;
- * -1 when proxy.* calls were still running (the socket files are removed,
- * the rest is left as it is: exit without va_proxy_free).
+ * -1 when proxy.* calls or the libvirt watcher were still running (the
+ * socket files are removed, the rest is left as it is: exit without
+ * va_proxy_free).
  */
 int va_proxy_stop(struct va_proxy *px, unsigned timeout_ms);
 /* After va_proxy_stop returned 0 (or va_proxy_start was never called).  NULL is fine. */
