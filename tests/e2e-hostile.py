@@ -368,6 +368,44 @@ def unauthenticated_trickle(run):
         s.close()
 
 
+def rpc_lists(run):
+    """The proxy's --block-rpcs: the agent's syntax, and no list that fails open."""
+    import subprocess
+    agent = valib.start_agent(run, "lists", AGENT)
+    try:
+        for bad, why in (("va.file*", "only as the last part"), ("bogus.x", "no such method"),
+                         ("*", "only as the last part")):
+            r = subprocess.run([PROXY, "--config", run.empty, "--guest", "unix:" + agent.sock,
+                                "--listen", "unix:" + run.path("lists-bad.sock"),
+                                "--block-rpcs", bad], capture_output=True, timeout=30)
+            err = r.stderr.decode()
+            check("proxy --block-rpcs %r: the start fails, saying why" % bad,
+                  r.returncode != 0 and why in err, (r.returncode, err[-300:]))
+        conf = run.path("lists.conf")
+        with open(conf, "w") as f:
+            f.write("block-rpcs = va.file.*\tva.shutdown\n")
+        proxy = Proxy(run, "lists", ["unix:" + agent.sock], extra=("--config", conf))
+        sp = proxy.usp()
+        wait_for(lambda: ping_ok(sp), 10)
+        code, msg = fault_of(sp.va.file.stat, "/")
+        check("va.file.* (tab-separated from the next) blocks va.file.stat", code == 1006,
+              (code, msg))
+        code, msg = fault_of(sp.va.shutdown, "reboot")
+        check("... and va.shutdown", code == 1006, (code, msg))
+        check("... not va.ping", ping_ok(sp))
+        with open(conf, "w") as f:
+            f.write("block-rpcs = va.fle.*, proxy.nosuch.*, va..x\n")
+        proxy.d.signal(__import__("signal").SIGHUP)
+        time.sleep(0.5)
+        code, msg = fault_of(sp.va.file.stat, "/")
+        check("a bad list at SIGHUP: the list in force stays", code == 1006, (code, msg))
+        check("... with an error in the log", "keeping the block list in force" in proxy.d.log(),
+              proxy.d.log()[-300:])
+        proxy.stop()
+    finally:
+        agent.stop()
+
+
 def main():
     if BINS.missing(AGENT, PROXY):
         sys.exit(valib.skip_run("binaries missing"))
@@ -376,7 +414,7 @@ def main():
     try:
         for fn in (nested_host_call, nested_capabilities, wide_struct,
                    huge_capabilities_and_resets, event_flood, large_clipboard, empty_values,
-                   reset_storm_log,
+                   reset_storm_log, rpc_lists,
                    nested_client_calls, unauthenticated_trickle):
             def one(fn=fn):
                 fn(run)

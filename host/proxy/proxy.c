@@ -35,9 +35,10 @@ va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err, s
 	px->max_frame = cfg->max_frame;
 	if (!(px->loop = va_loop_new()) || !(px->events = va_events_new(VA_EVENTS_CAPACITY)) ||
 	    !(px->fwd = va_forward_new(px)) || !(px->guests = va_guests_new(px)) ||
-	    !(px->hostwork = va_hostwork_new(px)) ||
-	    va_forward_set_block_list(px->fwd, cfg->block_rpcs) < 0)
+	    !(px->hostwork = va_hostwork_new(px)))
 		goto nomem;
+	if (va_forward_set_block_list(px->fwd, cfg->block_rpcs, err, errlen) < 0)
+		goto fail;
 	xmlrpc_env_init(&env);
 	px->host_reg = va_hostcalls_registry(&env);
 	if (!env.fault_occurred)
