@@ -1400,6 +1400,129 @@ test_auth(void)
 	check_echo(c, NULL, "local");
 }
 
+/* A raw TCP connection to the server (not a struct cli: many are opened). */
+static int
+tcp_raw(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)S.port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* 1 when the server closed fd (EOF or reset) within timeout_ms. */
+static int
+closed_by_server(int fd, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t end = va_now_ms() + timeout_ms;
+	char buf[4096];
+
+	for (;;) {
+		uint64_t now = va_now_ms();
+		if (now >= end)
+			return 0;
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			continue;
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return 1;
+	}
+}
+
+/*
+ * Clients that never authenticate have a quota (VA_HTTPD_UNAUTH_*): more
+ * evict the oldest, and an authenticated connection is never evicted.
+ */
+static void
+test_unauth_quota(void)
+{
+	enum { N = VA_HTTPD_UNAUTH_PER_ADDR + 4 };
+	int fds[2 * N];
+	struct va_httpd_config cfg = default_config();
+
+	/* Long timeouts: only the quota closes connections here. */
+	cfg.read_timeout_ms = cfg.idle_timeout_ms = 20000;
+	CU_ASSERT_EQUAL_FATAL(start_server(&cfg, 1), 0);
+	for (int i = 0; i < N; i++) {
+		fds[i] = tcp_raw();
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	CU_ASSERT(wait_conns(VA_HTTPD_UNAUTH_PER_ADDR, 2000));
+	/* The oldest went: those over the share of one address. */
+	for (int i = 0; i < N - VA_HTTPD_UNAUTH_PER_ADDR; i++)
+		CU_ASSERT(closed_by_server(fds[i], 2000));
+	CU_ASSERT_FALSE(closed_by_server(fds[N - 1], 100));
+	/* A client that authenticates keeps its connection through another flood. */
+	struct cli *c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	check_echo(c, AUTH_OK, "first");
+	for (int i = N; i < 2 * N; i++) {
+		fds[i] = tcp_raw();
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	CU_ASSERT(wait_conns(VA_HTTPD_UNAUTH_PER_ADDR + 1, 2000));
+	check_echo(c, AUTH_OK, "still served");
+	for (int i = 0; i < 2 * N; i++)
+		close(fds[i]);
+}
+
+/* A 401's drain ends at its own limits, however the client keeps sending. */
+static void
+test_unauth_drain_limits(void)
+{
+	struct va_httpd_config cfg = default_config();
+
+	/* A long read timeout: the drain's own limits are what end it. */
+	cfg.read_timeout_ms = cfg.idle_timeout_ms = 20000;
+	CU_ASSERT_EQUAL_FATAL(start_server(&cfg, 1), 0);
+	struct cli *c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n"),
+			0);
+	struct resp r;
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
+	CU_ASSERT_EQUAL(r.status, 401);
+	resp_free(&r);
+	/* A byte every 100 ms: each used to push the deadline back. */
+	uint64_t t0 = va_now_ms();
+	int gone = 0;
+	while (!gone && va_now_ms() - t0 < 10000) {
+		if (send(c->fd, "x", 1, MSG_NOSIGNAL) < 0)
+			gone = 1;
+		else
+			gone = closed_by_server(c->fd, 100);
+	}
+	uint64_t took = va_now_ms() - t0;
+	CU_ASSERT(gone);
+	CU_ASSERT(took <= VA_HTTPD_UNAUTH_DRAIN_MS + 1000);
+	/* And a flood is cut at its byte limit. */
+	c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n"),
+			0);
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
+	resp_free(&r);
+	/* What the socket buffers take comes on top (a few MiB on loopback);
+	 * an authenticated client's drain would read 64 MiB. */
+	static char junk[65536];
+	size_t sent = 0;
+	while (sent < (size_t)VA_HTTPD_DRAIN_MAX) {
+		ssize_t w = send(c->fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		sent += (size_t)w;
+	}
+	CU_ASSERT(sent < (size_t)VA_HTTPD_DRAIN_MAX / 4);
+	if (sent >= (size_t)VA_HTTPD_DRAIN_MAX / 4)
+		fprintf(stderr, "\n  %zu bytes taken after a 401\n", sent);
+}
+
 /* ---- timeouts ---- */
 
 static void
@@ -1879,6 +2002,8 @@ static const struct va_test tests[] = {
 	{ "505 for HTTP/2.0", test_505 },
 	{ "417 for another expectation", test_417 },
 	{ "401 on TCP without / with wrong credentials, 200 with right", test_auth },
+	{ "unauthenticated connections: a quota, the oldest evicted", test_unauth_quota },
+	{ "a 401's drain ends at its byte and time limits", test_unauth_drain_limits },
 	{ "idle keep-alive connection closed after idle_timeout", test_idle_timeout },
 	{ "half-sent head: 408", test_408_head },
 	{ "half-sent body: 408", test_408_body },

@@ -77,6 +77,9 @@ struct conn {
 	va_httpd *h;
 	int fd;
 	int need_auth;
+	int authed;             /* a request carried the credentials (or none are needed) */
+	uint64_t accepted;      /* accept order: the oldest unauthenticated goes first */
+	char addr[48];          /* the peer's address without its port (quotas) */
 	enum state st;
 	unsigned events;        /* the loop interest set now (POLLIN, POLLOUT, HUP_ONLY) */
 	va_loop_timer *timer;   /* due at deadline; NULL once closed */
@@ -104,7 +107,7 @@ struct conn {
 	uint8_t *out_body;
 	size_t out_len, out_off;
 	enum after after;
-	size_t drained;
+	size_t drained, drain_max;
 
 	struct conn *prev, *next; /* h->conns, or h->dead */
 	int ready;                /* on h->ready: has input to look at */
@@ -124,6 +127,8 @@ struct va_httpd {
 	size_t nls;
 	struct conn *conns;
 	size_t nconns;
+	size_t nunauth;          /* open connections not authenticated (yet) */
+	uint64_t accepts;        /* connections accepted so far (their order) */
 	unsigned depth;          /* calls into this file running (enter/leave) */
 	struct conn *dead;       /* closed, freed when depth drops to 0 */
 	struct conn *ready;      /* with buffered input to parse (ready_timer) */
@@ -302,7 +307,8 @@ written(struct conn *c, uint64_t now)
 		return;
 	}
 	if (a == A_DRAIN) {
-		/* The client reads the answer and closes; we read until then. */
+		/* The client reads the answer and closes; we read until then,
+		 * within limits of bytes and time that its sending cannot move. */
 		shutdown(c->fd, SHUT_WR);
 		c->st = S_DRAIN;
 		c->in_len = 0;
@@ -310,8 +316,13 @@ written(struct conn *c, uint64_t now)
 			conn_close(c);
 			return;
 		}
+		c->drained = 0;
+		c->drain_max = c->authed ? VA_HTTPD_DRAIN_MAX : VA_HTTPD_UNAUTH_DRAIN_MAX;
+		uint64_t limit = c->authed ? VA_HTTPD_DRAIN_MS : VA_HTTPD_UNAUTH_DRAIN_MS;
+		if (c->h->cfg.read_timeout_ms < limit)
+			limit = c->h->cfg.read_timeout_ms;
 		set_events(c, POLLIN);
-		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		set_deadline(c, now + limit);
 		return;
 	}
 	c->st = S_HEAD;
@@ -492,8 +503,15 @@ authorized(struct conn *c, const struct va_http_head *hd)
 {
 	const char *why;
 
-	if (!c->need_auth || va_auth_check(hd->authorization, c->h->cfg.secret, &why))
+	if (!c->need_auth)
 		return 1;
+	if (va_auth_check(hd->authorization, c->h->cfg.secret, &why)) {
+		if (!c->authed) {
+			c->authed = 1; /* out of the unauthenticated quota for good */
+			c->h->nunauth--;
+		}
+		return 1;
+	}
 	va_log_warnx("HTTP 401 for %s from %s: %s", c->target, c->peer, why);
 	return 0;
 }
@@ -650,8 +668,7 @@ conn_input(struct conn *c, uint64_t now)
 		ssize_t r = read(c->fd, buf, sizeof(buf));
 		if (r > 0) {
 			c->drained += (size_t)r;
-			set_deadline(c, now + c->h->cfg.read_timeout_ms);
-			if (c->drained <= VA_HTTPD_DRAIN_MAX)
+			if (c->drained <= c->drain_max)
 				return;
 		} else if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
 			return;
@@ -752,6 +769,8 @@ conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	h->nconns--;
+	if (!c->authed)
+		h->nunauth--;
 	c->prev = NULL;
 	c->next = h->dead;
 	h->dead = c;
@@ -823,6 +842,56 @@ peer_of(int fd, char *out, size_t outlen)
 	}
 }
 
+/* The address of fd's peer without the port ("" for a unix socket). */
+static void
+addr_of(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	out[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&ss)->sin_addr, out, (socklen_t)outlen);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr, out,
+			  (socklen_t)outlen);
+}
+
+/*
+ * Room for one more unauthenticated connection from addr: closes the
+ * oldest unauthenticated one of that address when it has its share, else
+ * the oldest of all when the quota is full (see httpd.h).
+ */
+static void
+unauth_make_room(va_httpd *h, const char *addr)
+{
+	struct conn *oldest_addr = NULL, *oldest = NULL;
+	size_t of_addr = 0;
+
+	for (struct conn *c = h->conns; c; c = c->next) {
+		if (c->authed)
+			continue;
+		if (!oldest || c->accepted < oldest->accepted)
+			oldest = c;
+		if (strcmp(c->addr, addr) == 0) {
+			of_addr++;
+			if (!oldest_addr || c->accepted < oldest_addr->accepted)
+				oldest_addr = c;
+		}
+	}
+	struct conn *victim = of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? oldest_addr
+			      : h->nunauth >= VA_HTTPD_UNAUTH_MAX ? oldest : NULL;
+	if (victim) {
+		va_log_warnx("HTTP: %s unauthenticated connections open%s: closing the oldest, "
+			     "from %s", of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? "too many" : "the most",
+			     of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? " from one address" : "",
+			     victim->peer);
+		conn_close(victim);
+	}
+}
+
 static void
 listeners_poll(va_httpd *h, int on)
 {
@@ -890,6 +959,8 @@ accept_some(struct listener *l, uint64_t now)
 		c->h = h;
 		c->fd = fd;
 		c->need_auth = l->need_auth;
+		c->authed = !l->need_auth;
+		c->accepted = ++h->accepts;
 		c->st = S_HEAD;
 		c->events = POLLIN;
 		if (!l->path) {
@@ -897,6 +968,10 @@ accept_some(struct listener *l, uint64_t now)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
 		peer_of(fd, c->peer, sizeof(c->peer));
+		if (!c->authed) {
+			addr_of(fd, c->addr, sizeof(c->addr));
+			unauth_make_room(h, c->addr);
+		}
 		int r = va_loop_fd_set(h->loop, fd, POLLIN, conn_cb, c);
 		if (r < 0) {
 			va_log_warnx("HTTP: epoll_ctl: %s", strerror(-r));
@@ -910,6 +985,8 @@ accept_some(struct listener *l, uint64_t now)
 			h->conns->prev = c;
 		h->conns = c;
 		h->nconns++;
+		if (!c->authed)
+			h->nunauth++;
 		set_deadline(c, now + h->cfg.idle_timeout_ms);
 		va_log_debug("HTTP: connection from %s on %s", c->peer, l->addr);
 	}

@@ -27,11 +27,11 @@
  * http-parse.h), 408 (a head not whole read_timeout after its first byte,
  * a body that paused read_timeout or took longer than read_timeout plus
  * 1 ms per 64 bytes: a trickling client cannot hold a slot).  Accepting
- * pauses while the table is full or descriptors run out.  After any answer
- * of status 400 or more the connection is closed, once the client has
- * stopped sending (up to VA_HTTPD_DRAIN_MAX bytes are read and dropped,
- * so a client still sending its body reads the answer rather than a
- * reset).  HTTP/1.0 requests and "Connection: close" get their answer and
+ * pauses while the table is full or descriptors run out; unauthenticated
+ * connections have a quota of their own (VA_HTTPD_UNAUTH_MAX).  After any
+ * answer of status 400 or more the connection is closed once the client
+ * has stopped sending, or at the drain's byte or time limit
+ * (VA_HTTPD_DRAIN_*, smaller for a 401).  HTTP/1.0 requests and "Connection: close" get their answer and
  * the connection closes; HTTP/1.1 connections are kept alive otherwise.
  */
 #ifndef VA_PROXY_HTTPD_H
@@ -45,8 +45,29 @@
 
 /* Connections open at once, over all listeners; more wait in the backlog. */
 #define VA_HTTPD_MAX_CONN 256
-/* A refused request's body: bytes read and dropped before closing. */
+/*
+ * After a refusal the connection reads and drops what the client still
+ * sends (so that a client still sending its body reads the answer rather
+ * than a reset), at most this many bytes and this long from the answer
+ * on, whatever the client does: a client that authenticated (a 413, a
+ * 404) ...
+ */
 #define VA_HTTPD_DRAIN_MAX (64u * 1024 * 1024)
+#define VA_HTTPD_DRAIN_MS 5000
+/* ... and one that did not (a 401): a trickler cannot keep its slot. */
+#define VA_HTTPD_UNAUTH_DRAIN_MAX (256u * 1024)
+#define VA_HTTPD_UNAUTH_DRAIN_MS 2000
+/*
+ * Connections of a listener with a secret are unauthenticated until a
+ * request of theirs carries the right credentials.  At most this many
+ * are open at once, over all listeners, and at most this many from one
+ * address: one more evicts the oldest (of that address, else of all), so
+ * clients that never authenticate can never take the slots of those who
+ * do (they would need to open VA_HTTPD_UNAUTH_MAX connections within the
+ * milliseconds a real client takes to send its head).
+ */
+#define VA_HTTPD_UNAUTH_MAX 64
+#define VA_HTTPD_UNAUTH_PER_ADDR 16
 
 typedef struct va_httpd va_httpd;
 /* One request waiting for its answer. */
