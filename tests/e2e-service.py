@@ -22,7 +22,9 @@ What is checked:
     under their names and answer; one without, one whose channel cannot
     be used and one whose name is no guest name are left out; a
     configured guest of the same name wins; a URI that does not connect
-    is retried and the proxy serves its other guests.
+    is retried and the proxy serves its other guests; a libvirtd that
+    accepts and never answers does not hold the HTTP side nor the stop
+    (exit 0 within the stop's bound of 5 s).
 
 Binaries: $BUILD/agent/va-agent, $BUILD/host/proxy/va-proxy,
 $BUILD/host/vactl/vactl (valib.Binaries).  VA_PROXY_WRAPPER is put in
@@ -410,6 +412,29 @@ def t_libvirt_test_driver(run, agents):
         check("proxy %s with --libvirt exits 0 on SIGTERM" % q.tag, code == 0,
               "exit %s: %s" % (code, q.d.log()[-1500:]))
         q.stopped = True
+
+    # A libvirtd that accepts and never answers: the watcher waits in
+    # virConnectOpen; the HTTP side serves, and the stop waits for the
+    # watcher no longer than the stop's bound (5 s), then exits 0.
+    silent_path = run.path("silent-libvirt.sock")
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(silent_path)
+    silent.listen(8)
+    try:
+        conf3 = run.path("libvirt-silent.conf")
+        write(conf3, "libvirt = qemu+unix:///system?socket=%s\n" % silent_path)
+        p3 = start_proxy(run, "libvirt-silent", conf3, extra=["--log-level", "debug"])
+        r = valib.http_unix(p3.usock, valib.call_xml("va.ping"), path="/RPC2/x")
+        check("libvirtd that never answers: the proxy serves HTTP all the same (404, no guest)",
+              r.startswith("HTTP/1.1 404"), r[-300:])
+        code, took = p3.stop()
+        p3.stopped = True
+        check("... and exits 0 on SIGTERM within the stop's bound (%.1f s), saying why" % took,
+              code == 0 and took < 5 + 3 * SLOW and
+              "the watcher still waits for libvirtd" in p3.d.log(),
+              "exit %s: %s" % (code, p3.d.log()[-1500:]))
+    finally:
+        silent.close()
 
 
 def main():
