@@ -423,14 +423,21 @@ def t_libvirt_test_driver(run, agents):
     try:
         conf3 = run.path("libvirt-silent.conf")
         write(conf3, "libvirt = qemu+unix:///system?socket=%s\n" % silent_path)
-        p3 = start_proxy(run, "libvirt-silent", conf3, extra=["--log-level", "debug"])
+        # Never under valgrind: this proxy exits, by design, with the
+        # watcher's thread still in libvirt's call, whose stack valgrind
+        # counts as lost.
+        Proxy.wrapper = []
+        try:
+            p3 = start_proxy(run, "libvirt-silent", conf3, extra=["--log-level", "debug"])
+        finally:
+            Proxy.wrapper = WRAPPER
         r = valib.http_unix(p3.usock, valib.call_xml("va.ping"), path="/RPC2/x")
         check("libvirtd that never answers: the proxy serves HTTP all the same (404, no guest)",
               r.startswith("HTTP/1.1 404"), r[-300:])
         code, took = p3.stop()
         p3.stopped = True
         check("... and exits 0 on SIGTERM within the stop's bound (%.1f s), saying why" % took,
-              code == 0 and took < 5 + 3 * SLOW and
+              code == 0 and took < 8 and
               "the watcher still waits for libvirtd" in p3.d.log(),
               "exit %s: %s" % (code, p3.d.log()[-1500:]))
     finally:
