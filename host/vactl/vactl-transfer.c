@@ -75,12 +75,6 @@
 
 struct xfer;
 
-/* A growable byte buffer (vactl does not link common/'s va_buf). */
-struct bytes {
-	char *data;
-	size_t len, cap;
-};
-
 /* What a lane's call answers: how the answer is read. */
 enum lane_call {
 	CALL_GENERIC, /* xmlrpc-c parses the answer */
@@ -99,13 +93,9 @@ struct lane {
 	size_t len;
 	int has_next;          /* pull: the chunk right after off is this lane's too */
 	unsigned char *data;   /* push: the chunk, until it is in the write call */
-	/* The lane's own HTTP calls. */
-	CURL *easy;
-	struct bytes req;      /* the call's XML */
-	struct bytes resp;     /* the answer's body */
+	struct vactl_http h;    /* the lane's own HTTP calls */
 	enum lane_call kind;
 	lane_done_fn *done;
-	char errbuf[CURL_ERROR_SIZE];
 };
 
 struct chunk {
@@ -363,121 +353,27 @@ progress_end(struct progress *p, uint64_t done, int ok)
 
 /* ---- the lanes' calls (libcurl, see the top of the file) ---- */
 
-#define CALL_HEAD \
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n" \
-	"<methodName>%s</methodName>\r\n<params>\r\n"
-#define CALL_INT "<param><value><i4>%d</i4></value></param>\r\n"
-#define CALL_TAIL "</params>\r\n</methodCall>\r\n"
-
-static int
-bytes_reserve(struct bytes *b, size_t extra)
-{
-	if (extra > SIZE_MAX - b->len - 1)
-		return -1;
-	size_t need = b->len + extra + 1; /* and a NUL */
-	if (need <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	char *p = realloc(b->data, cap);
-	if (!p)
-		return -1;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-}
-
-static int
-bytes_add(struct bytes *b, const void *p, size_t n)
-{
-	if (bytes_reserve(b, n) < 0)
-		return -1;
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static int __attribute__((format(printf, 2, 3)))
-bytes_printf(struct bytes *b, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	return bytes_add(b, buf, (size_t)n);
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct lane *l = arg;
-	size_t len = size * n;
-
-	if (l->resp.len + len > VACTL_XML_LIMIT || bytes_add(&l->resp, p, len) < 0)
-		return 0; /* libcurl fails the transfer with a write error */
-	return len;
-}
-
-static int
-on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	(void)arg;
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	return vactl_interrupted; /* non-zero aborts the transfer */
-}
+#define CALL_HEAD VACTL_CALL_HEAD
+#define CALL_INT VACTL_CALL_INT
+#define CALL_TAIL VACTL_CALL_TAIL
 
 /* The multi handle and an easy handle per lane (after open_lanes).  0 or -1. */
 static int
 wire_open(struct xfer *x)
 {
-	struct vactl *v = x->v;
-	long timeout_ms = v->timeout_s ? (long)v->timeout_s * 1000 + (long)v->extra_wait_ms : 0;
-
 	x->multi = curl_multi_init();
-	x->headers = curl_slist_append(NULL, "Content-Type: text/xml");
-	/* No "Expect: 100-continue" round trip before a write's body. */
-	struct curl_slist *h = x->headers ? curl_slist_append(x->headers, "Expect:") : NULL;
-	if (!x->multi || !h) {
+	x->headers = vactl_http_headers();
+	if (!x->multi || !x->headers) {
 		fail_local(x, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i <= x->nlanes; i++) {
 		struct lane *l = i < x->nlanes ? &x->lanes[i] : &x->sum;
 		l->x = x;
-		CURL *e = l->easy = curl_easy_init();
-		if (!e) {
+		if (vactl_http_init(x->v, &l->h, x->headers, l, 0) < 0) {
 			fail_local(x, "out of memory");
 			return -1;
 		}
-		curl_easy_setopt(e, CURLOPT_URL, v->http_url);
-		if (v->unix_path)
-			curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, v->unix_path);
-		if (v->password) {
-			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-			curl_easy_setopt(e, CURLOPT_USERNAME, v->user);
-			curl_easy_setopt(e, CURLOPT_PASSWORD, v->password);
-		}
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-		curl_easy_setopt(e, CURLOPT_USERAGENT, "vactl/" PACKAGE_VERSION);
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, l);
-		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, l->errbuf);
-		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(e, CURLOPT_PRIVATE, l);
-		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-		if (timeout_ms)
-			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	}
 	return 0;
 }
@@ -487,16 +383,7 @@ wire_close(struct xfer *x)
 {
 	for (int i = 0; i <= JOBS_MAX; i++) {
 		struct lane *l = i < JOBS_MAX ? &x->lanes[i] : &x->sum;
-		if (l->easy) {
-			if (l->busy && x->multi)
-				curl_multi_remove_handle(x->multi, l->easy);
-			curl_easy_cleanup(l->easy);
-		}
-		free(l->req.data);
-		free(l->resp.data);
-		memset(&l->req, 0, sizeof(l->req));
-		memset(&l->resp, 0, sizeof(l->resp));
-		l->easy = NULL;
+		vactl_http_cleanup(&l->h, x->multi, l->busy);
 	}
 	if (x->multi)
 		curl_multi_cleanup(x->multi);
@@ -505,26 +392,22 @@ wire_close(struct xfer *x)
 	x->headers = NULL;
 }
 
-/* Posts the XML in l->req; done runs from wire_run.  0, or -1 (failed). */
+/* Posts the XML in l->h.req; done runs from wire_run.  0, or -1 (failed). */
 static int
 lane_post(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done)
 {
 	struct xfer *x = l->x;
+	char why[256];
 
 	if (vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(x, method, &e);
 		return -1;
 	}
-	l->resp.len = 0;
-	l->errbuf[0] = '\0';
 	l->kind = kind;
 	l->done = done;
-	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDS, l->req.data);
-	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->req.len);
-	CURLMcode mc = curl_multi_add_handle(x->multi, l->easy);
-	if (mc != CURLM_OK) {
-		fail_local(x, "%s: cannot start the call: %s", method, curl_multi_strerror(mc));
+	if (vactl_http_post(x->multi, &l->h, why, sizeof(why)) < 0) {
+		fail_local(x, "%s: cannot start the call: %s", method, why);
 		return -1;
 	}
 	l->busy = 1;
@@ -537,11 +420,11 @@ static int
 lane_call_ints(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done,
 	       int n, int a, int b)
 {
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD, method) < 0 ||
-	    (n > 0 && bytes_printf(&l->req, CALL_INT, a) < 0) ||
-	    (n > 1 && bytes_printf(&l->req, CALL_INT, b) < 0) ||
-	    bytes_printf(&l->req, CALL_TAIL) < 0) {
+	l->h.req.len = 0;
+	if (vactl_bytes_printf(&l->h.req, CALL_HEAD, method) < 0 ||
+	    (n > 0 && vactl_bytes_printf(&l->h.req, CALL_INT, a) < 0) ||
+	    (n > 1 && vactl_bytes_printf(&l->h.req, CALL_INT, b) < 0) ||
+	    vactl_bytes_printf(&l->h.req, CALL_TAIL) < 0) {
 		fail_local(l->x, "%s: out of memory", method);
 		return -1;
 	}
@@ -551,44 +434,14 @@ lane_call_ints(struct lane *l, const char *method, enum lane_call kind, lane_don
 static void
 seek_params_start(struct lane *l, lane_done_fn *done)
 {
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD CALL_INT
+	l->h.req.len = 0;
+	if (vactl_bytes_printf(&l->h.req, CALL_HEAD CALL_INT
 			 "<param><value><i8>%" PRIu64 "</i8></value></param>\r\n" CALL_INT CALL_TAIL,
 			 "va.file.seek", l->handle, l->off, 0) < 0) {
 		fail_local(l->x, "va.file.seek: out of memory");
 		return;
 	}
 	lane_post(l, "va.file.seek", CALL_GENERIC, done);
-}
-
-/* libcurl's failure in vactl-rpc.c's words (see classify() there). */
-static void
-wire_error(struct lane *l, CURLcode code, struct vactl_error *err)
-{
-	const char *why = l->errbuf[0] ? l->errbuf : curl_easy_strerror(code);
-
-	err->code = 0;
-	if (code == CURLE_ABORTED_BY_CALLBACK || vactl_interrupted) {
-		err->kind = VACTL_ERR_INTERRUPTED;
-		why = "interrupted";
-	} else if (code == CURLE_OPERATION_TIMEDOUT) {
-		err->kind = VACTL_ERR_TIMEOUT;
-	} else if (code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_WEIRD_SERVER_REPLY) {
-		err->kind = VACTL_ERR_PROTOCOL;
-	} else {
-		err->kind = VACTL_ERR_UNREACHABLE;
-	}
-	if (code == CURLE_COULDNT_CONNECT && l->x->v->unix_path) {
-		long e = 0;
-		curl_easy_getinfo(l->easy, CURLINFO_OS_ERRNO, &e);
-		snprintf(err->msg, sizeof(err->msg), "cannot connect to the unix socket %s: %s",
-			 l->x->v->unix_path, e ? strerror((int)e) : curl_easy_strerror(code));
-	} else {
-		snprintf(err->msg, sizeof(err->msg), "%s", why);
-	}
-	size_t n = strlen(err->msg);
-	while (n > 0 && (err->msg[n - 1] == '\n' || err->msg[n - 1] == ' '))
-		err->msg[--n] = '\0';
 }
 
 static int scan_read_response(struct lane *l);
@@ -598,48 +451,27 @@ static void
 lane_finish(struct lane *l, CURLcode code)
 {
 	struct vactl_error err = { 0 };
-	long status = 0;
 
 	l->x->in_flight--;
 	l->busy = 0;
 	if (code != CURLE_OK) {
-		wire_error(l, code, &err);
+		vactl_http_error(l->x->v, &l->h, code, &err);
 		l->done(l, NULL, &err);
 		return;
 	}
-	curl_easy_getinfo(l->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		err.kind = VACTL_ERR_HTTP;
-		err.code = (int)status;
-		snprintf(err.msg, sizeof(err.msg), "HTTP response code is %ld, not 200", status);
+	if (vactl_http_status(&l->h, &err) < 0) {
 		l->done(l, NULL, &err);
 		return;
 	}
 	if (l->kind == CALL_READ && scan_read_response(l) == 0)
 		return; /* delivered */
-
-	xmlrpc_env env;
-	xmlrpc_value *result = NULL;
-	int fcode = 0;
-	const char *fstr = NULL;
-	xmlrpc_env_init(&env);
-	xmlrpc_parse_response2(&env, l->resp.data ? l->resp.data : "", l->resp.len, &result,
-			       &fcode, &fstr);
-	if (env.fault_occurred) {
-		err.kind = VACTL_ERR_PROTOCOL;
-		snprintf(err.msg, sizeof(err.msg), "%s", env.fault_string);
-		l->done(l, NULL, &err);
-	} else if (fstr) {
-		err.kind = VACTL_ERR_FAULT;
-		err.code = fcode;
-		snprintf(err.msg, sizeof(err.msg), "%s", fstr);
-		free((void *)fstr);
-		l->done(l, NULL, &err);
-	} else {
+	xmlrpc_value *result = vactl_http_result(&l->h, &err);
+	if (result) {
 		l->done(l, result, NULL);
 		xmlrpc_DECREF(result);
+	} else {
+		l->done(l, NULL, &err);
 	}
-	xmlrpc_env_clean(&env);
 }
 
 /* Runs the lanes' calls until none is in flight (completions start more). */
@@ -727,7 +559,7 @@ close_lanes(struct xfer *x)
 	}
 	for (int i = 0; i < x->nlanes; i++) {
 		struct lane *l = &x->lanes[i];
-		if (l->handle > 0 && l->easy)
+		if (l->handle > 0 && l->h.easy)
 			lane_call_ints(l, "va.file.close", CALL_GENERIC, close_done, 1, l->handle, 0);
 	}
 	wire_run(x);
@@ -1016,10 +848,10 @@ pull_read_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 static int
 scan_read_response(struct lane *l)
 {
-	struct va_scan s = { l->resp.data, l->resp.data + l->resp.len };
+	struct va_scan s = { l->h.resp.data, l->h.resp.data + l->h.resp.len };
 	struct va_b64_dec dec;
 
-	if (!l->resp.data)
+	if (!l->h.resp.data)
 		return -1;
 	va_scan_ws(&s);
 	if (s.end - s.p >= 5 && memcmp(s.p, "<?xml", 5) == 0) {
@@ -1126,15 +958,15 @@ pull_start_sum(struct xfer *x)
 		if (*p < 0x20 || *p > 0x7e)
 			return;
 	snprintf(head, sizeof(head), CALL_HEAD, "va.file.checksum");
-	l->req.len = 0;
-	if (bytes_printf(&l->req, "%s<param><value><string>", head) < 0)
+	l->h.req.len = 0;
+	if (vactl_bytes_printf(&l->h.req, "%s<param><value><string>", head) < 0)
 		return;
 	for (const char *p = x->remote; *p; p++) {
 		const char *esc = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
-		if (esc ? bytes_add(&l->req, esc, strlen(esc)) < 0 : bytes_add(&l->req, p, 1) < 0)
+		if (esc ? vactl_bytes_add(&l->h.req, esc, strlen(esc)) < 0 : vactl_bytes_add(&l->h.req, p, 1) < 0)
 			return;
 	}
-	if (bytes_printf(&l->req, "</string></value></param>\r\n" CALL_TAIL) < 0)
+	if (vactl_bytes_printf(&l->h.req, "</string></value></param>\r\n" CALL_TAIL) < 0)
 		return;
 	lane_post(l, "va.file.checksum", CALL_GENERIC, sum_done);
 }
@@ -1418,19 +1250,19 @@ push_seek_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 		return;
 	}
 	/* The call's XML, with the chunk's base64 written straight into it. */
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD CALL_INT "<param><value><base64>\r\n",
+	l->h.req.len = 0;
+	if (vactl_bytes_printf(&l->h.req, CALL_HEAD CALL_INT "<param><value><base64>\r\n",
 			 "va.file.write", l->handle) < 0 ||
-	    bytes_reserve(&l->req, va_b64_encoded_size(l->len)) < 0) {
+	    vactl_bytes_reserve(&l->h.req, va_b64_encoded_size(l->len)) < 0) {
 		free(l->data);
 		l->data = NULL;
 		fail_local(x, "va.file.write: out of memory");
 		return;
 	}
-	l->req.len += va_b64_encode_lines(l->data, l->len, l->req.data + l->req.len);
+	l->h.req.len += va_b64_encode_lines(l->data, l->len, l->h.req.data + l->h.req.len);
 	free(l->data);
 	l->data = NULL;
-	if (bytes_printf(&l->req, "</base64></value></param>\r\n" CALL_TAIL) < 0) {
+	if (vactl_bytes_printf(&l->h.req, "</base64></value></param>\r\n" CALL_TAIL) < 0) {
 		fail_local(x, "va.file.write: out of memory");
 		return;
 	}

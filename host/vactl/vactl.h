@@ -14,6 +14,10 @@
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
+ *   vactl-http.c      calls posted on libcurl easy handles with XML written
+ *                     by hand (push and pull's lanes, exec's streams)
+ *   vactl-exec.c      exec: a command in the guest with live streams
+ *   vactl-accounts.c  password and keys: a guest user's password, SSH keys
  *
  * Everything runs on one thread.  Functions that can fail return an exit
  * code (VACTL_EXIT_*) after printing the reason on stderr, or fill a
@@ -24,8 +28,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <getopt.h>
 #include <stdio.h>
 
+#include <curl/curl.h>
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/client.h>
 
@@ -188,6 +194,61 @@ char *vactl_member_string(xmlrpc_value *st, const char *key, size_t *len);
 /* "2024-11-25 08:30:01" (local time) into buf. */
 const char *vactl_format_time(double t, char *buf, size_t len);
 
+/* ---- vactl-http.c ---- */
+
+/* A growable byte buffer, NUL-terminated (vactl does not link common/'s va_buf). */
+struct vactl_bytes {
+	char *data;
+	size_t len, cap;
+};
+/* 0, or -1 when out of memory (the buffer unchanged). */
+int vactl_bytes_reserve(struct vactl_bytes *b, size_t extra);
+int vactl_bytes_add(struct vactl_bytes *b, const void *p, size_t n);
+/* At most 511 bytes at once. */
+int vactl_bytes_printf(struct vactl_bytes *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vactl_bytes_free(struct vactl_bytes *b);
+
+/* One call at a time on one easy handle (a keep-alive connection of its own). */
+struct vactl_http {
+	CURL *easy;
+	struct vactl_bytes req;   /* the call's XML, written by the caller */
+	struct vactl_bytes resp;  /* the answer's body (at most VACTL_XML_LIMIT) */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The request headers every such call sends (free with curl_slist_free_all); NULL: no memory. */
+struct curl_slist *vactl_http_headers(void);
+/*
+ * Makes h's easy handle for v's URL and credentials, with headers, priv
+ * as CURLOPT_PRIVATE, and v's timeout plus extra_ms (a long poll's
+ * wait).  Transfers stop when vactl_interrupted is set.  0 or -1.
+ */
+int vactl_http_init(struct vactl *v, struct vactl_http *h, struct curl_slist *headers, void *priv,
+		    unsigned long extra_ms);
+/* Frees h (removing it from multi first when busy). */
+void vactl_http_cleanup(struct vactl_http *h, CURLM *multi, int busy);
+/* Posts h->req on multi.  0, or -1 with why. */
+int vactl_http_post(CURLM *multi, struct vactl_http *h, char *why, size_t whylen);
+/* A failed transfer (code) as an error, worded as vactl-rpc.c words xmlrpc-c's. */
+void vactl_http_error(struct vactl *v, struct vactl_http *h, CURLcode code, struct vactl_error *err);
+/* After a transfer: 0 when the answer is HTTP 200, else -1 with err set. */
+int vactl_http_status(struct vactl_http *h, struct vactl_error *err);
+/* The answer parsed by xmlrpc-c: the result (the caller owns it), or NULL with err. */
+xmlrpc_value *vactl_http_result(struct vactl_http *h, struct vactl_error *err);
+
+#define VACTL_CALL_HEAD \
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n" \
+	"<methodName>%s</methodName>\r\n<params>\r\n"
+#define VACTL_CALL_INT "<param><value><i4>%d</i4></value></param>\r\n"
+#define VACTL_CALL_TAIL "</params>\r\n</methodCall>\r\n"
+
+/* ---- vactl-exec.c, vactl-accounts.c ---- */
+
+int vactl_cmd_exec(struct vactl *v, int argc, char **argv);
+int vactl_cmd_password(struct vactl *v, int argc, char **argv);
+int vactl_cmd_keys(struct vactl *v, int argc, char **argv);
+
 /* ---- vactl-transfer.c ---- */
 
 /* push LOCAL REMOTE and pull REMOTE LOCAL; argv after the command name. */
@@ -208,6 +269,16 @@ int vactl_parse_size(const char *s, uint64_t *out);
  */
 int vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 			     int (*fn)(void *, const char *, int, const char *), void *ctx);
+/*
+ * Parses a command's options: its own (own/own_short, handled by fn) and
+ * the common ones; in_order stops at the first argument (and after
+ * "--").  Returns 0 (arguments from optind), an exit code, or 100 when
+ * --help was printed.
+ */
+int vactl_parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own,
+		    size_t nown, const char *own_short,
+		    int (*fn)(void *ctx, const char *cmd, int opt, const char *arg), void *ctx,
+		    int in_order);
 /* Installs the handlers that set vactl_interrupted. */
 void vactl_catch_signals(void);
 
