@@ -589,6 +589,10 @@ open_ssh_dir(xmlrpc_env *env, const char *m, const struct passwd *pw, int create
 		}
 	}
 	int e = errno;
+	/* O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR (or ELOOP): say which. */
+	if (fd < 0 && (e == ELOOP || e == ENOTDIR) &&
+	    fstatat(home, ".ssh", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		e = ELOOP;
 	close(home);
 	if (fd < 0) {
 		if (e == ELOOP || e == ENOTDIR)

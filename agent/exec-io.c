@@ -267,8 +267,15 @@ write_now(xmlrpc_env *env, struct exec_entry *e, const uint8_t *data, size_t len
 		return -1;
 	}
 	size_t n = min_sz(len, va_proc_in_room(e->p));
-	if (va_proc_in_write(e->p, data, n) < 0) {
+	int r = va_proc_in_write(e->p, data, n);
+	if (r == -ENOMEM) {
 		xmlrpc_faultf(env, "va.exec.write: out of memory");
+		return -1;
+	}
+	if (r < 0 || !va_proc_in_open(e->p)) {
+		/* Writing showed that nobody reads it any more (EPIPE). */
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		    "va.exec.write: the standard input of command %d is closed", e->id);
 		return -1;
 	}
 	if (n == len) {

@@ -600,7 +600,15 @@ va_proc_spawn(va_loop *loop, const struct va_proc_spec *spec, va_proc_event_fn *
 		bad |= va_loop_fd_set(loop, p->out_fd[1], 0, on_fd, p) < 0;
 	if (p->in_fd >= 0 && p->in_fd != p->out_fd[0])
 		bad |= va_loop_fd_set(loop, p->in_fd, 0, on_fd, p) < 0;
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/*
+	 * A kernel (or valgrind 3.19) without pidfd_open says ENOSYS once:
+	 * not asked again, the process's one piece of state outside the
+	 * agent, as it describes the kernel.
+	 */
+	static int no_pidfd;
+	int pfd = no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0 && errno == ENOSYS)
+		no_pidfd = 1;
 	if (pfd >= 0 && (pfd = above2(pfd)) >= 0) {
 		fcntl(pfd, F_SETFD, FD_CLOEXEC);
 		if (va_loop_fd_set(loop, pfd, POLLIN, on_pidfd, p) == 0)
