@@ -454,8 +454,14 @@ va_exec_io_event(struct exec_entry *e)
 {
 	if (e->wr.active)
 		progress_write(e);
+	/*
+	 * Answered from its timer at the loop's next pass, not now: a command
+	 * that ends closes its stdout and stderr and exits at once, and the
+	 * loop sees those fds in one pass; one answer then carries all three
+	 * instead of three answers (and two more reads).
+	 */
 	if (e->rd.active && (waiter_stale(&e->rd) || news(e)))
-		answer_waiting_read(e); /* may free e: last */
+		va_loop_timer_in(e->rd.timer, 0);
 }
 
 void

@@ -288,6 +288,21 @@ def test_streaming():
           (got, dt, out, last))
 
 
+def test_example():
+    """examples/python/exec_stream.py prints lines as they come."""
+    _, proxy = ON
+    ex = os.path.join(valib.TOP, "examples", "python", "exec_stream.py")
+    r = subprocess.run([sys.executable, ex, "--url", "unix:" + proxy.usock, "--", "sh", "-c",
+                        "echo a; sleep 1; echo b >&2; printf tail; exit 4"],
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    lines = [ln.split(None, 1) for ln in r.stdout.splitlines()]
+    ok = (r.returncode == 4 and [ln[1] for ln in lines] ==
+          ["stdout: a", "stderr: b", "stdout: tail", "exit 4"] and float(lines[1][0]) >= 0.9
+          and float(lines[0][0]) < 0.9)
+    check("examples/python/exec_stream.py streams lines with their times, exit 4", ok,
+          "rc %d: %r %r" % (r.returncode, r.stdout, r.stderr))
+
+
 def test_big_cat():
     _, proxy = ON
     size = (16 if QUICK else 100) * MiB
@@ -685,7 +700,7 @@ def main():
         ready = wait_for(lambda: sp(ON[1], 5).va.ping() and sp(OFF[1], 5).va.ping(), 20 * SLOW)
         if check("the agents and proxies answer", ready, on.log()[-500:]):
             for t in (test_disabled, test_enabled_by_config, test_basics, test_streaming,
-                      test_memory_bounds, test_big_cat, test_stdin_close, test_timeout,
+                      test_example, test_memory_bounds, test_big_cat, test_stdin_close, test_timeout,
                       test_limits, test_signals, test_tty, test_accounts,
                       test_restart_kills):
                 valib.case(t)

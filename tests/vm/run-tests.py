@@ -726,13 +726,17 @@ def _vactl(g, *args, stdin=None, timeout=300, **kw):
                           timeout=timeout, **kw)
 
 
+def _bytes(v):
+    return v.data if isinstance(v, xmlrpc.client.Binary) else v
+
+
 def _read_all(p, i, limit=60):
     out, err = b"", b""
     end = now() + limit
     while now() < end:
         r = p.va.exec.read(i, MiB, 5000)
-        out += r["stdout"].data
-        err += r["stderr"].data
+        out += _bytes(r["stdout"])
+        err += _bytes(r["stderr"])
         if r["exited"] and r["stdout_eof"] and r["stderr_eof"]:
             return out, err, r
     raise TestFailure("command %d did not end in %d s" % (i, limit))
