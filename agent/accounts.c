@@ -801,37 +801,19 @@ out:
 	return res;
 }
 
-static xmlrpc_value *
-method_keys_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
-{
-	(void)server_info;
-	(void)call_info;
-	return keys_call(env, params, KEYS_GET);
-}
-
-static xmlrpc_value *
-method_keys_add(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
-{
-	(void)server_info;
-	(void)call_info;
-	return keys_call(env, params, KEYS_ADD);
-}
-
-static xmlrpc_value *
-method_keys_remove(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
-{
-	(void)server_info;
-	(void)call_info;
-	return keys_call(env, params, KEYS_REMOVE);
-}
-
-static xmlrpc_value *
-method_keys_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
-{
-	(void)server_info;
-	(void)call_info;
-	return keys_call(env, params, KEYS_SET);
-}
+/* The four methods of va.ssh.keys.*: keys_call with their operation. */
+#define KEYS_METHOD(fn, op)                                                              \
+	static xmlrpc_value *fn(xmlrpc_env *env, xmlrpc_value *params, void *server_info,  \
+				void *call_info)                                           \
+	{                                                                                  \
+		(void)server_info;                                                         \
+		(void)call_info;                                                           \
+		return keys_call(env, params, op);                                         \
+	}
+KEYS_METHOD(method_keys_get, KEYS_GET)
+KEYS_METHOD(method_keys_add, KEYS_ADD)
+KEYS_METHOD(method_keys_remove, KEYS_REMOVE)
+KEYS_METHOD(method_keys_set, KEYS_SET)
 
 static const struct xmlrpc_method_info3 accounts_methods[] = {
 	{
