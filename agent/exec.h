@@ -3,8 +3,8 @@
  * exec.h - the group "exec" (va.exec.*): commands run in the guest with
  * their output streamed to the host.  Opt-in: off unless --enable-exec
  * (exec = yes in va-agent.conf).  Shared by exec.c (the group, start,
- * kill, list, resize, the table and its sweep) and exec-io.c (read and
- * write, answered later when they wait).
+ * kill, list, resize, the table and its sweep), exec-start.c (start)
+ * and exec-io.c (read and write, answered later when they wait).
  *
  * A command is an entry of the group's table, from va.exec.start until
  * it is done (exited and both outputs at their end) and either a read
@@ -60,12 +60,21 @@ struct va_execs {
 };
 
 /* exec.c */
+/* The process of the entry opaque changed (proc.h's event); its timeout passed. */
+void va_exec_on_proc(void *opaque, struct va_proc *p);
+void va_exec_on_timeout(void *opaque);
+/* Commands running, and entries kept (running or not). */
+void va_exec_count(const struct va_execs *ex, unsigned *running, unsigned *kept);
 struct exec_entry *va_exec_find(xmlrpc_env *env, struct va_execs *ex, int64_t id,
 				const char *method);
 /* Frees the entry (its process's group is killed when it still runs). */
 void va_exec_entry_free(struct exec_entry *e);
 /* 1 when the process exited and both outputs ended. */
 int va_exec_done(const struct exec_entry *e);
+
+/* exec-start.c */
+xmlrpc_value *va_exec_method_start(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+				   void *call_info);
 
 /* exec-io.c */
 xmlrpc_value *va_exec_method_read(xmlrpc_env *env, xmlrpc_value *params, void *server_info,

@@ -296,9 +296,11 @@ def test_example():
                         "echo a; sleep 1; echo b >&2; printf tail; exit 4"],
                        capture_output=True, text=True, timeout=60 * SLOW)
     lines = [ln.split(None, 1) for ln in r.stdout.splitlines()]
-    ok = (r.returncode == 4 and [ln[1] for ln in lines] ==
-          ["stdout: a", "stderr: b", "stdout: tail", "exit 4"] and float(lines[1][0]) >= 0.9
-          and float(lines[0][0]) < 0.9)
+    # Each stream in its order; the two streams are not ordered with each other.
+    ok = (r.returncode == 4 and len(lines) == 4 and lines[0][1] == "stdout: a"
+          and float(lines[0][0]) < 0.9 and lines[3][1] == "exit 4"
+          and sorted(ln[1] for ln in lines[1:3]) == ["stderr: b", "stdout: tail"]
+          and all(float(ln[0]) >= 0.9 for ln in lines[1:]))
     check("examples/python/exec_stream.py streams lines with their times, exit 4", ok,
           "rc %d: %r %r" % (r.returncode, r.stdout, r.stderr))
 
@@ -436,19 +438,24 @@ def test_memory_bounds():
     time.sleep(1)
     after = rss_kb(pid)
     lst = {c["id"]: c for c in s.va.exec.list()}
-    growth = (after - before) / 1024
-    # 1 MiB of stdout buffered, 1 MiB of stdin queued (+ the write's copy, the heap's slack).
-    check("flood + deaf reader: the agent's RSS %.1f -> %.1f MiB (bounds: 1 MiB a buffer); "
-          "the flood's stdout holds %d bytes, the second write took %d bytes after %.1f s"
+    # 1 MiB of stdout and 1 MiB of stdin buffered, the waiting write's rest,
+    # and what one 1 MiB write call costs on its way (frame, parse) and the
+    # heap keeps: a bound, not a leak.
+    check("flood + deaf reader: the agent's RSS %.1f -> %.1f MiB; the flood's stdout holds "
+          "%d bytes (its buffer), the second write took %d bytes after %.1f s"
           % (before / 1024, after / 1024, lst[flood]["stdout_buffered"], second, waited),
-          growth < (8 if not VALGRIND else 64) and lst[flood]["stdout_buffered"] == MiB
+          (after - before) / 1024 < (16 if not VALGRIND else 64)
+          and lst[flood]["stdout_buffered"] == MiB
           and first == MiB and second < 128 * 1024 and 9 < waited < 30 * SLOW,
           (before, after, lst, first, second))
     data = b""
-    while len(data) < 3 * MiB:
+    while len(data) < 8 * MiB:
         data += s.va.exec.read(flood, MiB, 1000)["stdout"].data
-    check("the flood's output was held back, not dropped (3 MiB read, lines whole)",
-          data.count(b"\n") > 100 and all(b" " in line for line in data.split(b"\n")[1:-1][:1000]))
+    later = rss_kb(pid)
+    check("8 MiB more of the flood read through its 1 MiB buffer, nothing dropped (lines "
+          "whole): the RSS stays at %.1f MiB (%+.1f)" % (later / 1024, (later - after) / 1024),
+          data.count(b"\n") > 100 and all(b" " in ln for ln in data.split(b"\n")[1:-1][:1000])
+          and (later - after) / 1024 < (2 if not VALGRIND else 16), (after, later))
     for i in (flood, deaf):
         s.va.exec.kill(i, "KILL")
         read_all(s, i)
