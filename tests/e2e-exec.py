@@ -427,6 +427,9 @@ def test_memory_bounds():
     agent, proxy = ON
     pid = agent_pid(agent)
     s = sp(proxy)
+    # ASan's quarantine and valgrind keep freed memory: wider bounds there.
+    with open("/proc/%d/maps" % pid) as f:
+        loose = VALGRIND or "libasan" in f.read()
     before = rss_kb(pid)
     flood = s.va.exec.start(["sh", "-c", "while :; do cat /proc/self/maps; done"])
     deaf = s.va.exec.start(["sleep", "60"])
@@ -444,7 +447,7 @@ def test_memory_bounds():
     check("flood + deaf reader: the agent's RSS %.1f -> %.1f MiB; the flood's stdout holds "
           "%d bytes (its buffer), the second write took %d bytes after %.1f s"
           % (before / 1024, after / 1024, lst[flood]["stdout_buffered"], second, waited),
-          (after - before) / 1024 < (16 if not VALGRIND else 64)
+          (after - before) / 1024 < (16 if not loose else 64)
           and lst[flood]["stdout_buffered"] == MiB
           and first == MiB and second < 128 * 1024 and 9 < waited < 30 * SLOW,
           (before, after, lst, first, second))
@@ -453,9 +456,11 @@ def test_memory_bounds():
         data += s.va.exec.read(flood, MiB, 1000)["stdout"].data
     later = rss_kb(pid)
     check("8 MiB more of the flood read through its 1 MiB buffer, nothing dropped (lines "
-          "whole): the RSS stays at %.1f MiB (%+.1f)" % (later / 1024, (later - after) / 1024),
+          "whole): the RSS stays at %.1f MiB (%+.1f%s)" % (later / 1024, (later - after) / 1024,
+                                                          ", not bounded under ASan/valgrind"
+                                                          if loose else ""),
           data.count(b"\n") > 100 and all(b" " in ln for ln in data.split(b"\n")[1:-1][:1000])
-          and (later - after) / 1024 < (2 if not VALGRIND else 16), (after, later))
+          and (loose or (later - after) / 1024 < 2), (after, later))
     for i in (flood, deaf):
         s.va.exec.kill(i, "KILL")
         read_all(s, i)
