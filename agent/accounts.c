@@ -168,7 +168,7 @@ find_user(xmlrpc_env *env, const char *method, const char *user, struct passwd *
 
 	if (res)
 		return 0;
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+	va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 	    "%s: no user \"%s\" in the guest%s%s", method, user, rc ? ": " : "",
 	    rc ? strerror(rc) : "");
 	return -1;
@@ -258,14 +258,14 @@ store_hash(xmlrpc_env *env, const char *user, const char *hash)
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	if (lock < 0 || fcntl(lock, F_SETLK, &fl) < 0) {
 		int e = errno;
-		xmlrpc_env_set_fault_formatted(env, lock >= 0 && (e == EAGAIN || e == EACCES) ?
+		va_fault(env, lock >= 0 && (e == EAGAIN || e == EACCES) ?
 		    XMLRPC_LIMIT_EXCEEDED_ERROR : XMLRPC_INTERNAL_ERROR,
 		    "%s: busy: %s: %s; try again", m, PWD_LOCK,
 		    lock >= 0 ? "held by another program" : strerror(e));
 		goto out;
 	}
 	if (access(SHADOW_LOCK, F_OK) == 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "%s: busy: %s exists (another program edits the password files); try again",
 		    m, SHADOW_LOCK);
 		goto out;
@@ -282,20 +282,20 @@ store_hash(xmlrpc_env *env, const char *user, const char *hash)
 		e = rr < 0 ? -rr : 0;
 	}
 	if (e) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: cannot read %s: %s",
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: cannot read %s: %s",
 		    m, path, e == EINVAL ? "not a regular file" : strerror(e));
 		goto out;
 	}
 	int s = set_field(&text, user, hash, shadow, &out);
 	if (s == -ENOENT) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "%s: user %s has no line in %s (an account from elsewhere, NSS)", m, user, path);
 		goto out;
 	}
 	if (s == 0)
 		s = replace_file(etc, path + 5, &out, st.st_uid, st.st_gid, st.st_mode & 07777);
 	if (s < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: cannot write %s: %s",
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: cannot write %s: %s",
 		    m, path, strerror(-s));
 		goto out;
 	}
@@ -350,7 +350,7 @@ method_set_password(xmlrpc_env *env, xmlrpc_value *params, void *server_info, vo
 		goto out;
 	va_log_info("%s %s%s", m, user, crypted ? " (a hash)" : "");
 	if (plen == 0 || plen > MAX_PASSWORD) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s: the password is %s (1 to %d bytes)", m, plen ? "too long" : "empty",
 		    MAX_PASSWORD);
 		goto out;
@@ -359,7 +359,7 @@ method_set_password(xmlrpc_env *env, xmlrpc_value *params, void *server_info, vo
 		goto out;
 	if (crypted) {
 		if (!field_ok(pass)) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: a crypted password is printable ASCII without ':' or spaces", m);
 			goto out;
 		}
@@ -374,7 +374,7 @@ method_set_password(xmlrpc_env *env, xmlrpc_value *params, void *server_info, vo
 		hash = crypt_rn(pass, salt, cd, sizeof(*cd));
 	explicit_bzero(pass, plen);
 	if (!hash || hash[0] == '*') {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "%s: crypt(3) failed: %s", m, cd ? strerror(errno) : "out of memory");
 	} else if (store_hash(env, user, hash) == 0) {
 		res = xmlrpc_bool_new(env, 1);
@@ -491,13 +491,13 @@ read_keys(xmlrpc_env *env, const char *m, xmlrpc_value *arr, struct keyset *k)
 	if (env->fault_occurred)
 		return;
 	if (n > MAX_KEYS) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "%s: %d keys (at most %d)", m, n, MAX_KEYS);
 		return;
 	}
 	k->keys = calloc((size_t)n + 1, sizeof(char *));
 	if (!k->keys) {
-		xmlrpc_faultf(env, "%s: out of memory", m);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", m);
 		return;
 	}
 	for (int i = 0; i < n && !env->fault_occurred; i++) {
@@ -509,7 +509,7 @@ read_keys(xmlrpc_env *env, const char *m, xmlrpc_value *arr, struct keyset *k)
 		if (env->fault_occurred)
 			return;
 		if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: key %d is not a string", m, i + 1);
 		else
 			va_text_read(env, v, &k->keys[i], &len);
@@ -522,13 +522,13 @@ read_keys(xmlrpc_env *env, const char *m, xmlrpc_value *arr, struct keyset *k)
 				   k->keys[i][len - 1] == '\t'))
 			k->keys[i][--len] = '\0';
 		if (len > MAX_KEY_LEN)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "%s: key %d is %zu bytes long (at most %u)", m, i + 1, len, MAX_KEY_LEN);
 		else if (strpbrk(k->keys[i], "\r\n"))
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: key %d holds a line break (one key a line)", m, i + 1);
 		else if (key_of(k->keys[i], len, &key, &klen) < 0)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: key %d is not an SSH public key (\"[options] TYPE BASE64 "
 			    "[comment]\", TYPE ssh-..., ecdsa-sha2-..., sk-...)", m, i + 1);
 	}
@@ -561,7 +561,7 @@ open_ssh_dir(xmlrpc_env *env, const char *m, const struct passwd *pw, int create
 	int home = open(pw->pw_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (home < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "%s: the home directory %s of %s: %s", m, pw->pw_dir, pw->pw_name, strerror(errno));
 		return -1;
 	}
@@ -572,7 +572,7 @@ open_ssh_dir(xmlrpc_env *env, const char *m, const struct passwd *pw, int create
 			return -2;
 		}
 		if (mkdirat(home, ".ssh", 0700) < 0 && errno != EEXIST) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+			va_fault(env, XMLRPC_INTERNAL_ERROR,
 			    "%s: cannot make %s/.ssh: %s", m, pw->pw_dir, strerror(errno));
 			close(home);
 			return -1;
@@ -580,7 +580,7 @@ open_ssh_dir(xmlrpc_env *env, const char *m, const struct passwd *pw, int create
 		fd = openat(home, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
 		    (fchown(fd, pw->pw_uid, pw->pw_gid) < 0 || fchmod(fd, 0700) < 0)) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+			va_fault(env, XMLRPC_INTERNAL_ERROR,
 			    "%s: cannot give %s/.ssh to %s: %s", m, pw->pw_dir, pw->pw_name,
 			    strerror(errno));
 			close(fd);
@@ -596,21 +596,21 @@ open_ssh_dir(xmlrpc_env *env, const char *m, const struct passwd *pw, int create
 	close(home);
 	if (fd < 0) {
 		if (e == ELOOP || e == ENOTDIR)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 			    "%s: %s/.ssh is %s: refused", m, pw->pw_dir,
 			    e == ELOOP ? "a symbolic link" : "not a directory");
 		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+			va_fault(env, XMLRPC_INTERNAL_ERROR,
 			    "%s: %s/.ssh: %s", m, pw->pw_dir, strerror(e));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || st.st_uid != pw->pw_uid || (st.st_mode & 022)) {
 		if (st.st_uid != pw->pw_uid)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 			    "%s: %s/.ssh belongs to uid %d, not to %s: refused", m, pw->pw_dir,
 			    (int)st.st_uid, pw->pw_name);
 		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 			    "%s: %s/.ssh is writable by others (mode %04o): refused", m, pw->pw_dir,
 			    (unsigned)(st.st_mode & 07777));
 		close(fd);
@@ -629,7 +629,7 @@ read_keys_file(xmlrpc_env *env, const char *m, int dir, const struct passwd *pw,
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0) {
-		xmlrpc_env_set_fault_formatted(env, errno == ELOOP ? XMLRPC_REQUEST_REFUSED_ERROR :
+		va_fault(env, errno == ELOOP ? XMLRPC_REQUEST_REFUSED_ERROR :
 		    XMLRPC_INTERNAL_ERROR, "%s: %s/.ssh/authorized_keys: %s", m, pw->pw_dir,
 		    errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
 		return -1;
@@ -637,12 +637,12 @@ read_keys_file(xmlrpc_env *env, const char *m, int dir, const struct passwd *pw,
 	int r = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (st.st_uid != pw->pw_uid && st.st_uid != 0)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "%s: %s/.ssh/authorized_keys is not a regular file of %s: refused", m,
 		    pw->pw_dir, pw->pw_name);
 		r = -1;
 	} else if ((r = read_all(fd, b, MAX_KEYS_FILE)) < 0) {
-		xmlrpc_env_set_fault_formatted(env, r == -EFBIG ? XMLRPC_LIMIT_EXCEEDED_ERROR :
+		va_fault(env, r == -EFBIG ? XMLRPC_LIMIT_EXCEEDED_ERROR :
 		    XMLRPC_INTERNAL_ERROR, "%s: %s/.ssh/authorized_keys: %s", m, pw->pw_dir,
 		    r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
 		r = -1;
@@ -784,7 +784,7 @@ keys_call(xmlrpc_env *env, xmlrpc_value *params, enum keys_op op)
 	if (r == 0 && (changed || op == KEYS_SET))
 		r = replace_file(dir, "authorized_keys", &out, pw.pw_uid, pw.pw_gid, 0600);
 	if (r < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "%s: cannot write %s/.ssh/authorized_keys: %s", m, pw.pw_dir, strerror(-r));
 		goto out;
 	}

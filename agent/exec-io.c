@@ -40,6 +40,7 @@
 #include "methods.h"
 #include "rpc.h"
 #include "serve.h"
+#include "text.h"
 #include "xmlgate.h"
 
 /* ---- what a read delivers ------------------------------------------------------- */
@@ -193,12 +194,12 @@ read_params(xmlrpc_env *env, struct va_execs *ex, xmlrpc_value *params, size_t *
 	if (env->fault_occurred)
 		return NULL;
 	if (m < 1 || m > VA_EXEC_MAX_READ) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.exec.read: max_bytes %" PRId64 " is out of range (1 to %u)", m, VA_EXEC_MAX_READ);
 		return NULL;
 	}
 	if (w < 0 || w > VA_EXEC_MAX_WAIT_MS) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.exec.read: wait_ms %" PRId64 " is out of range (0 to %d)", w, VA_EXEC_MAX_WAIT_MS);
 		return NULL;
 	}
@@ -231,7 +232,7 @@ write_params(xmlrpc_env *env, struct va_execs *ex, xmlrpc_value *params, uint8_t
 		return NULL;
 	*data = (uint8_t *)d;
 	if (*len > VA_EXEC_MAX_WRITE) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.exec.write: %zu bytes is more than one write takes (%u)", *len, VA_EXEC_MAX_WRITE);
 		return NULL;
 	}
@@ -257,24 +258,24 @@ write_now(xmlrpc_env *env, struct exec_entry *e, const uint8_t *data, size_t len
 {
 	*complete = 0;
 	if (e->wr.active) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.exec.write: busy: a write to command %d waits already", e->id);
 		return -1;
 	}
 	if (!va_proc_in_open(e->p)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.exec.write: the standard input of command %d is closed", e->id);
 		return -1;
 	}
 	size_t n = min_sz(len, va_proc_in_room(e->p));
 	int r = va_proc_in_write(e->p, data, n);
 	if (r == -ENOMEM) {
-		xmlrpc_faultf(env, "va.exec.write: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.write: out of memory");
 		return -1;
 	}
 	if (r < 0 || !va_proc_in_open(e->p)) {
 		/* Writing showed that nobody reads it any more (EPIPE). */
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.exec.write: the standard input of command %d is closed", e->id);
 		return -1;
 	}

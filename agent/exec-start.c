@@ -90,13 +90,13 @@ read_argv(xmlrpc_env *env, xmlrpc_value *arr, struct start_req *r)
 	if (env->fault_occurred)
 		return;
 	if (n < 1 || n > MAX_ARGS) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: argv has %d words (1 to %d)", n, MAX_ARGS);
 		return;
 	}
 	r->argv = calloc((size_t)n + 1, sizeof(char *));
 	if (!r->argv) {
-		xmlrpc_faultf(env, "va.exec.start: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 		return;
 	}
 	for (int i = 0; i < n && !env->fault_occurred; i++) {
@@ -106,7 +106,7 @@ read_argv(xmlrpc_env *env, xmlrpc_value *arr, struct start_req *r)
 		if (env->fault_occurred)
 			return;
 		if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "va.exec.start: argv[%d] is not a string", i);
 		else
 			va_text_read(env, v, &r->argv[i], &len);
@@ -116,11 +116,11 @@ read_argv(xmlrpc_env *env, xmlrpc_value *arr, struct start_req *r)
 		r->argc = (size_t)i + 1;
 		bytes += len + 1;
 		if (bytes > MAX_ARG_BYTES)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "va.exec.start: argv holds more than %u bytes", MAX_ARG_BYTES);
 	}
 	if (!env->fault_occurred && !r->argv[0][0])
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: argv[0] is empty");
 }
 
@@ -132,13 +132,13 @@ read_env(xmlrpc_env *env, xmlrpc_value *st, struct start_req *r)
 	if (env->fault_occurred)
 		return;
 	if (n > MAX_ENV) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: env has %d variables (at most %d)", n, MAX_ENV);
 		return;
 	}
 	r->env = calloc((size_t)n + 1, sizeof(char *));
 	if (!r->env) {
-		xmlrpc_faultf(env, "va.exec.start: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 		return;
 	}
 	for (int i = 0; i < n && !env->fault_occurred; i++) {
@@ -150,10 +150,10 @@ read_env(xmlrpc_env *env, xmlrpc_value *st, struct start_req *r)
 		va_text_read(env, k, &name, NULL);
 		if (!env->fault_occurred) {
 			if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING)
-				xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+				va_fault(env, XMLRPC_TYPE_ERROR,
 				    "va.exec.start: env.%s is not a string", name);
 			else if (!name[0] || strchr(name, '='))
-				xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+				va_fault(env, XMLRPC_TYPE_ERROR,
 				    "va.exec.start: \"%s\" is not a variable name", name);
 			else
 				va_text_read(env, v, &val, NULL);
@@ -161,7 +161,7 @@ read_env(xmlrpc_env *env, xmlrpc_value *st, struct start_req *r)
 		if (!env->fault_occurred) {
 			if (asprintf(&r->env[i], "%s=%s", name, val) < 0) {
 				r->env[i] = NULL;
-				xmlrpc_faultf(env, "va.exec.start: out of memory");
+				va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 			} else {
 				r->nenv = (size_t)i + 1;
 			}
@@ -183,7 +183,7 @@ opt(xmlrpc_env *env, xmlrpc_value *opts, const char *key, xmlrpc_type want, xmlr
 		return 0;
 	xmlrpc_type t = xmlrpc_value_type(*v);
 	if (t != want && !(want == XMLRPC_TYPE_INT && t == XMLRPC_TYPE_I8)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: opts.%s has the wrong type", key);
 		xmlrpc_DECREF(*v);
 		*v = NULL;
@@ -208,7 +208,7 @@ opt_int(xmlrpc_env *env, xmlrpc_value *opts, const char *key, int64_t lo, int64_
 	}
 	xmlrpc_DECREF(v);
 	if (!env->fault_occurred && (*out < lo || *out > hi))
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.exec.start: opts.%s %" PRId64 " is out of range (%" PRId64 " to %" PRId64 ")",
 		    key, *out, lo, hi);
 }
@@ -236,7 +236,7 @@ opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *key, char **out)
 	va_text_read(env, v, out, NULL);
 	xmlrpc_DECREF(v);
 	if (!env->fault_occurred && !**out)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: opts.%s is empty", key);
 }
 
@@ -260,7 +260,7 @@ read_opts(xmlrpc_env *env, xmlrpc_value *opts, struct start_req *r)
 		for (size_t j = 0; name && j < sizeof(known) / sizeof(known[0]); j++)
 			ok |= strcmp(name, known[j]) == 0;
 		if (!env->fault_occurred && !ok)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "va.exec.start: unknown option \"%s\" (env, cwd, stdin, user, "
 			    "timeout_s, merge, pty, rows, cols)", name);
 		free(name);
@@ -274,7 +274,7 @@ read_opts(xmlrpc_env *env, xmlrpc_value *opts, struct start_req *r)
 	if (!env->fault_occurred)
 		opt_string(env, opts, "cwd", &r->cwd);
 	if (!env->fault_occurred && r->cwd && r->cwd[0] != '/')
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.start: opts.cwd \"%s\" is not an absolute path", r->cwd);
 	if (!env->fault_occurred)
 		opt_string(env, opts, "user", &r->user);
@@ -284,7 +284,7 @@ read_opts(xmlrpc_env *env, xmlrpc_value *opts, struct start_req *r)
 		xmlrpc_read_base64(env, v, &len, &d);
 		xmlrpc_DECREF(v);
 		if (!env->fault_occurred && len > VA_EXEC_BUFFER)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "va.exec.start: opts.stdin holds %zu bytes (at most %u; send more "
 			    "with va.exec.write)", len, VA_EXEC_BUFFER);
 		if (env->fault_occurred) {
@@ -359,11 +359,11 @@ lookup_user(xmlrpc_env *env, const char *user, struct who *w)
 
 	if (!res) {
 		if (user)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 			    "va.exec.start: no user \"%s\" in the guest%s%s", user,
 			    rc ? ": " : "", rc ? strerror(rc) : "");
 		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+			va_fault(env, XMLRPC_INTERNAL_ERROR,
 			    "va.exec.start: the agent's user (uid %d) has no passwd entry",
 			    (int)geteuid());
 		return -1;
@@ -389,13 +389,13 @@ lookup_user(xmlrpc_env *env, const char *user, struct who *w)
 			}
 			n = want > n ? want : n * 2;
 		}
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.exec.start: cannot read the groups of %s", user);
 		return -1;
 	}
 	return 0;
 oom:
-	xmlrpc_faultf(env, "va.exec.start: out of memory");
+	va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 	return -1;
 }
 
@@ -476,14 +476,14 @@ find_program(xmlrpc_env *env, const char *prog, const char *path_var)
 {
 	if (strchr(prog, '/')) {
 		if (prog[0] != '/') {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "va.exec.start: \"%s\": give an absolute path, or a bare name looked up "
 			    "in PATH", prog);
 			return NULL;
 		}
 		char *p = strdup(prog);
 		if (!p)
-			xmlrpc_faultf(env, "va.exec.start: out of memory");
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 		return p;
 	}
 	const char *dirs = path_var ? path_var : DEFAULT_PATH;
@@ -497,14 +497,14 @@ find_program(xmlrpc_env *env, const char *prog, const char *path_var)
 		    executable_file(cand)) {
 			char *p = strdup(cand);
 			if (!p)
-				xmlrpc_faultf(env, "va.exec.start: out of memory");
+				va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 			return p;
 		}
 		dirs += dl;
 		if (*dirs == ':')
 			dirs++;
 	}
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+	va_fault(env, XMLRPC_INTERNAL_ERROR,
 	    "va.exec.start: cannot run %s: not found in PATH (%s)", prog,
 	    path_var ? path_var : DEFAULT_PATH);
 	return NULL;
@@ -538,11 +538,11 @@ start(xmlrpc_env *env, struct va_execs *ex, struct start_req *r)
 		va_log_warnx("va.exec.start %s: refused, %u commands run and %u are kept", r->argv[0],
 			     running, kept);
 		if (running >= VA_EXEC_MAX_RUNNING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "va.exec.start: busy: %u commands are running (at most %d at once); "
 			    "try again when one has finished", running, VA_EXEC_MAX_RUNNING);
 		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "va.exec.start: busy: %u finished commands wait to be read (at most "
 			    "%d are kept, each for %d s)", kept - running, VA_EXEC_MAX_KEPT,
 			    VA_EXEC_KEEP_S);
@@ -552,7 +552,7 @@ start(xmlrpc_env *env, struct va_execs *ex, struct start_req *r)
 		goto out;
 	envp = build_env(r, &w);
 	if (!envp) {
-		xmlrpc_faultf(env, "va.exec.start: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 		goto out;
 	}
 	size_t nenvp = 0;
@@ -563,7 +563,7 @@ start(xmlrpc_env *env, struct va_execs *ex, struct start_req *r)
 		goto out;
 	if (!allowed(va_agent_config(a), path)) {
 		va_log_warnx("va.exec.start %s: refused, not in the exec-allow list", path);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.exec.start: %s is not in this guest's exec-allow list", path);
 		goto out;
 	}
@@ -574,7 +574,7 @@ start(xmlrpc_env *env, struct va_execs *ex, struct start_req *r)
 	e = calloc(1, sizeof(*e));
 	if (!e || !(e->prog = strdup(path)) || (r->user && !(e->user = strdup(r->user))) ||
 	    !(e->timeout = va_loop_timer_new(va_agent_loop(a), va_exec_on_timeout, e))) {
-		xmlrpc_faultf(env, "va.exec.start: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: out of memory");
 		goto fail;
 	}
 	struct va_proc_spec spec = {
@@ -591,7 +591,7 @@ start(xmlrpc_env *env, struct va_execs *ex, struct start_req *r)
 	e->p = va_proc_spawn(va_agent_loop(a), &spec, va_exec_on_proc, e, why, sizeof(why), &err_no);
 	if (!e->p) {
 		va_log_warnx("va.exec.start: %s", why);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: %s", why);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.exec.start: %s", why);
 		goto fail;
 	}
 	e->id = ++ex->next_id;

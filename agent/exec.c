@@ -52,7 +52,7 @@ va_exec_find(xmlrpc_env *env, struct va_execs *ex, int64_t id, const char *metho
 	for (struct exec_entry *e = ex->entries; e; e = e->next)
 		if (e->id == id)
 			return e;
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+	va_fault(env, XMLRPC_INDEX_ERROR,
 	    "%s: no command %" PRId64 " (finished and read, or never started)", method, id);
 	return NULL;
 }
@@ -181,7 +181,7 @@ read_signal(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage)
 		if (!env->fault_occurred && (sig < 1 || sig >= NSIG))
 			sig = -1;
 		if (sig < 0 && !env->fault_occurred)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "va.exec.kill: no signal number %d", sig);
 	} else {
 		char *name = NULL;
@@ -191,7 +191,7 @@ read_signal(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage)
 			if (strcmp(n, signals[k].name) == 0)
 				sig = signals[k].sig;
 		if (!env->fault_occurred && sig < 0)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "va.exec.kill: unknown signal \"%s\"", name);
 		free(name);
 	}
@@ -240,7 +240,7 @@ method_resize(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	if (env->fault_occurred)
 		return NULL;
 	if (rows < 1 || rows > 10000 || cols < 1 || cols > 10000) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.exec.resize: %" PRId64 "x%" PRId64 " is out of range (1 to 10000)", rows, cols);
 		return NULL;
 	}
@@ -249,7 +249,7 @@ method_resize(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 		return NULL;
 	int r = va_proc_resize(e->p, (unsigned short)rows, (unsigned short)cols);
 	if (r < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.exec.resize: command %d %s", e->id,
 		    r == -ENOTTY ? "has no pty (start it with pty)" : strerror(-r));
 		return NULL;

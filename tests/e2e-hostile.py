@@ -209,7 +209,7 @@ def event_flood(run):
         sock.sendall(b"COPY %d\n%s" % (len(text), text.encode()))
         sock.recv(100)
         sock.close()
-        real = valib.wait_event(sp, since, lambda e: e.get("guest") == "real", 10)
+        real, _ = valib.wait_event(sp, since, lambda e: e.get("guest") == "real", 10)
         check("the real guest's event is queued", real is not None)
         blob = "x" * (64 * 1024)
         sent = 0

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * events.c - the bounded queue behind proxy.events (see events.h): a ring
+ * of the newest events, and a condition variable the long polls wait on.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -20,31 +24,34 @@ struct event {
 	xmlrpc_value *data;
 };
 
-static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ev_cond;
-static struct event *ring;   /* ring[(first + i) % cap], i < count */
-static size_t cap, first, count;
-static uint64_t last_id;     /* id of the newest event; 0: none yet */
-static int shutting_down;
+/* Everything under lock. */
+struct va_events {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* a new event, a cancel, the shutdown */
+	struct event *ring;     /* ring[(first + i) % cap], i < count */
+	size_t cap, first, count;
+	uint64_t last_id;       /* id of the newest event; 0: none yet */
+	int shutting_down;
+};
 
-int
-va_events_init(size_t capacity)
+struct va_events *
+va_events_new(size_t capacity)
 {
+	struct va_events *q = calloc(1, sizeof(*q));
 	pthread_condattr_t ca;
 
-	ring = calloc(capacity, sizeof(*ring));
-	if (!ring)
-		return -ENOMEM;
-	cap = capacity;
-	first = count = 0;
-	last_id = 0;
-	shutting_down = 0;
+	if (!q || !capacity || !(q->ring = calloc(capacity, sizeof(*q->ring)))) {
+		free(q);
+		return NULL;
+	}
+	q->cap = capacity;
+	pthread_mutex_init(&q->lock, NULL);
 	/* Long polls measure their wait on the monotonic clock. */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ev_cond, &ca);
+	pthread_cond_init(&q->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	return 0;
+	return q;
 }
 
 static void
@@ -58,18 +65,20 @@ event_clear(struct event *e)
 }
 
 void
-va_events_free(void)
+va_events_free(struct va_events *q)
 {
-	for (size_t i = 0; i < count; i++)
-		event_clear(&ring[(first + i) % cap]);
-	free(ring);
-	ring = NULL;
-	cap = first = count = 0;
-	pthread_cond_destroy(&ev_cond);
+	if (!q)
+		return;
+	for (size_t i = 0; i < q->count; i++)
+		event_clear(&q->ring[(q->first + i) % q->cap]);
+	free(q->ring);
+	pthread_cond_destroy(&q->cond);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
 }
 
 uint64_t
-va_events_post(const char *guest, const char *type, xmlrpc_value *data)
+va_events_post(struct va_events *q, const char *guest, const char *type, xmlrpc_value *data)
 {
 	xmlrpc_env env;
 	struct timespec now;
@@ -93,22 +102,17 @@ va_events_post(const char *guest, const char *type, xmlrpc_value *data)
 		return 0;
 	}
 
-	pthread_mutex_lock(&ev_lock);
-	if (!ring) {
-		pthread_mutex_unlock(&ev_lock);
-		event_clear(&e);
-		return 0;
+	pthread_mutex_lock(&q->lock);
+	if (q->count == q->cap) {
+		event_clear(&q->ring[q->first]);
+		q->first = (q->first + 1) % q->cap;
+		q->count--;
 	}
-	if (count == cap) {
-		event_clear(&ring[first]);
-		first = (first + 1) % cap;
-		count--;
-	}
-	id = e.id = ++last_id;
-	ring[(first + count) % cap] = e;
-	count++;
-	pthread_cond_broadcast(&ev_cond);
-	pthread_mutex_unlock(&ev_lock);
+	id = e.id = ++q->last_id;
+	q->ring[(q->first + q->count) % q->cap] = e;
+	q->count++;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 	va_log_debug("event %" PRIu64 ": %s from %s", id, type, guest);
 	return id;
 }
@@ -122,17 +126,24 @@ id_value(xmlrpc_env *env, uint64_t id)
 	return xmlrpc_i8_new(env, (xmlrpc_int64)id);
 }
 
-/* Builds the answer from the events after since_id; ev_lock held. */
+/* The id of the oldest event kept (last_id + 1 when there is none); q->lock held. */
+static uint64_t
+oldest_id(const struct va_events *q)
+{
+	return q->count ? q->ring[q->first].id : q->last_id + 1;
+}
+
+/* Builds the answer from the events after since_id; q->lock held. */
 static xmlrpc_value *
-collect(xmlrpc_env *env, uint64_t since_id)
+collect(struct va_events *q, xmlrpc_env *env, uint64_t since_id)
 {
 	xmlrpc_value *arr = xmlrpc_array_new(env);
-	uint64_t oldest = count ? ring[first].id : last_id + 1;
+	uint64_t oldest = oldest_id(q);
 	size_t start = since_id + 1 > oldest ? (size_t)(since_id + 1 - oldest) : 0;
 
-	for (size_t i = start; i < count && !env->fault_occurred &&
+	for (size_t i = start; i < q->count && !env->fault_occurred &&
 	     i - start < VA_EVENTS_MAX_PER_CALL; i++) {
-		const struct event *e = &ring[(first + i) % cap];
+		const struct event *e = &q->ring[(q->first + i) % q->cap];
 		xmlrpc_value *id = id_value(env, e->id);
 		if (env->fault_occurred)
 			break;
@@ -154,7 +165,7 @@ collect(xmlrpc_env *env, uint64_t since_id)
 }
 
 xmlrpc_value *
-va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
+va_events_get(struct va_events *q, xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
 	      const int *cancel)
 {
 	struct timespec deadline;
@@ -168,10 +179,10 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
 		deadline.tv_nsec -= 1000000000L;
 	}
 
-	pthread_mutex_lock(&ev_lock);
-	uint64_t since = since_id < 0 ? last_id : (uint64_t)since_id;
+	pthread_mutex_lock(&q->lock);
+	uint64_t since = since_id < 0 ? q->last_id : (uint64_t)since_id;
 	for (;;) {
-		uint64_t oldest = count ? ring[first].id : last_id + 1;
+		uint64_t oldest = oldest_id(q), last_id = q->last_id;
 		if (since > last_id) {
 			xmlrpc_env_set_fault_formatted(env, VA_PROXY_FAULT_EVENTS_LOST,
 				"since_id %" PRIu64 " is " VA_PROXY_EVENTS_RESTARTED " event (%" PRIu64 "): "
@@ -185,37 +196,37 @@ va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
 				"events %" PRIu64 " to %" PRIu64 " fell off the queue (it keeps the "
 				"newest %zu); " VA_PROXY_EVENTS_OLDEST_KEPT "%" PRIu64 ", the newest %" PRIu64
 				": call again with since_id %" PRIu64 " to read on, or -1 for new "
-				"events only", since + 1, oldest - 1, cap, oldest, last_id, oldest - 1);
+				"events only", since + 1, oldest - 1, q->cap, oldest, last_id, oldest - 1);
 			break;
 		}
-		if (last_id > since || shutting_down || (cancel && *cancel)) {
-			result = collect(env, since);
+		if (last_id > since || q->shutting_down || (cancel && *cancel)) {
+			result = collect(q, env, since);
 			break;
 		}
-		int r = pthread_cond_timedwait(&ev_cond, &ev_lock, &deadline);
+		int r = pthread_cond_timedwait(&q->cond, &q->lock, &deadline);
 		if (r == ETIMEDOUT) {
-			result = collect(env, since);
+			result = collect(q, env, since);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ev_lock);
+	pthread_mutex_unlock(&q->lock);
 	return result;
 }
 
 void
-va_events_cancel(int *cancel)
+va_events_cancel(struct va_events *q, int *cancel)
 {
-	pthread_mutex_lock(&ev_lock);
+	pthread_mutex_lock(&q->lock);
 	*cancel = 1;
-	pthread_cond_broadcast(&ev_cond);
-	pthread_mutex_unlock(&ev_lock);
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }
 
 void
-va_events_shutdown(void)
+va_events_shutdown(struct va_events *q)
 {
-	pthread_mutex_lock(&ev_lock);
-	shutting_down = 1;
-	pthread_cond_broadcast(&ev_cond);
-	pthread_mutex_unlock(&ev_lock);
+	pthread_mutex_lock(&q->lock);
+	q->shutting_down = 1;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }

@@ -5,8 +5,9 @@
  *
  * Events get ids 1, 2, 3... in the order they are posted (ids start again
  * at 1 when the proxy restarts).  The queue keeps the newest
- * VA_EVENTS_CAPACITY; older ones fall off.  Every function may be called
- * from any thread.
+ * VA_EVENTS_CAPACITY; older ones fall off.  The queue is an object of its
+ * own (one per proxy, struct va_proxy's events) with its own lock: every
+ * function but va_events_free may be called from any thread.
  */
 #ifndef VA_PROXY_EVENTS_H
 #define VA_PROXY_EVENTS_H
@@ -21,17 +22,20 @@
 
 #define VA_EVENTS_CAPACITY 1024
 
-/* Returns 0, or -ENOMEM. */
-int va_events_init(size_t capacity);
-/* After every waiter has returned (see va_events_shutdown). */
-void va_events_free(void);
+struct va_events;
+
+/* An empty queue keeping the newest capacity events; NULL: no memory. */
+struct va_events *va_events_new(size_t capacity);
+/* After every waiter has returned (see va_events_shutdown).  NULL is fine. */
+void va_events_free(struct va_events *q);
 
 /*
  * Appends an event and wakes the waiters.  data is a struct (NULL: an
  * empty one); the queue takes its own reference.  Returns the event's id,
  * or 0 when it could not be stored (no memory; logged).
  */
-uint64_t va_events_post(const char *guest, const char *type, xmlrpc_value *data);
+uint64_t va_events_post(struct va_events *q, const char *guest, const char *type,
+			xmlrpc_value *data);
 
 /*
  * proxy.events: a new array of the events with an id above since_id
@@ -43,16 +47,16 @@ uint64_t va_events_post(const char *guest, const char *type, xmlrpc_value *data)
  * above the newest id, sets a VA_PROXY_FAULT_EVENTS_LOST fault that names
  * the ids available, and returns NULL.
  */
-xmlrpc_value *va_events_get(xmlrpc_env *env, int64_t since_id, unsigned timeout_ms,
-			    const int *cancel);
+xmlrpc_value *va_events_get(struct va_events *q, xmlrpc_env *env, int64_t since_id,
+			    unsigned timeout_ms, const int *cancel);
 
 /*
  * Sets *cancel (under the queue's lock) and wakes the waiters: the one
  * waiting with that flag returns what it has at once (see va_events_get).
  */
-void va_events_cancel(int *cancel);
+void va_events_cancel(struct va_events *q, int *cancel);
 
 /* Wakes every waiter; waits that start later return at once. */
-void va_events_shutdown(void);
+void va_events_shutdown(struct va_events *q);
 
 #endif

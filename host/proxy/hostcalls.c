@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * hostcalls.c - the host.* methods the guests call (see hostcalls.h).  The
+ * guest a call comes from, and through it the proxy, is the callInfo.
+ */
 #include "config.h"
 
 #include <inttypes.h>
@@ -6,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "events.h"
 #include "guest.h"
 #include "hostcalls.h"
 #include "log.h"
@@ -81,7 +84,7 @@ method_hello(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 			: xmlrpc_build_value(env, "{s:V,s:V,s:V,s:V}", keys[0], v[0], keys[1],
 					     v[1], keys[2], v[2], keys[3], v[3]);
 		if (clean) {
-			va_events_post(va_guest_name(g), "hello", clean);
+			va_guest_post_event(g, "hello", clean);
 			xmlrpc_DECREF(clean);
 		}
 		for (int i = 0; i < 4; i++)
@@ -131,7 +134,7 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 				     (int)len, "text", text, len)
 		: xmlrpc_build_value(env, "{s:i,s:i}", "serial", iserial, "length", (int)len);
 	if (!env->fault_occurred) {
-		va_events_post(va_guest_name(g), "clipboard", data);
+		va_guest_post_event(g, "clipboard", data);
 		xmlrpc_DECREF(data);
 		result = xmlrpc_int_new(env, iserial);
 	}
@@ -208,7 +211,7 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	else
 		data = xmlrpc_build_value(env, "{s:s,s:s}", "mode", mode, "reason", why);
 	if (!env->fault_occurred) {
-		va_events_post(va_guest_name(g), "shutdown", data);
+		va_guest_post_event(g, "shutdown", data);
 		xmlrpc_DECREF(data);
 		result = xmlrpc_bool_new(env, 1);
 	}
@@ -256,7 +259,7 @@ method_event(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 	if (env->fault_occurred)
 		goto out;
 	va_log_info("%s: event %s", va_guest_name(g), name);
-	va_events_post(va_guest_name(g), "event", ev);
+	va_guest_post_event(g, "event", ev);
 	result = xmlrpc_bool_new(env, 1);
 out:
 	if (ev)

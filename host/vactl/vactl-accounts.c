@@ -5,6 +5,10 @@
  * (va.ssh.keys.*).  The password never comes from the command line
  * (other users see it in ps): it is asked on the terminal without echo,
  * or read as the first line of standard input, and wiped after the call.
+ * The user, the password and the keys are raw UTF-8 built with
+ * va_text_value (vactl_callf); text XML cannot carry is refused before
+ * anything is sent (exit 2, saying which).  The keys printed are raw
+ * UTF-8 (va_text_read).
  */
 #include "config.h"
 
@@ -17,6 +21,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "text.h"
 #include "vactl.h"
 
 #define PASSWORD_MAX 4096
@@ -95,6 +101,11 @@ vactl_cmd_password(struct vactl *v, int argc, char **argv)
 		return VACTL_EXIT_USAGE;
 	}
 	const char *user = argv[optind];
+	char why[160];
+	if (vactl_text_check(user, strlen(user), why, sizeof(why)) < 0) {
+		vactl_usage_error("password", "USER: %s", why);
+		return VACTL_EXIT_USAGE;
+	}
 	if (isatty(0)) {
 		char prompt[256];
 		snprintf(prompt, sizeof(prompt), "%s for %s in the guest: ",
@@ -119,6 +130,13 @@ vactl_cmd_password(struct vactl *v, int argc, char **argv)
 			"cannot read the password (at most " VACTL_STR(PASSWORD_MAX) " bytes)");
 		return VACTL_EXIT_FAULT;
 	}
+	/* Said here, without the password, rather than by the agent. */
+	if (vactl_text_check(pw, (size_t)n, why, sizeof(why)) < 0) {
+		explicit_bzero(pw, sizeof(pw));
+		vactl_usage_error("password", "the password: %s (it is UTF-8 text that XML can "
+				  "carry)", why);
+		return VACTL_EXIT_USAGE;
+	}
 	if ((rc = vactl_setup(v)) || (rc = vactl_connect(v))) {
 		explicit_bzero(pw, sizeof(pw));
 		return rc;
@@ -140,7 +158,7 @@ static int
 add_key_file(xmlrpc_value *arr, const char *path)
 {
 	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
-	struct vactl_bytes b = { 0 };
+	struct va_buf b = { 0 };
 	int rc = 0;
 
 	if (fd < 0) {
@@ -148,11 +166,12 @@ add_key_file(xmlrpc_value *arr, const char *path)
 		return VACTL_EXIT_FAULT;
 	}
 	for (;;) {
-		if (vactl_bytes_reserve(&b, 65536) < 0) {
+		if (va_buf_reserve(&b, 65536) < 0) {
+			fprintf(stderr, "vactl: keys: out of memory\n");
 			rc = VACTL_EXIT_FAULT;
 			break;
 		}
-		ssize_t r = read(fd, b.data + b.len, b.cap - b.len - 1);
+		ssize_t r = read(fd, b.data + b.len, b.cap - b.len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -173,17 +192,27 @@ add_key_file(xmlrpc_value *arr, const char *path)
 		close(fd);
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
+	unsigned lineno = 0;
 	for (size_t pos = 0; rc == 0 && pos < b.len && !env.fault_occurred;) {
-		char *line = b.data + pos;
+		char *line = (char *)b.data + pos;
 		char *nl = memchr(line, '\n', b.len - pos);
 		size_t len = nl ? (size_t)(nl - line) : b.len - pos;
 		pos += len + (nl ? 1 : 0);
+		lineno++;
 		while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
 			len--;
-		size_t lead = strspn(line, " \t");
+		size_t lead = 0;
+		while (lead < len && (line[lead] == ' ' || line[lead] == '\t'))
+			lead++;
 		if (lead >= len || line[lead] == '#')
 			continue;
-		xmlrpc_value *s = xmlrpc_string_new_lp(&env, len, line);
+		char why[160];
+		if (vactl_text_check(line, len, why, sizeof(why)) < 0) {
+			vactl_usage_error("keys", "%s, line %u: %s", path, lineno, why);
+			rc = VACTL_EXIT_USAGE;
+			break;
+		}
+		xmlrpc_value *s = va_text_value(&env, line, len);
 		if (!env.fault_occurred) {
 			xmlrpc_array_append_item(&env, arr, s);
 			xmlrpc_DECREF(s);
@@ -194,7 +223,7 @@ add_key_file(xmlrpc_value *arr, const char *path)
 		rc = VACTL_EXIT_FAULT;
 	}
 	xmlrpc_env_clean(&env);
-	vactl_bytes_free(&b);
+	va_buf_free(&b);
 	return rc;
 }
 
@@ -226,6 +255,11 @@ vactl_cmd_keys(struct vactl *v, int argc, char **argv)
 		return VACTL_EXIT_USAGE;
 	}
 	const char *user = argv[optind + 1];
+	char why[160];
+	if (vactl_text_check(user, strlen(user), why, sizeof(why)) < 0) {
+		vactl_usage_error("keys", "USER: %s", why);
+		return VACTL_EXIT_USAGE;
+	}
 	char method[32];
 	snprintf(method, sizeof(method), "va.ssh.keys.%s", subs[sub]);
 	xmlrpc_env env;
@@ -257,14 +291,16 @@ vactl_cmd_keys(struct vactl *v, int argc, char **argv)
 		int n = xmlrpc_array_size(&env, res);
 		for (int i = 0; i < n && !env.fault_occurred; i++) {
 			xmlrpc_value *k = NULL;
-			const char *s = NULL;
+			char *s = NULL;
 			size_t len = 0;
 			xmlrpc_array_read_item(&env, res, i, &k);
 			if (!env.fault_occurred)
-				xmlrpc_read_string_lp(&env, k, &len, &s);
-			if (!env.fault_occurred)
-				printf("%.*s\n", (int)len, s);
-			free((void *)s);
+				va_text_read(&env, k, &s, &len);
+			if (!env.fault_occurred) {
+				fwrite(s, 1, len, stdout);
+				putchar('\n');
+			}
+			free(s);
 			if (k)
 				xmlrpc_DECREF(k);
 		}

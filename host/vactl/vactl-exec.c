@@ -5,14 +5,20 @@
  * (va.exec.start) with vactl's stdin, stdout and stderr connected live,
  * like ssh.
  *
- * One loop (libcurl's multi interface, curl_multi_poll) drives three
- * calls of its own, each on a keep-alive connection of its own
- * (vactl-http.c): a va.exec.read long poll always waiting (WAIT_MS, below
- * the proxy's 30 s call timeout), whose answer is written to stdout and
- * stderr before the next read is posted; a va.exec.write of what stdin
- * gave (stdin is read only while no write is in flight: the guest's
- * back-pressure reaches the local writer); and va.exec.kill or
- * va.exec.resize when a signal asks.  The command's exit status is
+ * One loop (vactl_http_poll: vactl's libcurl multi handle, with stdin and
+ * a signal pipe beside its sockets) drives three calls of its own, each
+ * on a post of its own (vactl-http.c: one keep-alive connection each): a
+ * va.exec.read long poll always waiting (WAIT_MS, below the proxy's 30 s
+ * call timeout), whose answer is written to stdout and stderr before the
+ * next read is posted; a va.exec.write of what stdin gave (stdin is read
+ * only while no write is in flight: the guest's back-pressure reaches the
+ * local writer); and va.exec.kill or va.exec.resize when a signal asks.
+ * The calls are serialised by common/rpc.h (a write's megabytes of
+ * base64 by vactl_xml_call_bytes) and their answers parsed by
+ * vactl_parse_answer (the gate, then xmlrpc-c), as vactl_call's are;
+ * every string sent (argv, --user, --cwd, --env) is built with
+ * va_text_value, and text XML cannot carry is refused before anything is
+ * sent (exit 2, the argument named).  The command's exit status is
  * vactl's: the code, or 128 + the signal that killed it; vactl's own
  * failures exit 255 (ssh's convention), a bad command line 2.
  *
@@ -39,7 +45,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "b64.h"
+#include "buf.h"
+#include "rpc.h"
+#include "text.h"
 #include "vactl.h"
 
 /* Each va.exec.read waits at most this long (the proxy's call timeout is 30 s). */
@@ -53,14 +61,21 @@
 
 enum call_kind { CALL_READ, CALL_WRITE, CALL_CTL, NCALLS };
 
+struct exec_run;
+
+/* One kind of call: at most one in flight, on a post of its own. */
+struct exec_call {
+	struct exec_run *x;
+	enum call_kind k;
+	struct vactl_post *post;
+	int busy;
+};
+
 struct exec_run {
 	struct vactl *v;
 	int id;
 	int tty;
-	CURLM *multi;
-	struct curl_slist *headers;
-	struct vactl_http calls[NCALLS];
-	int busy[NCALLS];
+	struct exec_call calls[NCALLS];
 	/* stdin */
 	int in_open;             /* local stdin may give more */
 	int remote_in_open;      /* the command still takes input */
@@ -204,85 +219,97 @@ fail_local(struct exec_run *x, const char *what)
 
 static const char *const call_method[NCALLS] = { "va.exec.read", "va.exec.write", "va.exec.kill" };
 
-static void
-post(struct exec_run *x, enum call_kind k, const char *method)
-{
-	char why[256];
+static void call_done(void *arg, const char *body, size_t len, const struct vactl_error *err);
 
-	if (vactl_http_post(x->multi, &x->calls[k], why, sizeof(why)) < 0) {
-		struct vactl_error err = { 0 };
-		vactl_error_local(&err, "cannot start %s: %s", method, why);
+/* Starts the call whose XML is in the post of kind k. */
+static void
+start(struct exec_run *x, enum call_kind k, const char *method)
+{
+	struct exec_call *c = &x->calls[k];
+	struct vactl_error err = { 0 };
+
+	if (vactl_post_start(c->post, call_done, c, &err) < 0) {
 		fail(x, method, &err);
 		return;
 	}
-	x->busy[k] = 1;
+	c->busy = 1;
+}
+
+/*
+ * Posts method(params) on the post of kind k; takes the caller's
+ * reference to params (NULL: env says why it could not be built).
+ */
+static void
+post(struct exec_run *x, enum call_kind k, const char *method, xmlrpc_env *env,
+     xmlrpc_value *params)
+{
+	struct vactl_error err = { 0 };
+	struct va_buf *body = vactl_post_body(x->calls[k].post);
+
+	body->len = 0;
+	if (!env->fault_occurred)
+		va_rpc_serialize_call(env, body, method, params);
+	if (params)
+		xmlrpc_DECREF(params);
+	if (env->fault_occurred) {
+		vactl_error_local(&err, "%s: cannot build the call: %s", method, env->fault_string);
+		fail(x, method, &err);
+		return;
+	}
+	start(x, k, method);
 }
 
 static void
 post_read(struct exec_run *x)
 {
-	struct vactl_bytes *r = &x->calls[CALL_READ].req;
+	xmlrpc_env env;
 
-	r->len = 0;
-	if (vactl_bytes_printf(r, VACTL_CALL_HEAD VACTL_CALL_INT VACTL_CALL_INT VACTL_CALL_INT
-			       VACTL_CALL_TAIL, "va.exec.read", x->id, READ_MAX, WAIT_MS) < 0) {
-		fail_local(x, "out of memory");
-		return;
-	}
-	post(x, CALL_READ, "va.exec.read");
+	xmlrpc_env_init(&env);
+	xmlrpc_value *params = xmlrpc_build_value(&env, "(iii)", x->id, READ_MAX, WAIT_MS);
+	post(x, CALL_READ, "va.exec.read", &env, params);
+	xmlrpc_env_clean(&env);
 }
 
 static void
 post_write(struct exec_run *x, int close)
 {
-	struct vactl_bytes *r = &x->calls[CALL_WRITE].req;
 	size_t n = x->in_len < WRITE_MAX ? x->in_len : WRITE_MAX;
 
-	r->len = 0;
-	if (vactl_bytes_printf(r, VACTL_CALL_HEAD VACTL_CALL_INT "<param><value><base64>\r\n",
-			       "va.exec.write", x->id) < 0 ||
-	    vactl_bytes_reserve(r, va_b64_encoded_size(n)) < 0) {
-		fail_local(x, "out of memory");
-		return;
-	}
-	r->len += va_b64_encode_lines(x->inbuf, n, r->data + r->len);
-	r->data[r->len] = '\0';
-	if (vactl_bytes_printf(r, "</base64></value></param>\r\n%s" VACTL_CALL_TAIL,
-			       close && n == x->in_len ?
-			       "<param><value><boolean>1</boolean></value></param>\r\n" : "") < 0) {
-		fail_local(x, "out of memory");
-		return;
-	}
 	x->wr_len = n;
 	x->wr_close = close && n == x->in_len;
-	post(x, CALL_WRITE, "va.exec.write");
+	if (vactl_xml_call_bytes(vactl_post_body(x->calls[CALL_WRITE].post), "va.exec.write", x->id,
+				 x->inbuf, n, x->wr_close) < 0) {
+		fail_local(x, "out of memory");
+		return;
+	}
+	start(x, CALL_WRITE, "va.exec.write");
 }
 
 static void
 post_ctl(struct exec_run *x)
 {
-	struct vactl_bytes *r = &x->calls[CALL_CTL].req;
-	int rc;
+	xmlrpc_env env;
+	xmlrpc_value *params;
+	const char *method;
 
-	r->len = 0;
+	xmlrpc_env_init(&env);
 	if (x->pending_sig) {
-		rc = vactl_bytes_printf(r, VACTL_CALL_HEAD VACTL_CALL_INT VACTL_CALL_INT VACTL_CALL_TAIL,
-					"va.exec.kill", x->id, x->pending_sig);
+		method = "va.exec.kill";
+		params = xmlrpc_build_value(&env, "(ii)", x->id, x->pending_sig);
 		x->pending_sig = 0;
 	} else {
 		unsigned short rows, cols;
 		get_winsize(&rows, &cols);
 		x->pending_resize = 0;
-		if (!rows)
+		if (!rows) {
+			xmlrpc_env_clean(&env);
 			return;
-		rc = vactl_bytes_printf(r, VACTL_CALL_HEAD VACTL_CALL_INT VACTL_CALL_INT VACTL_CALL_INT
-					VACTL_CALL_TAIL, "va.exec.resize", x->id, rows, cols);
+		}
+		method = "va.exec.resize";
+		params = xmlrpc_build_value(&env, "(iii)", x->id, (int)rows, (int)cols);
 	}
-	if (rc < 0) {
-		fail_local(x, "out of memory");
-		return;
-	}
-	post(x, CALL_CTL, "va.exec.kill");
+	post(x, CALL_CTL, method, &env, params);
+	xmlrpc_env_clean(&env);
 }
 
 static int
@@ -369,20 +396,22 @@ write_done(struct exec_run *x, xmlrpc_value *res)
 		x->close_sent = 1;
 }
 
+/* A call ended (vactl_http_poll runs this): its answer, or why there is none. */
 static void
-call_finished(struct exec_run *x, enum call_kind k, CURLcode code)
+call_done(void *arg, const char *body, size_t len, const struct vactl_error *http_err)
 {
-	struct vactl_http *h = &x->calls[k];
+	struct exec_call *c = arg;
+	struct exec_run *x = c->x;
 	struct vactl_error err = { 0 };
 	xmlrpc_value *res = NULL;
 
-	x->busy[k] = 0;
-	if (code != CURLE_OK)
-		vactl_http_error(x->v, h, code, &err);
-	else if (vactl_http_status(h, &err) == 0)
-		res = vactl_http_result(h, &err);
+	c->busy = 0;
+	if (http_err)
+		err = *http_err;
+	else
+		res = vactl_parse_answer(body, len, &err);
 	if (!res) {
-		if (k == CALL_WRITE && err.kind == VACTL_ERR_FAULT &&
+		if (c->k == CALL_WRITE && err.kind == VACTL_ERR_FAULT &&
 		    (err.code == XMLRPC_REQUEST_REFUSED_ERROR || err.code == XMLRPC_INDEX_ERROR)) {
 			/* The command closed its stdin, or ended and was read to its end
 			 * (a write crossing the last read): like ssh, the rest is dropped. */
@@ -390,14 +419,14 @@ call_finished(struct exec_run *x, enum call_kind k, CURLcode code)
 			x->in_len = 0;
 			return;
 		}
-		if (k == CALL_CTL && err.kind == VACTL_ERR_FAULT)
+		if (c->k == CALL_CTL && err.kind == VACTL_ERR_FAULT)
 			return; /* a signal or size too late: the command is gone */
-		fail(x, call_method[k], &err);
+		fail(x, call_method[c->k], &err);
 		return;
 	}
-	if (k == CALL_READ)
+	if (c->k == CALL_READ)
 		read_done(x, res);
-	else if (k == CALL_WRITE)
+	else if (c->k == CALL_WRITE)
 		write_done(x, res);
 	xmlrpc_DECREF(res);
 }
@@ -457,52 +486,39 @@ run(struct exec_run *x)
 	for (;;) {
 		if (x->failed)
 			return;
-		if (finished(x) && !x->busy[CALL_WRITE] && !x->busy[CALL_CTL])
+		if (finished(x) && !x->calls[CALL_WRITE].busy && !x->calls[CALL_CTL].busy)
 			return;
-		if (x->leave_sig && !x->pending_sig && !x->busy[CALL_CTL])
+		if (x->leave_sig && !x->pending_sig && !x->calls[CALL_CTL].busy)
 			return;
-		if (!x->busy[CALL_READ] && !finished(x))
+		if (!x->calls[CALL_READ].busy && !finished(x))
 			post_read(x);
-		if (!x->busy[CALL_WRITE] && x->remote_in_open && !x->close_sent && !finished(x)) {
+		if (!x->calls[CALL_WRITE].busy && x->remote_in_open && !x->close_sent && !finished(x)) {
 			if (x->in_len > 0)
 				post_write(x, !x->in_open);
 			else if (!x->in_open)
 				post_write(x, 1);
 		}
-		if (!x->busy[CALL_CTL] && (x->pending_sig || x->pending_resize))
+		if (!x->calls[CALL_CTL].busy && (x->pending_sig || x->pending_resize))
 			post_ctl(x);
 		if (x->failed)
 			return;
 
-		struct curl_waitfd extra[2];
-		unsigned n = 0;
-		int want_in = x->in_open && x->remote_in_open && !x->busy[CALL_WRITE] &&
+		struct pollfd fds[2];
+		nfds_t n = 0;
+		int want_in = x->in_open && x->remote_in_open && !x->calls[CALL_WRITE].busy &&
 			      x->in_len < WRITE_BATCH;
-		extra[n++] = (struct curl_waitfd){ .fd = sig_pipe[0], .events = CURL_WAIT_POLLIN };
+		fds[n++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
 		if (want_in)
-			extra[n++] = (struct curl_waitfd){ .fd = 0, .events = CURL_WAIT_POLLIN };
-		int numfds = 0;
-		curl_multi_poll(x->multi, extra, n, 1000, &numfds);
-		if (extra[0].revents)
-			take_signals(x);
-		if (want_in && extra[1].revents)
-			read_stdin(x);
-
-		int running = 0, left = 0;
-		CURLMsg *msg;
-		curl_multi_perform(x->multi, &running);
-		while ((msg = curl_multi_info_read(x->multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			CURL *e = msg->easy_handle;
-			CURLcode code = msg->data.result;
-			char *priv = NULL;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-			curl_multi_remove_handle(x->multi, e);
-			/* CURLOPT_PRIVATE is the call's struct vactl_http. */
-			call_finished(x, (enum call_kind)((struct vactl_http *)(void *)priv - x->calls),
-				      code);
+			fds[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+		/* The completions (call_done) run in here. */
+		if (vactl_http_poll(x->v, fds, (unsigned)n, 1000) < 0) {
+			fail_local(x, "libcurl cannot wait");
+			return;
 		}
+		if (fds[0].revents)
+			take_signals(x);
+		if (want_in && fds[1].revents)
+			read_stdin(x);
 	}
 }
 
@@ -518,17 +534,71 @@ set_member(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
 	xmlrpc_DECREF(v);
 }
 
+/* st[name] = the raw text value (both in the value form, va_text_value). */
+static void
+set_text_member(xmlrpc_env *env, xmlrpc_value *st, const char *name, size_t nlen,
+		const char *value)
+{
+	xmlrpc_value *k = NULL, *v = NULL;
+
+	if (!env->fault_occurred)
+		k = va_text_value(env, name, nlen);
+	if (!env->fault_occurred)
+		v = va_text_value_z(env, value);
+	if (!env->fault_occurred)
+		xmlrpc_struct_set_value_v(env, st, k, v);
+	if (k)
+		xmlrpc_DECREF(k);
+	if (v)
+		xmlrpc_DECREF(v);
+}
+
+/*
+ * 0 when every string exec sends is text XML can carry, else a usage
+ * error naming the argument (exit 2): refused here, before anything runs.
+ */
+static int
+check_texts(const struct exec_opts *o, int argc, char **argv)
+{
+	char why[160];
+
+	for (int i = 0; i < argc; i++)
+		if (vactl_text_check(argv[i], strlen(argv[i]), why, sizeof(why)) < 0) {
+			if (i == 0)
+				vactl_usage_error("exec", "CMD: %s", why);
+			else
+				vactl_usage_error("exec", "ARG %d: %s", i, why);
+			return -1;
+		}
+	const char *what[] = { "--user", "--cwd" }, *val[] = { o->user, o->cwd };
+	for (int i = 0; i < 2; i++)
+		if (val[i] && vactl_text_check(val[i], strlen(val[i]), why, sizeof(why)) < 0) {
+			vactl_usage_error("exec", "%s: %s", what[i], why);
+			return -1;
+		}
+	for (int i = 0; i < o->nenv; i++)
+		if (vactl_text_check(o->env[i], strlen(o->env[i]), why, sizeof(why)) < 0) {
+			vactl_usage_error("exec", "--env (the %d%s): %s", i + 1,
+					  i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th", why);
+			return -1;
+		}
+	return 0;
+}
+
 static xmlrpc_value *
 start_params(const struct exec_opts *o, int argc, char **argv, char *msg, size_t msglen)
 {
 	xmlrpc_env env;
 	xmlrpc_value *params = NULL, *args = NULL, *opts = NULL, *envst = NULL;
-	const char *term = getenv("TERM");
+	const char *term = getenv("TERM"), *why;
 
+	/* TERM is the local terminal's: not sent when XML cannot carry it. */
+	if (term && va_text_check(term, strlen(term), &why) != strlen(term))
+		term = NULL;
 	xmlrpc_env_init(&env);
 	args = xmlrpc_array_new(&env);
 	for (int i = 0; i < argc && !env.fault_occurred; i++) {
-		xmlrpc_value *s = xmlrpc_string_new(&env, argv[i]);
+		xmlrpc_value *s = va_text_value_z(&env, argv[i]);
 		if (!env.fault_occurred) {
 			xmlrpc_array_append_item(&env, args, s);
 			xmlrpc_DECREF(s);
@@ -537,9 +607,9 @@ start_params(const struct exec_opts *o, int argc, char **argv, char *msg, size_t
 	if (!env.fault_occurred)
 		opts = xmlrpc_struct_new(&env);
 	if (o->user)
-		set_member(&env, opts, "user", xmlrpc_string_new(&env, o->user));
+		set_member(&env, opts, "user", va_text_value_z(&env, o->user));
 	if (o->cwd)
-		set_member(&env, opts, "cwd", xmlrpc_string_new(&env, o->cwd));
+		set_member(&env, opts, "cwd", va_text_value_z(&env, o->cwd));
 	if (o->timeout_s)
 		set_member(&env, opts, "timeout_s", xmlrpc_int_new(&env, (int)o->timeout_s));
 	if (o->tty) {
@@ -554,12 +624,10 @@ start_params(const struct exec_opts *o, int argc, char **argv, char *msg, size_t
 	if (!env.fault_occurred && (o->nenv || (o->tty && term && *term)))
 		envst = xmlrpc_struct_new(&env);
 	if (envst && o->tty && term && *term)
-		set_member(&env, envst, "TERM", xmlrpc_string_new(&env, term));
+		set_text_member(&env, envst, "TERM", 4, term);
 	for (int i = 0; envst && i < o->nenv && !env.fault_occurred; i++) {
 		const char *eq = strchr(o->env[i], '=');
-		char name[256];
-		snprintf(name, sizeof(name), "%.*s", (int)(eq - o->env[i]), o->env[i]);
-		set_member(&env, envst, name, xmlrpc_string_new(&env, eq + 1));
+		set_text_member(&env, envst, o->env[i], (size_t)(eq - o->env[i]), eq + 1);
 	}
 	if (envst && !env.fault_occurred)
 		xmlrpc_struct_set_value(&env, opts, "env", envst);
@@ -669,6 +737,10 @@ vactl_cmd_exec(struct vactl *v, int argc, char **argv)
 		free(o.env);
 		return VACTL_EXIT_USAGE;
 	}
+	if (check_texts(&o, argc - optind, argv + optind) < 0) {
+		free(o.env);
+		return VACTL_EXIT_USAGE;
+	}
 	if ((rc = vactl_setup(v)) || (rc = vactl_connect(v))) {
 		free(o.env);
 		return rc == VACTL_EXIT_USAGE ? rc : EXIT_VACTL_FAILED;
@@ -688,15 +760,15 @@ vactl_cmd_exec(struct vactl *v, int argc, char **argv)
 	x.in_open = 1;
 	x.remote_in_open = 1;
 	x.inbuf = malloc(WRITE_MAX);
-	x.multi = curl_multi_init();
-	x.headers = vactl_http_headers();
-	for (int k = 0; k < NCALLS && x.inbuf && x.multi && x.headers; k++)
-		if (vactl_http_init(v, &x.calls[k], x.headers, &x.calls[k],
-				    k == CALL_READ ? WAIT_MS : 0) < 0)
-			x.calls[k].easy = NULL;
-	if (!x.inbuf || !x.multi || !x.headers || !x.calls[NCALLS - 1].easy ||
-	    !x.calls[0].easy || !x.calls[1].easy)
+	for (int k = 0; k < NCALLS; k++) {
+		x.calls[k] = (struct exec_call){ .x = &x, .k = (enum call_kind)k };
+		x.calls[k].post = vactl_post_new(v);
+	}
+	if (!x.inbuf || !x.calls[CALL_READ].post || !x.calls[CALL_WRITE].post ||
+	    !x.calls[CALL_CTL].post)
 		fail_local(&x, "out of memory");
+	/* A read waits up to WAIT_MS for output, a write up to 10 s for room: on top of --timeout. */
+	v->extra_wait_ms = WAIT_MS;
 	if (o.tty && isatty(0)) {
 		tty_fd = 0;
 		if (tcgetattr(0, &saved_tty) == 0) {
@@ -708,11 +780,9 @@ vactl_cmd_exec(struct vactl *v, int argc, char **argv)
 		run(&x);
 	tty_restore();
 
+	/* Calls still in flight (the read's long poll) are dropped with their posts. */
 	for (int k = 0; k < NCALLS; k++)
-		vactl_http_cleanup(&x.calls[k], x.multi, x.busy[k]);
-	if (x.multi)
-		curl_multi_cleanup(x.multi);
-	curl_slist_free_all(x.headers);
+		vactl_post_free(x.calls[k].post);
 	free(x.inbuf);
 	if (x.failed) {
 		vactl_report(v, x.err_what, &x.err);
