@@ -254,6 +254,36 @@ def test_basics():
     r = E.vactl(proxy, "exec", "--", "sh", "-c", "echo argv: \"$0\" \"$1\"", "a b", "c;d")
     check("argv only: words reach the program as they are (no shell)",
           r.stdout == b"argv: a b c;d\n", show(r))
+    test_text()
+
+
+# Every plane and CR (common/text.h): what vactl exec sends is built with
+# va_text_value, and what cannot be carried is refused before sending.
+TEXT = "\U0001F600 \U0001F469\u200D\U0001F469\u200D\U0001F467 \U00020000 \U0001D538 e\u0301 a\r\nb\rc \ue000"
+
+
+def test_text():
+    _, proxy = ON
+    r = E.vactl(proxy, "exec", "-e", "VA_TEXT=" + TEXT, "--cwd", "/", "--",
+                "sh", "-c", 'printf "%s|%s" "$0" "$VA_TEXT"', TEXT)
+    check("exec: emoji, CJK Ext B, math letters, a combining mark, CR and U+E000 reach the command "
+          "as they are, in argv and --env",
+          r.returncode == 0 and r.stdout == (TEXT + "|" + TEXT).encode(), show(r))
+    d = E.path("d\U0001F600\r")
+    os.mkdir(d)
+    r = E.vactl(proxy, "exec", "--cwd", d, "--", "pwd")
+    check("exec --cwd: a directory named with an emoji and CR",
+          r.returncode == 0 and r.stdout == d.encode() + b"\n", show(r))
+    r = E.vactl(proxy, "exec", "--", "echo", b"a\xffb")
+    check("exec: invalid UTF-8 in an argument: exit 2 before sending, the argument named",
+          r.returncode == 2 and b"ARG 1: invalid UTF-8 at byte 1" in r.stderr, show(r))
+    r = E.vactl(proxy, "exec", "--user", b"\xed\xa0\x80", "--", "true")
+    check("exec --user: a UTF-16 surrogate: exit 2",
+          r.returncode == 2 and b"--user: a UTF-16 surrogate at byte 0" in r.stderr, show(r))
+    r = E.vactl(proxy, "exec", "-e", "A=1", "-e", "B=x\x01", "--", "true")
+    check("exec --env: a control character: exit 2, which --env said",
+          r.returncode == 2 and b"--env (the 2nd): a control character XML cannot carry at byte 3"
+          in r.stderr, show(r))
 
 
 def test_streaming():
@@ -579,6 +609,19 @@ def shadow_hash(user):
     return None
 
 
+def crypt_as_shadow(pw, w):
+    """What another implementation makes of pw with the salt of the shadow
+    fields w: (hash, its name)."""
+    salt = w[1].split("$")[2] if w and w[1].startswith("$6$") else ""
+    bb = shutil.which("busybox")
+    if bb:
+        made = subprocess.run([bb, "mkpasswd", "-m", "sha512", "-S", salt, pw.encode()],
+                              capture_output=True).stdout.decode().strip()
+        return made, "busybox mkpasswd"
+    import crypt  # noqa: deprecated, still in Debian 12's Python
+    return crypt.crypt(pw, "$6$" + salt), "Python crypt"
+
+
 def test_accounts():
     if not E.ns:
         print("# skipped: accounts and --user (need root and unshare --mount for a private /etc)")
@@ -588,16 +631,7 @@ def test_accounts():
     pw = "correct horse %d" % os.getpid()
     check("va.user.set_password", s.va.user.set_password("vatest", pw) is True)
     w = shadow_hash("vatest")
-    salt = w[1].split("$")[2] if w and w[1].startswith("$6$") else ""
-    bb = shutil.which("busybox")
-    if bb:
-        made = subprocess.run([bb, "mkpasswd", "-m", "sha512", "-S", salt, pw],
-                              capture_output=True, text=True).stdout.strip()
-        tool = "busybox mkpasswd"
-    else:
-        import crypt  # noqa: deprecated, still in Debian 12's Python
-        made = crypt.crypt(pw, "$6$" + salt)
-        tool = "Python crypt"
+    made, tool = crypt_as_shadow(pw, w)
     days = int(time.time() // 86400)
     check("the shadow line holds a SHA-512 hash that %s makes from the password, "
           "and today as the day of the change" % tool,
@@ -610,6 +644,13 @@ def test_accounts():
     w2 = shadow_hash("vaother")
     check("vactl password USER (the password on stdin)", p.returncode == 0 and w2[1].startswith("$6$"),
           show(p))
+    pw3 = "p\U0001F600 \u00e9\U00020000\u200d"
+    p = subprocess.run([VACTL, "--url", "unix:" + proxy.usock, "password", "vaother"],
+                       input=(pw3 + "\n").encode(), capture_output=True, timeout=60)
+    w3 = shadow_hash("vaother")
+    made3, _ = crypt_as_shadow(pw3, w3)
+    check("vactl password: a password with an emoji and CJK Ext B is hashed as its UTF-8 bytes",
+          p.returncode == 0 and w3 and w3[1] == made3 and w3[1] != w2[1], (show(p), w3, made3))
     h = "$6$abcdefgh$" + "x" * 86
     check("crypted: the hash is written as it is",
           s.va.user.set_password("vatest", h, True) is True and shadow_hash("vatest")[1] == h)
@@ -642,6 +683,26 @@ def test_accounts():
     r = E.vactl(proxy, "keys", "add", "vatest", kf)
     check("vactl keys add USER FILE", r.returncode == 0 and r.stdout.decode().split("\n")[:2] ==
           [KEY2, KEY1], show(r))
+    key3 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA3w8Gf1sXk2u9ZQ0m4v7bT1yR5pL6cE8hN2jD4kW9aB " \
+        "\U0001F511 \U00020000 \u00e9"
+    with open(kf, "w", encoding="utf-8") as f:
+        f.write(key3 + "\r\n")
+    r = E.vactl(proxy, "keys", "add", "vatest", kf)
+    check("vactl keys add/get: a comment with an emoji and CJK Ext B, kept and printed as it is "
+          "(the CR of a CRLF line dropped)",
+          r.returncode == 0 and r.stdout.decode().split("\n")[:3] == [KEY2, KEY1, key3]
+          and s.va.ssh.keys.get("vatest")[2] == key3, show(r))
+    with open(kf, "wb") as f:
+        f.write(b"# ok\n" + KEY1.encode() + b" \xc0\x80\n")
+    r = E.vactl(proxy, "keys", "add", "vatest", kf)
+    check("vactl keys: an overlong UTF-8 form in a key file: exit 2, file and line named",
+          r.returncode == 2 and (kf + ", line 2: an overlong UTF-8 form").encode() in r.stderr,
+          show(r))
+    p = subprocess.run([VACTL, "--url", "unix:" + proxy.usock, "password", "vaother"],
+                       input=b"bad\xff\n", capture_output=True, timeout=60)
+    check("vactl password: a password XML cannot carry: exit 2, not echoed",
+          p.returncode == 2 and b"the password: invalid UTF-8 at byte 3" in p.stderr
+          and b"bad" not in p.stderr, show(p))
     code, msg = valib.fault_of(s.va.ssh.keys.add, "vatest", ["not a key"])
     check("a line that is not a key: fault", code == -501, msg)
     code, msg = valib.fault_of(s.va.ssh.keys.add, "vatest", [KEY1 + "\n" + KEY2])
