@@ -651,13 +651,26 @@ read_keys_file(xmlrpc_env *env, const char *m, int dir, const struct passwd *pw,
 	return r;
 }
 
-/* The keys of the file's text, as an array of its key lines. */
+/*
+ * The keys of the file's text, as an array of its key lines.  The file is
+ * the guest user's: bytes XML cannot carry (invalid UTF-8, control
+ * characters) become '?' (va_text_sanitize), so that such a line does
+ * not make every call on the user's keys fail; its type and blob, which
+ * compare keys, are ASCII and stay.
+ */
 static xmlrpc_value *
-keys_value(xmlrpc_env *env, const struct va_buf *text)
+keys_value(xmlrpc_env *env, const struct va_buf *file)
 {
-	xmlrpc_value *arr = xmlrpc_array_new(env);
+	struct va_buf copy = { 0 }, *text = &copy;
+	xmlrpc_value *arr = NULL;
 	size_t pos = 0;
 
+	if (va_buf_append(&copy, file->data, file->len) < 0) {
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "out of memory");
+		return NULL;
+	}
+	va_text_sanitize((char *)copy.data, copy.len);
+	arr = xmlrpc_array_new(env);
 	while (!env->fault_occurred && pos < text->len) {
 		const char *line = (const char *)text->data + pos;
 		const char *nl = memchr(line, '\n', text->len - pos);
@@ -675,6 +688,7 @@ keys_value(xmlrpc_env *env, const struct va_buf *text)
 			xmlrpc_DECREF(s);
 		}
 	}
+	va_buf_free(&copy);
 	if (env->fault_occurred && arr) {
 		xmlrpc_DECREF(arr);
 		return NULL;

@@ -698,6 +698,12 @@ def test_accounts():
     check("vactl keys: an overlong UTF-8 form in a key file: exit 2, file and line named",
           r.returncode == 2 and (kf + ", line 2: an overlong UTF-8 form").encode() in r.stderr,
           show(r))
+    with open(os.path.join(sshdir, "authorized_keys"), "ab") as f:
+        f.write(KEY1.rsplit(" ", 1)[0].replace("AAAAI", "AAAAJ").encode() + b" bad\xff\x01ok\n")
+    keys = s.va.ssh.keys.get("vatest")
+    check("a key line of the guest's file with bytes XML cannot carry: read with '?' for them "
+          "(the user's other keys still served)",
+          keys[:3] == [KEY2, KEY1, key3] and len(keys) == 4 and keys[3].endswith(" bad??ok"), keys)
     p = subprocess.run([VACTL, "--url", "unix:" + proxy.usock, "password", "vaother"],
                        input=b"bad\xff\n", capture_output=True, timeout=60)
     check("vactl password: a password XML cannot carry: exit 2, not echoed",
