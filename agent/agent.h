@@ -24,7 +24,8 @@
  * Dispatch of a request (one step for every group): the gate
  * (xmlgate.h) refuses what xmlrpc-c must not parse; the core reads the
  * method name once (va_rpc_method_name) and applies the refusals once
- * (system.multicall, and --allow-rpcs / --block-rpcs): a refused call is
+ * (system.multicall, --allow-rpcs / --block-rpcs / --enable-rpcs, then
+ * the gate of va_agent_set_gate: frozen filesystems): a refused call is
  * answered with the fault at once.  An allowed call is offered to each
  * group's interceptor, in table order; the first that takes it answers
  * it; otherwise the registry runs it (va_rpc_serve).  A body whose name
@@ -195,6 +196,17 @@ void va_agent_call_hostf(struct va_agent *a, const char *method, const char *fmt
  * has not run when the agent is freed is dropped, not run.
  */
 int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg);
+/*
+ * The gate: while one is set, the core's refusal step (the one place
+ * every call passes, before the interceptors and inside the registry's
+ * preinvoke, like the RPC lists) asks fn about each method the lists
+ * allow; fn returns 0 to let it through, or 1 having set the fault in
+ * env.  One gate at a time (the freeze group's, freeze.c); NULL removes
+ * it.  fn runs on the loop thread and must not block.
+ */
+typedef int va_agent_gate_fn(void *arg, const char *method, xmlrpc_env *env);
+void va_agent_set_gate(struct va_agent *a, va_agent_gate_fn *fn, void *arg);
+
 /* Asks for the groups' sweeps at due_ms at the latest. */
 void va_agent_sweep_at(struct va_agent *a, uint64_t due_ms);
 /* The core's clock: monotonic ms (va_now_ms unless a test set another). */
