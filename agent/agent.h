@@ -77,7 +77,18 @@ struct va_agent_config {
 	size_t max_frame;
 	char *clip_copy_command;  /* desktop bridge: command fed the text on stdin */
 	char *clip_paste_command; /* desktop bridge: command printing the text */
+	unsigned freeze_timeout;  /* seconds frozen before the watchdog thaws; 0: never */
+	char *freeze_state;       /* the freeze state file (on tmpfs), NULL: none */
+	unsigned fs_full_threshold; /* percent for fs.full events; 0: none */
+	unsigned events;          /* VA_EVENTS_* sources of guest events; 0: none */
 };
+
+/* The sources of guest events (host.event), --events. */
+#define VA_EVENTS_NET 1u   /* net.link.*, net.address.* (net.c) */
+#define VA_EVENTS_FS 2u    /* fs.full, fs.full.cleared (fs-watch.c) */
+#define VA_EVENTS_OOM 4u   /* oom (oom.c) */
+#define VA_EVENTS_USERS 8u /* user.login, user.logout (users.c) */
+#define VA_EVENTS_ALL 15u
 
 struct va_agent;
 

@@ -8,10 +8,16 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "buf.h"
 #include "methods.h"
+#include "text.h"
 
 /* ---- parameters ---- */
 
@@ -210,4 +216,196 @@ va_utf8_sanitize(char *s, size_t len)
 	if (o < len)
 		p[o] = '\0';
 	return o;
+}
+
+/* ---- guest data into results ---- */
+
+xmlrpc_value *
+va_text_value_lossy(xmlrpc_env *env, const char *s, size_t len, int *replaced)
+{
+	static const char fffd[] = "\xEF\xBF\xBD";
+	const uint8_t *p = (const uint8_t *)s;
+	struct va_buf b = { 0 };
+	size_t i = 0;
+	int rep = 0, err = 0;
+
+	while (i < len && !err) {
+		uint32_t cp;
+		const char *why;
+		size_t n = p[i] >= 0x20 && p[i] < 0x80 ? 1 : va_text_char(p + i, len - i, &cp, &why);
+		if (n) {
+			err = va_buf_append(&b, p + i, n);
+			i += n;
+		} else {
+			/* One U+FFFD per byte that starts no character. */
+			err = va_buf_append(&b, fffd, 3);
+			rep = 1;
+			i++;
+		}
+	}
+	xmlrpc_value *v = NULL;
+	if (err)
+		xmlrpc_faultf(env, "out of memory");
+	else
+		v = va_text_value(env, b.data ? (const char *)b.data : "", b.len);
+	va_buf_free(&b);
+	if (replaced)
+		*replaced = rep;
+	return v;
+}
+
+void
+va_set_value(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
+{
+	if (!env->fault_occurred && v)
+		xmlrpc_struct_set_value(env, st, key, v);
+	if (v)
+		xmlrpc_DECREF(v);
+}
+
+void
+va_set_text(xmlrpc_env *env, xmlrpc_value *st, const char *key, const char *s, size_t len)
+{
+	int replaced = 0;
+
+	if (env->fault_occurred)
+		return;
+	va_set_value(env, st, key, va_text_value_lossy(env, s, len, &replaced));
+	if (replaced && !env->fault_occurred) {
+		char raw[128];
+		snprintf(raw, sizeof(raw), "%s_raw", key);
+		va_set_value(env, st, raw, xmlrpc_base64_new(env, len, (const unsigned char *)s));
+	}
+}
+
+void
+va_set_text_z(xmlrpc_env *env, xmlrpc_value *st, const char *key, const char *s)
+{
+	if (s)
+		va_set_text(env, st, key, s, strlen(s));
+}
+
+void
+va_set_int(xmlrpc_env *env, xmlrpc_value *st, const char *key, int64_t v)
+{
+	if (!env->fault_occurred)
+		va_set_value(env, st, key, va_int_value(env, v));
+}
+
+void
+va_set_i8(xmlrpc_env *env, xmlrpc_value *st, const char *key, int64_t v)
+{
+	if (!env->fault_occurred)
+		va_set_value(env, st, key, xmlrpc_i8_new(env, v));
+}
+
+void
+va_set_bool(xmlrpc_env *env, xmlrpc_value *st, const char *key, int v)
+{
+	if (!env->fault_occurred)
+		va_set_value(env, st, key, xmlrpc_bool_new(env, v != 0));
+}
+
+void
+va_set_double(xmlrpc_env *env, xmlrpc_value *st, const char *key, double v)
+{
+	if (!env->fault_occurred)
+		va_set_value(env, st, key, xmlrpc_double_new(env, v));
+}
+
+void
+va_append(xmlrpc_env *env, xmlrpc_value *arr, xmlrpc_value *v)
+{
+	if (!env->fault_occurred && v)
+		xmlrpc_array_append_item(env, arr, v);
+	if (v)
+		xmlrpc_DECREF(v);
+}
+
+void
+va_param_text(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage, char **out,
+	      size_t *len)
+{
+	xmlrpc_value *v = va_param_typed(env, params, i, usage, XMLRPC_TYPE_STRING,
+					 XMLRPC_TYPE_STRING);
+	size_t n = 0;
+
+	if (!v)
+		return;
+	va_text_read(env, v, out, &n);
+	xmlrpc_DECREF(v);
+	if (env->fault_occurred)
+		return;
+	if (memchr(*out, '\0', n)) {
+		free(*out);
+		*out = NULL;
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		    "%s; parameter %d holds a NUL character", usage, i + 1);
+		return;
+	}
+	if (len)
+		*len = n;
+}
+
+/* ---- small files ---- */
+
+char *
+va_read_file(const char *path, size_t max, size_t *len, int *cut)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	size_t n = 0, cap = max < 4096 ? max : 4096;
+	char *buf;
+
+	if (cut)
+		*cut = 0;
+	if (fd < 0)
+		return NULL;
+	buf = malloc(cap + 1);
+	while (buf) {
+		if (n == cap) {
+			if (cap == max) {
+				/* One more byte says whether the file goes on. */
+				char c;
+				ssize_t r;
+				do
+					r = read(fd, &c, 1);
+				while (r < 0 && errno == EINTR);
+				if (r > 0 && cut)
+					*cut = 1;
+				break;
+			}
+			size_t ncap = cap > max / 2 ? max : cap * 2;
+			char *nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				errno = ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			buf = NULL;
+			errno = e;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	int e = errno;
+	close(fd);
+	errno = e;
+	if (!buf)
+		return NULL;
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
 }
