@@ -15,6 +15,7 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_shutdown,
 	&va_group_events,
 	&va_group_net,
+	&va_group_time,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

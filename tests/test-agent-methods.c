@@ -884,7 +884,7 @@ static const char *const all_methods[] = {
 	"va.file.close", "va.file.stat", "va.file.checksum",
 	"va.dmesg", "va.clipboard.get", "va.clipboard.set", "va.shutdown",
 	/* the guest operations (issue 14; va.time.set is opt-in, so not listed) */
-	"va.net.interfaces", "va.net.routes",
+	"va.net.interfaces", "va.net.routes", "va.time.get", "va.timezone",
 };
 #define NALL (sizeof(all_methods) / sizeof(all_methods[0]))
 
