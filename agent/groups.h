@@ -20,6 +20,8 @@ extern const struct va_method_group va_group_shutdown;  /* shutdown.c */
 extern const struct va_method_group va_group_events;    /* events.c (guest events, events.h) */
 extern const struct va_method_group va_group_net;       /* net.c */
 extern const struct va_method_group va_group_time;      /* clock.c */
+extern const struct va_method_group va_group_os;        /* os.c */
+extern const struct va_method_group va_group_users;     /* users.c */
 
 /* Every group of va-agent, in the order their interceptors run (groups.c). */
 extern const struct va_method_group *const va_agent_groups[];
