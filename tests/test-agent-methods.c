@@ -885,7 +885,7 @@ static const char *const all_methods[] = {
 	"va.dmesg", "va.clipboard.get", "va.clipboard.set", "va.shutdown",
 	/* the guest operations (issue 14; va.time.set is opt-in, so not listed) */
 	"va.net.interfaces", "va.net.routes", "va.time.get", "va.timezone",
-	"va.os.info", "va.hostname", "va.users",
+	"va.os.info", "va.hostname", "va.users", "va.fs.info", "va.disks", "va.fs.trim",
 };
 #define NALL (sizeof(all_methods) / sizeof(all_methods[0]))
 
