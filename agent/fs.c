@@ -354,20 +354,6 @@ want_info(const struct va_mounts *m, size_t i)
 	return !va_mount_pseudo(&m->v[i]) && !va_mounts_hidden(m, i);
 }
 
-/* va.fs.trim's: local disks mounted read-write, each filesystem once. */
-static int
-want_trim(const struct va_mounts *m, size_t i)
-{
-	const struct va_mount *mt = &m->v[i];
-	if (!va_mount_local_disk(mt) || mt->readonly || va_mounts_hidden(m, i))
-		return 0;
-	for (size_t k = 0; k < i; k++)
-		if (m->v[k].major == mt->major && m->v[k].minor == mt->minor &&
-		    va_mount_local_disk(&m->v[k]) && !m->v[k].readonly && !va_mounts_hidden(m, k))
-			return 0; /* a bind mount, or the same filesystem mounted twice */
-	return 1;
-}
-
 static void
 free_paths(char **v, size_t n)
 {
@@ -499,7 +485,7 @@ trim_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 		return NULL;
 	}
 	va_log_info("va.fs.trim%s minimum %" PRId64, paths ? " (named mountpoints)" : "", minimum);
-	struct fs_job *j = select_mounts(env, fs, "va.fs.trim", paths, n, want_trim);
+	struct fs_job *j = select_mounts(env, fs, "va.fs.trim", paths, n, va_mounts_writable_disk);
 	free_paths(paths, n);
 	if (j)
 		j->minimum = (uint64_t)minimum;

@@ -19,6 +19,7 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_os,
 	&va_group_users,
 	&va_group_fs,
+	&va_group_freeze,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

@@ -241,3 +241,17 @@ va_mounts_hidden(const struct va_mounts *m, size_t i)
 			return 1;
 	return 0;
 }
+
+int
+va_mounts_writable_disk(const struct va_mounts *m, size_t i)
+{
+	const struct va_mount *mt = &m->v[i];
+
+	if (!va_mount_local_disk(mt) || mt->readonly || va_mounts_hidden(m, i))
+		return 0;
+	for (size_t k = 0; k < i; k++)
+		if (m->v[k].major == mt->major && m->v[k].minor == mt->minor &&
+		    va_mount_local_disk(&m->v[k]) && !m->v[k].readonly && !va_mounts_hidden(m, k))
+			return 0; /* a bind mount, or the same filesystem mounted twice */
+	return 1;
+}

@@ -56,4 +56,11 @@ int va_mount_local_disk(const struct va_mount *mt);
  */
 int va_mounts_hidden(const struct va_mounts *m, size_t i);
 
+/*
+ * Whether mount i is the first visible mount of a local disk's
+ * filesystem mounted read-write (bind mounts and second mounts of it
+ * are not): what va.fs.trim and va.fs.freeze take by default.
+ */
+int va_mounts_writable_disk(const struct va_mounts *m, size_t i);
+
 #endif

@@ -886,6 +886,7 @@ static const char *const all_methods[] = {
 	/* the guest operations (issue 14; va.time.set is opt-in, so not listed) */
 	"va.net.interfaces", "va.net.routes", "va.time.get", "va.timezone",
 	"va.os.info", "va.hostname", "va.users", "va.fs.info", "va.disks", "va.fs.trim",
+	"va.fs.freeze", "va.fs.thaw", "va.fs.status",
 };
 #define NALL (sizeof(all_methods) / sizeof(all_methods[0]))
 
