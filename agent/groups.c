@@ -20,6 +20,8 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_users,
 	&va_group_fs,
 	&va_group_freeze,
+	&va_group_cpu,
+	&va_group_oom,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

@@ -887,6 +887,7 @@ static const char *const all_methods[] = {
 	"va.net.interfaces", "va.net.routes", "va.time.get", "va.timezone",
 	"va.os.info", "va.hostname", "va.users", "va.fs.info", "va.disks", "va.fs.trim",
 	"va.fs.freeze", "va.fs.thaw", "va.fs.status",
+	"va.cpu.list", "va.cpu.set", "va.stats",
 };
 #define NALL (sizeof(all_methods) / sizeof(all_methods[0]))
 
