@@ -22,6 +22,7 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_freeze,
 	&va_group_cpu,
 	&va_group_oom,
+	&va_group_fswatch,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

@@ -26,6 +26,7 @@ extern const struct va_method_group va_group_fs;        /* fs.c */
 extern const struct va_method_group va_group_freeze;    /* freeze.c */
 extern const struct va_method_group va_group_cpu;       /* cpu.c */
 extern const struct va_method_group va_group_oom;       /* oom.c (events only) */
+extern const struct va_method_group va_group_fswatch;   /* fs-watch.c (events only) */
 
 /* Every group of va-agent, in the order their interceptors run (groups.c). */
 extern const struct va_method_group *const va_agent_groups[];
