@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,16 @@ struct oom {
 	char *buf;
 };
 
+/* A decimal number at p, not past end: its digits' end, or p when none. */
+static const char *
+number(const char *p, const char *end, unsigned long long *v)
+{
+	*v = 0;
+	while (p < end && *p >= '0' && *p <= '9' && *v < (1ull << 58))
+		*v = *v * 10 + (unsigned long long)(*p++ - '0');
+	return p;
+}
+
 int
 va_oom_parse(const char *rec, size_t len, struct va_oom_kill *k)
 {
@@ -56,7 +67,7 @@ va_oom_parse(const char *rec, size_t len, struct va_oom_kill *k)
 	if (p)
 		p = memchr(p + 1, ',', (size_t)(semi - p - 1));
 	if (p)
-		ts = strtoull(p + 1, NULL, 10);
+		number(p + 1, semi, &ts);
 	const char *msg = semi + 1, *end = rec + len;
 	const char *nl = memchr(msg, '\n', (size_t)(end - msg));
 	if (nl)
@@ -71,9 +82,9 @@ va_oom_parse(const char *rec, size_t len, struct va_oom_kill *k)
 	if (!kp || !(mlen >= 14 && (memmem(msg, mlen, "out of memory", 13) ||
 				    memmem(msg, mlen, "Out of memory", 13))))
 		return 0;
-	char *e;
-	long pid = strtol(kp, &e, 10);
-	if (e == kp || pid <= 0 || e + 2 > end || e[0] != ' ' || e[1] != '(')
+	unsigned long long pid;
+	const char *e = number(kp, end, &pid);
+	if (e == kp || pid == 0 || pid > INT32_MAX || end - e < 2 || e[0] != ' ' || e[1] != '(')
 		return 0;
 	const char *name = e + 2;
 	/* The name may hold ") " itself: take the last ')' before " total-vm" or the end. */
