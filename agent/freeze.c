@@ -502,6 +502,8 @@ set_thawed(struct freeze *fz)
 {
 	for (size_t i = 0; i < fz->n; i++)
 		free(fz->paths[i]);
+	free(fz->paths);
+	fz->paths = NULL;
 	fz->n = 0;
 	fz->st = THAWED;
 	fz->since = 0;
