@@ -4,7 +4,9 @@
  * va.time.set and va.timezone.
  *
  * va.time.set changes the guest's clock: it is an opt-in method (off
- * unless --enable-rpcs names it).  Given ns it sets the system clock
+ * unless --enable-rpcs names it).  Given a time (ns as an int or i8, or
+ * seconds as a double, for clients that cannot send an i8: Python's
+ * xmlrpc.client) it sets the system clock
  * (clock_settime) and then the RTC (RTC_SET_TIME, in UTC, as QEMU's
  * -rtc base=utc and every Linux guest of a hypervisor keep it); without
  * ns it reads the RTC and sets the system clock from it (what hwclock
@@ -162,7 +164,7 @@ method_time_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 static xmlrpc_value *
 method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
 {
-	static const char usage[] = "va.time.set: expected ([i8 ns])";
+	static const char usage[] = "va.time.set: expected ([i8 ns | double seconds])";
 	int64_t ns = 0, secs = 0;
 	const char *rtc = NULL;
 	int have_ns, r;
@@ -174,7 +176,25 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	if (have_ns < 0)
 		return NULL;
 	if (have_ns) {
-		va_param_int64(env, params, 0, usage, &ns);
+		xmlrpc_value *v = va_param_typed(env, params, 0, usage, XMLRPC_TYPE_DOUBLE,
+						 XMLRPC_TYPE_DOUBLE);
+		if (v) {
+			/* Seconds as a double: what a client without i8 sends
+			 * (Python's xmlrpc.client refuses ints past 2^31). */
+			double d = 0;
+			xmlrpc_read_double(env, v, &d);
+			xmlrpc_DECREF(v);
+			if (!env->fault_occurred && !(d >= 0 && d < 9.2e9)) {
+				xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+				    "va.time.set: %g seconds is out of range (1970 to 2262)", d);
+				return NULL;
+			}
+			ns = (int64_t)(d * 1e9);
+		} else {
+			xmlrpc_env_clean(env);
+			xmlrpc_env_init(env);
+			va_param_int64(env, params, 0, usage, &ns);
+		}
 		if (env->fault_occurred)
 			return NULL;
 		va_log_info("va.time.set %" PRId64, ns);
@@ -312,11 +332,12 @@ static const struct xmlrpc_method_info3 time_methods[] = {
 	{
 		.methodName = "va.time.set",
 		.methodFunction = method_time_set,
-		.signatureString = "S:,S:I,S:i",
-		.help = "va.time.set([i8 ns]) -> struct {ns, source (host, rtc), rtc: boolean, "
-			"[rtc_error]}. Changes the guest: off unless --enable-rpcs va.time.set. "
-			"With ns, sets the system clock to it and then the RTC (UTC); without, "
-			"sets the system clock from the RTC.",
+		.signatureString = "S:,S:I,S:i,S:d",
+		.help = "va.time.set([i8 ns | double seconds]) -> struct {ns, source (host, "
+			"rtc), rtc: boolean, [rtc_error]}. Changes the guest: off unless "
+			"--enable-rpcs va.time.set. With a time (nanoseconds since 1970, or "
+			"seconds as a double), sets the system clock to it and then the RTC "
+			"(UTC); without, sets the system clock from the RTC.",
 	},
 	{
 		.methodName = "va.timezone",
