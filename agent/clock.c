@@ -136,9 +136,8 @@ method_time_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.time.get: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.time.get") < 0)
 		return NULL;
-	va_log_info("va.time.get");
 	memset(&tx, 0, sizeof(tx));
 	/* modes 0: reads the kernel's NTP state, changes nothing. */
 	int state = adjtimex(&tx);
@@ -294,9 +293,8 @@ method_timezone(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.timezone: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.timezone") < 0)
 		return NULL;
-	va_log_info("va.timezone");
 	/* Reads /etc/localtime (or $TZ) again: a change since start counts. */
 	tzset();
 	time_t now = time(NULL);

@@ -117,9 +117,8 @@ method_cpu_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.cpu.list: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.cpu.list") < 0)
 		return NULL;
-	va_log_info("va.cpu.list");
 	present = malloc(VA_CPU_MAX);
 	online = malloc(VA_CPU_MAX);
 	if (!present || !online) {
@@ -403,9 +402,8 @@ method_stats(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.stats: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.stats") < 0)
 		return NULL;
-	va_log_info("va.stats");
 	for (int i = 0; i < 5; i++) {
 		text[i] = va_read_file(files[i], VA_STATS_FILE_MAX, NULL, NULL);
 		if (!text[i]) {

@@ -694,40 +694,9 @@ freeze_params(xmlrpc_env *env, xmlrpc_value *params, size_t *n)
 {
 	static const char usage[] = "va.fs.freeze: expected ([array of string mountpoints])";
 	int np = va_params_count(env, params, 0, 1, usage);
+
 	*n = 0;
-	if (np <= 0)
-		return NULL;
-	xmlrpc_value *arr = va_param_typed(env, params, 0, usage, XMLRPC_TYPE_ARRAY, XMLRPC_TYPE_ARRAY);
-	if (!arr)
-		return NULL;
-	int cnt = xmlrpc_array_size(env, arr);
-	char **v = NULL;
-	if (!env->fault_occurred && cnt > MAX_FROZEN)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
-		    "%s; at most %d mountpoints", usage, MAX_FROZEN);
-	else if (!env->fault_occurred && !(v = calloc((size_t)cnt + 1, sizeof(char *))))
-		xmlrpc_faultf(env, "out of memory");
-	for (int i = 0; v && i < cnt && !env->fault_occurred; i++) {
-		xmlrpc_value *it = NULL;
-		xmlrpc_array_read_item(env, arr, (unsigned)i, &it);
-		if (env->fault_occurred)
-			break;
-		if (xmlrpc_value_type(it) != XMLRPC_TYPE_STRING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
-			    "%s; mountpoint %d is not a string", usage, i + 1);
-		else
-			va_text_read(env, it, &v[i], NULL);
-		xmlrpc_DECREF(it);
-	}
-	xmlrpc_DECREF(arr);
-	if (env->fault_occurred) {
-		for (int i = 0; v && i < cnt; i++)
-			free(v[i]);
-		free(v);
-		return NULL;
-	}
-	*n = (size_t)cnt;
-	return v;
+	return np == 1 ? va_param_strings(env, params, 0, usage, MAX_FROZEN, n) : NULL;
 }
 
 /*
@@ -811,9 +780,7 @@ out:
 	for (size_t i = 0; sel && i < n; i++)
 		free(sel[i]);
 	free(sel);
-	for (size_t i = 0; named && i < nnamed; i++)
-		free(named[i]);
-	free(named);
+	va_strings_free(named);
 }
 
 static xmlrpc_value *
@@ -834,9 +801,8 @@ static int
 thaw_check(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, xmlrpc_value **res)
 {
 	*res = NULL;
-	if (va_params_count(env, params, 0, 0, "va.fs.thaw: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.fs.thaw") < 0)
 		return 0;
-	va_log_info("va.fs.thaw");
 	if (fz->st == FREEZING || fz->st == THAWING) {
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.fs.thaw: busy: the filesystems are %s; call again when that is done "
@@ -892,9 +858,8 @@ method_status(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	struct freeze *fz = va_group_state(server_info);
 
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.fs.status: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.fs.status") < 0)
 		return NULL;
-	va_log_info("va.fs.status");
 	xmlrpc_value *st = xmlrpc_struct_new(env);
 	va_set_text_z(env, st, "status", state_names[fz->st]);
 	va_set_value(env, st, "mountpoints", paths_value(env, fz->paths, fz->n, NULL));

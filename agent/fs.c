@@ -264,44 +264,6 @@ add_entry(struct fs_job *j, const struct va_mount *mt)
 	return e->mountpoint && e->type && e->source ? 0 : -1;
 }
 
-/* The mountpoints of parameter i (an array of strings), or NULL with a fault. */
-static char **
-param_paths(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage, size_t *count)
-{
-	xmlrpc_value *arr = va_param_typed(env, params, i, usage, XMLRPC_TYPE_ARRAY,
-					   XMLRPC_TYPE_ARRAY);
-	if (!arr)
-		return NULL;
-	int n = xmlrpc_array_size(env, arr);
-	char **v = NULL;
-	if (!env->fault_occurred && n > MAX_LISTED)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
-		    "%s; at most %d mountpoints", usage, MAX_LISTED);
-	else if (!env->fault_occurred && !(v = calloc((size_t)n + 1, sizeof(char *))))
-		xmlrpc_faultf(env, "out of memory");
-	for (int k = 0; v && k < n && !env->fault_occurred; k++) {
-		xmlrpc_value *it = NULL;
-		xmlrpc_array_read_item(env, arr, (unsigned)k, &it);
-		if (env->fault_occurred)
-			break;
-		if (xmlrpc_value_type(it) != XMLRPC_TYPE_STRING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
-			    "%s; mountpoint %d is not a string", usage, k + 1);
-		else
-			va_text_read(env, it, &v[k], NULL);
-		xmlrpc_DECREF(it);
-	}
-	xmlrpc_DECREF(arr);
-	if (env->fault_occurred) {
-		for (int k = 0; v && k < n; k++)
-			free(v[k]);
-		free(v);
-		return NULL;
-	}
-	*count = (size_t)n;
-	return v;
-}
-
 /*
  * A job for the mounts named (paths, n of them) or, when paths is NULL,
  * for those that want(mt) takes; NULL with a fault.
@@ -354,14 +316,6 @@ want_info(const struct va_mounts *m, size_t i)
 	return !va_mount_pseudo(&m->v[i]) && !va_mounts_hidden(m, i);
 }
 
-static void
-free_paths(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* ---- va.fs.info ------------------------------------------------------------------ */
 
 static void *
@@ -375,11 +329,11 @@ info_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 	int np = va_params_count(env, params, 0, 1, usage);
 	if (np < 0)
 		return NULL;
-	if (np == 1 && !(paths = param_paths(env, params, 0, usage, &n)))
+	if (np == 1 && !(paths = va_param_strings(env, params, 0, usage, MAX_LISTED, &n)))
 		return NULL;
 	va_log_info("va.fs.info%s", paths ? " (named mountpoints)" : "");
 	struct fs_job *j = select_mounts(env, fs, "va.fs.info", paths, n, want_info);
-	free_paths(paths, n);
+	va_strings_free(paths);
 	if (j) {
 		pthread_mutex_lock(&fs->stuck->mu);
 		fs->stuck->refs++;
@@ -468,10 +422,10 @@ trim_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 		return NULL;
 	if (np >= 1) {
 		/* An empty array: every mount, as without it. */
-		if (!(paths = param_paths(env, params, 0, usage, &n)))
+		if (!(paths = va_param_strings(env, params, 0, usage, MAX_LISTED, &n)))
 			return NULL;
 		if (n == 0) {
-			free_paths(paths, n);
+			va_strings_free(paths);
 			paths = NULL;
 		}
 	}
@@ -481,12 +435,12 @@ trim_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
 		    "va.fs.trim: minimum_bytes %" PRId64 " is negative", minimum);
 	if (env->fault_occurred) {
-		free_paths(paths, n);
+		va_strings_free(paths);
 		return NULL;
 	}
 	va_log_info("va.fs.trim%s minimum %" PRId64, paths ? " (named mountpoints)" : "", minimum);
 	struct fs_job *j = select_mounts(env, fs, "va.fs.trim", paths, n, va_mounts_writable_disk);
-	free_paths(paths, n);
+	va_strings_free(paths);
 	if (j)
 		j->minimum = (uint64_t)minimum;
 	return j;
@@ -569,9 +523,8 @@ method_disks(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.disks: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.disks") < 0)
 		return NULL;
-	va_log_info("va.disks");
 	int r = va_mounts_read(&m);
 	if (r < 0) {
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,

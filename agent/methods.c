@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "log.h"
 #include "methods.h"
 #include "text.h"
 
@@ -53,6 +54,67 @@ va_params_count(xmlrpc_env *env, xmlrpc_value *params, int min, int max,
 		return -1;
 	}
 	return n;
+}
+
+int
+va_params_none(xmlrpc_env *env, xmlrpc_value *params, const char *method)
+{
+	char usage[128];
+
+	snprintf(usage, sizeof(usage), "%s: expected no parameters", method);
+	if (va_params_count(env, params, 0, 0, usage) < 0)
+		return -1;
+	va_log_info("%s", method);
+	return 0;
+}
+
+char **
+va_param_strings(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage, size_t max,
+		 size_t *n)
+{
+	xmlrpc_value *arr = va_param_typed(env, params, i, usage, XMLRPC_TYPE_ARRAY,
+					   XMLRPC_TYPE_ARRAY);
+	char **v = NULL;
+
+	if (!arr)
+		return NULL;
+	int cnt = xmlrpc_array_size(env, arr);
+	if (!env->fault_occurred && (size_t)cnt > max)
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		    "%s; at most %zu strings in parameter %d", usage, max, i + 1);
+	else if (!env->fault_occurred && !(v = calloc((size_t)cnt + 1, sizeof(char *))))
+		xmlrpc_faultf(env, "out of memory");
+	for (int k = 0; v && k < cnt && !env->fault_occurred; k++) {
+		xmlrpc_value *it = NULL;
+		size_t len = 0;
+		xmlrpc_array_read_item(env, arr, (unsigned)k, &it);
+		if (env->fault_occurred)
+			break;
+		if (xmlrpc_value_type(it) != XMLRPC_TYPE_STRING)
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			    "%s; item %d of parameter %d is not a string", usage, k + 1, i + 1);
+		else
+			va_text_read(env, it, &v[k], &len);
+		if (!env->fault_occurred && memchr(v[k], '\0', len))
+			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			    "%s; item %d of parameter %d holds a NUL character", usage, k + 1, i + 1);
+		xmlrpc_DECREF(it);
+	}
+	xmlrpc_DECREF(arr);
+	if (env->fault_occurred) {
+		va_strings_free(v);
+		return NULL;
+	}
+	*n = (size_t)cnt;
+	return v;
+}
+
+void
+va_strings_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
 }
 
 xmlrpc_value *

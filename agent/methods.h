@@ -32,6 +32,19 @@
 /* Number of parameters, or -1 (fault) if not within [min, max]. */
 int va_params_count(xmlrpc_env *env, xmlrpc_value *params, int min, int max,
 		    const char *usage);
+/*
+ * A method without parameters: logs the call (info level) and returns 0,
+ * or -1 with the fault "METHOD: expected no parameters; got N ...".
+ */
+int va_params_none(xmlrpc_env *env, xmlrpc_value *params, const char *method);
+/*
+ * Parameter i as an array of at most max strings (text.h's value form
+ * undone, no NUL): a new NULL-terminated array of malloc'd strings
+ * (va_strings_free), *n of them; NULL with a fault.
+ */
+char **va_param_strings(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage,
+			size_t max, size_t *n);
+void va_strings_free(char **v);
 /* Parameter i (a new reference) if its type is a or b, else NULL (fault). */
 xmlrpc_value *va_param_typed(xmlrpc_env *env, xmlrpc_value *params, int i,
 			     const char *usage, xmlrpc_type a, xmlrpc_type b);

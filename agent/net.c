@@ -472,9 +472,8 @@ method_interfaces(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.net.interfaces: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.net.interfaces") < 0)
 		return NULL;
-	va_log_info("va.net.interfaces");
 	l.v = calloc(VA_NET_MAX_INTERFACES, sizeof(*l.v));
 	if (!l.v) {
 		xmlrpc_faultf(env, "va.net.interfaces: out of memory");
@@ -584,9 +583,8 @@ method_routes(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.net.routes: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.net.routes") < 0)
 		return NULL;
-	va_log_info("va.net.routes");
 	nm.v = calloc(VA_NET_MAX_INTERFACES, sizeof(*nm.v));
 	if (!nm.v) {
 		xmlrpc_faultf(env, "va.net.routes: out of memory");

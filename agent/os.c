@@ -58,9 +58,8 @@ method_os_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *c
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.os.info: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.os.info") < 0)
 		return NULL;
-	va_log_info("va.os.info");
 	if (do_uname(env, "va.os.info", &u) < 0)
 		return NULL;
 	for (size_t i = 0; i < 2 && !text; i++)
@@ -90,9 +89,8 @@ method_hostname(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.hostname: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.hostname") < 0)
 		return NULL;
-	va_log_info("va.hostname");
 	if (do_uname(env, "va.hostname", &u) < 0)
 		return NULL;
 	xmlrpc_value *st = xmlrpc_struct_new(env);

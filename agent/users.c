@@ -117,9 +117,8 @@ method_users(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_count(env, params, 0, 0, "va.users: expected no parameters") < 0)
+	if (va_params_none(env, params, "va.users") < 0)
 		return NULL;
-	va_log_info("va.users");
 	char *buf = read_utmp(&len, &missing);
 	if (!buf && !missing) {
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,

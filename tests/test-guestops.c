@@ -518,22 +518,16 @@ static void
 build_sysfs(void)
 {
 	/* vda: virtio-blk on 0000:00:05.0 with a serial and a partition. */
-	const char *vda = "/sys/devices/pci0000:00/0000:00:05.0/virtio2/block/vda";
+	static const char *const vda[][2] = {
+		{ "serial", "vadisk1\n" }, { "size", "131072\n" }, { "dev", "254:0\n" },
+		{ "vda1/partition", "1\n" }, { "vda1/size", "2048\n" }, { "vda1/start", "2048\n" },
+		{ "vda1/dev", "254:1\n" },
+	};
 	char p[256];
-	snprintf(p, sizeof(p), "%s/serial", vda);
-	MKFILE(p, "vadisk1\n");
-	snprintf(p, sizeof(p), "%s/size", vda);
-	MKFILE(p, "131072\n");
-	snprintf(p, sizeof(p), "%s/dev", vda);
-	MKFILE(p, "254:0\n");
-	snprintf(p, sizeof(p), "%s/vda1/partition", vda);
-	MKFILE(p, "1\n");
-	snprintf(p, sizeof(p), "%s/vda1/size", vda);
-	MKFILE(p, "2048\n");
-	snprintf(p, sizeof(p), "%s/vda1/start", vda);
-	MKFILE(p, "2048\n");
-	snprintf(p, sizeof(p), "%s/vda1/dev", vda);
-	MKFILE(p, "254:1\n");
+	for (size_t i = 0; i < sizeof(vda) / sizeof(vda[0]); i++) {
+		snprintf(p, sizeof(p), "/sys/devices/pci0000:00/0000:00:05.0/virtio2/block/vda/%s", vda[i][0]);
+		mkfile(p, vda[i][1], strlen(vda[i][1]));
+	}
 	mkfile("/sys/devices/pci0000:00/0000:00:05.0/virtio2/x", NULL, 0);
 	mklink("/sys/devices/pci0000:00/0000:00:05.0/virtio2/block/vda/device", "../../../virtio2");
 	mklink("/sys/block/vda", "../devices/pci0000:00/0000:00:05.0/virtio2/block/vda");
