@@ -153,11 +153,7 @@ method_time_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	va_set_bool(env, st, "synchronized", state != TIME_ERROR && !(tx.status & STA_UNSYNC));
 	va_set_i8(env, st, "maxerror_us", tx.maxerror);
 	va_set_i8(env, st, "esterror_us", tx.esterror);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static xmlrpc_value *
@@ -236,11 +232,7 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	va_set_bool(env, st, "rtc", rtc_ok);
 	if (!rtc_ok)
 		va_set_text_z(env, st, "rtc_error", why);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 /*
@@ -311,11 +303,7 @@ method_timezone(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	va_set_int(env, st, "offset_s", tm.tm_gmtoff);
 	va_set_bool(env, st, "dst", tm.tm_isdst > 0);
 	free(name);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static const struct xmlrpc_method_info3 time_methods[] = {

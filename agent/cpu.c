@@ -141,11 +141,7 @@ method_cpu_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 out:
 	free(present);
 	free(online);
-	if (env->fault_occurred && arr) {
-		xmlrpc_DECREF(arr);
-		arr = NULL;
-	}
-	return arr;
+	return va_result(env, arr);
 }
 
 /* ---- va.cpu.set ------------------------------------------------------------------------ */
@@ -430,11 +426,7 @@ method_stats(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 out:
 	for (int i = 0; i < 5; i++)
 		free(text[i]);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static int

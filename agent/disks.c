@@ -200,11 +200,7 @@ va_disk_value(xmlrpc_env *env, const char *sysroot, const char *name)
 	free(model);
 	free(vendor);
 	free(backing);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 /* The names in dir (at most max, NULL-terminated, malloc'd), skipping dot files. */

@@ -387,11 +387,7 @@ freeze_finish(xmlrpc_env *env, struct fz_job *j)
 	xmlrpc_value *st = xmlrpc_struct_new(env);
 	va_set_int(env, st, "frozen", (int64_t)k);
 	va_set_value(env, st, "mountpoints", paths_value(env, j->paths, j->n, j->skipped));
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 /* The end of a thaw (loop thread): the new state, the event of the watchdog, the answer. */
@@ -456,11 +452,7 @@ thaw_finish(xmlrpc_env *env, struct fz_job *j)
 	xmlrpc_value *st = xmlrpc_struct_new(env);
 	va_set_int(env, st, "thawed", (int64_t)thawed);
 	va_set_value(env, st, "mountpoints", paths_value(env, j->paths, j->n, NULL));
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static xmlrpc_value *
@@ -789,11 +781,7 @@ nothing_frozen(xmlrpc_env *env)
 	xmlrpc_value *st = xmlrpc_struct_new(env);
 	va_set_int(env, st, "frozen", 0);
 	va_set_value(env, st, "mountpoints", xmlrpc_array_new(env));
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 /* va.fs.thaw's checks: 1 when a thaw may start, 0 with the answer in env/res. */
@@ -866,11 +854,7 @@ method_status(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	va_set_double(env, st, "since", (double)fz->since);
 	int64_t left = fz->deadline > 0 && fz->st != THAWED ? fz->deadline - (int64_t)time(NULL) : 0;
 	va_set_int(env, st, "watchdog_s", left > 0 ? left : 0);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static int

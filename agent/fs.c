@@ -390,11 +390,7 @@ info_finish(xmlrpc_env *env, void *opaque)
 			va_set_value(env, st, "disks", va_disks_of(env, "", e->major, e->minor));
 		va_append(env, arr, st);
 	}
-	if (env->fault_occurred && arr) {
-		xmlrpc_DECREF(arr);
-		arr = NULL;
-	}
-	return arr;
+	return va_result(env, arr);
 }
 
 static const struct va_async_method fs_info = {
@@ -485,11 +481,7 @@ trim_finish(xmlrpc_env *env, void *opaque)
 		total += e->trimmed;
 	}
 	va_log_info("va.fs.trim: %" PRIu64 " bytes trimmed on %zu filesystems", total, j->n);
-	if (env->fault_occurred && arr) {
-		xmlrpc_DECREF(arr);
-		arr = NULL;
-	}
-	return arr;
+	return va_result(env, arr);
 }
 
 static const struct va_async_method fs_trim = {

@@ -375,6 +375,16 @@ va_set_double(xmlrpc_env *env, xmlrpc_value *st, const char *key, double v)
 		va_set_value(env, st, key, xmlrpc_double_new(env, v));
 }
 
+xmlrpc_value *
+va_result(xmlrpc_env *env, xmlrpc_value *v)
+{
+	if (env->fault_occurred && v) {
+		xmlrpc_DECREF(v);
+		v = NULL;
+	}
+	return env->fault_occurred ? NULL : v;
+}
+
 void
 va_append(xmlrpc_env *env, xmlrpc_value *arr, xmlrpc_value *v)
 {

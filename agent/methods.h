@@ -100,6 +100,8 @@ void va_set_int(xmlrpc_env *env, xmlrpc_value *st, const char *key, int64_t v); 
 void va_set_i8(xmlrpc_env *env, xmlrpc_value *st, const char *key, int64_t v);  /* always i8 */
 void va_set_bool(xmlrpc_env *env, xmlrpc_value *st, const char *key, int v);
 void va_set_double(xmlrpc_env *env, xmlrpc_value *st, const char *key, double v);
+/* v, or NULL (v dropped) when env holds a fault: a method's last line. */
+xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);
 /* Appends v to the array arr and drops the reference (NULL is fine after a fault). */
 void va_append(xmlrpc_env *env, xmlrpc_value *arr, xmlrpc_value *v);
 

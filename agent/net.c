@@ -184,12 +184,7 @@ va_net_link_value(xmlrpc_env *env, const struct nlmsghdr *h, int *index)
 		va_set_text(env, st, "alias", alias, alen);
 	set_stats(env, st, tb);
 	va_set_value(env, st, "addresses", xmlrpc_array_new(env));
-	if (env->fault_occurred) {
-		if (st)
-			xmlrpc_DECREF(st);
-		return NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static const char *
@@ -253,12 +248,7 @@ va_net_addr_value(xmlrpc_env *env, const struct nlmsghdr *h, int *index)
 	const char *label = attr_str(tb[IFA_LABEL], &llen);
 	if (label && llen)
 		va_set_text(env, st, "label", label, llen);
-	if (env->fault_occurred) {
-		if (st)
-			xmlrpc_DECREF(st);
-		return NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static const char *
@@ -378,12 +368,7 @@ va_net_route_value(xmlrpc_env *env, const struct nlmsghdr *h,
 	va_set_text_z(env, st, "type", route_type(rt.rtm_type, buf, sizeof(buf)));
 	if (tb[RTA_MULTIPATH] && !env->fault_occurred)
 		va_set_value(env, st, "nexthops", nexthops(env, rt.rtm_family, tb[RTA_MULTIPATH], name, arg));
-	if (env->fault_occurred) {
-		if (st)
-			xmlrpc_DECREF(st);
-		return NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 /* ---- va.net.interfaces ---------------------------------------------------- */
@@ -454,41 +439,45 @@ on_addr(void *opaque, const struct nlmsghdr *h)
 	return l->env->fault_occurred ? -ENOMEM : 0;
 }
 
-static void
-fault_dump(xmlrpc_env *env, const char *method, const char *what, int r)
+/* A dump for method: 0, or -1 with a fault that names what was dumped. */
+static int
+dump(xmlrpc_env *env, const char *method, int type, unsigned char family, va_nl_msg_fn *fn,
+     void *arg)
 {
-	if (!env->fault_occurred)
+	int r = va_nl_dump(type, family, fn, arg);
+
+	if (r < 0 && !env->fault_occurred)
 		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
-		    "%s: the netlink dump of %s failed: %s", method, what,
-		    r == -E2BIG ? "more than " "8 MiB" : strerror(-r));
+		    "%s: the netlink dump of %s failed: %s", method,
+		    type == RTM_GETLINK ? "links" : type == RTM_GETADDR ? "addresses" : "routes",
+		    r == -E2BIG ? "more than 8 MiB" : strerror(-r));
+	return r < 0 || env->fault_occurred ? -1 : 0;
+}
+
+/* A zeroed table of VA_NET_MAX_INTERFACES entries of size bytes, or NULL with a fault. */
+static void *
+iface_table(xmlrpc_env *env, const char *method, size_t size)
+{
+	void *v = calloc(VA_NET_MAX_INTERFACES, size);
+	if (!v)
+		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
+	return v;
 }
 
 static xmlrpc_value *
 method_interfaces(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
 {
+	static const char method[] = "va.net.interfaces";
 	struct ifaces l = { .env = env };
 	xmlrpc_value *res = NULL;
-	int r;
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_none(env, params, "va.net.interfaces") < 0)
+	if (va_params_none(env, params, method) < 0 || !(l.v = iface_table(env, method, sizeof(*l.v))))
 		return NULL;
-	l.v = calloc(VA_NET_MAX_INTERFACES, sizeof(*l.v));
-	if (!l.v) {
-		xmlrpc_faultf(env, "va.net.interfaces: out of memory");
-		return NULL;
-	}
-	r = va_nl_dump(RTM_GETLINK, AF_UNSPEC, on_link, &l);
-	if (r < 0) {
-		fault_dump(env, "va.net.interfaces", "links", r);
+	if (dump(env, method, RTM_GETLINK, AF_UNSPEC, on_link, &l) < 0 ||
+	    dump(env, method, RTM_GETADDR, AF_UNSPEC, on_addr, &l) < 0)
 		goto out;
-	}
-	r = va_nl_dump(RTM_GETADDR, AF_UNSPEC, on_addr, &l);
-	if (r < 0) {
-		fault_dump(env, "va.net.interfaces", "addresses", r);
-		goto out;
-	}
 	if (l.skipped)
 		va_log_warnx("va.net.interfaces: %zu interfaces or addresses over the limits left out",
 			     l.skipped);
@@ -499,11 +488,7 @@ out:
 	for (size_t i = 0; i < l.n; i++)
 		xmlrpc_DECREF(l.v[i].st);
 	free(l.v);
-	if (env->fault_occurred && res) {
-		xmlrpc_DECREF(res);
-		res = NULL;
-	}
-	return res;
+	return va_result(env, res);
 }
 
 /* ---- va.net.routes --------------------------------------------------------- */
@@ -577,31 +562,20 @@ on_route(void *opaque, const struct nlmsghdr *h)
 static xmlrpc_value *
 method_routes(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
 {
+	static const char method[] = "va.net.routes";
+	static const unsigned char fams[] = { AF_INET, AF_INET6 };
 	struct names nm = { 0 };
 	struct routes rt = { .env = env, .names = &nm };
-	int r;
 
 	(void)server_info;
 	(void)call_info;
-	if (va_params_none(env, params, "va.net.routes") < 0)
+	if (va_params_none(env, params, method) < 0 || !(nm.v = iface_table(env, method, sizeof(*nm.v))))
 		return NULL;
-	nm.v = calloc(VA_NET_MAX_INTERFACES, sizeof(*nm.v));
-	if (!nm.v) {
-		xmlrpc_faultf(env, "va.net.routes: out of memory");
-		return NULL;
-	}
-	r = va_nl_dump(RTM_GETLINK, AF_UNSPEC, on_link_name, &nm);
-	if (r < 0) {
-		fault_dump(env, "va.net.routes", "links", r);
+	if (dump(env, method, RTM_GETLINK, AF_UNSPEC, on_link_name, &nm) < 0)
 		goto out;
-	}
 	rt.arr = xmlrpc_array_new(env);
-	static const unsigned char fams[] = { AF_INET, AF_INET6 };
-	for (size_t i = 0; i < 2 && !env->fault_occurred && rt.n < VA_NET_MAX_ROUTES; i++) {
-		r = va_nl_dump(RTM_GETROUTE, fams[i], on_route, &rt);
-		if (r < 0)
-			fault_dump(env, "va.net.routes", "routes", r);
-	}
+	for (size_t i = 0; i < 2 && !env->fault_occurred && rt.n < VA_NET_MAX_ROUTES; i++)
+		dump(env, method, RTM_GETROUTE, fams[i], on_route, &rt);
 	if (rt.skipped)
 		va_log_warnx("va.net.routes: more than %d routes; the rest is left out", VA_NET_MAX_ROUTES);
 out:

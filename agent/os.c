@@ -75,11 +75,7 @@ method_os_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *c
 	va_set_text_z(env, st, "machine", u.machine);
 	va_set_text_z(env, st, "hostname", u.nodename);
 	free(text);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static xmlrpc_value *
@@ -97,11 +93,7 @@ method_hostname(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	va_set_text_z(env, st, "hostname", u.nodename);
 	/* The NIS domain, "(none)" when unset: reported as the kernel has it. */
 	va_set_text_z(env, st, "domainname", u.domainname);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 static const struct xmlrpc_method_info3 os_methods[] = {

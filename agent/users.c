@@ -71,11 +71,7 @@ session_value(xmlrpc_env *env, const struct utmpx *u)
 	va_set_double(env, st, "login_time",
 		      (double)u->ut_tv.tv_sec + (double)u->ut_tv.tv_usec / 1e6);
 	va_set_int(env, st, "pid", u->ut_pid);
-	if (env->fault_occurred && st) {
-		xmlrpc_DECREF(st);
-		st = NULL;
-	}
-	return st;
+	return va_result(env, st);
 }
 
 xmlrpc_value *
@@ -90,11 +86,7 @@ va_users_parse(xmlrpc_env *env, const void *utmp, size_t len)
 		if (is_session(&u))
 			va_append(env, arr, session_value(env, &u));
 	}
-	if (env->fault_occurred && arr) {
-		xmlrpc_DECREF(arr);
-		arr = NULL;
-	}
-	return arr;
+	return va_result(env, arr);
 }
 
 /* utmp's bytes (NULL and *len 0 when there is no utmp), or NULL with errno. */
