@@ -11,7 +11,9 @@
  *   core.c      struct va_agent: the session with the host, the registry,
  *               the groups and their state, the services below, and the
  *               dispatch of every request the host sends.
- *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c
+ *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c,
+ *   and the guest's operations: net.c, clock.c, os.c, users.c, fs.c,
+ *   freeze.c, cpu.c; events.c, fs-watch.c, oom.c (guest events, events.h)
  *               the method groups: each is one struct va_method_group and
  *               keeps its state in a struct of its own that the core holds
  *               (no file-scope mutable state); what one offers others (the

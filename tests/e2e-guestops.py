@@ -32,6 +32,7 @@ when a check failed, 77 when a binary is missing.
 """
 import json
 import os
+import select
 import platform
 import shlex
 import shutil
@@ -556,6 +557,15 @@ def t_sandbox(e, sb):
     check("sandbox: restarted: va.fs.thaw thaws it", th["thawed"] == 1 and sb.sh(
         "timeout 5 sh -c 'echo again > %s/g'" % mnt).returncode == 0, th)
 
+    # -- examples/python/freeze_snapshot.py: frozen while the command runs, thawed after --
+    ex = os.path.join(valib.TOP, "examples", "python", "freeze_snapshot.py")
+    r = subprocess.run([sys.executable, ex, "--url", "unix:" + e.proxy.usock, "--mount", mnt, "--",
+                        VACTL, "--url", "unix:" + e.proxy.usock, "fs", "status"],
+                       capture_output=True, text=True, timeout=60 * SLOW)
+    check("sandbox: examples/python/freeze_snapshot.py: the command runs frozen, then it thaws",
+          r.returncode == 0 and "frozen: " + mnt in r.stdout and "\nfrozen since" in r.stdout and
+          "thawed: 1 filesystems" in r.stdout and sp.va.fs.status()["status"] == "thawed", (r.stdout, r.stderr))
+
     # -- the watchdog --
     e.restart(["--freeze-timeout", "2"], sb.prefix())
     sp = e.sp()
@@ -573,6 +583,20 @@ def t_sandbox(e, sb):
     # -- events --
     e.restart(["--fs-full-threshold", "50"], sb.prefix())
     sp = e.sp()
+    # vactl events --follow prints a guest event as it comes.
+    follow = subprocess.Popen([VACTL, "--url", "unix:" + e.proxy.usock, "events", "--follow", "--wait", "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5 * SLOW)
+    sb.sh("ip addr add 10.78.0.1/32 dev lo && ip addr del 10.78.0.1/32 dev lo")
+    line = ""
+    end = time.monotonic() + 10 * SLOW
+    while time.monotonic() < end and "net.address.added" not in line:
+        if select.select([follow.stdout], [], [], 0.5)[0]:
+            line = follow.stdout.readline()
+    follow.terminate()
+    follow.wait(10)
+    check("sandbox: vactl events --follow prints net.address.added as it comes",
+          "name=net.address.added" in line and '"address": "10.78.0.1"' in line, line)
     for name, cmd, match in (
         ("net.link.up", "ip link set lo up", guest_event("net.link.up", lambda d: d["interface"] == "lo")),
         ("net.address.added", "ip addr add 10.77.0.1/24 dev lo",
