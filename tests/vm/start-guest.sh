@@ -14,9 +14,11 @@
 #                   the chardev (a raw handshake from python)
 #   --accel A       kvm, tcg or auto (default $VA_VM_ACCEL or auto: KVM
 #                   when it really runs a guest, else TCG)
+#   --smp N         CPUs of the guest (default 2, for va.cpu.set; 1 with
+#                   --isa, whose serial port is slower with two under TCG)
 #   --quiet         print only the final lines
 #
-# The guest has two CPUs, a virtio-net NIC on QEMU's user networking
+# The guest has two CPUs (--smp), a virtio-net NIC on QEMU's user networking
 # (10.0.2.15/24, gateway 10.0.2.2, MAC 52:54:00:12:34:56) and a second
 # virtio-blk disk (serial vadisk1, QEMU id vdisk1) holding an ext4
 # filesystem made here, fresh at every start, that the guest mounts on
@@ -40,6 +42,7 @@ port=
 proxy=1
 accel=${VA_VM_ACCEL:-auto}
 quiet=0
+smp=
 mem=${VA_VM_MEM:-512}
 
 usage() { sed -n '2,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift ;;
 	--no-proxy) proxy=0 ;;
 	--accel) accel=$2; shift ;;
+	--smp) smp=$2; shift ;;
 	--quiet) quiet=1 ;;
 	-h|--help) usage 0 ;;
 	*) echo "start-guest: unknown option $1" >&2; usage ;;
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 build=$(cd "$build" && pwd)
+[ -n "$smp" ] || { [ $isa = 1 ] && smp=1 || smp=2; }
 [ -n "$dir" ] || { [ $isa = 1 ] && dir=$build/vm/guest-isa || dir=$build/vm/guest; }
 say() { [ $quiet = 1 ] || echo "start-guest: $*"; }
 die() { echo "start-guest: $*" >&2; exit 1; }
@@ -120,7 +125,7 @@ fi
 t0=$(now)
 say "booting the guest ($accel, $channel) in $dir"
 # shellcheck disable=SC2086
-qemu-system-x86_64 -accel "$accel" -m "$mem" -smp 2 -nodefaults -no-reboot \
+qemu-system-x86_64 -accel "$accel" -m "$mem" -smp "$smp" -nodefaults -no-reboot \
 	-display none -monitor none -name va-guest \
 	-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
 	-append "console=ttyS0 quiet panic=-1 va.channel=$channel" \
