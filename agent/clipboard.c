@@ -5,9 +5,9 @@
  * va.clipboard.get and va.clipboard.set.
  *
  * The buffer holds text only: valid UTF-8 without NUL or control
- * characters other than tab, LF and CR, and without characters above
- * U+FFFF, which xmlrpc-c 1.33 cannot carry (see va_utf8_check), at most
- * VA_CLIPBOARD_MAX bytes: whatever is stored can always be sent.  Every store gets the next serial (1, 2,
+ * characters other than tab, LF and CR (what XML carries, common/text.h:
+ * emoji and CR included), at most VA_CLIPBOARD_MAX bytes: whatever is
+ * stored can always be sent.  Every store gets the next serial (1, 2,
  * ...); serial 0 with origin "none" means nothing was stored yet.
  *
  * A store from the guest (origin "guest", va-clip copy) is sent to the
@@ -45,6 +45,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 #include "children.h"
 
 #define CLIP_BRIDGE_CHILDREN 4
@@ -100,7 +101,8 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 		from_host = 0;
 	else
 		return 0;
-	if (len > VA_CLIPBOARD_MAX || va_utf8_check(text, len, 1) != len)
+	const char *why;
+	if (len > VA_CLIPBOARD_MAX || va_text_check(text, len, &why) != len)
 		return 0;
 	copy = dup_text(text, len);
 	if (from_host && copy)
@@ -124,7 +126,18 @@ va_clipboard_store(struct va_agent *a, const char *text, size_t len, const char 
 				    strerror((int)-pid));
 		}
 	} else {
-		va_agent_call_hostf(a, "host.clipboard.set", "(s#)", text, len);
+		/* Not "(s#)": xmlrpc-c's own string would refuse an emoji and
+		 * turn CR into LF (common/text.h). */
+		xmlrpc_env env;
+		xmlrpc_env_init(&env);
+		xmlrpc_value *t = va_text_value(&env, text, len);
+		if (t) {
+			va_agent_call_hostf(a, "host.clipboard.set", "(V)", t);
+			xmlrpc_DECREF(t);
+		} else {
+			va_log_errx("host.clipboard.set not sent: %s", env.fault_string);
+		}
+		xmlrpc_env_clean(&env);
 	}
 	return serial;
 }
@@ -304,7 +317,7 @@ method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	sync_from_desktop(a);
 	va_clipboard_view(a, &v);
 	va_log_info("va.clipboard.get (serial %" PRIu64 ", %zu bytes)", v.serial, v.len);
-	xmlrpc_value *text = xmlrpc_string_new_lp(env, v.len, v.text);
+	xmlrpc_value *text = va_text_value(env, v.text, v.len);
 	if (env->fault_occurred)
 		return NULL;
 	xmlrpc_value *serial = va_int_value(env, (int64_t)v.serial);
@@ -337,30 +350,23 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.clipboard.set (%zu bytes)", len);
 	if (len > VA_CLIPBOARD_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.clipboard.set: %zu bytes of text exceed the maximum of %u",
 		    len, VA_CLIPBOARD_MAX);
 		goto out;
 	}
-	bad = va_utf8_check(text, len, 1);
+	/* What the gate let through is text XML carries; check all the same,
+	 * for callers that are not the gate (the control socket has its own). */
+	const char *why;
+	bad = va_text_check(text, len, &why);
 	if (bad != len) {
-		unsigned char c = (unsigned char)text[bad];
-		if (c < 0x20)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
-			    "va.clipboard.set: text holds control character 0x%02x "
-			    "at byte %zu", c, bad);
-		else if (va_utf8_check(text + bad, len - bad, 0) >= 4)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INVALID_UTF8_ERROR,
-			    "va.clipboard.set: text holds a character above U+FFFF "
-			    "(byte %zu), which XML-RPC here cannot carry", bad);
-		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INVALID_UTF8_ERROR,
-			    "va.clipboard.set: text is not valid UTF-8 (byte %zu)", bad);
+		va_fault(env, XMLRPC_INVALID_UTF8_ERROR,
+		    "va.clipboard.set: the text holds %s at byte %zu", why, bad);
 		goto out;
 	}
 	uint64_t serial = va_clipboard_store(a, text, len, "host");
 	if (serial == 0) {
-		xmlrpc_faultf(env, "va.clipboard.set: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.clipboard.set: out of memory");
 		goto out;
 	}
 	res = va_int_value(env, (int64_t)serial);

@@ -5,6 +5,7 @@
  * and the services the groups use.  See agent.h.
  */
 #include "config.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -401,7 +402,7 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 	 */
 	if (strcmp(name, "system.multicall") == 0) {
 		va_log_warnx("system.multicall refused");
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "system.multicall is not available: make the calls "
 					       "one by one");
 		return 1;
@@ -410,12 +411,12 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 	if (og && !va_acl_match(a->enable, name)) {
 		va_log_warnx("%s: refused, an opt-in method not enabled", name);
 		if (og->opt_in_how)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+			va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 						       "method %s is off on this guest: it changes "
 						       "the guest and is enabled by %s", name,
 						       og->opt_in_how);
 		else
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+			va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 						       "method %s is off on this guest: it changes "
 						       "the guest and is enabled by --enable-rpcs %s "
 						       "(enable-rpcs = %s in va-agent.conf)", name, name,
@@ -424,7 +425,7 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 	}
 	if (!va_agent_method_enabled(a, name)) {
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_NO_SUCH_METHOD_ERROR,
+		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
 		return 1;
 	}

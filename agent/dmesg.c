@@ -29,6 +29,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 /* From linux/kernel/printk; glibc's <sys/klog.h> only declares klogctl(). */
 #ifndef SYSLOG_ACTION_READ_ALL
@@ -58,12 +59,12 @@ method_dmesg(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.dmesg %" PRId64, max);
 	if (max <= 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.dmesg: max_bytes must be positive, not %" PRId64, max);
 		return NULL;
 	}
 	if ((uint64_t)max > VA_DMESG_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.dmesg: max_bytes %" PRId64 " exceeds the maximum of %u",
 		    max, VA_DMESG_MAX);
 		return NULL;
@@ -71,19 +72,19 @@ method_dmesg(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 
 	size = klogctl(SYSLOG_ACTION_SIZE_BUFFER, NULL, 0);
 	if (size < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.dmesg: cannot read the kernel log: %s", strerror(errno));
 		return NULL;
 	}
 	/* The size comes from the kernel (log_buf_len), not from the peer. */
 	buf = malloc(size > 0 ? (size_t)size : 1);
 	if (!buf) {
-		xmlrpc_faultf(env, "va.dmesg: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.dmesg: out of memory");
 		return NULL;
 	}
 	len = klogctl(SYSLOG_ACTION_READ_ALL, buf, size);
 	if (len < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.dmesg: cannot read the kernel log: %s", strerror(errno));
 		free(buf);
 		return NULL;
@@ -99,8 +100,8 @@ method_dmesg(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 				start = (size_t)(nl + 1 - buf);
 		}
 	}
-	size_t clean = va_utf8_sanitize(buf + start, end - start);
-	xmlrpc_value *res = xmlrpc_string_new_lp(env, clean, buf + start);
+	size_t clean = va_text_sanitize(buf + start, end - start);
+	xmlrpc_value *res = va_text_value(env, buf + start, clean);
 	free(buf);
 	return env->fault_occurred ? NULL : res;
 }

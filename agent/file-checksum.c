@@ -16,6 +16,7 @@
  * describes, and what runs when the interception does not apply.
  */
 #include "config.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,14 +88,14 @@ checksum_open(xmlrpc_env *env, struct va_agent *a, const char *path)
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.checksum: %s is not a regular file", path);
 		close(fd);
 		return -1;
 	}
 	int unstable = 0;
 	if ((fs = va_file_pseudo_fs(fd, &unstable)) != NULL && unstable) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.checksum: %s is on %s, not a file with stable contents",
 		    path, fs);
 		close(fd);
@@ -113,7 +114,7 @@ checksum_init(xmlrpc_env *env, struct va_checksum *c, struct va_files *fs, char 
 	c->started = va_agent_now_ms(fs->a);
 	c->buf = malloc(CHECKSUM_CHUNK);
 	if (!c->buf) {
-		xmlrpc_faultf(env, "va.file.checksum: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
 		return -1;
 	}
 	c->fd = checksum_open(env, fs->a, path);
@@ -311,7 +312,7 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 		free(c);
 		xmlrpc_DECREF(params);
 		free(mname);
-		xmlrpc_faultf(&env, "va.file.checksum: out of memory");
+		va_fault(&env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
 		checksum_reply(&tmp, &env, NULL);
 		xmlrpc_env_clean(&env);
 		return 1;
@@ -327,7 +328,7 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 		if (running >= VA_FILE_MAX_CHECKSUMS) {
 			va_log_warnx("va.file.checksum %s: refused, %u checksums are running", path,
 			    running);
-			xmlrpc_env_set_fault_formatted(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "va.file.checksum: busy: %u checksums are running (at most %d at once); "
 			    "try again when one has finished", running, VA_FILE_MAX_CHECKSUMS);
 			free(path);
@@ -339,7 +340,7 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 				fs->checksums = c;
 				c = NULL; /* running: checksum_slice answers */
 			} else {
-				xmlrpc_faultf(&env, "va.file.checksum: out of memory");
+				va_fault(&env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
 			}
 		}
 	}

@@ -21,6 +21,7 @@
  * asked, not masked by the umask; perm does not change an existing file.
  */
 #include "config.h"
+#include "text.h"
 
 /* O_PATH, strndup; configure.ac has no AC_USE_SYSTEM_EXTENSIONS. */
 #ifndef _GNU_SOURCE
@@ -76,14 +77,14 @@ in_roots(const char *const *roots, const char *real)
 static void
 fault_outside(xmlrpc_env *env, const char *path)
 {
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+	va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 	    "path %s is outside the allowed file roots", path);
 }
 
 void
 va_file_fault_errno(xmlrpc_env *env, const char *method, const char *path, int e)
 {
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+	va_fault(env, XMLRPC_INTERNAL_ERROR,
 	    "%s: %s: %s", method, path, strerror(e));
 }
 
@@ -150,7 +151,7 @@ resolve(xmlrpc_env *env, const char *const *roots, const char *method,
 			return NULL;
 		}
 		if (is_dot_name(base)) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: %s does not name a file", method, path);
 			free(joined);
 			return NULL;
@@ -175,7 +176,7 @@ check_absolute(xmlrpc_env *env, const char *method, const char *path)
 {
 	if (path[0] == '/')
 		return 0;
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+	va_fault(env, XMLRPC_TYPE_ERROR,
 	    "%s: path must be absolute: %s", method, path);
 	return -1;
 }
@@ -265,7 +266,7 @@ va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 		char *dir = slash == real ? strdup("/") : strndup(real, (size_t)(slash - real));
 		if (!dir) {
 			free(real);
-			xmlrpc_faultf(env, "%s: out of memory", method);
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 			return -1;
 		}
 		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -280,7 +281,7 @@ va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
 		ssize_t n = readlink(proc, link, sizeof(link) - 1);
 		if (n < 0 || (link[n] = '\0', strcmp(link, dir) != 0)) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 			    "%s: %s: %s", method, path, n < 0 ?
 			    "cannot verify the directory (is /proc mounted?)" :
 			    "the directory changed while it was opened");
@@ -333,7 +334,7 @@ va_file_stat_target(xmlrpc_env *env, struct va_agent *a, const char *path)
 	if (!roots) {
 		char *copy = strdup(path);
 		if (!copy)
-			xmlrpc_faultf(env, "va.file.stat: out of memory");
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.stat: out of memory");
 		return copy;
 	}
 	/* Where the path leads must be inside, and so must the link itself. */

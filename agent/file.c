@@ -61,6 +61,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 #define READ_FIRST (64 * 1024) /* first buffer of a read whose size is unknown */
 #define DEFAULT_PERM 0600
@@ -136,9 +137,49 @@ param_handle(xmlrpc_env *env, struct va_files *fs, xmlrpc_value *params, int i,
 		h->last_used = va_agent_now_ms(fs->a);
 		return h;
 	}
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+	for (unsigned k = 0; k < VA_FILE_RECLAIMED_MEMORY; k++) {
+		if (fs->reclaimed[k].id != 0 && fs->reclaimed[k].id == id) {
+			va_fault(env, XMLRPC_INDEX_ERROR,
+			    "file handle %" PRId64 " was closed by the agent: it was idle for "
+			    "%" PRIu64 " s when all %d handles were in use and another "
+			    "va.file.open needed one", id, fs->reclaimed[k].idle_ms / 1000,
+			    VA_FILE_MAX_HANDLES);
+			return NULL;
+		}
+	}
+	va_fault(env, XMLRPC_INDEX_ERROR,
 	    "unknown file handle %" PRId64, id);
 	return NULL;
+}
+
+/*
+ * No free slot: closes the least recently used handle idle for at least
+ * VA_FILE_RECLAIM_SECONDS and returns its slot, or NULL when every
+ * handle was used more recently (then the caller refuses).
+ */
+static struct va_file_handle *
+reclaim(struct va_files *fs)
+{
+	uint64_t now = va_agent_now_ms(fs->a);
+	struct va_file_handle *lru = NULL;
+
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		struct va_file_handle *h = &fs->handles[i];
+		if (h->id != 0 && (!lru || h->last_used < lru->last_used))
+			lru = h;
+	}
+	if (!lru || now < lru->last_used ||
+	    now - lru->last_used < (uint64_t)VA_FILE_RECLAIM_SECONDS * 1000)
+		return NULL;
+	unsigned k = fs->nreclaimed++ % VA_FILE_RECLAIMED_MEMORY;
+	fs->reclaimed[k].id = lru->id;
+	fs->reclaimed[k].idle_ms = now - lru->last_used;
+	va_log_warnx("va.file.open: all %d handles in use: closing handle %d (%s), idle for "
+		     "%" PRIu64 " s", VA_FILE_MAX_HANDLES, lru->id, lru->path,
+		     (now - lru->last_used) / 1000);
+	close(lru->fd);
+	release(fs, lru);
+	return lru;
 }
 
 /* The group's sweep: closes the handles idle for VA_FILE_IDLE_SECONDS. */
@@ -241,22 +282,24 @@ method_file_open(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		goto out;
 	va_log_info("va.file.open %s %s", path, mode);
 	if (parse_mode(mode, &flags) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.open: bad mode \"%s\" (r, r+, w, w+, a or a+, "
 		    "optionally with b)", mode);
 		goto out;
 	}
 	if (perm < 0 || perm > 0777) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.file.open: perm %#" PRIo64 " is out of range (0 to 0777)",
 		    (uint64_t)perm);
 		goto out;
 	}
 	h = free_slot(fs);
+	if (!h)
+		h = reclaim(fs);
 	if (!h) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
-		    "va.file.open: too many open file handles (at most %d); "
-		    "close some", VA_FILE_MAX_HANDLES);
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		    "va.file.open: too many open file handles (at most %d), each used in the "
+		    "last %d s; close some", VA_FILE_MAX_HANDLES, VA_FILE_RECLAIM_SECONDS);
 		goto out;
 	}
 	fd = va_file_open_path(env, fs->a, "va.file.open", path, flags, (mode_t)perm, &created);
@@ -300,12 +343,12 @@ va_file_read_params(xmlrpc_env *env, struct va_files *fs, xmlrpc_value *params, 
 		return NULL;
 	va_log_info("va.file.read %d %" PRId64, h->id, count);
 	if (count < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.file.read: count %" PRId64 " is negative", count);
 		return NULL;
 	}
 	if ((uint64_t)count > VA_FILE_MAX_CHUNK) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.read: count %" PRId64 " exceeds the maximum of %u "
 		    "bytes per call", count, VA_FILE_MAX_CHUNK);
 		return NULL;
@@ -344,7 +387,7 @@ va_file_read_chunk(xmlrpc_env *env, struct va_file_handle *h, size_t count, size
 		cap = count > READ_FIRST ? READ_FIRST : count;
 	unsigned char *buf = malloc(cap ? cap : 1);
 	if (!buf) {
-		xmlrpc_faultf(env, "va.file.read: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.read: out of memory");
 		return NULL;
 	}
 	for (;;) {
@@ -354,7 +397,7 @@ va_file_read_chunk(xmlrpc_env *env, struct va_file_handle *h, size_t count, size
 			cap = cap > count / 2 ? count : cap * 2;
 			unsigned char *nb = realloc(buf, cap);
 			if (!nb) {
-				xmlrpc_faultf(env, "va.file.read: out of memory");
+				va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.read: out of memory");
 				free(buf);
 				return NULL;
 			}
@@ -450,7 +493,7 @@ method_file_write(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	va_log_info("va.file.write %d %zu bytes", h->id, len);
 	if (len > VA_FILE_MAX_CHUNK) {
 		xmlrpc_DECREF(v);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.write: %zu bytes of data exceed the maximum of %u "
 		    "bytes per call", len, VA_FILE_MAX_CHUNK);
 		return NULL;
@@ -495,13 +538,13 @@ method_file_seek(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		wn = i;
 		whence = wn == 0 ? SEEK_SET : wn == 1 ? SEEK_CUR : wn == 2 ? SEEK_END : -1;
 	} else {
-		const char *s = NULL;
-		xmlrpc_read_string(env, w, &s);
+		char *s = NULL;
+		va_text_read(env, w, &s, NULL);
 		if (!env->fault_occurred) {
 			whence = strcasecmp(s, "set") == 0 ? SEEK_SET :
 			    strcasecmp(s, "cur") == 0 ? SEEK_CUR :
 			    strcasecmp(s, "end") == 0 ? SEEK_END : -1;
-			free((void *)s);
+			free(s);
 		}
 	}
 	xmlrpc_DECREF(w);
@@ -509,7 +552,7 @@ method_file_seek(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.file.seek %d %" PRId64 " %d", h->id, offset, whence);
 	if (whence < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.seek: bad whence; expected 0, 1, 2, \"set\", \"cur\" or \"end\"");
 		return NULL;
 	}

@@ -41,6 +41,12 @@ struct va_files {
 	struct va_agent *a;
 	struct va_file_handle handles[VA_FILE_MAX_HANDLES];
 	int next_id;                   /* of the next handle; 0: not drawn yet */
+	/* Handles taken back by va.file.open (a ring): their owners' faults. */
+	struct {
+		int id;
+		uint64_t idle_ms;
+	} reclaimed[VA_FILE_RECLAIMED_MEMORY];
+	unsigned nreclaimed;
 	struct va_checksum *checksums; /* the jobs running (file-checksum.c) */
 };
 

@@ -22,6 +22,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 /* os-release files are a few hundred bytes; anything past this is ignored. */
 #define OS_RELEASE_MAX 65536
@@ -195,8 +196,8 @@ set_string(xmlrpc_env *env, xmlrpc_value *st, const char *key, char *s)
 {
 	if (env->fault_occurred)
 		return;
-	va_utf8_sanitize(s, strlen(s));
-	xmlrpc_value *v = xmlrpc_string_new(env, s);
+	va_text_sanitize(s, strlen(s));
+	xmlrpc_value *v = va_text_value_z(env, s);
 	if (env->fault_occurred)
 		return;
 	xmlrpc_struct_set_value(env, st, key, v);
@@ -230,7 +231,7 @@ method_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.info");
 	if (uname(&u) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.info: uname: %s", strerror(errno));
 		return NULL;
 	}
@@ -238,7 +239,7 @@ method_info(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		uptime = si.uptime;
 	char *os = os_pretty_name();
 	if (!os) {
-		xmlrpc_faultf(env, "va.info: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.info: out of memory");
 		return NULL;
 	}
 	xmlrpc_value *res = xmlrpc_struct_new(env);

@@ -49,7 +49,7 @@ va_params_count(xmlrpc_env *env, xmlrpc_value *params, int min, int max,
 	if (env->fault_occurred)
 		return -1;
 	if (n < min || n > max) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; got %d parameter%s", usage, n, n == 1 ? "" : "s");
 		return -1;
 	}
@@ -80,10 +80,10 @@ va_param_strings(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage
 		return NULL;
 	int cnt = xmlrpc_array_size(env, arr);
 	if (!env->fault_occurred && (size_t)cnt > max)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "%s; at most %zu strings in parameter %d", usage, max, i + 1);
 	else if (!env->fault_occurred && !(v = calloc((size_t)cnt + 1, sizeof(char *))))
-		xmlrpc_faultf(env, "out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "out of memory");
 	for (int k = 0; v && k < cnt && !env->fault_occurred; k++) {
 		xmlrpc_value *it = NULL;
 		size_t len = 0;
@@ -91,12 +91,12 @@ va_param_strings(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage
 		if (env->fault_occurred)
 			break;
 		if (xmlrpc_value_type(it) != XMLRPC_TYPE_STRING)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s; item %d of parameter %d is not a string", usage, k + 1, i + 1);
 		else
 			va_text_read(env, it, &v[k], &len);
 		if (!env->fault_occurred && memchr(v[k], '\0', len))
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s; item %d of parameter %d holds a NUL character", usage, k + 1, i + 1);
 		xmlrpc_DECREF(it);
 	}
@@ -128,7 +128,7 @@ va_param_typed(xmlrpc_env *env, xmlrpc_value *params, int i,
 		return NULL;
 	xmlrpc_type t = xmlrpc_value_type(v);
 	if (t != a && t != b) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; parameter %d is a%s %s", usage, i + 1,
 		    (t == XMLRPC_TYPE_INT || t == XMLRPC_TYPE_I8 ||
 		     t == XMLRPC_TYPE_ARRAY) ? "n" : "", type_name(t));
@@ -165,22 +165,23 @@ va_param_string(xmlrpc_env *env, xmlrpc_value *params, int i,
 {
 	xmlrpc_value *v = va_param_typed(env, params, i, usage,
 	    XMLRPC_TYPE_STRING, XMLRPC_TYPE_STRING);
-	const char *s = NULL;
+	char *s = NULL;
 	size_t n = 0;
 
 	if (!v)
 		return;
-	xmlrpc_read_string_lp(env, v, &n, &s);
+	/* The raw text (common/text.h): every character the client sent. */
+	va_text_read(env, v, &s, &n);
 	xmlrpc_DECREF(v);
 	if (env->fault_occurred)
 		return;
 	if (memchr(s, '\0', n)) {
-		free((void *)s);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		free(s);
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "%s; parameter %d holds a NUL character", usage, i + 1);
 		return;
 	}
-	*out = (char *)s;
+	*out = s;
 	if (len)
 		*len = n;
 }
@@ -191,93 +192,6 @@ va_int_value(xmlrpc_env *env, int64_t v)
 	if (v >= INT32_MIN && v <= INT32_MAX)
 		return xmlrpc_int_new(env, (int)v);
 	return xmlrpc_i8_new(env, v);
-}
-
-/* ---- UTF-8 ---- */
-
-/* Length of the valid sequence at p (avail bytes), or 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *p, size_t avail, int xml)
-{
-	unsigned c = p[0];
-	uint32_t cp;
-	size_t n;
-
-	if (c < 0x80) {
-		if (xml && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-			return 0;
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-		cp = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		cp = c & 0x0F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (avail < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		if ((p[k] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[k] & 0x3F);
-	}
-	if (n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-		return 0;
-	if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))
-		return 0;
-	if (xml && (cp == 0xFFFE || cp == 0xFFFF))
-		return 0;
-	/* xmlrpc-c (1.33, Debian 12) refuses characters above U+FFFF. */
-	if (xml && n == 4)
-		return 0;
-	return n;
-}
-
-size_t
-va_utf8_check(const char *s, size_t len, int xml)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < len) {
-		size_t n = utf8_seq(p + i, len - i, xml);
-		if (n == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
-size_t
-va_utf8_sanitize(char *s, size_t len)
-{
-	unsigned char *p = (unsigned char *)s;
-	size_t i = 0, o = 0;
-
-	while (i < len) {
-		size_t n = utf8_seq(p + i, len - i, 1);
-		if (n == 0 && utf8_seq(p + i, len - i, 0) == 4) {
-			/* A valid character xmlrpc-c cannot carry: one '?'. */
-			p[o++] = '?';
-			i += 4;
-		} else if (n == 0 || (n == 1 && (p[i] == '\r' || p[i] == 0x7F))) {
-			p[o++] = '?';
-			i++;
-		} else {
-			memmove(p + o, p + i, n);
-			o += n;
-			i += n;
-		}
-	}
-	if (o < len)
-		p[o] = '\0';
-	return o;
 }
 
 /* ---- guest data into results ---- */
@@ -307,7 +221,7 @@ va_text_value_lossy(xmlrpc_env *env, const char *s, size_t len, int *replaced)
 	}
 	xmlrpc_value *v = NULL;
 	if (err)
-		xmlrpc_faultf(env, "out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "out of memory");
 	else
 		v = va_text_value(env, b.data ? (const char *)b.data : "", b.len);
 	va_buf_free(&b);
@@ -392,31 +306,6 @@ va_append(xmlrpc_env *env, xmlrpc_value *arr, xmlrpc_value *v)
 		xmlrpc_array_append_item(env, arr, v);
 	if (v)
 		xmlrpc_DECREF(v);
-}
-
-void
-va_param_text(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage, char **out,
-	      size_t *len)
-{
-	xmlrpc_value *v = va_param_typed(env, params, i, usage, XMLRPC_TYPE_STRING,
-					 XMLRPC_TYPE_STRING);
-	size_t n = 0;
-
-	if (!v)
-		return;
-	va_text_read(env, v, out, &n);
-	xmlrpc_DECREF(v);
-	if (env->fault_occurred)
-		return;
-	if (memchr(*out, '\0', n)) {
-		free(*out);
-		*out = NULL;
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
-		    "%s; parameter %d holds a NUL character", usage, i + 1);
-		return;
-	}
-	if (len)
-		*len = n;
 }
 
 /* ---- small files ---- */

@@ -51,30 +51,16 @@ xmlrpc_value *va_param_typed(xmlrpc_env *env, xmlrpc_value *params, int i,
 /* Parameter i as an int or an i8. */
 void va_param_int64(xmlrpc_env *env, xmlrpc_value *params, int i,
 		    const char *usage, int64_t *out);
-/* Parameter i as a string without NUL; *out is malloc'd (caller frees). */
+/*
+ * Parameter i as raw UTF-8 text without NUL (common/text.h: every
+ * character the client sent, above U+FFFF and CR too); *out is malloc'd
+ * (caller frees).
+ */
 void va_param_string(xmlrpc_env *env, xmlrpc_value *params, int i,
 		     const char *usage, char **out, size_t *len);
 /* An int when it fits in 32 bits, else an i8 (for counters like serials). */
 xmlrpc_value *va_int_value(xmlrpc_env *env, int64_t v);
 
-/*
- * Returns the offset of the first byte of s that is not valid UTF-8
- * (overlong forms, surrogates and code points above U+10FFFF are invalid),
- * or len if all of it is.  With xml set, what an XML-RPC string cannot
- * carry counts as invalid too: C0 controls other than tab, LF and CR
- * (NUL included), U+FFFE, U+FFFF, and every character above U+FFFF,
- * because xmlrpc-c (1.33, Debian 12) refuses those both when building a
- * string and when parsing XML ("not in the Basic Multilingual Plane").
- */
-size_t va_utf8_check(const char *s, size_t len, int xml);
-/*
- * Makes s safe for an XML-RPC string, in place: every byte of an invalid
- * sequence and every control character other than '\n' and '\t' (CR,
- * DEL and NUL included) becomes '?', and so does each character above
- * U+FFFF (one '?' for its four bytes).  Returns the new length (<= len);
- * when shorter, s[new length] is set to NUL.
- */
-size_t va_utf8_sanitize(char *s, size_t len);
 
 /*
  * Guest data (names, paths, user names) into results, whatever its bytes.
@@ -104,10 +90,6 @@ void va_set_double(xmlrpc_env *env, xmlrpc_value *st, const char *key, double v)
 xmlrpc_value *va_result(xmlrpc_env *env, xmlrpc_value *v);
 /* Appends v to the array arr and drops the reference (NULL is fine after a fault). */
 void va_append(xmlrpc_env *env, xmlrpc_value *arr, xmlrpc_value *v);
-
-/* Parameter i as text (common/text.h's value form undone), without NUL; *out malloc'd. */
-void va_param_text(xmlrpc_env *env, xmlrpc_value *params, int i, const char *usage,
-		   char **out, size_t *len);
 
 /*
  * Reads at most max bytes of the file at path (procfs, sysfs, /etc: small

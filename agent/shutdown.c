@@ -21,6 +21,7 @@
  *   XMLRPC_INTERNAL_ERROR       the loop could not take the deferred work
  */
 #include "config.h"
+#include "text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -125,12 +126,12 @@ method_shutdown(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		if (strcmp(name, modes[i].name) == 0)
 			mode = (int)i;
 	if (mode < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR,
+		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.shutdown: bad mode \"%s\" (halt, powerdown or reboot)", name);
 		goto out;
 	}
 	if (delay < 0 || delay > MAX_DELAY_S) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.shutdown: delay %" PRId64 " is out of range (0 to %d seconds)",
 		    delay, MAX_DELAY_S);
 		goto out;
@@ -139,7 +140,7 @@ method_shutdown(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		if (!sh->pending[i].used)
 			p = &sh->pending[i];
 	if (!p) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.shutdown: %d shutdowns are already pending", MAX_PENDING);
 		goto out;
 	}
@@ -149,7 +150,7 @@ method_shutdown(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	p->delay = (int)delay;
 	if (va_agent_defer(a, 0, send_notice, p) < 0) {
 		p->used = 0;
-		xmlrpc_faultf(env, "va.shutdown: cannot schedule the shutdown");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.shutdown: cannot schedule the shutdown");
 		goto out;
 	}
 	res = xmlrpc_bool_new(env, 1);

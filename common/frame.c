@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "frame.h"
+#include "stuff.h"
 
 /*
  * The parser is a state machine fed arbitrary slices.  It never looks
@@ -24,11 +25,17 @@
  *                  body at once).
  *   ST_BODY        count Content-Length bytes down into a buffer that grows
  *                  as they arrive; deliver the frame after the last one.
+ *                  A stuffed body (Content-Encoding: va-stuffed) is decoded
+ *                  on the way from the input into that buffer (stuff.h),
+ *                  so it is copied once, like any other body.
  *
  * A 0xFF in any state but ST_SKIP tears the frame being read: it is
  * dropped (VA_FRAME_ERR_TORN) and the 0xFF, not consumed, starts the next
  * frame from ST_SKIP.  Any other error drops the frame and leaves the
  * parser in ST_SKIP after the byte that revealed it.
+ *
+ * A frame callback may pause the parser (va_frame_parser_pause): feed
+ * then returns after that frame, with the bytes it consumed.
  */
 
 /* The first body allocation, unless the claimed length is smaller. */
@@ -68,6 +75,11 @@ struct va_frame_parser {
 	size_t body_cap;
 	bool have_length;
 	uint64_t length;     /* Content-Length, once have_length */
+	bool stuffed;        /* Content-Encoding: va-stuffed was seen */
+	uint64_t wire_got;   /* stuffed body: bytes of the wire consumed */
+	struct va_unstuff us;
+	bool feeding;        /* inside va_frame_parser_feed */
+	bool paused;         /* va_frame_parser_pause was called in a callback */
 	size_t head_bytes;   /* bytes after the 0xFF, up to the blank line's LF */
 	/*
 	 * The line being collected, without its LF.  head_bytes is checked
@@ -80,14 +92,25 @@ struct va_frame_parser {
 
 /* --- character classes ---------------------------------------------------- */
 
-/* RFC 7230 tchar: the characters of a header name. */
+/* RFC 7230 tchar: the characters of a header name (a table: it is on
+ * the path of every header of every frame). */
+#define TCHAR_ROW(c) \
+	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
+	 ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || \
+	 (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
+	 (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
+	 (c) == '|' || (c) == '~')
+#define TCHAR_4(c) TCHAR_ROW(c), TCHAR_ROW((c) + 1), TCHAR_ROW((c) + 2), TCHAR_ROW((c) + 3)
+#define TCHAR_16(c) TCHAR_4(c), TCHAR_4((c) + 4), TCHAR_4((c) + 8), TCHAR_4((c) + 12)
+#define TCHAR_64(c) TCHAR_16(c), TCHAR_16((c) + 16), TCHAR_16((c) + 32), TCHAR_16((c) + 48)
+static const bool tchar_table[256] = {
+	TCHAR_64(0), TCHAR_64(64), TCHAR_64(128), TCHAR_64(192),
+};
+
 static bool
 is_tchar(unsigned char c)
 {
-	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return tchar_table[c];
 }
 
 /* The characters of a request method: uppercase letters, digits, - and _. */
@@ -137,6 +160,12 @@ dup_range(const char *s, size_t n)
 static void
 frame_clear(struct va_frame *f)
 {
+	/* The common case of a frame torn at once (input full of 0xFF):
+	 * nothing to free. */
+	if (!f->method && !f->target && !f->reason && !f->headers && !f->body) {
+		memset(f, 0, sizeof(*f));
+		return;
+	}
 	free(f->method);
 	free(f->target);
 	free(f->reason);
@@ -158,6 +187,9 @@ reset_frame(va_frame_parser *p)
 	p->body_cap = 0;
 	p->have_length = false;
 	p->length = 0;
+	p->stuffed = false;
+	p->wire_got = 0;
+	p->us.esc = 0;
 	p->head_bytes = 0;
 	p->line_len = 0;
 }
@@ -188,6 +220,10 @@ va_frame_strerror(enum va_frame_error err)
 		return "frame too large";
 	case VA_FRAME_ERR_TRANSFER_ENCODING:
 		return "Transfer-Encoding not allowed";
+	case VA_FRAME_ERR_BAD_ENCODING:
+		return "unknown or repeated Content-Encoding";
+	case VA_FRAME_ERR_BAD_STUFFING:
+		return "malformed escape in a stuffed body";
 	}
 	return "unknown frame error";
 }
@@ -424,6 +460,14 @@ parse_header_line(va_frame_parser *p, const char *s, size_t n)
 	if (nlen == strlen("Transfer-Encoding") &&
 	    strncasecmp(s, "Transfer-Encoding", nlen) == 0)
 		return VA_FRAME_ERR_TRANSFER_ENCODING;
+	if (nlen == strlen("Content-Encoding") &&
+	    strncasecmp(s, "Content-Encoding", nlen) == 0) {
+		/* The one coding the channel knows, once. */
+		if (p->stuffed || vlen != strlen(VA_STUFF_CODING) ||
+		    strncasecmp(value, VA_STUFF_CODING, vlen) != 0)
+			return VA_FRAME_ERR_BAD_ENCODING;
+		p->stuffed = true;
+	}
 	if (nlen == strlen("Content-Length") &&
 	    strncasecmp(s, "Content-Length", nlen) == 0) {
 		if (p->have_length)
@@ -519,28 +563,59 @@ feed_skip(va_frame_parser *p, const uint8_t *d, size_t len)
 	return k + 1;
 }
 
-/* ST_START_LINE and ST_HEADERS: line by line. */
+/*
+ * ST_START_LINE and ST_HEADERS: line by line.  The same decisions as
+ * looking at one byte after the other (a 0xFF tears, the byte past the
+ * head limit is refused, an LF ends the line, whichever comes first),
+ * found with memchr and taken on the byte that makes them.
+ */
 static size_t
 feed_head(va_frame_parser *p, const uint8_t *d, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = d[i];
+	/* head_bytes <= the limit: room more bytes may be counted, and the
+	 * byte after those is the last one that can matter. */
+	size_t room = VA_FRAME_MAX_HEADER_BYTES - p->head_bytes;
+	size_t lim = len <= room ? len : room + 1;
+	const uint8_t *lf = NULL, *ff = NULL;
 
-		if (c == VA_FRAME_SENTINEL) {
-			fail(p, VA_FRAME_ERR_TORN, false);
-			return i; /* the 0xFF starts the next frame */
-		}
-		if (++p->head_bytes > VA_FRAME_MAX_HEADER_BYTES) {
-			fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
-			return i + 1;
-		}
-		if (c == '\n') {
-			end_of_line(p);
-			return i + 1;
-		}
-		p->line[p->line_len++] = (char)c;
+	if (d[0] == VA_FRAME_SENTINEL) { /* at once (a run of 0xFF) */
+		fail(p, VA_FRAME_ERR_TORN, false);
+		return 0;
 	}
-	return len;
+
+	/*
+	 * The first LF, and a 0xFF before it, in windows that double: the
+	 * work is in proportion to where they are, so input full of 0xFF
+	 * (each one a frame torn at once) is not scanned again and again.
+	 */
+	for (size_t from = 0, step = 64; from < lim && !lf && !ff; step *= 2) {
+		size_t to = lim - from > step ? from + step : lim;
+		lf = memchr(d + from, '\n', to - from);
+		ff = memchr(d + from, VA_FRAME_SENTINEL, (lf ? (size_t)(lf - d) : to) - from);
+		from = to;
+	}
+	size_t k = ff ? (size_t)(ff - d) : lf ? (size_t)(lf - d) : lim;
+	/* d[0..k) are line bytes; each counts. */
+	if (k > room) {
+		fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
+		return room + 1;
+	}
+	memcpy(p->line + p->line_len, d, k);
+	p->line_len += k;
+	p->head_bytes += k;
+	if (ff) {
+		fail(p, VA_FRAME_ERR_TORN, false);
+		return k; /* the 0xFF starts the next frame */
+	}
+	if (!lf)
+		return len;
+	if (k == room) { /* the LF counts too */
+		fail(p, VA_FRAME_ERR_HEADER_TOO_LARGE, false);
+		return k + 1;
+	}
+	p->head_bytes++;
+	end_of_line(p);
+	return k + 1;
 }
 
 /* Makes room for extra more body bytes and the NUL, doubling. */
@@ -564,9 +639,40 @@ grow_body(va_frame_parser *p, size_t extra)
 	return 0;
 }
 
+/* A stuffed body: decoded from the input straight into the body buffer. */
+static size_t
+feed_body_stuffed(va_frame_parser *p, const uint8_t *d, size_t len)
+{
+	uint64_t want = p->length - p->wire_got;
+	size_t n = len < want ? len : (size_t)want;
+	size_t out, used;
+
+	/* The decoded bytes are at most as many as the stuffed ones. */
+	if (grow_body(p, n) < 0) {
+		fail(p, ERR_NOMEM, true);
+		return n;
+	}
+	enum va_unstuff_status r = va_unstuff(&p->us, p->cur.body + p->cur.body_len,
+					      d, n, &out, &used);
+	p->cur.body_len += out;
+	p->cur.body[p->cur.body_len] = 0;
+	p->wire_got += used;
+	if (r == VA_UNSTUFF_SENTINEL)
+		fail(p, VA_FRAME_ERR_TORN, true); /* 0xFF not consumed */
+	else if (r == VA_UNSTUFF_BAD)
+		fail(p, VA_FRAME_ERR_BAD_STUFFING, true);
+	else if (p->wire_got == p->length && p->us.esc)
+		fail(p, VA_FRAME_ERR_BAD_STUFFING, true); /* ends in a lone FE */
+	else if (p->wire_got == p->length)
+		deliver(p);
+	return used;
+}
+
 static size_t
 feed_body(va_frame_parser *p, const uint8_t *d, size_t len)
 {
+	if (p->stuffed)
+		return feed_body_stuffed(p, d, len);
 	size_t want = (size_t)p->length - p->cur.body_len;
 	size_t n = len < want ? len : want;
 	const uint8_t *ff = memchr(d, VA_FRAME_SENTINEL, n);
@@ -621,11 +727,13 @@ va_frame_parser_set_max_body(va_frame_parser *p, size_t max_body)
 	p->max_body = max_body;
 }
 
-void
+size_t
 va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len)
 {
 	const uint8_t *d = data;
+	size_t total = len;
 
+	p->feeding = true;
 	while (len > 0) {
 		size_t used = 0;
 
@@ -647,7 +755,19 @@ va_frame_parser_feed(va_frame_parser *p, const void *data, size_t len)
 		 */
 		d += used;
 		len -= used;
+		if (p->paused)
+			break;
 	}
+	p->feeding = false;
+	p->paused = false;
+	return total - len;
+}
+
+void
+va_frame_parser_pause(va_frame_parser *p)
+{
+	if (p->feeding)
+		p->paused = true;
 }
 
 void
@@ -683,11 +803,15 @@ is_token(const char *s)
 	return true;
 }
 
+/*
+ * Checks the start line and headers; *stuffed tells whether they name
+ * the stuffing coding (then the body is stuffed on the way out).
+ */
 static int
-check_frame_args(const char *start_line,
-		 const struct va_frame_header *headers, size_t nheaders,
-		 const void *body, size_t body_len)
+check_head_args(const char *start_line, const struct va_frame_header *headers,
+		size_t nheaders, bool *stuffed)
 {
+	*stuffed = false;
 	if (!start_line || !is_line_text(start_line))
 		return -EINVAL;
 	if (nheaders > 0 && !headers)
@@ -702,47 +826,50 @@ check_frame_args(const char *start_line,
 		if (strcasecmp(name, "Content-Length") == 0 ||
 		    strcasecmp(name, "Transfer-Encoding") == 0)
 			return -EINVAL;
+		/* The parser refuses any other coding, and a repeated one. */
+		if (strcasecmp(name, "Content-Encoding") == 0) {
+			if (*stuffed || strcasecmp(value, VA_STUFF_CODING) != 0)
+				return -EINVAL;
+			*stuffed = true;
+		}
 	}
-	if (body_len > 0 &&
-	    (!body || memchr(body, VA_FRAME_SENTINEL, body_len)))
-		return -EINVAL;
 	return 0;
 }
 
-int
-va_frame_write(struct va_buf *out, const char *start_line,
-	       const struct va_frame_header *headers, size_t nheaders,
-	       const void *body, size_t body_len)
+/* Appends the head; Content-Length says wire_len.  out->len is restored on failure. */
+static int
+append_head(struct va_buf *out, const char *start_line,
+	    const struct va_frame_header *headers, size_t nheaders, size_t wire_len)
 {
 	static const uint8_t sentinel = VA_FRAME_SENTINEL;
-	/* "Content-Length: " + at most 20 digits + 2 line ends. */
+	/* "Content-Length: " + at most 20 digits + 2 line ends, written
+	 * backwards from the end (no printf on the path of every frame). */
 	char length[48];
-	int r;
-
-	if (!out)
-		return -EINVAL;
-	r = check_frame_args(start_line, headers, nheaders, body, body_len);
-	if (r < 0)
-		return r;
-	int n = snprintf(length, sizeof(length), "Content-Length: %zu\r\n\r\n",
-			 body_len);
-	if (n < 0 || (size_t)n >= sizeof(length))
-		return -EINVAL; /* cannot happen for a size_t */
+	char *e = length + sizeof(length);
+	*--e = '\n';
+	*--e = '\r';
+	*--e = '\n';
+	*--e = '\r';
+	do
+		*--e = (char)('0' + wire_len % 10);
+	while ((wire_len /= 10) > 0);
+	e -= strlen("Content-Length: ");
+	memcpy(e, "Content-Length: ", strlen("Content-Length: "));
+	size_t n = (size_t)(length + sizeof(length) - e);
 
 	size_t old_len = out->len;
-	if ((r = va_buf_append(out, &sentinel, 1)) < 0 ||
-	    (r = va_buf_append_str(out, start_line)) < 0 ||
-	    (r = va_buf_append(out, "\r\n", 2)) < 0)
+	if (va_buf_append(out, &sentinel, 1) < 0 ||
+	    va_buf_append_str(out, start_line) < 0 ||
+	    va_buf_append(out, "\r\n", 2) < 0)
 		goto fail;
 	for (size_t i = 0; i < nheaders; i++) {
-		if ((r = va_buf_append_str(out, headers[i].name)) < 0 ||
-		    (r = va_buf_append(out, ": ", 2)) < 0 ||
-		    (r = va_buf_append_str(out, headers[i].value)) < 0 ||
-		    (r = va_buf_append(out, "\r\n", 2)) < 0)
+		if (va_buf_append_str(out, headers[i].name) < 0 ||
+		    va_buf_append(out, ": ", 2) < 0 ||
+		    va_buf_append_str(out, headers[i].value) < 0 ||
+		    va_buf_append(out, "\r\n", 2) < 0)
 			goto fail;
 	}
-	if ((r = va_buf_append(out, length, (size_t)n)) < 0 ||
-	    (r = va_buf_append(out, body, body_len)) < 0)
+	if (va_buf_append(out, e, n) < 0)
 		goto fail;
 	return 0;
 
@@ -750,4 +877,65 @@ fail:
 	/* Only len moved; the bytes before it are as they were. */
 	out->len = old_len;
 	return -ENOMEM; /* va_buf's -EOVERFLOW is out of memory here too */
+}
+
+int
+va_frame_write(struct va_buf *out, const char *start_line,
+	       const struct va_frame_header *headers, size_t nheaders,
+	       const void *body, size_t body_len)
+{
+	bool stuffed;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = check_head_args(start_line, headers, nheaders, &stuffed);
+	if (r < 0)
+		return r;
+	if (body_len > 0 && !body)
+		return -EINVAL;
+	if (!stuffed) {
+		if (body_len > 0 && memchr(body, VA_FRAME_SENTINEL, body_len))
+			return -EINVAL;
+		size_t old_len = out->len;
+		if ((r = append_head(out, start_line, headers, nheaders, body_len)) < 0)
+			return r;
+		if (va_buf_append(out, body, body_len) < 0) {
+			out->len = old_len;
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	size_t wire_len = body_len ? va_stuff_len(body_len, va_stuff_count(body, body_len)) : 0;
+	if (wire_len == SIZE_MAX)
+		return -ENOMEM;
+	size_t old_len = out->len;
+	if ((r = append_head(out, start_line, headers, nheaders, wire_len)) < 0)
+		return r;
+	if (va_buf_reserve(out, wire_len) < 0) {
+		out->len = old_len;
+		return -ENOMEM;
+	}
+	if (wire_len)
+		out->len += va_stuff(out->data + out->len, body, body_len);
+	return 0;
+}
+
+int
+va_frame_write_head(struct va_buf *out, const char *start_line,
+		    const struct va_frame_header *headers, size_t nheaders,
+		    size_t wire_len, int *stuffed)
+{
+	bool st;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = check_head_args(start_line, headers, nheaders, &st);
+	if (r < 0)
+		return r;
+	r = append_head(out, start_line, headers, nheaders, wire_len);
+	if (r == 0 && stuffed)
+		*stuffed = st;
+	return r;
 }

@@ -10,10 +10,13 @@
  * session, another fd's callback, a timer, posted work) are written in
  * the same pass of the loop, before it waits again; nobody has to flush.
  *
- * Back-pressure: input is handed to the session in slices, and no more
- * is read while the session's unwritten output is over twice its frame
- * limit, so a peer that sends requests without reading the answers
- * cannot make us queue answers without end.
+ * Back-pressure: what a read brings goes to the session at once, and no
+ * more is read while the session holds input it stopped parsing (its
+ * unwritten replies are over twice its frame limit) or its output is
+ * that large, so a peer that sends requests without reading the answers
+ * cannot make us queue answers without end.  Fairness: one read of at
+ * most 256 KiB per link per pass of the loop, so one busy or hostile
+ * peer cannot keep the loop from the others for long.
  */
 #ifndef VA_LINK_H
 #define VA_LINK_H

@@ -24,7 +24,7 @@
 struct fd_slot {
 	va_loop_fd_fn *fn;
 	void *opaque;
-	unsigned events;   /* what the owner wants (0: not polled) */
+	unsigned events;   /* what the owner wants (0: not polled; POLLHUP: hang-ups only) */
 	unsigned gen;      /* changes at every set after a clear */
 	unsigned char used;
 	unsigned char in_epoll;
@@ -282,6 +282,7 @@ sync_epoll(va_loop *l, int fd, struct fd_slot *s)
 		s->in_epoll = 0;
 		return 0;
 	}
+	/* POLLHUP alone: 0, for which epoll still reports EPOLLHUP and EPOLLERR. */
 	ev.events = (s->events & POLLIN ? EPOLLIN : 0) | (s->events & POLLOUT ? EPOLLOUT : 0);
 	ev.data.u64 = (uint64_t)(unsigned)fd | (uint64_t)s->gen << 32;
 	r = epoll_ctl(l->epfd, s->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
@@ -315,7 +316,7 @@ va_loop_fd_set(va_loop *l, int fd, unsigned events, va_loop_fd_fn *fn, void *opa
 	}
 	s->fn = fn;
 	s->opaque = opaque;
-	s->events = events & (POLLIN | POLLOUT);
+	s->events = events & (POLLIN | POLLOUT | POLLHUP);
 	int r = sync_epoll(l, fd, s);
 	if (r < 0) {
 		s->used = 0;
@@ -330,7 +331,7 @@ va_loop_fd_events(va_loop *l, int fd, unsigned events)
 	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].used)
 		return -ENOENT;
 	struct fd_slot *s = &l->fds[fd];
-	events &= POLLIN | POLLOUT;
+	events &= POLLIN | POLLOUT | POLLHUP;
 	if (events == s->events && (events == 0 || s->in_epoll))
 		return 0;
 	s->events = events;
@@ -417,10 +418,17 @@ wake_fd_cb(void *opaque, int fd, unsigned revents)
 	uint64_t v;
 
 	(void)revents;
-	/* Clear the flag first: a post after this read wakes us again. */
-	atomic_store(&l->woken, 0);
+	/*
+	 * Drain first, then clear the flag.  A post between the two saw the
+	 * flag set and did not write, but its work is queued already and runs
+	 * in step 4 of this pass; a post after the clear writes and wakes us.
+	 * (Clearing first lost wake-ups for good: a post between the clear
+	 * and the read had its write drained here and left the flag set, so
+	 * no later post wrote again.)
+	 */
 	while (read(fd, &v, sizeof(v)) > 0)
 		;
+	atomic_store(&l->woken, 0);
 }
 
 /* ---- the loop ---- */

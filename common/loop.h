@@ -23,7 +23,10 @@
  * also POLLHUP and POLLERR, which are reported whenever the fd is polled
  * at all.  An fd set with events 0 is left out of the wait entirely (not
  * even POLLHUP wakes the loop: a virtio-serial port with no host reports
- * POLLHUP at once, every time), but keeps its callback.
+ * POLLHUP at once, every time), but keeps its callback.  An fd set with
+ * events POLLHUP alone is polled for POLLHUP and POLLERR only: for a
+ * socket whose input is not wanted now but whose peer's going is (a
+ * peer that only shut its sending side is not a POLLHUP).
  *
  * Lifetimes: every callback may add, change or clear any fd, and arm,
  * stop or free any timer, its own included.  An fd cleared (or cleared
@@ -62,8 +65,8 @@ va_loop *va_loop_new(void);
 void va_loop_free(va_loop *l);
 
 /*
- * Sets (adds or changes) fd's interest (POLLIN and/or POLLOUT, or 0: not
- * polled) and its callback.  Returns 0, or -errno (-EPERM for a regular
+ * Sets (adds or changes) fd's interest (POLLIN and/or POLLOUT; POLLHUP
+ * alone: hang-ups and errors only; 0: not polled) and its callback.  Returns 0, or -errno (-EPERM for a regular
  * file, which epoll cannot watch).
  */
 int va_loop_fd_set(va_loop *l, int fd, unsigned events, va_loop_fd_fn *fn, void *opaque);

@@ -8,19 +8,24 @@
  *   RESET   0xFF "RESET /RPC2 HTTP/1.1"
  *           X-Virtagent-Nonce: <16 lowercase hex>
  *           X-Virtagent-Max-Frame: <decimal, the sender's body limit>
+ *           X-Virtagent-Protocol: 2        (protocol 2 only)
  *           Content-Length: 0
  *   ACK     0xFF "HTTP/1.1 205 Reset Content"
  *           X-Virtagent-Nonce: <the nonce of the RESET answered>
  *           X-Virtagent-Max-Frame: <decimal, the ACK sender's body limit>
+ *           X-Virtagent-Protocol: 2        (protocol 2 only)
  *           Content-Length: 0
  *   request 0xFF "POST /RPC2 HTTP/1.1"
- *           Content-Type: text/xml
+ *           Content-Type: text/xml | <a binary type>
+ *           Content-Encoding: va-stuffed   (binary bodies)
  *           X-Virtagent-Client-Tag: <session id>.<seq decimal>
- *           Content-Length: N, then N bytes of XML-RPC
+ *           X-Va-<name>: <value> ...       (parameters, protocol 2)
+ *           Content-Length: N, then N bytes of XML-RPC or stuffed bytes
  *   reply   0xFF "HTTP/1.1 200 OK"
- *           Content-Type: text/xml
+ *           Content-Type, Content-Encoding as for a request
  *           X-Virtagent-Client-Tag: <the request's tag, echoed>
- *           Content-Length: N, then N bytes of XML-RPC
+ *           X-Va-<name>: <value> ...
+ *           Content-Length: N, then N bytes of XML-RPC or stuffed bytes
  *   refusal 0xFF "HTTP/1.1 413 Payload Too Large"
  *           X-Virtagent-Client-Tag: <the refused request's tag>
  *           Content-Length: 0
@@ -60,6 +65,12 @@
  * session id of the same length (every id is 16 hex digits), patched in
  * place when they are sent, so the body is copied exactly once.
  *
+ * Output frames are one buffer (head and body, copied in), or a head
+ * and a body handed over by the caller (va_msg.take), written as two
+ * iovecs.  Replies and 413s are counted apart (reply_pending): when they
+ * pass 2 * max_frame, on_frame pauses the parser and the rest of the
+ * input waits in held until they drain (see session.h, flow control).
+ *
  * Callbacks: each entry point first brings the state up to date, collects
  * the calls to fail on a detached list, and only then runs ops->reset,
  * the failed calls' callbacks and ops->established, in that order.  So a
@@ -74,6 +85,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +94,7 @@
 #include "frame.h"
 #include "log.h"
 #include "session.h"
+#include "stuff.h"
 
 #define ID_LEN 16                 /* a session id / nonce: 16 lowercase hex */
 #define TAG_MAX 128               /* longest tag we accept and echo */
@@ -99,12 +112,16 @@ enum state {
 
 static const char *const state_names[] = { "initial", "wait-ack", "ready" };
 
-/* One whole frame in the output queue. */
+/* One whole frame in the output queue: data[0..len), then body[0..body_len). */
 struct out_frame {
 	struct out_frame *next;
-	uint8_t *data;
+	uint8_t *data;     /* the head, or head and body in one buffer */
 	size_t len;
-	int is_reset; /* our own RESET frame */
+	uint8_t *body;     /* a body handed over (va_msg.take), or NULL */
+	size_t body_len;
+	size_t head_len;   /* bytes of the head at the start of data */
+	int is_reset;      /* our own RESET frame */
+	int is_reply;      /* a reply or 413: counts in reply_pending */
 };
 
 struct call {
@@ -116,7 +133,8 @@ struct call {
 	uint64_t ready_deadline; /* while waiting for the handshake */
 	struct out_frame *frame; /* while waiting: the request, not queued yet */
 	size_t id_off;           /* where the session id goes in frame->data */
-	size_t body_len;
+	size_t body_len;         /* on the wire (stuffed) */
+	int needs_v2;            /* binary body or parameters */
 	int err;                 /* set when the call is put on a fail list */
 };
 
@@ -138,6 +156,7 @@ struct va_session {
 	void *opaque;
 
 	size_t max_frame;
+	unsigned protocol;      /* what we speak (1 or 2) */
 	unsigned ready_timeout_ms;
 	unsigned reset_retry_ms;
 	unsigned reset_retry_max_ms;
@@ -147,6 +166,7 @@ struct va_session {
 	char nonce[ID_LEN + 1]; /* our pending nonce in WAIT_ACK */
 	uint64_t epoch;
 	size_t peer_max;        /* 0: not known */
+	unsigned peer_protocol; /* 0: not known */
 	unsigned retry_interval;
 	uint64_t retry_at;
 	int closing;            /* inside va_session_free */
@@ -156,6 +176,8 @@ struct va_session {
 	struct out_frame *out_head, *out_tail;
 	size_t out_pos;         /* bytes of out_head already written */
 	size_t out_pending;     /* unwritten bytes in the queue */
+	size_t reply_pending;   /* the part of them in is_reply frames */
+	struct va_buf held;     /* input not parsed while replies back up */
 
 	struct call_list waiting;   /* accepted, not sent (no handshake yet) */
 	struct call_list in_flight; /* sent, in seq order */
@@ -208,6 +230,8 @@ va_session_strerror(int err)
 		return "peer refused the call";
 	case VA_SESSION_ERR_CLOSED:
 		return "session closed";
+	case VA_SESSION_ERR_PROTOCOL:
+		return "peer speaks protocol 1 (no binary bodies)";
 	default:
 		return "unknown session error";
 	}
@@ -341,6 +365,26 @@ parse_max_frame(const char *v, size_t *out)
 	return 0;
 }
 
+/*
+ * X-Virtagent-Protocol: absent means 1 (a peer from before protocol 2);
+ * strict decimal otherwise.  A malformed value counts as 1, so a broken
+ * peer still gets XML-RPC rather than no session at all.
+ */
+static unsigned
+parse_protocol(const va_session *s, const char *v)
+{
+	uint64_t x;
+
+	if (!v)
+		return 1;
+	if (parse_u64(v, strlen(v), &x) < 0 || x == 0) {
+		va_log_warnx("%s: bad %s \"%.20s\", taken as 1", s->name,
+			     VA_PROTOCOL_HEADER, v);
+		return 1;
+	}
+	return x > 1000 ? 1000 : (unsigned)x;
+}
+
 /* A tag we accept on a request and echo: 1..TAG_MAX visible ASCII bytes. */
 static int
 tag_ok(const char *t)
@@ -372,6 +416,23 @@ parse_tag(const va_session *s, const char *tag, int *current, uint64_t *seq)
 	*current = (size_t)(dot - tag) == ID_LEN && s->id[0] &&
 		   memcmp(tag, s->id, ID_LEN) == 0;
 	return 0;
+}
+
+/* "ID.SEQ" into tag (ID_LEN + 1 + 21 bytes); no printf on the path of every call. */
+static void
+make_tag(char *tag, const char *id, uint64_t seq)
+{
+	char digits[21];
+	size_t n = 0;
+
+	do
+		digits[n++] = (char)('0' + seq % 10);
+	while ((seq /= 10) > 0);
+	memcpy(tag, id, ID_LEN);
+	tag[ID_LEN] = '.';
+	for (size_t i = 0; i < n; i++)
+		tag[ID_LEN + 1 + i] = digits[n - 1 - i];
+	tag[ID_LEN + 1 + n] = 0;
 }
 
 /* Offset of the first needle in hay[0..n), or SIZE_MAX. */
@@ -425,8 +486,15 @@ out_frame_free(struct out_frame *f)
 {
 	if (f) {
 		free(f->data);
+		free(f->body);
 		free(f);
 	}
+}
+
+static size_t
+frame_total(const struct out_frame *f)
+{
+	return f->len + f->body_len;
 }
 
 /* Puts c on the fail list with err (its unsent frame is freed). */
@@ -517,6 +585,7 @@ build_frame(struct out_frame **out, const char *start_line,
 	}
 	f->data = b.data; /* owned by f now */
 	f->len = b.len;
+	f->head_len = b.len - len;
 	*out = f;
 	return 0;
 }
@@ -530,7 +599,9 @@ queue_frame(va_session *s, struct out_frame *f)
 	else
 		s->out_head = f;
 	s->out_tail = f;
-	s->out_pending += f->len;
+	s->out_pending += frame_total(f);
+	if (f->is_reply)
+		s->reply_pending += frame_total(f);
 }
 
 /*
@@ -551,6 +622,7 @@ drop_output(va_session *s)
 	s->out_head = s->out_tail = NULL;
 	s->out_pos = 0;
 	s->out_pending = 0;
+	s->reply_pending = 0;
 	return had_reset;
 }
 
@@ -558,15 +630,18 @@ drop_output(va_session *s)
 static void
 queue_handshake(va_session *s, int ack, const char *nonce)
 {
-	char maxf[24];
+	char maxf[24], proto[12];
 	snprintf(maxf, sizeof(maxf), "%zu", s->max_frame);
-	struct va_frame_header h[2] = {
+	snprintf(proto, sizeof(proto), "%u", s->protocol);
+	struct va_frame_header h[3] = {
 		{ (char *)VA_NONCE_HEADER, (char *)nonce },
 		{ (char *)VA_MAX_FRAME_HEADER, maxf },
+		{ (char *)VA_PROTOCOL_HEADER, proto },
 	};
 	struct out_frame *f;
+	/* Protocol 1 sends no protocol header: exactly the old frames. */
 	int r = build_frame(&f, ack ? "HTTP/1.1 205 Reset Content" : "RESET /RPC2 HTTP/1.1",
-			    h, 2, NULL, 0);
+			    h, s->protocol >= 2 ? 3 : 2, NULL, 0);
 	if (r < 0) {
 		va_log_warnx("%s: cannot queue %s: %s", s->name, ack ? "ACK" : "RESET",
 			     strerror(-r));
@@ -600,6 +675,12 @@ send_waiting(va_session *s, struct after *a)
 
 	while ((c = s->waiting.head)) {
 		list_remove(&s->waiting, c);
+		if (c->needs_v2 && s->peer_protocol < 2) {
+			va_log_warnx("%s: call %" PRIu64 " needs protocol 2; the peer "
+				     "speaks %u", s->name, c->seq, s->peer_protocol);
+			fail_call(s, a, c, VA_SESSION_ERR_PROTOCOL);
+			continue;
+		}
 		if (s->peer_max && c->body_len > s->peer_max) {
 			va_log_warnx("%s: call %" PRIu64 " of %zu bytes is over the "
 				     "peer's maximum %zu", s->name, c->seq,
@@ -645,8 +726,8 @@ become_ready(va_session *s, struct after *a, const char *id)
 	s->st.established++;
 	send_waiting(s, a);
 	a->established = 1;
-	va_log_info("%s: session %s established (peer max frame %zu)", s->name,
-		    s->id, s->peer_max);
+	va_log_info("%s: session %s established (peer max frame %zu, protocol %u)",
+		    s->name, s->id, s->peer_max, s->peer_protocol);
 }
 
 static void
@@ -675,6 +756,7 @@ handle_reset(va_session *s, struct va_frame *f)
 	fail_all(s, &a, &s->in_flight, VA_SESSION_ERR_RESET);
 	int requeue = drop_output(s);
 	s->peer_max = peer_max;
+	s->peer_protocol = parse_protocol(s, va_frame_header(f, VA_PROTOCOL_HEADER));
 	va_log_info("%s: reset by peer, nonce %s", s->name, nonce);
 	if (s->state == ST_WAIT_ACK) {
 		/* Ours is still pending: keep it going out if it was dropped. */
@@ -708,6 +790,7 @@ handle_ack(va_session *s, struct va_frame *f)
 	}
 	after_init(&a);
 	s->peer_max = peer_max;
+	s->peer_protocol = parse_protocol(s, va_frame_header(f, VA_PROTOCOL_HEADER));
 	become_ready(s, &a, nonce);
 	after_run(s, &a);
 }
@@ -767,11 +850,35 @@ handle_response(va_session *s, struct va_frame *f)
 	cb(opaque, err, NULL);
 }
 
+static int
+input_blocked(const va_session *s)
+{
+	/* Over 2 * max_frame, the size at which link.c stops reading (see
+	 * session.h); written without the product, which may overflow. */
+	return s->reply_pending > s->max_frame &&
+	       s->reply_pending - s->max_frame > s->max_frame;
+}
+
+static void handle_frame(va_session *s, struct va_frame *f);
+
 static void
 on_frame(void *opaque, struct va_frame *f)
 {
 	va_session *s = opaque;
 
+	handle_frame(s, f);
+	if (input_blocked(s)) {
+		/* Parse no more until the replies drain; the rest is held. */
+		va_frame_parser_pause(s->parser);
+		s->st.input_pauses++;
+		va_log_debug("%s: %zu bytes of replies unwritten: input paused", s->name,
+			     s->reply_pending);
+	}
+}
+
+static void
+handle_frame(va_session *s, struct va_frame *f)
+{
 	if (f->kind == VA_FRAME_REQUEST) {
 		va_log_debug("%s: <- %s %s tag %s (%zu bytes)", s->name, f->method,
 			     f->target, or_dash(va_frame_header(f, VA_TAG_HEADER)), f->body_len);
@@ -797,6 +904,8 @@ on_frame(void *opaque, struct va_frame *f)
 		char tagcopy[TAG_MAX + 1];
 		memcpy(tagcopy, tag, strlen(tag) + 1);
 		s->st.requests++;
+		if (va_session_is_binary(f))
+			s->st.binary_requests++;
 		if (!s->ops.request) {
 			va_frame_free(f);
 			return;
@@ -830,6 +939,7 @@ queue_413(va_session *s, const char *tag)
 		va_log_warnx("%s: cannot queue 413 for %s", s->name, tag);
 		return;
 	}
+	f->is_reply = 1;
 	queue_frame(s, f);
 	va_log_debug("%s: -> 413 tag %s", s->name, tag);
 }
@@ -855,6 +965,10 @@ on_error(void *opaque, enum va_frame_error err, const struct va_frame *partial)
 		/* Tell the caller which request was too large. */
 		if (partial->method && strcmp(partial->method, "POST") == 0 && tag_ok(tag))
 			queue_413(s, tag);
+		if (input_blocked(s)) {
+			va_frame_parser_pause(s->parser);
+			s->st.input_pauses++;
+		}
 		return;
 	}
 	/* A response too large for us: fail its call rather than let it time out. */
@@ -894,6 +1008,13 @@ va_session_new(const struct va_session_config *cfg, const struct va_session_ops 
 	s->ops = *ops;
 	s->opaque = opaque;
 	s->max_frame = cfg && cfg->max_frame ? cfg->max_frame : VA_FRAME_DEFAULT_MAX_BODY;
+	s->protocol = cfg && cfg->protocol ? cfg->protocol : VA_PROTOCOL_VERSION;
+	if (s->protocol > VA_PROTOCOL_VERSION) {
+		free(s->name);
+		free(s);
+		errno = EINVAL;
+		return NULL;
+	}
 	s->ready_timeout_ms = cfg && cfg->ready_timeout_ms ? cfg->ready_timeout_ms
 							  : DEFAULT_READY_TIMEOUT_MS;
 	s->reset_retry_ms = cfg && cfg->reset_retry_ms ? cfg->reset_retry_ms
@@ -929,6 +1050,7 @@ va_session_free(va_session *s)
 	after_run(s, &a);
 	drop_output(s);
 	va_frame_parser_free(s->parser);
+	va_buf_free(&s->held);
 	free(s->name);
 	free(s);
 }
@@ -941,7 +1063,9 @@ va_session_peer_up(va_session *s, uint64_t now_ms)
 	after_init(&a);
 	/* The peer may be a new process: forget the old one's limit and bytes. */
 	s->peer_max = 0;
+	s->peer_protocol = 0;
 	va_frame_parser_discard(s->parser);
+	va_buf_free(&s->held);
 	start_reset(s, now_ms, &a, 0, "peer up");
 	after_run(s, &a);
 }
@@ -958,11 +1082,13 @@ va_session_peer_down(va_session *s, uint64_t now_ms)
 	fail_all(s, &a, &s->waiting, VA_SESSION_ERR_PEER_GONE);
 	drop_output(s);
 	va_frame_parser_discard(s->parser);
+	va_buf_free(&s->held);
 	if (s->state != ST_INITIAL)
 		a.reset = 1;
 	s->state = ST_INITIAL;
 	s->nonce[0] = 0;
 	s->peer_max = 0;
+	s->peer_protocol = 0;
 	s->retry_at = UINT64_MAX;
 	va_log_info("%s: peer gone", s->name);
 	after_run(s, &a);
@@ -979,13 +1105,54 @@ va_session_reset(va_session *s, uint64_t now_ms)
 	kick(s);
 }
 
+/* Parses held input while the replies are not backed up. */
+static void
+drain_held(va_session *s)
+{
+	size_t off = 0;
+
+	/* Callbacks never call va_session_input: held does not move. */
+	while (off < s->held.len && !input_blocked(s))
+		off += va_frame_parser_feed(s->parser, s->held.data + off, s->held.len - off);
+	if (off == s->held.len)
+		va_buf_free(&s->held);
+	else
+		va_buf_consume(&s->held, off);
+}
+
+/* Keeps data[0..len) for later; feeds it now if it cannot be kept. */
+static void
+hold(va_session *s, const uint8_t *data, size_t len)
+{
+	if (va_buf_append(&s->held, data, len) == 0)
+		return;
+	/* Dropping bytes would corrupt the stream: parse them after all. */
+	va_log_warnx("%s: no memory to hold %zu bytes of input; parsing them now",
+		     s->name, len);
+	size_t off = 0;
+	while (off < s->held.len)
+		off += va_frame_parser_feed(s->parser, s->held.data + off, s->held.len - off);
+	va_buf_free(&s->held);
+	for (off = 0; off < len;)
+		off += va_frame_parser_feed(s->parser, data + off, len - off);
+}
+
 void
 va_session_input(va_session *s, const void *data, size_t len, uint64_t now_ms)
 {
 	/* Timers run in va_session_tick; a response that arrives after its
 	 * call's deadline but before the tick still answers the call. */
 	(void)now_ms;
-	va_frame_parser_feed(s->parser, data, len);
+	if (len == 0)
+		return;
+	if (s->held.len > 0 || input_blocked(s)) {
+		hold(s, data, len);
+		drain_held(s);
+		return;
+	}
+	size_t used = va_frame_parser_feed(s->parser, data, len);
+	if (used < len)
+		hold(s, (const uint8_t *)data + used, len - used);
 }
 
 size_t
@@ -995,9 +1162,17 @@ va_session_output_iov(va_session *s, struct iovec *iov, size_t max)
 
 	for (struct out_frame *f = s->out_head; f && n < max; f = f->next) {
 		size_t off = f == s->out_head ? s->out_pos : 0;
-		iov[n].iov_base = f->data + off;
-		iov[n].iov_len = f->len - off;
-		n++;
+		if (off < f->len) {
+			iov[n].iov_base = f->data + off;
+			iov[n].iov_len = f->len - off;
+			n++;
+			off = f->len;
+		}
+		if (f->body_len && n < max) {
+			iov[n].iov_base = f->body + (off - f->len);
+			iov[n].iov_len = f->body_len - (off - f->len);
+			n++;
+		}
 	}
 	return n;
 }
@@ -1010,7 +1185,10 @@ va_session_output_consume(va_session *s, size_t n)
 	s->out_pending -= n;
 	while (n > 0 && s->out_head) {
 		struct out_frame *f = s->out_head;
-		size_t left = f->len - s->out_pos;
+		size_t left = frame_total(f) - s->out_pos;
+		size_t k = n < left ? n : left;
+		if (f->is_reply)
+			s->reply_pending -= k;
 		if (n < left) {
 			s->out_pos += n;
 			return;
@@ -1030,6 +1208,18 @@ va_session_output_pending(const va_session *s)
 	return s->out_pending;
 }
 
+size_t
+va_session_reply_pending(const va_session *s)
+{
+	return s->reply_pending;
+}
+
+size_t
+va_session_input_held(const va_session *s)
+{
+	return s->held.len;
+}
+
 static uint64_t
 waiting_deadline(const struct call *c)
 {
@@ -1040,6 +1230,9 @@ uint64_t
 va_session_deadline(const va_session *s)
 {
 	uint64_t d = s->state == ST_WAIT_ACK ? s->retry_at : UINT64_MAX;
+
+	if (s->held.len > 0 && !input_blocked(s))
+		return 0; /* held input can be parsed now */
 
 	for (const struct call *c = s->in_flight.head; c; c = c->next)
 		if (c->deadline < d)
@@ -1085,31 +1278,253 @@ va_session_tick(va_session *s, uint64_t now_ms)
 	else if (s->state == ST_WAIT_ACK && s->retry_at <= now_ms)
 		start_reset(s, now_ms, &a, 1, "no answer, retry");
 	after_run(s, &a);
+	if (s->held.len > 0)
+		drain_held(s);
+}
+
+/* ---- messages: checks and frames ---- */
+
+/* RFC 7230 tchar. */
+static int
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A MIME type without parameters: token "/" token, 3..64 bytes. */
+static int
+content_type_ok(const char *t)
+{
+	size_t n, slash = 0, at = 0;
+
+	for (n = 0; t[n]; n++) {
+		if (n >= 64)
+			return 0;
+		if (t[n] == '/') {
+			slash++;
+			at = n;
+		} else if (!is_tchar((unsigned char)t[n])) {
+			return 0;
+		}
+	}
+	return slash == 1 && at > 0 && at < n - 1;
+}
+
+static int
+param_name_ok(const char *n)
+{
+	if (!n || !(n[0] >= 'a' && n[0] <= 'z'))
+		return 0;
+	for (size_t i = 0; n[i]; i++) {
+		char c = n[i];
+		if (i >= VA_PARAM_NAME_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+param_value_ok(const char *v)
+{
+	if (!v)
+		return 0;
+	for (size_t i = 0; v[i]; i++)
+		if (i >= VA_PARAM_VALUE_MAX || (unsigned char)v[i] < 0x21 ||
+		    (unsigned char)v[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+is_xml_type(const char *ct)
+{
+	return !ct || strcasecmp(ct, VA_CONTENT_XML) == 0;
+}
+
+/* A message checked and its headers laid out (they point into m and p). */
+struct prepared {
+	struct va_frame_header h[3 + VA_PARAMS_MAX];
+	char names[VA_PARAMS_MAX][sizeof(VA_PARAM_PREFIX) + VA_PARAM_NAME_MAX];
+	size_t nh;
+	int binary;      /* stuffed on the wire */
+	int needs_v2;    /* binary or parameters */
+	size_t count;    /* escapes in a binary body */
+	size_t wire_len; /* the body on the wire */
+};
+
+/*
+ * Checks m's content type and parameters and lays out the headers:
+ * Content-Type, Content-Encoding (binary), the tag, the parameters.
+ * Returns 0 or -EINVAL.  The body is not looked at for 0xFF here.
+ */
+static int
+prepare_msg(const struct va_msg *m, const char *tag, struct prepared *p)
+{
+	if (m->len && !m->body)
+		return -EINVAL;
+	if (m->nparams > VA_PARAMS_MAX || (m->nparams && !m->params))
+		return -EINVAL;
+	p->binary = !is_xml_type(m->content_type);
+	if (p->binary && !content_type_ok(m->content_type))
+		return -EINVAL;
+	p->nh = 0;
+	p->h[p->nh].name = (char *)"Content-Type";
+	p->h[p->nh++].value = (char *)(p->binary ? m->content_type : VA_CONTENT_XML);
+	if (p->binary) {
+		p->h[p->nh].name = (char *)"Content-Encoding";
+		p->h[p->nh++].value = (char *)VA_STUFF_CODING;
+	}
+	p->h[p->nh].name = (char *)VA_TAG_HEADER;
+	p->h[p->nh++].value = (char *)tag;
+	for (size_t i = 0; i < m->nparams; i++) {
+		const struct va_param *q = &m->params[i];
+		if (!param_name_ok(q->name) || !param_value_ok(q->value))
+			return -EINVAL;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->params[k].name, q->name) == 0)
+				return -EINVAL;
+		snprintf(p->names[i], sizeof(p->names[i]), "%s%s", VA_PARAM_PREFIX, q->name);
+		p->h[p->nh].name = p->names[i];
+		p->h[p->nh++].value = (char *)q->value;
+	}
+	p->needs_v2 = p->binary || m->nparams > 0;
+	p->count = p->binary ? va_stuff_count(m->body, m->len) : 0;
+	p->wire_len = va_stuff_len(m->len, p->count);
+	return 0;
+}
+
+/* An XML body must not hold 0xFF (it would tear the frame). */
+static int
+xml_body_ok(const struct prepared *p, const struct va_msg *m)
+{
+	return p->binary || m->len == 0 || !memchr(m->body, VA_FRAME_SENTINEL, m->len);
+}
+
+/* Room for the head of a frame with these headers (and Content-Length). */
+static size_t
+head_bound(const char *start_line, const struct va_frame_header *h, size_t nh)
+{
+	size_t bound = 1 + strlen(start_line) + 2;
+	for (size_t i = 0; i < nh; i++)
+		bound += strlen(h[i].name) + 2 + strlen(h[i].value) + 2;
+	return bound + sizeof("Content-Length: ") + 20 + 2 + 2 + 1;
+}
+
+/*
+ * The frame of a prepared message.  A body handed over (m->take) stays
+ * where it is (stuffed in place when binary) and goes as a second iovec;
+ * a borrowed one is copied (stuffed on the way) after the head, into one
+ * buffer of the exact size.  Takes m's body when m->take, also on failure.
+ */
+static int
+build_msg_frame(struct out_frame **out, const char *start_line, const struct prepared *p,
+		const struct va_msg *m)
+{
+	uint8_t *owned = m->take ? (uint8_t *)m->body : NULL;
+	int separate = owned && m->len > 0;
+	size_t bound = head_bound(start_line, p->h, p->nh);
+	struct out_frame *f = NULL;
+	struct va_buf b;
+	int r = -ENOMEM;
+
+	va_buf_init(&b);
+	if (!separate) {
+		if (p->wire_len > SIZE_MAX - bound) {
+			r = -E2BIG;
+			goto fail;
+		}
+		bound += p->wire_len;
+	}
+	f = calloc(1, sizeof(*f));
+	b.data = malloc(bound);
+	if (!f || !b.data)
+		goto fail;
+	b.cap = bound;
+	r = va_frame_write_head(&b, start_line, p->h, p->nh, p->wire_len, NULL);
+	if (r < 0)
+		goto fail;
+	f->head_len = b.len;
+	if (separate) {
+		if (p->count) {
+			uint8_t *nb = realloc(owned, p->wire_len);
+			if (!nb) {
+				r = -ENOMEM;
+				goto fail;
+			}
+			owned = nb;
+			va_stuff_inplace(owned, m->len, p->count);
+		}
+		f->body = owned;
+		f->body_len = p->wire_len;
+		owned = NULL;
+	} else if (p->binary && m->len) {
+		b.len += va_stuff(b.data + b.len, m->body, m->len);
+	} else if (m->len) {
+		memcpy(b.data + b.len, m->body, m->len);
+		b.len += m->len;
+	}
+	f->data = b.data;
+	f->len = b.len;
+	free(owned); /* an empty body handed over */
+	*out = f;
+	return 0;
+fail:
+	va_buf_free(&b);
+	free(f);
+	free(owned);
+	return r;
 }
 
 int
 va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms,
 		uint64_t now_ms, va_call_cb cb, void *opaque)
 {
-	if (!cb || (!body && len))
+	struct va_msg m = { .body = body, .len = len };
+
+	return va_session_call_msg(s, &m, timeout_ms, now_ms, cb, opaque);
+}
+
+int
+va_session_call_msg(va_session *s, const struct va_msg *m, unsigned timeout_ms,
+		    uint64_t now_ms, va_call_cb cb, void *opaque)
+{
+	struct prepared p;
+	int r;
+
+	if (!m)
 		return -EINVAL;
-	if (s->closing)
-		return -ESHUTDOWN;
-	if (len > s->max_frame || (s->peer_max && len > s->peer_max))
-		return -E2BIG;
+	if (!cb || (!m->body && m->len)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (s->closing) {
+		r = -ESHUTDOWN;
+		goto fail;
+	}
 
 	uint64_t seq = next_seq();
 	int ready = s->state == ST_READY;
 	char tag[ID_LEN + 1 + 21];
-	snprintf(tag, sizeof(tag), "%s.%" PRIu64, ready ? s->id : ID_PLACEHOLDER, seq);
-	struct va_frame_header h[2] = {
-		{ (char *)"Content-Type", (char *)"text/xml" },
-		{ (char *)VA_TAG_HEADER, tag },
-	};
+	make_tag(tag, ready ? s->id : ID_PLACEHOLDER, seq);
+	if ((r = prepare_msg(m, tag, &p)) < 0)
+		goto fail;
+	if (p.needs_v2 && (s->protocol < 2 || (ready && s->peer_protocol < 2))) {
+		r = -EPROTO;
+		goto fail;
+	}
+	if (p.wire_len > s->max_frame || (s->peer_max && p.wire_len > s->peer_max)) {
+		r = -E2BIG;
+		goto fail;
+	}
+	if (!xml_body_ok(&p, m)) {
+		r = -EINVAL;
+		goto fail;
+	}
 	struct out_frame *f;
-	int r = build_frame(&f, "POST /RPC2 HTTP/1.1", h, 2, body, len);
-	if (r < 0)
-		return r;
+	if ((r = build_msg_frame(&f, "POST /RPC2 HTTP/1.1", &p, m)) < 0)
+		return r; /* the body is freed */
 
 	struct call *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -1120,10 +1535,13 @@ va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms
 	c->cb = cb;
 	c->opaque = opaque;
 	c->deadline = timeout_ms ? add_ms(now_ms, timeout_ms) : UINT64_MAX;
-	c->body_len = len;
+	c->body_len = p.wire_len;
+	c->needs_v2 = p.needs_v2;
 	c->frame = f;
 	c->id_off = SIZE_MAX;
 	s->st.calls++;
+	if (p.binary)
+		s->st.binary_calls++;
 	if (ready) {
 		send_call(s, c);
 		kick(s);
@@ -1131,10 +1549,12 @@ va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms
 	}
 	/* Sent when READY, with the id patched over the placeholder. */
 	size_t taglen = strlen(tag);
-	size_t at = find_bytes(f->data, f->len - len, tag, taglen);
+	size_t at = find_bytes(f->data, f->head_len, tag, taglen);
 	if (at == SIZE_MAX) {
-		/* va_frame_write did not write the value verbatim: cannot be. */
+		/* va_frame_write_head did not write the value verbatim: cannot be. */
 		s->st.calls--;
+		if (p.binary)
+			s->st.binary_calls--;
 		out_frame_free(f);
 		free(c);
 		return -EINVAL;
@@ -1146,34 +1566,133 @@ va_session_call(va_session *s, const void *body, size_t len, unsigned timeout_ms
 		     state_names[s->state]);
 	kick(s); /* its ready deadline is a timer */
 	return 0;
+
+fail:
+	if (m->take)
+		free((void *)m->body);
+	return r;
 }
 
 int
 va_session_reply(va_session *s, uint64_t epoch, const char *tag, const void *body,
 		 size_t len)
 {
+	struct va_msg m = { .body = body, .len = len };
+
+	return va_session_reply_msg(s, epoch, tag, &m);
+}
+
+int
+va_session_reply_msg(va_session *s, uint64_t epoch, const char *tag, const struct va_msg *m)
+{
+	struct prepared p;
+	int r;
+
+	if (!m)
+		return -EINVAL;
 	if (s->closing || epoch != s->epoch || s->state != ST_READY) {
 		s->st.stale_replies++;
 		va_log_warnx("%s: reply %s to a request of an earlier session, dropped",
 			     s->name, tag ? tag : "-");
-		return -ESTALE;
+		r = -ESTALE;
+		goto fail;
 	}
-	if (!tag_ok(tag) || (!body && len))
-		return -EINVAL;
-	if (s->peer_max && len > s->peer_max)
-		return -E2BIG;
-	struct va_frame_header h[2] = {
-		{ (char *)"Content-Type", (char *)"text/xml" },
-		{ (char *)VA_TAG_HEADER, (char *)tag },
-	};
+	if (!tag_ok(tag) || (!m->body && m->len)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((r = prepare_msg(m, tag, &p)) < 0)
+		goto fail;
+	if (p.needs_v2 && va_session_protocol(s) < 2) {
+		r = -EPROTO;
+		goto fail;
+	}
+	if (s->peer_max && p.wire_len > s->peer_max) {
+		r = -E2BIG;
+		goto fail;
+	}
+	if (!xml_body_ok(&p, m)) {
+		r = -EINVAL;
+		goto fail;
+	}
 	struct out_frame *f;
-	int r = build_frame(&f, "HTTP/1.1 200 OK", h, 2, body, len);
-	if (r < 0)
-		return r;
+	if ((r = build_msg_frame(&f, "HTTP/1.1 200 OK", &p, m)) < 0)
+		return r; /* the body is freed */
+	f->is_reply = 1;
 	queue_frame(s, f);
 	s->st.replies++;
-	va_log_debug("%s: -> reply %s (%zu bytes)", s->name, tag, len);
+	va_log_debug("%s: -> reply %s (%zu bytes%s)", s->name, tag, p.wire_len,
+		     p.binary ? ", binary" : "");
 	kick(s);
+	return 0;
+
+fail:
+	if (m->take)
+		free((void *)m->body);
+	return r;
+}
+
+/* ---- reading what the peer sent ---- */
+
+const char *
+va_session_content_type(const struct va_frame *f)
+{
+	const char *ct = va_frame_header(f, "Content-Type");
+	return ct ? ct : VA_CONTENT_XML;
+}
+
+int
+va_session_is_binary(const struct va_frame *f)
+{
+	const char *ct = va_session_content_type(f);
+	size_t n = strlen(VA_CONTENT_XML);
+
+	if (strncasecmp(ct, VA_CONTENT_XML, n) != 0)
+		return 1;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	/* "text/xml; charset=utf-8" is XML too. */
+	return *ct != '\0' && *ct != ';';
+}
+
+const char *
+va_session_param(const struct va_frame *f, const char *name)
+{
+	const size_t plen = strlen(VA_PARAM_PREFIX);
+	const char *found = NULL;
+
+	if (!f || !name || !*name)
+		return NULL;
+	for (size_t i = 0; i < f->nheaders; i++) {
+		const char *hn = f->headers[i].name;
+		if (strncasecmp(hn, VA_PARAM_PREFIX, plen) != 0 || strcasecmp(hn + plen, name) != 0)
+			continue;
+		if (found)
+			return NULL; /* given twice: which one is meant? */
+		found = f->headers[i].value;
+	}
+	return found && param_value_ok(found) ? found : NULL;
+}
+
+int
+va_session_param_u64(const struct va_frame *f, const char *name, uint64_t *out)
+{
+	const char *v = va_session_param(f, name);
+	uint64_t x;
+
+	if (!v) {
+		/* Present but unusable is not "absent". */
+		const size_t plen = strlen(VA_PARAM_PREFIX);
+		for (size_t i = 0; f && name && i < f->nheaders; i++)
+			if (strncasecmp(f->headers[i].name, VA_PARAM_PREFIX, plen) == 0 &&
+			    strcasecmp(f->headers[i].name + plen, name) == 0)
+				return -EINVAL;
+		return -ENOENT;
+	}
+	if (parse_u64(v, strlen(v), &x) < 0)
+		return -EINVAL;
+	*out = x;
 	return 0;
 }
 
@@ -1200,6 +1719,20 @@ const char *
 va_session_id(const va_session *s)
 {
 	return s->id;
+}
+
+unsigned
+va_session_peer_protocol(const va_session *s)
+{
+	return s->peer_protocol;
+}
+
+unsigned
+va_session_protocol(const va_session *s)
+{
+	if (!s->peer_protocol)
+		return 0;
+	return s->peer_protocol < s->protocol ? s->peer_protocol : s->protocol;
 }
 
 size_t

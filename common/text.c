@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,29 @@ va_text_check(const char *s, size_t len, const char **why)
 	return len;
 }
 
+size_t
+va_text_sanitize(char *s, size_t len)
+{
+	uint8_t *p = (uint8_t *)s;
+	size_t i = 0;
+	uint32_t cp;
+	const char *why;
+
+	while (i < len) {
+		if (p[i] >= 0x20 && p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n = va_text_char(p + i, len - i, &cp, &why);
+		if (!n) {
+			p[i++] = '?';
+			continue;
+		}
+		i += n;
+	}
+	return len;
+}
+
 int
 va_text_encode(const char *s, size_t len, struct va_buf *out, size_t *bad_at, const char **why)
 {
@@ -255,6 +279,28 @@ int
 va_text_xml_out(const void *xml, size_t len, struct va_buf *out)
 {
 	return unescape(xml, len, out, "&#13;", 5);
+}
+
+void
+va_fault(xmlrpc_env *env, int code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	struct va_buf b = { 0 };
+	size_t bad;
+	const char *why;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
+	/* A cut may split the last character: the sanitizer makes it '?'. */
+	va_text_sanitize(msg, len);
+	if (va_text_encode(msg, len, &b, &bad, &why) == 0 && va_buf_append(&b, "", 1) == 0)
+		xmlrpc_env_set_fault(env, code, (const char *)b.data);
+	else
+		xmlrpc_env_set_fault(env, code, msg);
+	va_buf_free(&b);
 }
 
 xmlrpc_value *

@@ -64,6 +64,15 @@ int va_text_put_utf8(struct va_buf *out, uint32_t cp);
 size_t va_text_check(const char *s, size_t len, const char **why);
 
 /*
+ * Sets a fault in env whose message is printf(fmt, ...) in raw UTF-8,
+ * kept exactly: xmlrpc-c's own fault functions replace every byte of a
+ * character above U+FFFF (a path with an emoji) and CR, so a method's
+ * fault message goes through here (value form; the serializers undo it).
+ * Bytes XML cannot carry become '?'.
+ */
+void va_fault(xmlrpc_env *env, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
  * A new string value holding raw UTF-8 text s[0..len) (NUL bytes are
  * refused like every control character).  Fault XMLRPC_TYPE_ERROR, naming
  * the byte offset and the rule, when the text cannot be carried.
@@ -77,6 +86,16 @@ xmlrpc_value *va_text_value_z(xmlrpc_env *env, const char *s);
  * Fault XMLRPC_TYPE_ERROR when v is not a string.
  */
 void va_text_read(xmlrpc_env *env, xmlrpc_value *v, char **out, size_t *len);
+
+/*
+ * Makes arbitrary bytes (a kernel log, a name read from /sys) into text
+ * XML can carry, in place: every byte of an invalid sequence and every
+ * control character XML forbids becomes '?' (tab, LF, CR and every valid
+ * character, above U+FFFF too, stay).  Returns len (the text keeps its
+ * length).  For what the guest reports, never for what a client sent:
+ * that is refused, not changed.
+ */
+size_t va_text_sanitize(char *s, size_t len);
 
 /*
  * Value form -> raw text: appends s[0..len) to out with every escape

@@ -13,8 +13,16 @@ file's directory); VA_AGENT, VA_CLIP, VA_PROXY and VACTL override each.
 Prints one line per check and ends with "N passed, N failed"; exits 1 when
 a check failed, 77 (skipped) when a binary is missing.  The harness
 (processes, counting) is tests/valib.py.
+
+test_text: text of every plane and CR through vactl (common/text.h): the
+clipboard, va.echo (readable and --json), guest paths with emoji for
+push, pull and stat, faults naming them, what vactl writes on the wire
+and reads from it (a small HTTP server of this file records the call),
+and text XML cannot carry refused before anything is sent (exit 2, the
+argument named).
 """
 import hashlib
+import http.server
 import json
 import os
 import pty
@@ -24,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -446,6 +455,211 @@ def test_examples(e):
         os.unlink(p)
 
 
+# Text that xmlrpc-c alone cannot hold (the corpus of tests/e2e-text.py).
+CORPUS = [
+    "see you \U0001F600",
+    "\U0001F468\u200D\U0001F469\u200D\U0001F467",             # ZWJ family
+    "\U0001F1EB\U0001F1F7 \U0001F3F3\uFE0F\u200D\U0001F308",   # flags
+    "\U00020000\U0002A6D6",                                   # CJK Extension B
+    "\U0001D400\U0001D56B",                                   # math alphanumerics
+    "e\u0301 a\u030A\u0301",                                  # combining marks
+    "a\r\nb\rc",                                              # CRLF, lone CR
+    "a\r\nb\rc\nd\r\r\n\n",
+    "\r",
+    "\U0010FFFF",
+    "\uE000",                                                 # the value form's escape
+    "\uE0001F600;",                                           # looks like an escape
+    "<&>\"' &amp; &#13; ]]>",
+    "tab\there \uFFFD",
+]
+
+
+def mixed_mib():
+    """1 MiB (cut at a character) of the corpus, repeated, as UTF-8."""
+    one = "".join(CORPUS).encode()
+    data = (one * (MiB // len(one) + 1))[:MiB]
+    while True:
+        try:
+            data.decode()
+            return data
+        except UnicodeDecodeError:
+            data = data[:-1]
+
+
+def readable_items(text):
+    """The strings of vactl's readable list ("- item" lines, a JSON literal
+    for an item with a line break)."""
+    items = []
+    for line in text.split("\n")[:-1]:
+        item = line[2:]
+        items.append(json.loads(item) if item.startswith('"') else item)
+    return items
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Records the body of each call and answers with self.server.answer."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.bodies.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(self.server.answer)))
+        self.end_headers()
+        self.wfile.write(self.server.answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_text(e):
+    # The clipboard: TEXT as an argument, then get (as it is) and --json.
+    for text in CORPUS:
+        r = e.vactl("clipboard", "set", text.encode())
+        g = e.vactl("clipboard", "get")
+        j = e.vactl("--json", "clipboard", "get")
+        ok = (r.returncode == 0 and g.returncode == 0 and g.stdout == text.encode() and
+              j.returncode == 0 and json.loads(j.stdout)["text"] == text)
+        check(f"clipboard set/get/--json {text[:12]!r} exactly", ok,
+              f"{show(r)}; get {g.stdout[:80]!r}; json {j.stdout[:120]!r}")
+    big = mixed_mib()
+    r = e.vactl("clipboard", "set", "-", stdin=big)
+    g = e.vactl("clipboard", "get")
+    j = e.vactl("--json", "clipboard", "get")
+    ok = (r.returncode == 0 and g.stdout == big and j.returncode == 0 and
+          json.loads(j.stdout)["text"].encode() == big)
+    check(f"clipboard set - of {len(big)} bytes of mixed text, get and --json exactly", ok,
+          f"{show(r)}; get {len(g.stdout)} bytes, {err(g)[:200]!r}")
+    # JSON output: UTF-8 as it is, only what JSON requires escaped.
+    check("--json writes emoji as UTF-8 and CR as \\r", b"see you \xf0\x9f\x98\x80" in
+          e.vactl("--json", "call", "va.echo", CORPUS[0]).stdout and b'"a\\r\\nb\\rc"' in
+          e.vactl("--json", "call", "va.echo", "a\r\nb\rc").stdout)
+
+    # va.echo: every word, plain and s:, comes back (readable and --json).
+    args = [t.encode() for t in CORPUS]
+    r = e.vactl("call", "va.echo", *args)
+    ok = r.returncode == 0 and readable_items(out(r)) == CORPUS
+    check("call va.echo of the corpus, readable", ok, show(r))
+    r = e.vactl("--json", "call", "va.echo", *args)
+    ok = r.returncode == 0 and json.loads(out(r)) == CORPUS
+    check("call va.echo of the corpus, --json", ok, show(r))
+    r = e.vactl("--json", "call", "va.echo", *[b"s:" + a for a in args])
+    ok = r.returncode == 0 and json.loads(out(r)) == CORPUS
+    check("call va.echo of the corpus as s: words, --json", ok, show(r))
+    r = e.vactl("--json", "call", "va.echo",
+                'j:["\\ud83d\\ude00", "\U0001F600", "a\\r\\nb\\rc", "\\ue000", '
+                '{"k\U0001F1EB\U0001F1F7": "\U00020000"}]'.encode())
+    ok = r.returncode == 0 and json.loads(out(r)) == [
+        ["\U0001F600", "\U0001F600", "a\r\nb\rc", "\uE000",
+         {"k\U0001F1EB\U0001F1F7": "\U00020000"}]]
+    check("call va.echo j: with surrogate pairs, raw emoji, \\r, a struct key", ok, show(r))
+    r = e.vactl("call", "va.echo", "x\U0001F600\r\ny".encode(), url="unix:" + e.proxy_sock)
+    check("call va.echo over the unix socket", r.returncode == 0 and
+          readable_items(out(r)) == ["x\U0001F600\r\ny"], show(r))
+
+    # Guest paths with emoji: push into a directory, stat, pull, a fault naming one.
+    gdir = os.path.join(e.guest, "d\U0001F600")
+    os.mkdir(gdir)
+    src = os.path.join(e.host, "n\u00e9\U0001F1EB\U0001F1F7.bin")
+    make_file(src, 3 * MiB + 5)
+    digest = sha256_file(src)
+    remote = os.path.join(gdir, os.path.basename(src))
+    r = e.vactl("push", src, gdir + "/")
+    ok = r.returncode == 0 and os.path.exists(remote) and sha256_file(remote) == digest
+    check("push into a guest directory with an emoji keeps the emoji name", ok, show(r))
+    r = e.vactl("--json", "stat", remote)
+    ok = r.returncode == 0 and json.loads(out(r))["size"] == 3 * MiB + 5
+    check("stat of a guest path with emoji", ok, show(r))
+    back = os.path.join(e.host, "back\U0001F600")
+    r = e.vactl("--json", "pull", remote, back)
+    ok = (r.returncode == 0 and sha256_file(back) == digest and
+          json.loads(out(r))["remote"] == remote and json.loads(out(r))["local"] == back)
+    check("pull of a guest path with emoji (--json names both exactly)", ok, show(r))
+    r = e.vactl("push", src, remote + ".2", "--jobs", "1")
+    ok = r.returncode == 0 and sha256_file(remote + ".2") == digest
+    check("push to a guest path with emoji", ok, show(r))
+    r = e.vactl("stat", remote + "\U0001F308")
+    check("a fault names a guest path with emoji exactly", r.returncode == 1 and
+          (remote + "\U0001F308").encode() in r.stderr, show(r))
+    for p in (src, remote, remote + ".2", back):
+        if os.path.exists(p):  # what a failed check did not make
+            os.unlink(p)
+
+    # Guest -> host: va-clip copy, then clipboard guest and events.
+    text = "copied \U0001F600 in the guest\r\nsecond\rthird \U00020000"
+    subprocess.run([CLIP, "--socket", e.control, "copy"], input=text.encode(), check=False)
+    got = b""
+    for _ in range(50):
+        got = e.vactl("clipboard", "guest").stdout
+        if got == text.encode():
+            break
+        time.sleep(0.1)
+    check("clipboard guest of emoji and CRLF exactly", got == text.encode(), repr(got[:120]))
+    r = e.vactl("--json", "events", "--since", "0")
+    evs = [json.loads(line) for line in out(r).splitlines()] if r.returncode == 0 else []
+    check("events --json carries the guest's text exactly", any(
+        ev["type"] == "clipboard" and ev["data"].get("text") == text for ev in evs), show(r))
+
+    # The wire: vactl writes real UTF-8 and CR as &#13;, and reads both
+    # forms back (through the gate).
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    srv.bodies = []
+    srv.answer = ("<?xml version=\"1.0\"?><methodResponse><params><param><value><string>"
+                  "a&#13;b\U0001F600&#x1F600;&#128512;\U00020000\uE000"
+                  "</string></value></param></params></methodResponse>").encode()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = e.vactl("call", "va.echo", "x\r\ny\U0001F600", auth=False,
+                    url=f"http://127.0.0.1:{srv.server_address[1]}/RPC2")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    body = srv.bodies[0] if srv.bodies else b""
+    check("vactl writes CR as &#13; and the emoji as UTF-8", b"x&#13;\ny\xf0\x9f\x98\x80"
+          in body and b"\r" not in body.replace(b"\r\n", b""), repr(body[:400]))
+    check("vactl reads &#13;, raw and referenced emoji, U+E000 exactly", r.returncode == 0 and
+          r.stdout == ("a\rb" + "\U0001F600" * 3 + "\U00020000\uE000\n").encode(), show(r))
+
+    # Refused before anything is sent: exit 2, the argument named, and why.
+    before = e.vactl("clipboard", "get").stdout
+    bad = os.path.join(e.host, "bad-utf8")
+    with open(bad, "wb") as f:
+        f.write(b"valid, then \xfe")
+    with open(bad, "rb") as f:
+        r = subprocess.run([VACTL, "--url", e.url, "--auth-file", e.secret_file, "clipboard",
+                            "set", "-"], stdin=f, capture_output=True, timeout=60)
+    check("clipboard set - of invalid UTF-8: exit 2, standard input named", r.returncode == 2
+          and "standard input: invalid UTF-8 at byte 12" in err(r), show(r))
+    r = e.vactl("clipboard", "set", b"bell \x07")
+    check("clipboard set of a control character: exit 2, TEXT named", r.returncode == 2 and
+          "TEXT: a control character" in err(r), show(r))
+    check("... and the clipboard did not change", e.vactl("clipboard", "get").stdout == before)
+    for word, why in ((b"\xc0\xaf", "an overlong UTF-8 form at byte 0"),
+                      (b"ab\xed\xa0\x80", "a UTF-16 surrogate at byte 2"),
+                      (b"s:x\xef\xbf\xbe", "U+FFFE or U+FFFF, which are not characters at byte 3"),
+                      (b"nul\x01", "a control character XML cannot carry at byte 3"),
+                      (b'j:["ok", "\\ud800"]', "a UTF-16 surrogate without its pair at byte 10"),
+                      (b'j:["\\u0007"]', "a control character XML cannot carry at byte 4")):
+        r = e.vactl("call", "va.echo", "fine", word)
+        check(f"call argument {word!r} refused: exit 2, argument 2 named",
+              r.returncode == 2 and f"call: argument 2: {why}" in err(r), show(r))
+    r = e.vactl("push", bad, b"/tmp/x\x1by")
+    check("push to a REMOTE with a control character: exit 2, REMOTE named",
+          r.returncode == 2 and "REMOTE: a control character" in err(r), show(r))
+    r = e.vactl("stat", b"/tmp/\xff")
+    check("stat of invalid UTF-8: exit 2", r.returncode == 2 and "REMOTE: invalid UTF-8" in err(r),
+          show(r))
+    latin1 = os.path.join(e.host.encode(), b"caf\xe9 latin-1")
+    with open(latin1, "wb") as f:
+        f.write(b"x")
+    r = e.vactl("push", latin1, (e.guest + "/").encode())
+    check("push of a local name that is not UTF-8 into a directory: exit 2", r.returncode == 2
+          and "LOCAL's name: invalid UTF-8 at byte 3" in err(r), show(r))
+    for p in (bad, latin1):
+        os.unlink(p)
+
+
 def test_interrupts(e):
     # 4 KiB chunks keep each pull running for seconds: in 64 KiB chunks the
     # 64 MiB took under 0.5 s once vactl and the agent got faster, and the
@@ -499,6 +713,7 @@ def main():
             test_transfers(e)
             test_progress(e)
             test_examples(e)
+            test_text(e)
             test_interrupts(e)   # last: it kills the agent
     finally:
         e.stop()

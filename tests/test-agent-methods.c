@@ -53,6 +53,7 @@
 #include "log.h"
 #include "loop.h"
 #include "methods.h"
+#include "text.h"
 #include "rpc.h"
 #include "serve.h"
 #include "session.h"
@@ -1043,51 +1044,6 @@ test_introspection(void)
 	reply_free(&r);
 }
 
-/* --- UTF-8 helpers ------------------------------------------------------------ */
-
-static void
-test_utf8(void)
-{
-	static const struct {
-		const char *s;
-		size_t len;
-		int xml;
-		size_t bad;
-	} cases[] = {
-		{ "plain", 5, 1, 5 },
-		{ "tab\tnl\ncr\r", 10, 1, 10 },
-		{ "a\x01" "b", 3, 1, 1 },
-		{ "a\x01" "b", 3, 0, 3 },
-		{ "a\0b", 3, 1, 1 },
-		{ "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80", 9, 0, 9 },
-		{ "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80", 9, 1, 5 }, /* above U+FFFF */
-		{ "x\xc0\x80", 3, 0, 1 },          /* overlong NUL */
-		{ "x\xe0\x80\xaf", 4, 0, 1 },      /* overlong '/' */
-		{ "x\xed\xa0\x80", 4, 0, 1 },      /* surrogate */
-		{ "x\xf4\x90\x80\x80", 5, 0, 1 },  /* above U+10FFFF */
-		{ "x\xe2\x9c", 3, 0, 1 },          /* cut short */
-		{ "x\x80", 2, 0, 1 },              /* lone continuation */
-		{ "x\xff", 2, 0, 1 },
-		{ "x\xef\xbf\xbe", 4, 1, 1 },      /* U+FFFE, not XML */
-		{ "x\xef\xbf\xbe", 4, 0, 4 },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t got = va_utf8_check(cases[i].s, cases[i].len, cases[i].xml);
-		if (got != cases[i].bad)
-			fprintf(stderr, "\nutf8 case %zu: %zu, want %zu\n", i, got, cases[i].bad);
-		CU_ASSERT_EQUAL(got, cases[i].bad);
-	}
-	char s[] = "ok\t\n\r\x01\x7f\xc3\xa9\xff\xe2\x9c\x93\xe2\x9c end";
-	size_t n = sizeof(s) - 1;
-	CU_ASSERT_EQUAL(va_utf8_sanitize(s, n), n);
-	CU_ASSERT_EQUAL(memcmp(s, "ok\t\n???\xc3\xa9?\xe2\x9c\x93?? end", n), 0);
-	CU_ASSERT_EQUAL(va_utf8_check(s, n, 1), n);
-	char e[] = "a\xf0\x9f\x98\x80" "b\xf0\x9f\x98";
-	n = va_utf8_sanitize(e, sizeof(e) - 1);
-	CU_ASSERT_EQUAL(n, 6);
-	CU_ASSERT_STRING_EQUAL(e, "a?b???");
-}
-
 /* --- files -------------------------------------------------------------------- */
 
 static void
@@ -1514,6 +1470,45 @@ test_file_handle_limit(void)
 	EXPECT_FAULT(call("va.file.close", "(i)", h), XMLRPC_INDEX_ERROR, "unknown file handle");
 }
 
+/*
+ * 64 transfers cut mid-way (a proxy restart) leave their handles open:
+ * an open then takes the least recently used handle idle for
+ * VA_FILE_RECLAIM_SECONDS, and its owner hears why.
+ */
+static void
+test_file_handle_reclaim(void)
+{
+	const char *p = tpath("reclaim.txt");
+	int hs[VA_FILE_MAX_HANDLES];
+
+	va_file_close_all(agent);
+	write_file(p, "abc", 3);
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
+		hs[i] = file_open(p, "r");
+		fake_now += 10; /* hs[0] is the least recently used */
+	}
+	/* Used a moment ago: nothing is taken. */
+	EXPECT_FAULT(call("va.file.open", "(ss)", p, "r"), XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "too many open file handles");
+	/* hs[1] is used now: hs[0] stays the least recently used. */
+	fake_now += (uint64_t)VA_FILE_RECLAIM_SECONDS * 1000;
+	struct reply r = call("va.file.read", "(ii)", hs[1], 1);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	reply_free(&r);
+	int h = file_open(p, "r");
+	CU_ASSERT_TRUE(h > 0);
+	EXPECT_FAULT(call("va.file.read", "(ii)", hs[0], 1), XMLRPC_INDEX_ERROR,
+	    "was closed by the agent: it was idle for 5 s when all 64 handles were in use");
+	r = call("va.file.read", "(ii)", hs[1], 1);
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	reply_free(&r);
+	/* The next one goes to hs[2], the next least recently used. */
+	int h2 = file_open(p, "r");
+	CU_ASSERT_TRUE(h2 > 0);
+	EXPECT_FAULT(call("va.file.close", "(i)", hs[2]), XMLRPC_INDEX_ERROR, "closed by the agent");
+	va_file_close_all(agent);
+}
+
 static void
 test_file_idle(void)
 {
@@ -1741,8 +1736,21 @@ test_clipboard(void)
 	CU_ASSERT_EQUAL(va_clipboard_store(agent, "nul\0x", 5, "guest"), 0);
 	CU_ASSERT_EQUAL(va_clipboard_store(agent, "bell\a", 5, "host"), 0);
 	CU_ASSERT_EQUAL(va_clipboard_store(agent, "x", 1, "elsewhere"), 0);
-	CU_ASSERT_EQUAL(va_clipboard_store(agent, "\xf0\x9f\x98\x80", 4, "guest"), 0);
 	CU_ASSERT_EQUAL(host_call_count(), 0);
+	/* Above U+FFFF and CR LF: stored and sent exactly (common/text.h). */
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "\xf0\x9f\x98\x80\r\n", 6, "guest"), 3);
+	CU_ASSERT_EQUAL_FATAL(host_call_count(), 1);
+	xmlrpc_env_init(&env);
+	xmlrpc_array_read_item(&env, host_calls[0].params, 0, &it);
+	char *sent = NULL;
+	size_t sent_len = 0;
+	va_text_read(&env, it, &sent, &sent_len);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	CU_ASSERT(sent && sent_len == 6 && memcmp(sent, "\xf0\x9f\x98\x80\r\n", 6) == 0);
+	free(sent);
+	xmlrpc_DECREF(it);
+	xmlrpc_env_clean(&env);
+	host_calls_clear();
 	char *big = malloc(VA_CLIPBOARD_MAX + 2);
 	memset(big, 'a', VA_CLIPBOARD_MAX + 1);
 	big[VA_CLIPBOARD_MAX + 1] = '\0';
@@ -1752,7 +1760,7 @@ test_clipboard(void)
 	big[VA_CLIPBOARD_MAX] = '\0';
 	r = call("va.clipboard.set", "(s)", big);
 	EXPECT_OK(r, XMLRPC_TYPE_INT);
-	CU_ASSERT_EQUAL(as_int(r.v), 3);
+	CU_ASSERT_EQUAL(as_int(r.v), 4);
 	reply_free(&r);
 	free(big);
 	va_clipboard_view(agent, &v);
@@ -1775,7 +1783,7 @@ test_clipboard(void)
 	CU_ASSERT_NOT_EQUAL(r.code, 0);
 	reply_free(&r);
 	va_clipboard_view(agent, &v);
-	CU_ASSERT_EQUAL(v.serial, 3);
+	CU_ASSERT_EQUAL(v.serial, 4);
 
 	EXPECT_FAULT(call("va.clipboard.set", "(i)", 5), XMLRPC_TYPE_ERROR,
 	    "va.clipboard.set: expected (string text); parameter 1 is an int");
@@ -1833,7 +1841,7 @@ test_clipboard(void)
 	CU_ASSERT_EQUAL(v.serial, 0);
 	CU_ASSERT_EQUAL(v.len, 0);
 	/* Serials keep counting after a free. */
-	CU_ASSERT_EQUAL(va_clipboard_store(agent, "again", 5, "host"), 7);
+	CU_ASSERT_EQUAL(va_clipboard_store(agent, "again", 5, "host"), 8);
 	va_clipboard_clear(agent);
 }
 
@@ -1847,7 +1855,8 @@ test_dmesg(void)
 		size_t len;
 		char *s = as_str(r.v, &len);
 		CU_ASSERT_TRUE(len <= VA_DMESG_DEFAULT);
-		CU_ASSERT_EQUAL(va_utf8_check(s, len, 1), len);
+		const char *why;
+		CU_ASSERT_EQUAL(va_text_check(s, len, &why), len);
 		free(s);
 		reply_free(&r);
 		r = call("va.dmesg", "(i)", 100);
@@ -2361,13 +2370,13 @@ main(void)
 		{ "info", test_info },
 		{ "os-release parsing", test_os_release },
 		{ "help and signatures", test_introspection },
-		{ "UTF-8 checks", test_utf8 },
-		{ "file round trip, seek", test_file_round_trip },
+			{ "file round trip, seek", test_file_round_trip },
 		{ "file checksum", test_file_checksum },
 		{ "file blocking mode", test_file_blocking_mode },
 		{ "file modes, stat, bad opens", test_file_modes },
 		{ "file handles, counts, caps", test_file_handles },
 		{ "file handle limit", test_file_handle_limit },
+		{ "file handles reclaimed when all are in use", test_file_handle_reclaim },
 		{ "file idle handles", test_file_idle },
 		{ "file roots", test_file_roots },
 		{ "clipboard", test_clipboard },

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Tests of host/httpd.c, the event-driven HTTP/1.1 server of va-proxy, as
- * an HTTP client sees it: a real va_httpd listens on a unix socket in a
- * temporary directory (and on 127.0.0.1 where TCP matters), its loop runs
- * in a thread of its own (poll on va_httpd_fd for va_httpd_timeout, then
- * va_httpd_dispatch), and the tests talk to it over real sockets.
+ * Tests of host/proxy/httpd.c, the event-driven HTTP/1.1 server of
+ * va-proxy, as an HTTP client sees it: a real va_httpd listens on a unix
+ * socket in a temporary directory (and on 127.0.0.1 where TCP matters),
+ * on a va_loop (common/loop.h) that runs in a thread of its own, as the
+ * proxy's loop thread does, and the tests talk to it over real sockets.
  *
  * The server's handler answers /echo at once with the body, /big with
  * 2 MiB, /fail with a 500, and keeps /later and /slow until a test asks
- * (the answer is then given on the server thread: the test hands it a
- * function through an eventfd that the loop polls too).
+ * (the answer is then given on the server thread: the test posts it a
+ * function with va_loop_post and waits until it ran).
  */
 #include "config.h"
 
@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,8 +35,8 @@
 
 #include "buf.h"
 #include "httpd.h"
-#include "link.h"
 #include "log.h"
+#include "loop.h"
 
 #include "cunit-main.h"
 
@@ -57,25 +56,25 @@ struct pending {
 };
 
 static struct {
+	va_loop *loop;
 	va_httpd *h;
 	int running;
 	pthread_t th;
-	int ctl; /* eventfd: S.fn is to be run on the server thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	void (*fn)(void *);
 	void *arg;
 	int fn_done;
-	int stop;
 	/* Touched on the server thread only (read through on_server). */
-	unsigned long iters;
 	unsigned long requests;
+	unsigned long routed;   /* targets route handed out */
+	unsigned long released; /* and got back through release */
 	struct pending pend[MAX_PENDING];
 	size_t npend;
 	char dir[96];
 	char sock[108];
 	int port;
-} S = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .ctl = -1 };
+} S = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static pthread_t server_thread_id;
 static atomic_int sigpipe_server, sigpipe_other;
@@ -96,9 +95,12 @@ route(void *opaque, const char *path, struct va_buf *msg)
 	static const char *const known[] = { "/echo", "/later", "/slow", "/big", "/fail" };
 
 	(void)opaque;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcmp(path, known[i]))
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (!strcmp(path, known[i])) {
+			S.routed++;
 			return (void *)known[i];
+		}
+	}
 	va_buf_printf(msg, "no such path here: %s", path);
 	return NULL;
 }
@@ -130,50 +132,47 @@ request(void *opaque, struct va_http_req *req, void *target, uint8_t *body, size
 	}
 }
 
-static const struct va_httpd_ops ops = { .route = route, .request = request };
+static void
+release(void *opaque, void *target)
+{
+	(void)opaque;
+	(void)target;
+	S.released++;
+}
+
+static const struct va_httpd_ops ops = { .route = route, .release = release, .request = request };
 
 static void *
 server_main(void *arg)
 {
 	(void)arg;
-	for (;;) {
-		struct pollfd p[2] = { { .fd = S.h ? va_httpd_fd(S.h) : -1, .events = POLLIN },
-				       { .fd = S.ctl, .events = POLLIN } };
-		int to = S.h ? va_httpd_timeout(S.h, va_now_ms()) : -1;
-		poll(p, 2, to);
-		S.iters++;
-		if (S.h)
-			va_httpd_dispatch(S.h, va_now_ms());
-		if (p[1].revents & POLLIN) {
-			uint64_t v;
-			if (read(S.ctl, &v, sizeof(v)) < 0)
-				continue;
-			pthread_mutex_lock(&S.mu);
-			if (S.fn) {
-				S.fn(S.arg);
-				S.fn = NULL;
-				S.fn_done = 1;
-				pthread_cond_broadcast(&S.cv);
-			}
-			int stop = S.stop;
-			pthread_mutex_unlock(&S.mu);
-			if (stop)
-				return NULL;
-		}
-	}
+	if (va_loop_run(S.loop) < 0)
+		abort();
+	return NULL;
 }
 
-/* Runs fn(arg) on the server thread, between two dispatches. */
+/* Posted work: runs S.fn on the server thread and says it did. */
+static void
+run_fn(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&S.mu);
+	S.fn(S.arg);
+	S.fn = NULL;
+	S.fn_done = 1;
+	pthread_cond_broadcast(&S.cv);
+	pthread_mutex_unlock(&S.mu);
+}
+
+/* Runs fn(arg) on the server thread, in a pass of its loop. */
 static void
 on_server(void (*fn)(void *), void *arg)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&S.mu);
 	S.fn = fn;
 	S.arg = arg;
 	S.fn_done = 0;
-	if (write(S.ctl, &one, sizeof(one)) != sizeof(one))
+	if (va_loop_post(S.loop, run_fn, NULL) < 0)
 		abort();
 	while (!S.fn_done)
 		pthread_cond_wait(&S.cv, &S.mu);
@@ -196,9 +195,22 @@ get_requests(void *arg)
 	*(unsigned long *)arg = S.requests;
 }
 static void
+get_routed(void *arg)
+{
+	*(unsigned long *)arg = S.routed;
+}
+static void
+get_released(void *arg)
+{
+	*(unsigned long *)arg = S.released;
+}
+/* The loop's passes: each is one wait that ended (an event, a timer, posted work). */
+static void
 get_iters(void *arg)
 {
-	*(unsigned long *)arg = S.iters;
+	struct va_loop_stats st;
+	va_loop_stats(S.loop, &st);
+	*(unsigned long *)arg = (unsigned long)st.passes;
 }
 static void
 get_cpu_ns(void *arg)
@@ -227,6 +239,20 @@ srv_requests(void)
 {
 	unsigned long n;
 	on_server(get_requests, &n);
+	return n;
+}
+static size_t
+srv_routed(void)
+{
+	unsigned long n;
+	on_server(get_routed, &n);
+	return n;
+}
+static unsigned long
+srv_released(void)
+{
+	unsigned long n;
+	on_server(get_released, &n);
 	return n;
 }
 static unsigned long
@@ -272,14 +298,10 @@ static void
 stop_fn(void *arg)
 {
 	(void)arg;
-	if (S.h) {
-		answer_pending(NULL);
-		va_httpd_free(S.h);
-		S.h = NULL;
-	} else {
-		answer_pending(NULL);
-	}
-	S.stop = 1;
+	answer_pending(NULL);
+	va_httpd_free(S.h);
+	S.h = NULL;
+	va_loop_stop(S.loop); /* va_loop_run returns after this pass */
 }
 
 static void
@@ -291,12 +313,13 @@ msleep(unsigned ms)
 }
 
 /* Polls until the server has n connections open; 1 when it did in time. */
+/* Polls count() until it is n; 1 when it was in time. */
 static int
-wait_conns(size_t n, unsigned timeout_ms)
+wait_count(size_t (*count)(void), size_t n, unsigned timeout_ms)
 {
 	uint64_t end = va_now_ms() + timeout_ms;
 	for (;;) {
-		if (srv_conns() == n)
+		if (count() == n)
 			return 1;
 		if (va_now_ms() >= end)
 			return 0;
@@ -305,16 +328,15 @@ wait_conns(size_t n, unsigned timeout_ms)
 }
 
 static int
+wait_conns(size_t n, unsigned timeout_ms)
+{
+	return wait_count(srv_conns, n, timeout_ms);
+}
+
+static int
 wait_npend(size_t n, unsigned timeout_ms)
 {
-	uint64_t end = va_now_ms() + timeout_ms;
-	for (;;) {
-		if (srv_npend() == n)
-			return 1;
-		if (va_now_ms() >= end)
-			return 0;
-		msleep(5);
-	}
+	return wait_count(srv_npend, n, timeout_ms);
 }
 
 static struct va_httpd_config
@@ -356,7 +378,10 @@ start_server(const struct va_httpd_config *cfg, int tcp)
 	if (va_test_mkdtemp(S.dir, sizeof(S.dir), "test-httpd.") < 0)
 		return -1;
 	snprintf(S.sock, sizeof(S.sock), "%s/http.sock", S.dir);
-	S.h = va_httpd_new(cfg, &ops, NULL, err, sizeof(err));
+	S.loop = va_loop_new();
+	if (!S.loop)
+		return -1;
+	S.h = va_httpd_new(S.loop, cfg, &ops, NULL, err, sizeof(err));
 	if (!S.h) {
 		fprintf(stderr, "va_httpd_new: %s\n", err);
 		return -1;
@@ -379,12 +404,8 @@ start_server(const struct va_httpd_config *cfg, int tcp)
 		fprintf(stderr, "no TCP port to listen on: %s\n", err);
 		return -1;
 	}
-	S.ctl = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (S.ctl < 0)
-		return -1;
-	S.iters = S.requests = 0;
+	S.requests = S.routed = S.released = 0;
 	S.npend = 0;
-	S.stop = 0;
 	S.fn = NULL;
 	if (pthread_create(&S.th, NULL, server_main, NULL) != 0)
 		return -1;
@@ -404,9 +425,8 @@ stop_server(void)
 		va_httpd_free(S.h);
 		S.h = NULL;
 	}
-	if (S.ctl >= 0)
-		close(S.ctl);
-	S.ctl = -1;
+	va_loop_free(S.loop);
+	S.loop = NULL;
 	if (S.dir[0]) {
 		unlink(S.sock);
 		rmdir(S.dir);
@@ -1380,6 +1400,129 @@ test_auth(void)
 	check_echo(c, NULL, "local");
 }
 
+/* A raw TCP connection to the server (not a struct cli: many are opened). */
+static int
+tcp_raw(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)S.port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* 1 when the server closed fd (EOF or reset) within timeout_ms. */
+static int
+closed_by_server(int fd, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t end = va_now_ms() + timeout_ms;
+	char buf[4096];
+
+	for (;;) {
+		uint64_t now = va_now_ms();
+		if (now >= end)
+			return 0;
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			continue;
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return 1;
+	}
+}
+
+/*
+ * Clients that never authenticate have a quota (VA_HTTPD_UNAUTH_*): more
+ * evict the oldest, and an authenticated connection is never evicted.
+ */
+static void
+test_unauth_quota(void)
+{
+	enum { N = VA_HTTPD_UNAUTH_PER_ADDR + 4 };
+	int fds[2 * N];
+	struct va_httpd_config cfg = default_config();
+
+	/* Long timeouts: only the quota closes connections here. */
+	cfg.read_timeout_ms = cfg.idle_timeout_ms = 20000;
+	CU_ASSERT_EQUAL_FATAL(start_server(&cfg, 1), 0);
+	for (int i = 0; i < N; i++) {
+		fds[i] = tcp_raw();
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	CU_ASSERT(wait_conns(VA_HTTPD_UNAUTH_PER_ADDR, 2000));
+	/* The oldest went: those over the share of one address. */
+	for (int i = 0; i < N - VA_HTTPD_UNAUTH_PER_ADDR; i++)
+		CU_ASSERT(closed_by_server(fds[i], 2000));
+	CU_ASSERT_FALSE(closed_by_server(fds[N - 1], 100));
+	/* A client that authenticates keeps its connection through another flood. */
+	struct cli *c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	check_echo(c, AUTH_OK, "first");
+	for (int i = N; i < 2 * N; i++) {
+		fds[i] = tcp_raw();
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	CU_ASSERT(wait_conns(VA_HTTPD_UNAUTH_PER_ADDR + 1, 2000));
+	check_echo(c, AUTH_OK, "still served");
+	for (int i = 0; i < 2 * N; i++)
+		close(fds[i]);
+}
+
+/* A 401's drain ends at its own limits, however the client keeps sending. */
+static void
+test_unauth_drain_limits(void)
+{
+	struct va_httpd_config cfg = default_config();
+
+	/* A long read timeout: the drain's own limits are what end it. */
+	cfg.read_timeout_ms = cfg.idle_timeout_ms = 20000;
+	CU_ASSERT_EQUAL_FATAL(start_server(&cfg, 1), 0);
+	struct cli *c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n"),
+			0);
+	struct resp r;
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
+	CU_ASSERT_EQUAL(r.status, 401);
+	resp_free(&r);
+	/* A byte every 100 ms: each used to push the deadline back. */
+	uint64_t t0 = va_now_ms();
+	int gone = 0;
+	while (!gone && va_now_ms() - t0 < 10000) {
+		if (send(c->fd, "x", 1, MSG_NOSIGNAL) < 0)
+			gone = 1;
+		else
+			gone = closed_by_server(c->fd, 100);
+	}
+	uint64_t took = va_now_ms() - t0;
+	CU_ASSERT(gone);
+	CU_ASSERT(took <= VA_HTTPD_UNAUTH_DRAIN_MS + 1000);
+	/* And a flood is cut at its byte limit. */
+	c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n"),
+			0);
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
+	resp_free(&r);
+	/* What the socket buffers take comes on top (a few MiB on loopback);
+	 * an authenticated client's drain would read 64 MiB. */
+	static char junk[65536];
+	size_t sent = 0;
+	while (sent < (size_t)VA_HTTPD_DRAIN_MAX) {
+		ssize_t w = send(c->fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		sent += (size_t)w;
+	}
+	CU_ASSERT(sent < (size_t)VA_HTTPD_DRAIN_MAX / 4);
+	if (sent >= (size_t)VA_HTTPD_DRAIN_MAX / 4)
+		fprintf(stderr, "\n  %zu bytes taken after a 401\n", sent);
+}
+
 /* ---- timeouts ---- */
 
 static void
@@ -1617,6 +1760,96 @@ test_flood_while_waiting(void)
 	CU_ASSERT_EQUAL(cli_eof(c, 2000, NULL), 0);
 }
 
+/*
+ * A client gone altogether while its request waits and its input is not
+ * read (a head's worth came already, or it shut its side): its slot is
+ * freed at once, not when the answer comes.
+ */
+static void
+test_gone_while_not_read(void)
+{
+	enum { MORE = 40 * 1024 };
+	char *junk = malloc(MORE);
+
+	memset(junk, 'j', MORE);
+	CU_ASSERT_EQUAL_FATAL(start_default(0), 0);
+	struct cli *c = cli_unix();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_post(c, "/later", NULL, "flood"), 0);
+	CU_ASSERT_FATAL(wait_npend(1, 2000));
+	CU_ASSERT_EQUAL(cli_send(c, junk, MORE), 0);
+	free(junk);
+	msleep(50);
+	CU_ASSERT_EQUAL(srv_conns(), 1);
+	cli_close(c);
+	CU_ASSERT(wait_conns(0, 1000));
+	CU_ASSERT_EQUAL(srv_npend(), 1);
+
+	/* Shut its side: still there for its answer; then gone. */
+	struct cli *h = cli_unix();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	CU_ASSERT_EQUAL(cli_post(h, "/later", NULL, "half"), 0);
+	CU_ASSERT_FATAL(wait_npend(2, 2000));
+	CU_ASSERT_EQUAL(shutdown(h->fd, SHUT_WR), 0);
+	msleep(50);
+	CU_ASSERT_EQUAL(srv_conns(), 1);
+	cli_close(h);
+	CU_ASSERT(wait_conns(0, 1000));
+	CU_ASSERT_EQUAL(srv_npend(), 2);
+
+	on_server(answer_pending, NULL); /* into the void */
+	CU_ASSERT_EQUAL(srv_npend(), 0);
+	c = cli_unix();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	check_echo(c, NULL, "still here");
+}
+
+/* Every target of route comes back once: with its request, or released. */
+static void
+test_route_released(void)
+{
+	CU_ASSERT_EQUAL_FATAL(start_default(0), 0);
+	struct cli *c = cli_unix();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	check_echo(c, NULL, "to the request");
+	CU_ASSERT_EQUAL(srv_released(), 0);
+
+	c = cli_unix(); /* 405 */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	check_refusal(c, 405, 0, "POST");
+	c = cli_unix(); /* 413 */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
+				  MAX_BODY + 1), 0);
+	check_refusal(c, 413, 0, "limit");
+	c = cli_unix(); /* 404: nothing routed */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_post(c, "/nowhere", NULL, "x"), 0);
+	check_refusal(c, 404, 0, NULL);
+	c = cli_unix(); /* gone inside the body */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"), 0);
+	CU_ASSERT(wait_count(srv_routed, 4, 2000));
+	cli_close(c);
+	CU_ASSERT(wait_conns(0, 1000));
+	CU_ASSERT_EQUAL(srv_released(), 3);
+
+	c = cli_unix(); /* a body that stops: 408 */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"), 0);
+	check_refusal(c, 408, 0, NULL);
+	c = cli_unix(); /* the server freed inside the body */
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(cli_sendf(c, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab"), 0);
+	CU_ASSERT(wait_count(srv_routed, 6, 2000));
+	on_server(free_server, NULL);
+	CU_ASSERT_EQUAL(cli_eof(c, 2000, NULL), 0);
+	CU_ASSERT_EQUAL(srv_routed(), 6);
+	CU_ASSERT_EQUAL(srv_requests(), 1);
+	CU_ASSERT_EQUAL(srv_released(), 5);
+}
+
 static void
 test_max_conn(void)
 {
@@ -1769,6 +2002,8 @@ static const struct va_test tests[] = {
 	{ "505 for HTTP/2.0", test_505 },
 	{ "417 for another expectation", test_417 },
 	{ "401 on TCP without / with wrong credentials, 200 with right", test_auth },
+	{ "unauthenticated connections: a quota, the oldest evicted", test_unauth_quota },
+	{ "a 401's drain ends at its byte and time limits", test_unauth_drain_limits },
 	{ "idle keep-alive connection closed after idle_timeout", test_idle_timeout },
 	{ "half-sent head: 408", test_408_head },
 	{ "half-sent body: 408", test_408_body },
@@ -1776,6 +2011,8 @@ static const struct va_test tests[] = {
 	{ "client gone while its request waits", test_gone_while_waiting },
 	{ "client gone right after sending", test_gone_before_answer },
 	{ "bytes flood in while a request waits", test_flood_while_waiting },
+	{ "client gone while its input is not read", test_gone_while_not_read },
+	{ "route's target back once: request or release", test_route_released },
 	{ "max_conn: the 5th waits for a slot", test_max_conn },
 	{ "idle server does not spin", test_idle_no_spin },
 	{ "free with unanswered requests, answered after", test_free_with_pending },

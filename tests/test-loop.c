@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +420,94 @@ test_post_from_threads(void)
 	CU_ASSERT_EQUAL(ran, 4000);
 }
 
+/*
+ * Two threads post in bursts while the loop waits for ever between
+ * passes: a lost wake-up (the flag left set with the eventfd drained, so
+ * that no later post writes) leaves work queued and the loop asleep; the
+ * guard thread then stops it and the count is short.
+ */
+struct burst {
+	va_loop *l;
+	atomic_int ran;
+	atomic_int posted;
+	atomic_int quit; /* the test is over: posters stop waiting */
+	int per_thread;
+	int pipe[2];     /* the guard's own wake-up, not through the flag */
+};
+
+static void
+burst_work(void *arg)
+{
+	struct burst *b = arg;
+	atomic_fetch_add(&b->ran, 1);
+}
+
+static void *
+burst_main(void *arg)
+{
+	struct burst *b = arg;
+	for (int i = 0; i < b->per_thread && !atomic_load(&b->quit); i++) {
+		va_loop_post(b->l, burst_work, b);
+		atomic_fetch_add(&b->posted, 1);
+		if (i % 64 == 63) {
+			/* Let the loop catch up and sleep: the window is at its wake-up. */
+			while (atomic_load(&b->ran) < atomic_load(&b->posted) &&
+			       !atomic_load(&b->quit))
+				sched_yield();
+		}
+	}
+	return NULL;
+}
+
+static void *
+burst_guard(void *arg)
+{
+	struct burst *b = arg;
+	for (int i = 0; i < 300 && atomic_load(&b->ran) < 2 * b->per_thread; i++)
+		usleep(100 * 1000);
+	va_loop_stop(b->l);
+	/* With a lost wake-up, stop's own wake-up is lost too. */
+	ssize_t r = write(b->pipe[1], "x", 1);
+	(void)r;
+	return NULL;
+}
+
+static void
+burst_pipe_cb(void *opaque, int fd, unsigned revents)
+{
+	char c;
+	(void)opaque;
+	(void)revents;
+	ssize_t r = read(fd, &c, 1);
+	(void)r;
+}
+
+static void
+test_post_no_lost_wakeup(void)
+{
+	struct burst b = { .l = va_loop_new(), .per_thread = 50000 };
+	pthread_t th[2], guard;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(b.pipe), 0);
+	va_loop_fd_set(b.l, b.pipe[0], POLLIN, burst_pipe_cb, NULL);
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, burst_main, &b);
+	pthread_create(&guard, NULL, burst_guard, &b);
+	while (atomic_load(&b.ran) < 2 * b.per_thread && !va_loop_stopping(b.l))
+		va_loop_run_once(b.l, -1);
+	CU_ASSERT_EQUAL(atomic_load(&b.ran), 2 * b.per_thread);
+	atomic_store(&b.quit, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	va_loop_run_posted(b.l);
+	pthread_join(guard, NULL);
+	va_loop_fd_clear(b.l, b.pipe[0]);
+	close(b.pipe[0]);
+	close(b.pipe[1]);
+	va_loop_free(b.l);
+}
+
 static void *
 stopper_main(void *arg)
 {
@@ -528,6 +618,7 @@ static const struct va_test tests[] = {
 	{ "a timer re-armed for now runs once per pass", test_timer_slices_yield },
 	{ "callbacks free and stop timers", test_timer_callbacks_free_and_stop },
 	{ "work posted from two threads", test_post_from_threads },
+	{ "two threads posting in bursts: no wake-up lost", test_post_no_lost_wakeup },
 	{ "stop from another thread", test_stop_from_thread },
 	{ "signals on the loop", test_signal },
 	{ "an idle loop sleeps in one wait", test_idle_no_cpu },

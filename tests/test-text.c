@@ -345,6 +345,21 @@ test_gate_bounds(void)
 	va_buf_free(&sc);
 }
 
+/* What the guest reports (a kernel log, names from /sys) made carriable. */
+static void
+test_sanitize(void)
+{
+	char s[] = "ok\t\n\r\x01\x7f\xc3\xa9\xff\xe2\x9c\x93\xe2\x9c end \xf0\x9f\x98\x80\xef\xbf\xbe";
+	size_t n = sizeof(s) - 1;
+	const char *why;
+	CU_ASSERT_EQUAL(va_text_sanitize(s, n), n);
+	CU_ASSERT_EQUAL(memcmp(s, "ok\t\n\r?\x7f\xc3\xa9?\xe2\x9c\x93?? end \xf0\x9f\x98\x80???", n), 0);
+	CU_ASSERT_EQUAL(va_text_check(s, n, &why), n);
+	char cut[] = "a\xf0\x9f\x98";
+	CU_ASSERT_EQUAL(va_text_sanitize(cut, 4), 4);
+	CU_ASSERT_STRING_EQUAL(cut, "a???");
+}
+
 /* A body without anything to rewrite is parsed as it is (no copy). */
 static void
 test_gate_no_copy(void)
@@ -428,6 +443,7 @@ static const struct va_test tests[] = {
 	{ "the gate refuses, naming why", test_gate_refuses },
 	{ "the gate's bounds: depth, elements, members", test_gate_bounds },
 	{ "the gate does not copy a body it need not rewrite", test_gate_no_copy },
+	{ "what the guest reports is made carriable", test_sanitize },
 	{ "1 MiB of mixed text, both ways", test_one_mib },
 	{ "fault strings carry the text", test_fault_text },
 };

@@ -12,12 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "acl.h"
 #include "buf.h"
 #include "events.h"
 #include "contract.h"
 #include "forward.h"
 #include "guest.h"
 #include "log.h"
+#include "loop.h"
+#include "proxy.h"
 #include "proxycalls.h"
 #include "rpc.h"
 #include "xmlgate.h"
@@ -25,64 +28,91 @@
 /* Largest system.methodHelp/Signature call parsed here to route it. */
 #define ASK_MAX 4096
 
-static xmlrpc_registry *registry;
-/* The worker threads that run proxy.* calls (see va_forward_handle). */
-static pthread_mutex_t local_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t local_cond = PTHREAD_COND_INITIALIZER;
-static unsigned local_running;
-static pthread_rwlock_t block_lock = PTHREAD_RWLOCK_INITIALIZER;
-static char *block_list;
+struct local_job;
 
-void
-va_forward_init(xmlrpc_registry *proxy_registry)
+struct va_forward {
+	struct va_proxy *px;
+	/* The worker threads that run proxy.* calls (see va_forward_handle). */
+	pthread_mutex_t local_lock;
+	pthread_cond_t local_cond;     /* local_running went down */
+	unsigned local_running;
+	struct local_job *jobs;        /* the jobs running, for va_forward_cancel */
+	pthread_rwlock_t block_lock;
+	va_acl *block;                 /* --block-rpcs (common/acl.h); NULL: none */
+};
+
+struct va_forward *
+va_forward_new(struct va_proxy *px)
 {
-	registry = proxy_registry;
+	struct va_forward *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->px = px;
+	pthread_mutex_init(&f->local_lock, NULL);
+	pthread_cond_init(&f->local_cond, NULL);
+	pthread_rwlock_init(&f->block_lock, NULL);
+	return f;
 }
 
-int
-va_forward_set_block_list(const char *list)
+void
+va_forward_free(struct va_forward *f)
 {
-	char *copy = NULL;
+	if (!f)
+		return;
+	va_acl_free(f->block);
+	pthread_rwlock_destroy(&f->block_lock);
+	pthread_cond_destroy(&f->local_cond);
+	pthread_mutex_destroy(&f->local_lock);
+	free(f);
+}
 
-	if (list && *list && !(copy = strdup(list)))
-		return -ENOMEM;
-	pthread_rwlock_wrlock(&block_lock);
-	free(block_list);
-	block_list = copy;
-	pthread_rwlock_unlock(&block_lock);
+/*
+ * acl.h's known(): the proxy cannot know the guests' methods (agents of
+ * other versions serve others), so a name must be in a namespace it
+ * serves or forwards: va.* (the guests'), proxy.* and system.*.
+ */
+static int
+known_namespace(const char *name, int prefix, void *opaque)
+{
+	static const char *const ns[] = { "va.", "proxy.", "system." };
+
+	(void)prefix;
+	(void)opaque;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if (strncmp(name, ns[i], strlen(ns[i])) == 0)
+			return 1;
 	return 0;
 }
 
-void
-va_forward_cleanup(void)
+int
+va_forward_set_block_list(struct va_forward *f, const char *list, char *err, size_t errlen)
 {
-	va_forward_set_block_list(NULL);
-}
+	char why[256];
+	va_acl *acl = va_acl_parse(list, known_namespace, NULL, why, sizeof(why));
 
-static int
-entry_matches(const char *entry, size_t n, const char *method)
-{
-	/* "va.file.*" blocks "va.file.read" (and everything else under va.file.). */
-	if (n >= 2 && entry[n - 2] == '.' && entry[n - 1] == '*')
-		return strncmp(method, entry, n - 1) == 0;
-	return strlen(method) == n && strncmp(method, entry, n) == 0;
+	if (!acl) {
+		snprintf(err, errlen, "--block-rpcs: %s", why);
+		return -1;
+	}
+	if (va_acl_count(acl)) {
+		char d[512];
+		va_acl_describe(acl, d, sizeof(d));
+		va_log_info("RPC list: blocked by the proxy: %s", d);
+	}
+	pthread_rwlock_wrlock(&f->block_lock);
+	va_acl_free(f->block);
+	f->block = acl;
+	pthread_rwlock_unlock(&f->block_lock);
+	return 0;
 }
 
 int
-va_forward_blocked(const char *method)
+va_forward_blocked(struct va_forward *f, const char *method)
 {
-	int hit = 0;
-
-	pthread_rwlock_rdlock(&block_lock);
-	for (const char *p = block_list; p && *p && !hit;) {
-		while (*p == ',' || *p == ' ' || *p == '\t')
-			p++;
-		size_t n = strcspn(p, ", \t");
-		if (n)
-			hit = entry_matches(p, n, method);
-		p += n;
-	}
-	pthread_rwlock_unlock(&block_lock);
+	pthread_rwlock_rdlock(&f->block_lock);
+	int hit = va_acl_match(f->block, method);
+	pthread_rwlock_unlock(&f->block_lock);
 	return hit;
 }
 
@@ -168,11 +198,11 @@ in_array(xmlrpc_env *env, xmlrpc_value *arr, const char *name)
 }
 
 static void
-add_name(xmlrpc_env *env, xmlrpc_value *arr, const char *name)
+add_name(struct va_forward *f, xmlrpc_env *env, xmlrpc_value *arr, const char *name)
 {
 	/* system.multicall is refused (see va_forward_handle): do not offer it. */
-	if (env->fault_occurred || va_forward_blocked(name) || !strcmp(name, "system.multicall") ||
-	    in_array(env, arr, name))
+	if (env->fault_occurred || va_forward_blocked(f, name) ||
+	    !strcmp(name, "system.multicall") || in_array(env, arr, name))
 		return;
 	xmlrpc_value *s = xmlrpc_string_new(env, name);
 	if (!env->fault_occurred) {
@@ -183,13 +213,13 @@ add_name(xmlrpc_env *env, xmlrpc_value *arr, const char *name)
 
 /* system.listMethods: the proxy's methods, then the guest's. */
 static void
-list_methods(struct va_guest *g, struct va_reply *out)
+list_methods(struct va_forward *f, struct va_guest *g, struct va_reply *out)
 {
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
 	xmlrpc_value *arr = xmlrpc_array_new(&env);
 	for (size_t i = 0; va_proxycalls_names[i]; i++)
-		add_name(&env, arr, va_proxycalls_names[i]);
+		add_name(f, &env, arr, va_proxycalls_names[i]);
 	xmlrpc_value *gm = env.fault_occurred ? NULL : va_guest_methods(&env, g);
 	int n = gm ? xmlrpc_array_size(&env, gm) : 0;
 	for (int i = 0; i < n && !env.fault_occurred; i++) {
@@ -199,7 +229,7 @@ list_methods(struct va_guest *g, struct va_reply *out)
 		if (!env.fault_occurred)
 			xmlrpc_read_string(&env, item, &s);
 		if (!env.fault_occurred)
-			add_name(&env, arr, s);
+			add_name(f, &env, arr, s);
 		if (s)
 			free((void *)s);
 		if (item)
@@ -248,15 +278,15 @@ asks_about_proxy(const uint8_t *body, size_t len)
 }
 
 static void
-run_local(struct va_guest *g, const uint8_t *body, size_t len, const int *cancel,
-	  struct va_reply *out)
+run_local(struct va_forward *f, struct va_guest *g, const uint8_t *body, size_t len,
+	  const int *cancel, struct va_reply *out)
 {
-	struct va_proxy_call info = { g, cancel };
+	struct va_proxy_call info = { f->px, g, cancel };
 	xmlrpc_env env;
 	struct va_buf b = { 0 };
 
 	xmlrpc_env_init(&env);
-	va_rpc_process(&env, registry, body, len, &info, &b);
+	va_rpc_process(&env, f->px->proxy_reg, body, len, &info, &b);
 	if (env.fault_occurred) {
 		va_buf_free(&b);
 		reply_text(out, 500, "out of memory");
@@ -269,18 +299,16 @@ run_local(struct va_guest *g, const uint8_t *body, size_t len, const int *cancel
 /* ---- proxy.* calls, on threads of their own ---- */
 
 struct local_job {
-	struct va_guest *g;
+	struct va_forward *f;
+	struct va_guest *g;         /* a reference of the job's */
 	uint8_t *body;
 	size_t len;
 	va_reply_fn *done;
 	void *ctx;
 	struct va_reply rep;
 	int cancel;                 /* see va_events_cancel */
-	struct local_job *next;     /* on jobs, under local_lock, while it runs */
+	struct local_job *next;     /* on f->jobs, under local_lock, while it runs */
 };
-
-/* The jobs running, so that va_forward_cancel can find one. */
-static struct local_job *jobs;
 
 /* Back on the loop thread. */
 static void
@@ -296,25 +324,28 @@ static void *
 local_main(void *arg)
 {
 	struct local_job *j = arg;
+	struct va_forward *f = j->f;
 
-	run_local(j->g, j->body, j->len, &j->cancel, &j->rep);
+	run_local(f, j->g, j->body, j->len, &j->cancel, &j->rep);
 	free(j->body);
 	j->body = NULL;
+	va_guest_unref(j->g);
+	j->g = NULL;
 	if (!j->rep.body)
 		reply_text(&j->rep, 500, "out of memory");
-	pthread_mutex_lock(&local_lock);
-	for (struct local_job **pp = &jobs; *pp; pp = &(*pp)->next) {
+	pthread_mutex_lock(&f->local_lock);
+	for (struct local_job **pp = &f->jobs; *pp; pp = &(*pp)->next) {
 		if (*pp == j) {
 			*pp = j->next;
 			break;
 		}
 	}
-	pthread_mutex_unlock(&local_lock);
-	va_guests_post(local_finish, j); /* j is the loop's from here on */
-	pthread_mutex_lock(&local_lock);
-	local_running--;
-	pthread_cond_broadcast(&local_cond);
-	pthread_mutex_unlock(&local_lock);
+	pthread_mutex_unlock(&f->local_lock);
+	va_proxy_post(f->px, local_finish, j); /* j is the loop's from here on */
+	pthread_mutex_lock(&f->local_lock);
+	f->local_running--;
+	pthread_cond_broadcast(&f->local_cond);
+	pthread_mutex_unlock(&f->local_lock);
 	return NULL;
 }
 
@@ -324,18 +355,19 @@ local_main(void *arg)
  * client.
  */
 static void
-run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done, void *ctx)
+run_local_async(struct va_forward *f, struct va_guest *g, uint8_t *body, size_t len,
+		va_reply_fn *done, void *ctx)
 {
 	struct local_job *j = calloc(1, sizeof(*j));
 	struct va_reply rep = { 0 };
 	pthread_attr_t attr;
 	pthread_t t;
 
-	pthread_mutex_lock(&local_lock);
-	int full = local_running >= VA_FORWARD_MAX_LOCAL;
+	pthread_mutex_lock(&f->local_lock);
+	int full = f->local_running >= VA_FORWARD_MAX_LOCAL;
 	if (!full && j)
-		local_running++;
-	pthread_mutex_unlock(&local_lock);
+		f->local_running++;
+	pthread_mutex_unlock(&f->local_lock);
 	if (!j || full) {
 		free(j);
 		free(body);
@@ -345,11 +377,13 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 		done(ctx, &rep);
 		return;
 	}
-	*j = (struct local_job){ .g = g, .body = body, .len = len, .done = done, .ctx = ctx };
-	pthread_mutex_lock(&local_lock);
-	j->next = jobs;
-	jobs = j;
-	pthread_mutex_unlock(&local_lock);
+	va_guest_ref(g);
+	*j = (struct local_job){ .f = f, .g = g, .body = body, .len = len, .done = done,
+				 .ctx = ctx };
+	pthread_mutex_lock(&f->local_lock);
+	j->next = f->jobs;
+	f->jobs = j;
+	pthread_mutex_unlock(&f->local_lock);
 	int r = pthread_attr_init(&attr);
 	if (!r)
 		r = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -357,10 +391,11 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 		r = pthread_create(&t, &attr, local_main, j);
 	pthread_attr_destroy(&attr);
 	if (r) {
-		pthread_mutex_lock(&local_lock);
-		local_running--;
-		jobs = j->next; /* nothing was pushed since: the loop thread pushes */
-		pthread_mutex_unlock(&local_lock);
+		pthread_mutex_lock(&f->local_lock);
+		f->local_running--;
+		f->jobs = j->next; /* nothing was pushed since: the loop thread pushes */
+		pthread_mutex_unlock(&f->local_lock);
+		va_guest_unref(g);
 		free(j);
 		free(body);
 		va_log_errx("cannot start a thread for a proxy.* call: %s", strerror(r));
@@ -370,21 +405,21 @@ run_local_async(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done
 }
 
 void
-va_forward_cancel(void *ctx)
+va_forward_cancel(struct va_forward *f, void *ctx)
 {
-	pthread_mutex_lock(&local_lock);
-	for (struct local_job *j = jobs; j; j = j->next) {
+	pthread_mutex_lock(&f->local_lock);
+	for (struct local_job *j = f->jobs; j; j = j->next) {
 		if (j->ctx == ctx) {
 			/* Only proxy.events waits; the others end soon anyway. */
-			va_events_cancel(&j->cancel);
+			va_events_cancel(f->px->events, &j->cancel);
 			break;
 		}
 	}
-	pthread_mutex_unlock(&local_lock);
+	pthread_mutex_unlock(&f->local_lock);
 }
 
 int
-va_forward_wait_local(unsigned timeout_ms)
+va_forward_wait_local(struct va_forward *f, unsigned timeout_ms)
 {
 	struct timespec deadline;
 	int r = 0;
@@ -396,11 +431,11 @@ va_forward_wait_local(unsigned timeout_ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
-	pthread_mutex_lock(&local_lock);
-	while (local_running > 0 && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&local_cond, &local_lock, &deadline);
-	r = local_running > 0 ? -1 : 0;
-	pthread_mutex_unlock(&local_lock);
+	pthread_mutex_lock(&f->local_lock);
+	while (f->local_running > 0 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&f->local_cond, &f->local_lock, &deadline);
+	r = f->local_running > 0 ? -1 : 0;
+	pthread_mutex_unlock(&f->local_lock);
 	return r;
 }
 
@@ -414,7 +449,7 @@ struct fwd_ctx {
 static void
 forwarded(void *opaque, struct va_call_result *res)
 {
-	struct fwd_ctx *f = opaque;
+	struct fwd_ctx *fc = opaque;
 	struct va_reply rep = { 0 };
 
 	if (res->fault) {
@@ -426,8 +461,8 @@ forwarded(void *opaque, struct va_call_result *res)
 		rep.len = res->len;
 		res->body = NULL;
 	}
-	f->done(f->ctx, &rep);
-	free(f);
+	fc->done(fc->ctx, &rep);
+	free(fc);
 }
 
 /* ---- the entry point ---- */
@@ -441,7 +476,8 @@ finish(va_reply_fn *done, void *ctx, struct va_reply *rep)
 }
 
 void
-va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *done, void *ctx)
+va_forward_handle(struct va_forward *f, struct va_guest *g, uint8_t *body, size_t len,
+		  va_reply_fn *done, void *ctx)
 {
 	char name[VA_RPC_MAX_METHOD_NAME + 1];
 	char msg[VA_RPC_MAX_METHOD_NAME + 128];
@@ -461,7 +497,7 @@ va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *do
 		reply_text(&rep, 400, "the body is not an XML-RPC methodCall with a valid methodName");
 		goto answer;
 	}
-	if (va_forward_blocked(name)) {
+	if (va_forward_blocked(f, name)) {
 		snprintf(msg, sizeof(msg), "method %s is blocked by the proxy (--block-rpcs)", name);
 		va_log_info("%s: %s refused: blocked", va_guest_name(g), name);
 		reply_fault(&rep, VA_PROXY_FAULT_BLOCKED, msg);
@@ -474,7 +510,7 @@ va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *do
 		goto answer;
 	}
 	if (!strcmp(name, "system.listMethods")) {
-		list_methods(g, &rep);
+		list_methods(f, g, &rep);
 		goto answer;
 	}
 	int local = !strncmp(name, "proxy.", 6);
@@ -482,19 +518,19 @@ va_forward_handle(struct va_guest *g, uint8_t *body, size_t len, va_reply_fn *do
 		local = asks_about_proxy(body, len);
 	if (local) {
 		va_log_debug("%s: %s (proxy)", va_guest_name(g), name);
-		run_local_async(g, body, len, done, ctx);
+		run_local_async(f, g, body, len, done, ctx);
 		return;
 	}
 
-	struct fwd_ctx *f = malloc(sizeof(*f));
-	if (!f) {
+	struct fwd_ctx *fc = malloc(sizeof(*fc));
+	if (!fc) {
 		reply_text(&rep, 500, "out of memory");
 		goto answer;
 	}
-	f->done = done;
-	f->ctx = ctx;
+	fc->done = done;
+	fc->ctx = ctx;
 	/* The session copies the body into its frame before this returns. */
-	va_guest_forward(g, name, body, len, forwarded, f);
+	va_guest_forward(g, name, body, len, forwarded, fc);
 	free(body);
 	return;
 answer:

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * guest-link.c - the proxy's loop thread, which drives every guest's
- * channel and session and the HTTP server (see guest.h), and forwarded
- * calls.
+ * guest-link.c - a guest's I/O on the proxy's loop thread: its channel,
+ * session and link (see guest.h), what the loop thread copies of them
+ * for the other threads, and forwarded calls.
  *
  * A forwarded call is one pass of this thread: the HTTP server hands the
  * request to forward.c, which calls va_guest_forward; the session copies
@@ -16,7 +16,7 @@
  * context switches were half of the proxy's time (perf: finish_task_switch
  * and wake-ups).  Work that may wait (proxy.* methods: proxy.events is a
  * long poll) runs on threads of its own (forward.c) and comes back
- * through va_guests_post.
+ * through va_proxy_post.
  */
 #include "config.h"
 
@@ -31,15 +31,16 @@
 
 #include "buf.h"
 #include "channel.h"
-#include "events.h"
 #include "contract.h"
 #include "frame.h"
 #include "guest-int.h"
 #include "guest.h"
 #include "hostcalls.h"
+#include "hostwork.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "rpc.h"
 #include "serve.h"
 #include "xmlgate.h"
@@ -56,16 +57,6 @@ struct fwd {
 	int counted;              /* in g->fwd_calls and g->fwd_bytes */
 	struct va_call_result res;
 };
-
-static struct va_guests_config config;
-static xmlrpc_registry *host_registry;
-static struct va_buf caps_call; /* the va.capabilities call the proxy makes */
-static const struct va_loop_hook *hook;
-static va_loop_timer *hook_timer;
-
-static pthread_t link_thread;
-static int link_running;
-static va_loop *loop;
 
 static void
 fwd_finish(struct fwd *f)
@@ -103,12 +94,23 @@ touch(struct va_guest *g)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* The guest's session closed, or is closed: the proxy stops, or the guest was removed. */
+static void
+fwd_gone(struct fwd *f)
+{
+	if (!f->g->gone || va_loop_stopping(f->g->px->loop))
+		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
+	else
+		fwd_fault(f, VA_PROXY_FAULT_NOT_CONNECTED,
+			  "guest %s was removed from the proxy", f->g->name);
+}
+
 static void
 fwd_done(void *opaque, int err, struct va_frame *resp)
 {
 	struct fwd *f = opaque;
 	struct va_guest *g = f->g;
-	unsigned timeout_s = config.call_timeout_ms / 1000;
+	unsigned timeout_s = g->px->call_timeout_ms / 1000;
 
 	const char *why;
 	if (!err && va_xml_gate_check(resp->body, resp->body_len, &why) < 0) {
@@ -166,7 +168,7 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 	case VA_SESSION_ERR_TOO_LARGE:
 		fwd_fault(f, VA_PROXY_FAULT_TOO_LARGE,
 			  "the call or its response is larger than the frame limit of the agent "
-			  "of guest %s or of the proxy (%zu bytes)", g->name, config.max_frame);
+			  "of guest %s or of the proxy (%zu bytes)", g->name, g->px->max_frame);
 		return;
 	case VA_SESSION_ERR_REFUSED:
 		fwd_fault(f, VA_PROXY_FAULT_REFUSED,
@@ -174,9 +176,34 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 		return;
 	case VA_SESSION_ERR_CLOSED:
 	default:
-		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
+		fwd_gone(f);
 		return;
 	}
+}
+
+static void caps_done(void *opaque, int err, struct va_frame *resp);
+
+/* Sends va.capabilities in the current session. */
+static void
+ask_caps(struct va_guest *g)
+{
+	const struct va_buf *caps = &g->px->guests->caps_call;
+
+	g->caps_sent_ms = va_now_ms();
+	int r = va_session_call(g->s, caps->data, caps->len, g->px->call_timeout_ms, va_now_ms(),
+				caps_done, g);
+	if (r < 0)
+		va_log_warnx("%s: va.capabilities not sent: %s", g->name, strerror(-r));
+}
+
+/* The capabilities query that waited for its interval. */
+static void
+caps_due(void *opaque)
+{
+	struct va_guest *g = opaque;
+
+	if (!g->gone && g->s && va_session_is_ready(g->s))
+		ask_caps(g);
 }
 
 static void
@@ -194,7 +221,15 @@ caps_done(void *opaque, int err, struct va_frame *resp)
 	}
 	touch(g);
 	xmlrpc_env_init(&env);
-	va_rpc_parse_response(&env, resp->body, resp->body_len, &result, &fcode, &fstr);
+	/* The guest's answer is parsed on this thread: small, and with the
+	 * gate's small limits (xmlgate.h), it costs a few milliseconds at most. */
+	if (resp->body_len > VA_GUEST_CAPS_MAX)
+		xmlrpc_env_set_fault_formatted(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "%zu bytes, over the %u bytes taken", resp->body_len,
+					       VA_GUEST_CAPS_MAX);
+	else
+		va_rpc_parse_response_lim(&env, resp->body, resp->body_len, &va_xml_limits_small,
+					  &result, &fcode, &fstr);
 	if (env.fault_occurred) {
 		/* Refused before parsing (it would stall this thread, which
 		 * serves every guest), or not a response. */
@@ -226,11 +261,17 @@ on_established(void *opaque, va_session *s)
 	snprintf(g->sh.session, sizeof(g->sh.session), "%s", va_session_id(s));
 	pthread_mutex_unlock(&g->lock);
 	va_log_info("%s: session %s with the agent established", g->name, va_session_id(s));
-	/* Learn what the agent offers even when it does not say hello. */
-	int r = va_session_call(s, caps_call.data, caps_call.len, config.call_timeout_ms,
-				va_now_ms(), caps_done, g);
-	if (r < 0)
-		va_log_warnx("%s: va.capabilities not sent: %s", g->name, strerror(-r));
+	/*
+	 * Learn what the agent offers even when it does not say hello; at
+	 * most once per VA_GUEST_CAPS_INTERVAL_MS, so that a guest resetting
+	 * in a loop cannot make us ask (and parse) again and again: a query
+	 * due meanwhile waits for the interval (caps_due).
+	 */
+	uint64_t now_ms = va_now_ms();
+	if (g->caps_sent_ms && now_ms - g->caps_sent_ms < VA_GUEST_CAPS_INTERVAL_MS)
+		va_loop_timer_at(g->caps_timer, g->caps_sent_ms + VA_GUEST_CAPS_INTERVAL_MS);
+	else
+		ask_caps(g);
 }
 
 static void
@@ -255,15 +296,37 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct 
 
 	touch(g);
 	/* This thread serves every guest: no huge body may fill the host's
-	 * memory with value trees (the gate refuses entity bombs). */
-	if (req->body_len > VA_HOST_BODY_MAX) {
-		const char *why = "the request is larger than host.* methods take";
+	 * memory with value trees, and the gate's small limits keep what it
+	 * parses cheap (xmlgate.h). */
+	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	const char *why = NULL;
+	if (req->body_len > VA_HOST_BODY_MAX)
+		why = "the request is larger than host.* methods take";
+	else if (req->body_len > VA_HOSTWORK_INLINE_MAX &&
+		 (va_rpc_method_name(req->body, req->body_len, name) < 0 ||
+		  strcmp(name, "host.clipboard.set") != 0))
+		why = "the request is larger than that host.* method takes";
+	if (why) {
 		va_log_warnx("%s: request %s refused: %s", g->name, tag, why);
-		va_rpc_reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_rpc_reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, why);
 		va_frame_free(req);
 		return;
 	}
-	va_rpc_serve(s, epoch, tag, req, host_registry, &info);
+	/* A large clipboard text is parsed off this thread (hostwork.h). */
+	if (req->body_len > VA_HOSTWORK_INLINE_MAX) {
+		int r = va_hostwork_submit(g->px->hostwork, g, s, epoch, tag, req);
+		if (r < 0) {
+			va_log_warnx("%s: request %s refused: %s", g->name, tag,
+				     r == -EBUSY ? "a large call of this guest is still running"
+						 : "out of memory");
+			va_rpc_reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					   r == -EBUSY ? "busy: a large host.* call of this guest is "
+							 "still being handled; try again"
+						       : "out of memory");
+		}
+		return;
+	}
+	va_rpc_serve_lim(s, epoch, tag, req, g->px->host_reg, &va_xml_limits_small, &info);
 }
 
 static const struct va_session_ops session_ops = {
@@ -290,13 +353,14 @@ submit(struct fwd *f, const void *body, uint64_t now)
 	}
 	f->was_ready = va_session_is_ready(g->s);
 	f->established_at = g->established_n;
-	int r = va_session_call(g->s, body, f->len, config.call_timeout_ms, now, fwd_done, f);
+	size_t max = g->px->max_frame;
+	int r = va_session_call(g->s, body, f->len, g->px->call_timeout_ms, now, fwd_done, f);
 	if (r == -E2BIG) {
 		size_t peer = va_session_peer_max_frame(g->s);
 		fwd_fault(f, VA_PROXY_FAULT_TOO_LARGE,
 			  "the call (%zu bytes) is larger than the frame limit of %s (%zu bytes)",
-			  f->len, peer && peer < config.max_frame ? "the agent" : "the proxy",
-			  peer && peer < config.max_frame ? peer : config.max_frame);
+			  f->len, peer && peer < max ? "the agent" : "the proxy",
+			  peer && peer < max ? peer : max);
 		return;
 	}
 	if (r < 0) {
@@ -342,8 +406,8 @@ snapshot(struct va_guest *g, uint64_t now)
 		xmlrpc_env_init(&env);
 		xmlrpc_value *data = xmlrpc_build_value(&env, "{s:s}", "channel", g->spec);
 		if (!env.fault_occurred) {
-			va_events_post(g->name, cs == VA_CHANNEL_UP ? "connected" : "disconnected",
-				       data);
+			va_guest_post_event(g, cs == VA_CHANNEL_UP ? "connected" : "disconnected",
+					    data, 0);
 			xmlrpc_DECREF(data);
 		}
 		xmlrpc_env_clean(&env);
@@ -356,139 +420,46 @@ on_activity(void *opaque)
 	snapshot(opaque, va_now_ms());
 }
 
-/* The HTTP server's own descriptor and deadlines. */
-static void
-hook_fd(void *opaque, int fd, unsigned revents)
-{
-	(void)opaque;
-	(void)fd;
-	(void)revents;
-	hook->dispatch(hook->opaque, va_now_ms());
-}
-
-static void
-hook_due(void *opaque)
-{
-	(void)opaque;
-	hook->dispatch(hook->opaque, va_now_ms());
-}
-
-static void
-hook_arm(void *opaque)
-{
-	(void)opaque;
-	uint64_t now = va_now_ms();
-	int t = hook->timeout(hook->opaque, now);
-	if (t < 0)
-		va_loop_timer_stop(hook_timer);
-	else if (va_loop_timer_due(hook_timer) != now + (uint64_t)t)
-		va_loop_timer_at(hook_timer, now + (uint64_t)t);
-}
-
-static void *
-link_main(void *arg)
-{
-	(void)arg;
-	for (size_t i = 0; i < va_guests_count(); i++)
-		va_guests_at(i)->down_since_ms = va_now_ms();
-	if (va_loop_run(loop) < 0)
-		va_fatal("loop thread");
-
-	/* Closing: every call in flight fails (VA_SESSION_ERR_CLOSED). */
-	for (size_t i = 0; i < va_guests_count(); i++) {
-		struct va_guest *g = va_guests_at(i);
-		va_link_free(g->link);
-		g->link = NULL;
-		va_session_free(g->s);
-		g->s = NULL;
-		va_channel_free(g->ch);
-		g->ch = NULL;
-		pthread_mutex_lock(&g->lock);
-		g->sh.connected = g->sh.established = g->sh.answered = 0;
-		g->sh.in_flight = 0;
-		pthread_mutex_unlock(&g->lock);
-	}
-	return NULL;
-}
-
 int
-va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *reg,
-		 const struct va_loop_hook *loop_hook)
+va_guest_io_open(struct va_guest *g)
 {
-	xmlrpc_env env;
-	int r;
+	char sname[VA_RPC_MAX_METHOD_NAME];
 
-	config = *cfg;
-	host_registry = reg;
-	hook = loop_hook;
-
-	xmlrpc_env_init(&env);
-	xmlrpc_value *params = xmlrpc_array_new(&env);
-	if (!env.fault_occurred)
-		va_rpc_serialize_call(&env, &caps_call, "va.capabilities", params);
-	if (params)
-		xmlrpc_DECREF(params);
-	r = env.fault_occurred ? -ENOMEM : 0;
-	xmlrpc_env_clean(&env);
-	if (r < 0)
-		return r;
-
-	loop = va_loop_new();
-	if (!loop)
-		return -errno;
-	if (hook) {
-		hook_timer = va_loop_timer_new(loop, hook_due, NULL);
-		if (!hook_timer || va_loop_fd_set(loop, hook->fd, POLLIN, hook_fd, NULL) < 0)
-			return -ENOMEM;
-		va_loop_set_before_wait(loop, hook_arm, NULL);
-	}
-	for (size_t i = 0; i < va_guests_count(); i++) {
-		struct va_guest *g = va_guests_at(i);
-		char sname[VA_RPC_MAX_METHOD_NAME];
-		snprintf(sname, sizeof(sname), "guest %s", g->name);
-		struct va_session_config scfg = {
-			.name = sname,
-			.max_frame = cfg->max_frame,
-			.ready_timeout_ms = VA_GUEST_READY_TIMEOUT_MS,
-		};
-		g->s = va_session_new(&scfg, &session_ops, g);
-		if (!g->s || !(g->link = va_link_new(loop, g->ch, g->s)))
-			return -ENOMEM;
-		va_link_set_activity_cb(g->link, on_activity, g);
-	}
-	r = pthread_create(&link_thread, NULL, link_main, NULL);
-	if (r)
-		return -r;
-	link_running = 1;
+	snprintf(sname, sizeof(sname), "guest %s", g->name);
+	struct va_session_config scfg = {
+		.name = sname,
+		.max_frame = g->px->max_frame,
+		.ready_timeout_ms = VA_GUEST_READY_TIMEOUT_MS,
+	};
+	g->down_since_ms = va_now_ms();
+	g->s = va_session_new(&scfg, &session_ops, g);
+	g->caps_timer = va_loop_timer_new(g->px->loop, caps_due, g);
+	if (!g->s || !g->caps_timer || !(g->link = va_link_new(g->px->loop, g->ch, g->s)))
+		return -ENOMEM;
+	va_link_set_activity_cb(g->link, on_activity, g);
 	return 0;
 }
 
 void
-va_guests_stop(void)
+va_guest_io_close(struct va_guest *g)
 {
-	if (loop)
-		va_loop_stop(loop);
-	if (link_running) {
-		pthread_join(link_thread, NULL);
-		link_running = 0;
-	}
-	/* Guests never started (start failed half-way). */
-	for (size_t i = 0; i < va_guests_count(); i++) {
-		struct va_guest *g = va_guests_at(i);
-		va_link_free(g->link);
-		g->link = NULL;
-		va_session_free(g->s);
-		g->s = NULL;
-		va_channel_free(g->ch);
-		g->ch = NULL;
-	}
-	va_buf_free(&caps_call);
-	va_loop_timer_free(hook_timer);
-	hook_timer = NULL;
-	/* The loop stays: threads of proxy.* calls may still post (and wake). */
+	/* Every call in flight fails (VA_SESSION_ERR_CLOSED: fwd_gone). */
+	g->gone = 1;
+	va_loop_timer_free(g->caps_timer);
+	g->caps_timer = NULL;
+	va_link_free(g->link);
+	g->link = NULL;
+	va_session_free(g->s);
+	g->s = NULL;
+	va_channel_free(g->ch);
+	g->ch = NULL;
+	pthread_mutex_lock(&g->lock);
+	g->sh.connected = g->sh.established = g->sh.answered = 0;
+	g->sh.in_flight = 0;
+	pthread_mutex_unlock(&g->lock);
 }
 
-/* ---- forwarded calls and posted work ---- */
+/* ---- forwarded calls ---- */
 
 void
 va_guest_forward(struct va_guest *g, const char *method, const void *body, size_t len,
@@ -507,11 +478,11 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 	f->len = len;
 	f->done = done;
 	f->ctx = ctx;
-	if (va_loop_stopping(loop) || !g->s) {
-		fwd_fault(f, VA_PROXY_FAULT_SHUTTING_DOWN, "the proxy is shutting down");
+	if (va_loop_stopping(g->px->loop) || g->gone) {
+		fwd_gone(f);
 		return;
 	}
-	size_t budget = VA_GUEST_BACKLOG_FRAMES * config.max_frame;
+	size_t budget = VA_GUEST_BACKLOG_FRAMES * g->px->max_frame;
 	if (g->fwd_calls >= VA_GUEST_MAX_CALLS ||
 	    (g->fwd_calls > 0 && g->fwd_bytes + len > budget)) {
 		fwd_fault(f, VA_PROXY_FAULT_BUSY,
@@ -528,28 +499,4 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 	submit(f, body, va_now_ms());
 	if (va_channel_state(g->ch) != g->seen_state)
 		snapshot(g, va_now_ms()); /* the write found the peer gone: say so now */
-}
-
-void
-va_guests_post(void (*fn)(void *), void *arg)
-{
-	if (va_loop_post(loop, fn, arg) < 0)
-		va_fatalx("out of memory posting work to the loop thread");
-}
-
-void
-va_guests_run_posted(void)
-{
-	if (loop)
-		va_loop_run_posted(loop);
-}
-
-void
-va_guests_link_free(void)
-{
-	va_guests_run_posted();
-	if (hook)
-		va_loop_fd_clear(loop, hook->fd);
-	va_loop_free(loop);
-	loop = NULL;
 }

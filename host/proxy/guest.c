@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * guest.c - the table of guests, and what the other threads read of a
- * guest: the state the loop thread (guest-link.c) keeps in it under
- * g->lock, and what the host.* methods store there (see guest.h).
+ * guest.c - the guest table of a proxy, the guests' references, and what
+ * the other threads read of a guest: the state the loop thread
+ * (guest-link.c) keeps in it under g->lock, and what the host.* methods
+ * store there (see guest.h).
  */
 #include "config.h"
 
@@ -14,13 +15,14 @@
 #include <string.h>
 
 #include "channel.h"
+#include "events.h"
 #include "guest-int.h"
 #include "guest.h"
 #include "hostcalls.h"
 #include "log.h"
-
-static struct va_guest **guests;
-static size_t nguests;
+#include "text.h"
+#include "proxy.h"
+#include "rpc.h"
 
 static int
 clamp_int(uint64_t v)
@@ -28,63 +30,209 @@ clamp_int(uint64_t v)
 	return v > INT32_MAX ? INT32_MAX : (int)v;
 }
 
-/* ---- the guest table ---- */
+/* ---- the table ---- */
+
+struct va_guests *
+va_guests_new(struct va_proxy *px)
+{
+	struct va_guests *t = calloc(1, sizeof(*t));
+	xmlrpc_env env;
+
+	if (!t)
+		return NULL;
+	t->px = px;
+	pthread_mutex_init(&t->lock, NULL);
+	/* The call every new session gets, made once. */
+	xmlrpc_env_init(&env);
+	xmlrpc_value *params = xmlrpc_array_new(&env);
+	if (!env.fault_occurred)
+		va_rpc_serialize_call(&env, &t->caps_call, "va.capabilities", params);
+	if (params)
+		xmlrpc_DECREF(params);
+	int failed = env.fault_occurred;
+	xmlrpc_env_clean(&env);
+	if (failed) {
+		va_guests_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void
+va_guests_free(struct va_guests *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		va_guest_unref(t->v[i]);
+	free(t->v);
+	va_buf_free(&t->caps_call);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static void
+guest_free(struct va_guest *g)
+{
+	free(g->sh.agent_version);
+	if (g->sh.methods)
+		xmlrpc_DECREF(g->sh.methods);
+	free(g->sh.notice_mode);
+	free(g->sh.notice_reason);
+	free(g->sh.clip);
+	pthread_mutex_destroy(&g->lock);
+	free(g->name);
+	free(g->spec);
+	free(g);
+}
+
+void
+va_guest_ref(struct va_guest *g)
+{
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+}
+
+void
+va_guest_unref(struct va_guest *g)
+{
+	if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+		guest_free(g); /* its I/O was closed when it left the table */
+}
 
 int
-va_guests_add(const char *name, const char *spec, char *err, size_t errlen)
+va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err,
+	      size_t errlen)
 {
-	struct va_guest *g = calloc(1, sizeof(*g));
-	struct va_guest **tab;
+	struct va_guests *t = px->guests;
+	struct va_guest *g;
 	int r;
 
-	if (!g || !(g->name = strdup(name)) || !(g->spec = strdup(spec))) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "guest %s: out of memory", name);
-		goto fail;
+	if (va_guests_find(px, name)) {
+		snprintf(err, errlen, "a guest named %s is there already", name);
+		return -EEXIST;
 	}
-	r = va_channel_open(spec, &g->ch, err, errlen);
-	if (r < 0)
-		goto fail;
-	tab = realloc(guests, (nguests + 1) * sizeof(*tab));
-	if (!tab) {
-		r = -ENOMEM;
-		snprintf(err, errlen, "guest %s: out of memory", name);
-		goto fail;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 8;
+		struct va_guest **v = malloc(cap * sizeof(*v));
+		if (!v)
+			goto nomem;
+		/* Other threads read t->v under the lock: swap it there. */
+		pthread_mutex_lock(&t->lock);
+		if (t->n)
+			memcpy(v, t->v, t->n * sizeof(*v));
+		free(t->v);
+		t->v = v;
+		t->cap = cap;
+		pthread_mutex_unlock(&t->lock);
 	}
-	guests = tab;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		goto nomem;
+	g->px = px;
+	atomic_init(&g->refs, 1);
 	pthread_mutex_init(&g->lock, NULL);
 	g->seen_state = VA_CHANNEL_DOWN;
-	guests[nguests++] = g;
-	return 0;
-fail:
-	if (g) {
-		va_channel_free(g->ch);
-		free(g->name);
-		free(g->spec);
-		free(g);
+	if (!(g->name = strdup(name)) || !(g->spec = strdup(spec))) {
+		guest_free(g);
+		goto nomem;
 	}
-	return r;
+	r = va_channel_open(spec, &g->ch, err, errlen);
+	if (r < 0) {
+		guest_free(g);
+		return r;
+	}
+	if (va_guest_io_open(g) < 0) {
+		va_guest_io_close(g);
+		guest_free(g);
+		goto nomem;
+	}
+	pthread_mutex_lock(&t->lock);
+	t->v[t->n++] = g;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+nomem:
+	snprintf(err, errlen, "guest %s: out of memory", name);
+	return -ENOMEM;
+}
+
+void
+va_guests_remove(struct va_proxy *px, struct va_guest *g)
+{
+	struct va_guests *t = px->guests;
+	size_t i = 0;
+
+	while (i < t->n && t->v[i] != g)
+		i++;
+	if (i == t->n)
+		return;
+	/* Its calls fail while it is still in the table (their answers name it). */
+	va_guest_io_close(g);
+	pthread_mutex_lock(&t->lock);
+	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
+	t->n--;
+	pthread_mutex_unlock(&t->lock);
+	va_guest_unref(g);
+}
+
+void
+va_guests_remove_all(struct va_proxy *px)
+{
+	struct va_guests *t = px->guests;
+
+	while (t->n > 0)
+		va_guests_remove(px, t->v[t->n - 1]);
 }
 
 size_t
-va_guests_count(void)
+va_guests_count(struct va_proxy *px)
 {
-	return nguests;
+	return px->guests->n;
 }
 
 struct va_guest *
-va_guests_at(size_t i)
+va_guests_at(struct va_proxy *px, size_t i)
 {
-	return i < nguests ? guests[i] : NULL;
+	struct va_guests *t = px->guests;
+
+	return i < t->n ? t->v[i] : NULL;
 }
 
 struct va_guest *
-va_guests_find(const char *name)
+va_guests_find(struct va_proxy *px, const char *name)
 {
-	for (size_t i = 0; i < nguests; i++)
-		if (!strcmp(guests[i]->name, name))
-			return guests[i];
+	struct va_guests *t = px->guests;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i]->name, name))
+			return t->v[i];
 	return NULL;
+}
+
+struct va_guest **
+va_guests_list(struct va_proxy *px, size_t *n)
+{
+	struct va_guests *t = px->guests;
+	struct va_guest **list = NULL;
+
+	*n = 0;
+	pthread_mutex_lock(&t->lock);
+	if (t->n && (list = malloc(t->n * sizeof(*list)))) {
+		for (size_t i = 0; i < t->n; i++) {
+			list[i] = t->v[i];
+			va_guest_ref(list[i]);
+		}
+		*n = t->n;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return list;
+}
+
+void
+va_guests_list_free(struct va_guest **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		va_guest_unref(list[i]);
+	free(list);
 }
 
 const char *
@@ -94,25 +242,9 @@ va_guest_name(const struct va_guest *g)
 }
 
 void
-va_guests_free(void)
+va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data, size_t cost)
 {
-	va_guests_link_free();
-	for (size_t i = 0; i < nguests; i++) {
-		struct va_guest *g = guests[i];
-		free(g->sh.agent_version);
-		if (g->sh.methods)
-			xmlrpc_DECREF(g->sh.methods);
-		free(g->sh.notice_mode);
-		free(g->sh.notice_reason);
-		free(g->sh.clip);
-		pthread_mutex_destroy(&g->lock);
-		free(g->name);
-		free(g->spec);
-		free(g);
-	}
-	free(guests);
-	guests = NULL;
-	nguests = 0;
+	va_events_post(g->px->events, g->name, type, data, cost);
 }
 
 /* ---- what other threads read ---- */
@@ -177,8 +309,8 @@ xmlrpc_value *
 va_guest_clipboard(xmlrpc_env *env, struct va_guest *g)
 {
 	pthread_mutex_lock(&g->lock);
-	xmlrpc_value *text = xmlrpc_string_new_lp(env, g->sh.clip_len,
-						  g->sh.clip ? g->sh.clip : "");
+	/* Raw text kept: built through common/text (emoji, CR). */
+	xmlrpc_value *text = va_text_value(env, g->sh.clip ? g->sh.clip : "", g->sh.clip_len);
 	xmlrpc_value *serial = env->fault_occurred ? NULL :
 		xmlrpc_int_new(env, clamp_int(g->sh.clip_serial));
 	double when = g->sh.clip_time;

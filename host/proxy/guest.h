@@ -1,20 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * guest.h - the guests one va-proxy serves.
+ * guest.h - the guests one va-proxy serves: the guest table of a proxy
+ * (px->guests), and each guest.
  *
- * Each guest has a channel, a session and a link (common/).  One thread,
- * the loop thread, drives all of them in a poll() loop together with the
- * HTTP server (a va_loop_hook), and it is the only thread that ever
- * touches a channel, session or link: forwarded calls are started on it
- * (va_guest_forward) and answered on it.  Other threads (proxy.* methods)
- * read what the loop knows about a guest from a copy it keeps up to date
- * under a lock (va_guest_status, ...), and hand work back to the loop
- * with va_guests_post.
+ * Each guest has a channel, a session and a link (common/), all driven by
+ * the proxy's loop thread together with the HTTP server (proxy.h), which
+ * is the only thread that ever touches a channel, session or link:
+ * forwarded calls are started on it (va_guest_forward) and answered on
+ * it.  Other threads (proxy.* methods) read what the loop knows about a
+ * guest from a copy it keeps under the guest's lock (va_guest_status,
+ * ...), and hand work back to the loop with va_proxy_post.
+ *
+ * That copy is refreshed after every event of the guest's link (bytes
+ * in, a change of the channel's state, a timer of the session: a call
+ * timed out, a handshake did not come) and after every forwarded call
+ * is sent.  Nothing refreshes it on a clock: nothing else changes what
+ * it counts, and an idle proxy does not wake.
+ *
+ * The table: guests are added and removed on the loop thread (before the
+ * loop runs: by the thread that will start it) while others run, and
+ * looked up there by name.  Other threads take a list of references
+ * (va_guests_list).  A guest is reference-counted: the table holds one,
+ * and so does whoever keeps a guest beyond the callback that found it (a
+ * request waiting for its body, a proxy.* call on its worker thread).  A
+ * guest removed closes its channel at once: its calls in flight fail
+ * (VA_PROXY_FAULT_NOT_CONNECTED, or VA_PROXY_FAULT_SHUTTING_DOWN when
+ * the whole proxy stops) and later ones are refused, while what holds a
+ * reference can still read it; it is freed with the last reference.
+ * Forwarded calls hold none: they end before their guest's channel
+ * closes.
  *
  * Requests the guests make (host.* methods) are run on the loop thread
- * through the registry given to va_guests_start(); their method
- * functions get a struct va_host_call as callInfo and may call the
- * va_guest_set_* functions below.
+ * through px->host_reg; their method functions get a struct
+ * va_host_call as callInfo and may call the va_guest_set_* functions
+ * below.
  */
 #ifndef VA_PROXY_GUEST_H
 #define VA_PROXY_GUEST_H
@@ -37,15 +56,19 @@
  */
 #define VA_GUEST_MAX_CALLS 1024
 #define VA_GUEST_BACKLOG_FRAMES 8
+/*
+ * va.capabilities, which the proxy asks at every new session: at most
+ * once per this interval (a guest that resets in a loop cannot make it
+ * ask and parse again and again), and an answer of at most this size.
+ */
+#define VA_GUEST_CAPS_INTERVAL_MS 2000
+#define VA_GUEST_CAPS_MAX (256u * 1024)
 /* Largest clipboard text the proxy keeps (the agent's cap too). */
 #define VA_GUEST_CLIPBOARD_MAX (1024u * 1024)
 
 struct va_guest;
-
-struct va_guests_config {
-	unsigned call_timeout_ms;
-	size_t max_frame;
-};
+struct va_guests;
+struct va_proxy;
 
 /* What a host.* method function gets as callInfo. */
 struct va_host_call {
@@ -53,48 +76,43 @@ struct va_host_call {
 	size_t body_len; /* the request's XML size */
 };
 
+/* ---- the table ---- */
+
+/* An empty table for px (px->guests); NULL: no memory. */
+struct va_guests *va_guests_new(struct va_proxy *px);
+/* After va_guests_remove_all.  NULL is fine. */
+void va_guests_free(struct va_guests *t);
+
 /*
- * Adds a guest and opens its channel (before va_guests_start).  Returns
- * 0, or -errno with a message in err.
+ * Adds a guest: opens its channel and puts its session and link on the
+ * loop (loop thread).  Returns 0, or -errno with a message in err (-EEXIST:
+ * a guest of that name is there already).
  */
-int va_guests_add(const char *name, const char *spec, char *err, size_t errlen);
-size_t va_guests_count(void);
-struct va_guest *va_guests_at(size_t i);
+int va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err,
+		  size_t errlen);
+/* Takes g out of the table and closes its channel (loop thread; see above). */
+void va_guests_remove(struct va_proxy *px, struct va_guest *g);
+/* Removes every guest (loop thread; at the stop). */
+void va_guests_remove_all(struct va_proxy *px);
+
+/* Loop thread: the table as it is now (no reference taken). */
+size_t va_guests_count(struct va_proxy *px);
+struct va_guest *va_guests_at(struct va_proxy *px, size_t i);
 /* NULL when there is no guest of that name. */
-struct va_guest *va_guests_find(const char *name);
+struct va_guest *va_guests_find(struct va_proxy *px, const char *name);
+
+/*
+ * Any thread: the guests now, in the table's order, each with a
+ * reference; *n is their number.  NULL when there are none or no memory
+ * (then *n is 0).  Give it back with va_guests_list_free.
+ */
+struct va_guest **va_guests_list(struct va_proxy *px, size_t *n);
+void va_guests_list_free(struct va_guest **list, size_t n);
+
+/* Any thread, for a guest one holds. */
+void va_guest_ref(struct va_guest *g);
+void va_guest_unref(struct va_guest *g);
 const char *va_guest_name(const struct va_guest *g);
-
-/* Something else the loop thread drives: the HTTP server. */
-struct va_loop_hook {
-	int fd;                                        /* polled for input */
-	int (*timeout)(void *opaque, uint64_t now_ms); /* ms until due; -1: never */
-	void (*dispatch)(void *opaque, uint64_t now_ms); /* every pass of the loop */
-	void *opaque;
-};
-
-/*
- * Starts the loop thread.  host_registry (kept, not owned) serves the
- * guests' requests; hook (kept; NULL: none) is driven by the loop too.
- * Returns 0 or -errno.
- */
-int va_guests_start(const struct va_guests_config *cfg, xmlrpc_registry *host_registry,
-		    const struct va_loop_hook *hook);
-/*
- * Stops the loop thread: calls in flight fail with
- * VA_PROXY_FAULT_SHUTTING_DOWN (their answers written on the loop thread
- * before it ends), channels are closed.  The guests stay readable until
- * va_guests_free().  Work posted later waits for va_guests_run_posted.
- */
-void va_guests_stop(void);
-/*
- * Runs fn(arg) on the loop thread, soon (any thread).  After
- * va_guests_stop, only va_guests_run_posted runs it.
- */
-void va_guests_post(void (*fn)(void *), void *arg);
-/* Runs what was posted and not run yet, on the calling thread (after the stop). */
-void va_guests_run_posted(void);
-/* After va_guests_stop(), when no other thread uses a guest any more. */
-void va_guests_free(void);
 
 struct va_call_result {
 	uint8_t *body;  /* the guest's XML-RPC response, malloc'ed (NUL after len); caller frees */
@@ -111,8 +129,8 @@ typedef void va_guest_done_fn(void *ctx, struct va_call_result *res);
  * the return) to the guest.  done(ctx, res) runs exactly once on the
  * loop thread, maybe before this returns: with the guest's response, or
  * a fault (channel not connected, agent not answering, timeout, lost,
- * too large, shutting down), within the call timeout plus the handshake
- * wait.  method is for messages only.  Loop thread only.
+ * too large, guest removed, shutting down), within the call timeout plus
+ * the handshake wait.  method is for messages only.  Loop thread only.
  */
 void va_guest_forward(struct va_guest *g, const char *method, const void *body, size_t len,
 		      va_guest_done_fn *done, void *ctx);
@@ -138,5 +156,11 @@ void va_guest_set_info(xmlrpc_env *env, struct va_guest *g, xmlrpc_value *info,
 uint64_t va_guest_set_clipboard(struct va_guest *g, const char *text, size_t len);
 /* Remembers the guest's last shutdown notice. */
 void va_guest_note_shutdown(struct va_guest *g, const char *mode, const char *reason);
+/*
+ * Posts an event of the guest to its proxy's queue (events.h); cost is
+ * what the guest sent for it in bytes (0 for the proxy's own events).
+ */
+void va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data,
+			 size_t cost);
 
 #endif

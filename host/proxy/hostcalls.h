@@ -16,7 +16,8 @@
  * "clipboard", "shutdown", "event".
  *
  * The methods run on the loop thread, with a struct va_host_call as
- * callInfo (guest.h).
+ * callInfo (guest.h): the guest (and through it, its proxy), never state
+ * of their own.
  */
 #ifndef VA_PROXY_HOSTCALLS_H
 #define VA_PROXY_HOSTCALLS_H

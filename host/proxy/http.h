@@ -14,15 +14,18 @@
  * is read or "100 Continue" sent); 400 when the body is not an XML-RPC
  * call; see httpd.h for the rest.
  *
- * The server runs on the proxy's loop thread (guest-link.c): va_http_hook
- * gives the loop what it polls and calls.
+ * The server runs on the proxy's loop (proxy.h), on its loop thread; the
+ * proxy is the opaque pointer of its callbacks.  A routed request holds a
+ * reference to its guest until its body is handed to forward.c.
  */
 #ifndef VA_PROXY_HTTP_H
 #define VA_PROXY_HTTP_H
 
 #include <stddef.h>
 
-#include "guest.h"
+#include "httpd.h"
+
+struct va_proxy;
 
 /* Seconds a client may take to send its request, per read. */
 #define VA_HTTP_READ_TIMEOUT_S 20
@@ -38,24 +41,11 @@ struct va_http_config {
 	const char *socket_group;  /* unix sockets: mode 0660 and this group; NULL: 0600 (kept) */
 };
 
-/* Once, before anything else here.  Returns 0 or -1 with err set. */
-int va_http_init(const struct va_http_config *cfg, char *err, size_t errlen);
 /*
- * Opens a listening socket for addr ("tcp:HOST:PORT" or "unix:PATH").
- * Returns 0 or -1 with err set.
+ * The HTTP server of px, on px->loop, with no listener yet
+ * (va_httpd_listen).  Returns NULL with err set.
  */
-int va_http_listen(const char *addr, char *err, size_t errlen);
-/* What the loop thread drives (give it to va_guests_start). */
-const struct va_loop_hook *va_http_hook(void);
-/*
- * After va_guests_stop: waits up to timeout_ms for the proxy.* calls
- * still running, answers what is left, and closes every listener and
- * connection.  Returns 0 when everything was freed, -1 when calls were
- * still running (the server is then left as it is; the caller exits
- * without freeing shared state).
- */
-int va_http_stop(unsigned timeout_ms);
-/* Removes the unix socket files of the listeners (once; at exit). */
-void va_http_unlink_sockets(void);
+va_httpd *va_http_new(struct va_proxy *px, const struct va_http_config *cfg, char *err,
+		      size_t errlen);
 
 #endif

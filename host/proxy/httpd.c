@@ -2,6 +2,10 @@
 /*
  * httpd.c - the event-driven HTTP/1.1 server of va-proxy (see httpd.h).
  *
+ * Every listening socket and every connection is an fd of the caller's
+ * va_loop with a callback of its own, and every connection has a timer of
+ * the loop for its deadline; nothing here waits or polls by itself.
+ *
  * Each connection is a small state machine:
  *
  *   HEAD  reading a request head (idle when nothing of it came yet)
@@ -13,11 +17,12 @@
  *   DRAIN the answer was a refusal: the write side is shut, and what the
  *         client still sends is read and dropped until it closes
  *
- * epoll is level-triggered; a connection's interest set follows its
- * state, and is changed only when it must be (WAIT keeps EPOLLIN until
+ * The loop is level-triggered; a connection's interest set follows its
+ * state, and is changed only when it must be (WAIT keeps POLLIN until
  * bytes come or the peer hangs up: most calls then cost no epoll_ctl).
- * Connections that close during a dispatch are freed at its end, so an
- * event later in the same batch never meets freed memory.
+ * A connection that closes is taken off the loop at once, but its memory
+ * is freed only when the outermost call into this file returns (enter()
+ * and leave()): the callers up the stack may still look at it.
  */
 #include "config.h"
 
@@ -31,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -43,20 +47,17 @@
 #include "buf.h"
 #include "http-parse.h"
 #include "httpd.h"
-#include "link.h"
 #include "log.h"
+#include "loop.h"
 
 /* After accept failed for want of descriptors, the next try. */
 #define ACCEPT_RETRY_MS 100
-/* Events taken from epoll per dispatch, and connections accepted per wake. */
-#define EVENTS_PER_DISPATCH 64
+/* Connections accepted per wake of a listener. */
 #define ACCEPTS_PER_WAKE 32
 /* First size of a connection's input buffer; it grows up to a head's worth. */
 #define IN_FIRST 4096
 /* Bytes read per read() of a body that is drained. */
 #define DRAIN_CHUNK 65536
-
-enum kind { K_LISTENER, K_CONN };
 
 enum state { S_HEAD, S_BODY, S_WAIT, S_WRITE, S_DRAIN, S_DEAD };
 
@@ -64,22 +65,24 @@ enum state { S_HEAD, S_BODY, S_WAIT, S_WRITE, S_DRAIN, S_DEAD };
 enum after { A_NEXT, A_BODY, A_DRAIN };
 
 struct listener {
-	enum kind kind; /* first: epoll's data.ptr points at it */
 	va_httpd *h;
 	char *addr;
 	char *path;     /* unix: the socket file, removed at the end */
 	int fd;
 	int need_auth;
-	int polled;     /* in the epoll set with EPOLLIN (not while full) */
+	int polled;     /* polled for POLLIN (not while full) */
 };
 
 struct conn {
-	enum kind kind;
 	va_httpd *h;
 	int fd;
 	int need_auth;
+	int authed;             /* a request carried the credentials (or none are needed) */
+	uint64_t accepted;      /* accept order: the oldest unauthenticated goes first */
+	char addr[48];          /* the peer's address without its port (quotas) */
 	enum state st;
-	uint32_t events;        /* the epoll interest set now */
+	unsigned events;        /* the loop interest set now (POLLIN, POLLOUT, HUP_ONLY) */
+	va_loop_timer *timer;   /* due at deadline; NULL once closed */
 	uint64_t deadline;      /* ms; UINT64_MAX: none */
 	uint64_t head_by;       /* a head that started must be whole by then */
 	uint64_t body_by;       /* and its body by then */
@@ -93,7 +96,7 @@ struct conn {
 	char target[VA_HTTP_TARGET_MAX + 1];
 	int keep_alive;
 	int head_only;          /* HEAD: the answer has no body */
-	void *route;
+	void *route;            /* ops->route's target, until given to ops->request */
 	uint8_t *body;
 	size_t body_len, body_got;
 	struct va_http_req *req;
@@ -104,7 +107,7 @@ struct conn {
 	uint8_t *out_body;
 	size_t out_len, out_off;
 	enum after after;
-	size_t drained;
+	size_t drained, drain_max;
 
 	struct conn *prev, *next; /* h->conns, or h->dead */
 	int ready;                /* on h->ready: has input to look at */
@@ -119,45 +122,72 @@ struct va_httpd {
 	struct va_httpd_config cfg;
 	struct va_httpd_ops ops;
 	void *opaque;
-	int ep;
+	va_loop *loop;
 	struct listener **ls;
 	size_t nls;
 	struct conn *conns;
 	size_t nconns;
-	struct conn *dead;       /* closed during this dispatch */
-	struct conn *ready;      /* with buffered input to parse */
-	uint64_t next_deadline;
-	uint64_t accept_retry;   /* accepting paused (no descriptors) until then; 0: not */
+	size_t nunauth;          /* open connections not authenticated (yet) */
+	uint64_t accepts;        /* connections accepted so far (their order) */
+	unsigned depth;          /* calls into this file running (enter/leave) */
+	struct conn *dead;       /* closed, freed when depth drops to 0 */
+	struct conn *ready;      /* with buffered input to parse (ready_timer) */
+	va_loop_timer *ready_timer;
+	va_loop_timer *retry_timer; /* accepting paused (no descriptors) until it runs */
 	int accept_warned;
 	int finishing;           /* va_httpd_finish: no more accepting */
 	time_t date_sec;
 	char date[40];
 };
 
+/*
+ * The interest of a connection whose input is not wanted now (WAIT with a
+ * full buffer, or after the client shut its side): the loop still tells
+ * when the client is gone altogether (loop.h), so its slot is freed then
+ * and not only when the answer comes.
+ */
+#define HUP_ONLY POLLHUP
+
 static void conn_close(struct conn *c);
+static void free_dead(va_httpd *h);
 static void listeners_poll(va_httpd *h, int on);
 static void conn_input(struct conn *c, uint64_t now);
 
 /* ---- small things ---- */
 
+/* Around every call into this file from outside (callbacks, respond). */
 static void
-set_events(struct conn *c, uint32_t ev)
+enter(va_httpd *h)
+{
+	h->depth++;
+}
+
+static void
+leave(va_httpd *h)
+{
+	if (--h->depth == 0 && h->dead)
+		free_dead(h);
+}
+
+static void
+set_events(struct conn *c, unsigned ev)
 {
 	if (c->events == ev)
 		return;
-	struct epoll_event e = { .events = ev, .data.ptr = c };
-	if (epoll_ctl(c->h->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+	int r = va_loop_fd_events(c->h->loop, c->fd, ev);
+	if (r == 0)
 		c->events = ev;
 	else
-		va_log_warn("epoll_ctl");
+		va_log_warnx("HTTP %s: epoll_ctl: %s", c->peer, strerror(-r));
 }
 
 static void
 set_deadline(struct conn *c, uint64_t when)
 {
+	if (!c->timer)
+		return;
 	c->deadline = when;
-	if (when < c->h->next_deadline)
-		c->h->next_deadline = when;
+	va_loop_timer_at(c->timer, when); /* UINT64_MAX: stopped */
 }
 
 static void
@@ -168,6 +198,18 @@ mark_ready(struct conn *c)
 	c->ready = 1;
 	c->ready_next = c->h->ready;
 	c->h->ready = c;
+	va_loop_timer_soon(c->h->ready_timer);
+}
+
+/* The target of ops->route goes back to its owner unused. */
+static void
+drop_route(struct conn *c)
+{
+	void *t = c->route;
+
+	c->route = NULL;
+	if (t && c->h->ops.release)
+		c->h->ops.release(c->h->opaque, t);
 }
 
 /* The Date header's value, made once a second. */
@@ -188,7 +230,8 @@ http_date(va_httpd *h)
 
 /*
  * Writes what the socket takes of the queued answer.  Returns 1 when all
- * of it went, 0 when some is left (EPOLLOUT set), -1 when the
+ * of it went (the caller sets what comes next, deadline included), 0 when
+ * some is left (POLLOUT set, read_timeout from now), -1 when the
  * connection is gone (closed here).
  */
 static int
@@ -215,7 +258,7 @@ flush_out(struct conn *c, uint64_t now)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				c->st = S_WRITE;
-				set_events(c, EPOLLOUT);
+				set_events(c, POLLOUT);
 				set_deadline(c, now + c->h->cfg.read_timeout_ms);
 				return 0;
 			}
@@ -229,7 +272,6 @@ flush_out(struct conn *c, uint64_t now)
 		c->out_head_off += take;
 		left -= take;
 		c->out_off += left;
-		set_deadline(c, now + c->h->cfg.read_timeout_ms);
 	}
 }
 
@@ -243,22 +285,30 @@ out_reset(struct conn *c)
 	c->out_len = c->out_off = 0;
 }
 
-/* The answer went: go on with the next request, the body, or the drain. */
+/*
+ * The answer went: go on with the next request, the body, or the drain;
+ * at the stop (va_httpd_finish), close.
+ */
 static void
 written(struct conn *c, uint64_t now)
 {
 	enum after a = c->after;
 
 	out_reset(c);
+	if (c->h->finishing) {
+		conn_close(c);
+		return;
+	}
 	if (a == A_BODY) {
 		uint64_t next = now + c->h->cfg.read_timeout_ms;
 		c->st = S_BODY;
-		set_events(c, EPOLLIN);
+		set_events(c, POLLIN);
 		set_deadline(c, next < c->body_by ? next : c->body_by);
 		return;
 	}
 	if (a == A_DRAIN) {
-		/* The client reads the answer and closes; we read until then. */
+		/* The client reads the answer and closes; we read until then,
+		 * within limits of bytes and time that its sending cannot move. */
 		shutdown(c->fd, SHUT_WR);
 		c->st = S_DRAIN;
 		c->in_len = 0;
@@ -266,12 +316,17 @@ written(struct conn *c, uint64_t now)
 			conn_close(c);
 			return;
 		}
-		set_events(c, EPOLLIN);
-		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+		c->drained = 0;
+		c->drain_max = c->authed ? VA_HTTPD_DRAIN_MAX : VA_HTTPD_UNAUTH_DRAIN_MAX;
+		uint64_t limit = c->authed ? VA_HTTPD_DRAIN_MS : VA_HTTPD_UNAUTH_DRAIN_MS;
+		if (c->h->cfg.read_timeout_ms < limit)
+			limit = c->h->cfg.read_timeout_ms;
+		set_events(c, POLLIN);
+		set_deadline(c, now + limit);
 		return;
 	}
 	c->st = S_HEAD;
-	c->route = NULL;
+	drop_route(c); /* given to ops->request already (or dropped at a refusal) */
 	if (c->in_len > 0) {
 		mark_ready(c); /* a pipelined request is already here */
 		c->head_by = now + c->h->cfg.read_timeout_ms;
@@ -283,7 +338,7 @@ written(struct conn *c, uint64_t now)
 		}
 		set_deadline(c, now + c->h->cfg.idle_timeout_ms);
 	}
-	set_events(c, EPOLLIN);
+	set_events(c, POLLIN);
 }
 
 /*
@@ -329,6 +384,7 @@ refuse(struct conn *c, int status, const char *msg, const char *extra, uint64_t 
 		memcpy(body, msg, n);
 		body[n] = '\n';
 	}
+	drop_route(c);
 	c->keep_alive = 0;
 	answer(c, status, "text/plain; charset=utf-8", body, body ? n + 1 : 0, extra, now);
 }
@@ -403,8 +459,10 @@ body_done(struct conn *c)
 	req->c = c;
 	c->req = req;
 	c->st = S_WAIT;
-	c->deadline = UINT64_MAX;
-	c->h->ops.request(c->h->opaque, req, c->route, body, len);
+	set_deadline(c, UINT64_MAX);
+	void *target = c->route;
+	c->route = NULL; /* ops->request's from here on */
+	c->h->ops.request(c->h->opaque, req, target, body, len);
 }
 
 /* Takes body bytes from c->in, then from the socket. */
@@ -445,8 +503,15 @@ authorized(struct conn *c, const struct va_http_head *hd)
 {
 	const char *why;
 
-	if (!c->need_auth || va_auth_check(hd->authorization, c->h->cfg.secret, &why))
+	if (!c->need_auth)
 		return 1;
+	if (va_auth_check(hd->authorization, c->h->cfg.secret, &why)) {
+		if (!c->authed) {
+			c->authed = 1; /* out of the unauthenticated quota for good */
+			c->h->nunauth--;
+		}
+		return 1;
+	}
 	va_log_warnx("HTTP 401 for %s from %s: %s", c->target, c->peer, why);
 	return 0;
 }
@@ -528,7 +593,7 @@ start_request(struct conn *c, struct va_http_head *hd, uint64_t now)
 		c->after = A_BODY;
 		int r = flush_out(c, now);
 		if (r <= 0)
-			return; /* EPOLLOUT, or closed */
+			return; /* POLLOUT, or closed */
 		c->out_head.len = c->out_head_off = 0;
 	}
 	read_body(c, now);
@@ -595,7 +660,7 @@ conn_input(struct conn *c, uint64_t now)
 			c->h->ops.cancel(c->h->opaque, c->req);
 		}
 		if (r == 0 || (r == -1 && c->in_len == c->in_cap))
-			set_events(c, 0);
+			set_events(c, HUP_ONLY);
 		return;
 	}
 	case S_DRAIN: {
@@ -603,8 +668,7 @@ conn_input(struct conn *c, uint64_t now)
 		ssize_t r = read(c->fd, buf, sizeof(buf));
 		if (r > 0) {
 			c->drained += (size_t)r;
-			set_deadline(c, now + c->h->cfg.read_timeout_ms);
-			if (c->drained <= VA_HTTPD_DRAIN_MAX)
+			if (c->drained <= c->drain_max)
 				return;
 		} else if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
 			return;
@@ -618,22 +682,60 @@ conn_input(struct conn *c, uint64_t now)
 }
 
 static void
-conn_event(struct conn *c, uint32_t ev, uint64_t now)
+conn_event(struct conn *c, unsigned ev, uint64_t now)
 {
-	if (c->st == S_WRITE && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+	if (c->st == S_WRITE && (ev & (POLLOUT | POLLERR | POLLHUP))) {
 		int r = flush_out(c, now);
 		if (r == 1)
 			written(c, now);
 		return;
 	}
-	if (c->st == S_WAIT && (ev & (EPOLLERR | EPOLLHUP))) {
+	if (c->st == S_WAIT && (ev & (POLLERR | POLLHUP))) {
 		/* The client is gone; the answer will find no one. */
 		va_log_debug("HTTP %s: the client went away before its answer", c->peer);
 		conn_close(c);
 		return;
 	}
-	if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (ev & (POLLIN | POLLHUP | POLLERR))
 		conn_input(c, now);
+}
+
+/* The loop's callback of a connection's socket. */
+static void
+conn_cb(void *opaque, int fd, unsigned revents)
+{
+	struct conn *c = opaque;
+	va_httpd *h = c->h;
+
+	(void)fd;
+	enter(h);
+	if (c->st != S_DEAD)
+		conn_event(c, revents, va_now_ms());
+	leave(h);
+}
+
+/* A connection's deadline passed (see set_deadline). */
+static void
+conn_due(void *opaque)
+{
+	struct conn *c = opaque;
+	va_httpd *h = c->h;
+	uint64_t now = va_now_ms();
+
+	enter(h);
+	if ((c->st == S_HEAD && c->in_len > 0) || c->st == S_BODY) {
+		va_log_info("HTTP 408 for %s: the request stopped arriving", c->peer);
+		free(c->body);
+		c->body = NULL;
+		c->in_len = 0;
+		c->head_only = 0;
+		refuse(c, 408, "the request did not arrive in time", NULL, now);
+	} else if (c->st != S_DEAD) {
+		va_log_debug("HTTP %s: closed (%s)", c->peer,
+			     c->st == S_HEAD ? "idle" : "no progress");
+		conn_close(c);
+	}
+	leave(h);
 }
 
 /* ---- connections ---- */
@@ -646,9 +748,12 @@ conn_close(struct conn *c)
 	if (c->st == S_DEAD)
 		return;
 	c->st = S_DEAD;
-	epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	va_loop_fd_clear(h->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
+	va_loop_timer_free(c->timer); /* fine from its own callback */
+	c->timer = NULL;
+	drop_route(c);
 	if (c->req) {
 		struct va_http_req *req = c->req;
 		req->c = NULL; /* answered later into the void */
@@ -656,7 +761,7 @@ conn_close(struct conn *c)
 		if (h->ops.cancel)
 			h->ops.cancel(h->opaque, req);
 	}
-	/* Off the open list, onto the dead one (freed after the dispatch). */
+	/* Off the open list, onto the dead one (freed by leave()). */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -664,15 +769,16 @@ conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	h->nconns--;
+	if (!c->authed)
+		h->nunauth--;
 	c->prev = NULL;
 	c->next = h->dead;
 	h->dead = c;
 	/* A free slot (and a descriptor): listen again if we had stopped. */
 	if (!h->finishing) {
 		listeners_poll(h, 1);
-		h->accept_retry = 0;
+		va_loop_timer_stop(h->retry_timer);
 	}
-	/* Outside a dispatch: va_httpd_timeout() asks for one soon. */
 }
 
 static void
@@ -736,6 +842,56 @@ peer_of(int fd, char *out, size_t outlen)
 	}
 }
 
+/* The address of fd's peer without the port ("" for a unix socket). */
+static void
+addr_of(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	out[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&ss)->sin_addr, out, (socklen_t)outlen);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&ss)->sin6_addr, out,
+			  (socklen_t)outlen);
+}
+
+/*
+ * Room for one more unauthenticated connection from addr: closes the
+ * oldest unauthenticated one of that address when it has its share, else
+ * the oldest of all when the quota is full (see httpd.h).
+ */
+static void
+unauth_make_room(va_httpd *h, const char *addr)
+{
+	struct conn *oldest_addr = NULL, *oldest = NULL;
+	size_t of_addr = 0;
+
+	for (struct conn *c = h->conns; c; c = c->next) {
+		if (c->authed)
+			continue;
+		if (!oldest || c->accepted < oldest->accepted)
+			oldest = c;
+		if (strcmp(c->addr, addr) == 0) {
+			of_addr++;
+			if (!oldest_addr || c->accepted < oldest_addr->accepted)
+				oldest_addr = c;
+		}
+	}
+	struct conn *victim = of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? oldest_addr
+			      : h->nunauth >= VA_HTTPD_UNAUTH_MAX ? oldest : NULL;
+	if (victim) {
+		va_log_warnx("HTTP: %s unauthenticated connections open%s: closing the oldest, "
+			     "from %s", of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? "too many" : "the most",
+			     of_addr >= VA_HTTPD_UNAUTH_PER_ADDR ? " from one address" : "",
+			     victim->peer);
+		conn_close(victim);
+	}
+}
+
 static void
 listeners_poll(va_httpd *h, int on)
 {
@@ -743,19 +899,19 @@ listeners_poll(va_httpd *h, int on)
 		struct listener *l = h->ls[i];
 		if (l->polled == on || l->fd < 0)
 			continue;
-		struct epoll_event e = { .events = on ? EPOLLIN : 0, .data.ptr = l };
-		if (epoll_ctl(h->ep, EPOLL_CTL_MOD, l->fd, &e) == 0)
+		if (va_loop_fd_events(h->loop, l->fd, on ? POLLIN : 0) == 0)
 			l->polled = on;
 	}
 }
 
+/* Accepting may start again (the retry timer). */
 static void
-pause_listeners(va_httpd *h, uint64_t until)
+accept_retry(void *opaque)
 {
-	listeners_poll(h, 0);
-	h->accept_retry = until;
-	if (until < h->next_deadline)
-		h->next_deadline = until;
+	va_httpd *h = opaque;
+
+	if (!h->finishing && h->nconns < h->cfg.max_conn)
+		listeners_poll(h, 1);
 }
 
 static void
@@ -788,30 +944,38 @@ accept_some(struct listener *l, uint64_t now)
 			if (!h->accept_warned)
 				va_log_warn("HTTP: accept on %s (new connections wait)", l->addr);
 			h->accept_warned = 1;
-			pause_listeners(h, now + ACCEPT_RETRY_MS);
+			listeners_poll(h, 0);
+			va_loop_timer_at(h->retry_timer, now + ACCEPT_RETRY_MS);
 			return;
 		}
 		h->accept_warned = 0;
 		struct conn *c = calloc(1, sizeof(*c));
-		if (!c) {
+		if (!c || !(c->timer = va_loop_timer_new(h->loop, conn_due, c))) {
 			va_log_errx("HTTP: out of memory: connection refused");
+			free(c);
 			close(fd);
 			return;
 		}
-		c->kind = K_CONN;
 		c->h = h;
 		c->fd = fd;
 		c->need_auth = l->need_auth;
+		c->authed = !l->need_auth;
+		c->accepted = ++h->accepts;
 		c->st = S_HEAD;
-		c->events = EPOLLIN;
+		c->events = POLLIN;
 		if (!l->path) {
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
 		peer_of(fd, c->peer, sizeof(c->peer));
-		struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
-		if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
-			va_log_warn("HTTP: epoll_ctl");
+		if (!c->authed) {
+			addr_of(fd, c->addr, sizeof(c->addr));
+			unauth_make_room(h, c->addr);
+		}
+		int r = va_loop_fd_set(h->loop, fd, POLLIN, conn_cb, c);
+		if (r < 0) {
+			va_log_warnx("HTTP: epoll_ctl: %s", strerror(-r));
+			va_loop_timer_free(c->timer);
 			close(fd);
 			free(c);
 			return;
@@ -821,91 +985,34 @@ accept_some(struct listener *l, uint64_t now)
 			h->conns->prev = c;
 		h->conns = c;
 		h->nconns++;
+		if (!c->authed)
+			h->nunauth++;
 		set_deadline(c, now + h->cfg.idle_timeout_ms);
 		va_log_debug("HTTP: connection from %s on %s", c->peer, l->addr);
 	}
 }
 
-/* Closes connections whose time ran out; recomputes next_deadline. */
+/* The loop's callback of a listening socket. */
 static void
-expire(va_httpd *h, uint64_t now)
+listener_cb(void *opaque, int fd, unsigned revents)
 {
-	uint64_t next = UINT64_MAX;
+	struct listener *l = opaque;
 
-	if (now < h->next_deadline)
-		return;
-	if (h->accept_retry) {
-		if (now >= h->accept_retry && !h->finishing) {
-			h->accept_retry = 0;
-			if (h->nconns < h->cfg.max_conn)
-				listeners_poll(h, 1);
-		} else {
-			next = h->accept_retry;
-		}
-	}
-	for (struct conn *c = h->conns, *n; c; c = n) {
-		n = c->next;
-		if (c->deadline > now) {
-			if (c->deadline < next)
-				next = c->deadline;
-			continue;
-		}
-		if ((c->st == S_HEAD && c->in_len > 0) || c->st == S_BODY) {
-			va_log_info("HTTP 408 for %s: the request stopped arriving", c->peer);
-			free(c->body);
-			c->body = NULL;
-			c->in_len = 0;
-			c->head_only = 0;
-			refuse(c, 408, "the request did not arrive in time", NULL, now);
-			if (c->st != S_DEAD && c->deadline < next)
-				next = c->deadline;
-		} else {
-			va_log_debug("HTTP %s: closed (%s)", c->peer,
-				     c->st == S_HEAD ? "idle" : "no progress");
-			conn_close(c);
-		}
-	}
-	h->next_deadline = next;
+	(void)fd;
+	(void)revents;
+	enter(l->h);
+	accept_some(l, va_now_ms());
+	leave(l->h);
 }
 
-/* ---- the loop's side ---- */
-
-int
-va_httpd_fd(const va_httpd *h)
+/* Requests that were pipelined behind an answered one (mark_ready). */
+static void
+parse_ready(void *opaque)
 {
-	return h->ep;
-}
+	va_httpd *h = opaque;
+	uint64_t now = va_now_ms();
 
-int
-va_httpd_timeout(va_httpd *h, uint64_t now)
-{
-	if (h->ready || h->dead)
-		return 0;
-	if (h->next_deadline == UINT64_MAX)
-		return -1;
-	if (h->next_deadline <= now)
-		return 0;
-	uint64_t d = h->next_deadline - now;
-	return d > 60000 ? 60000 : (int)d;
-}
-
-void
-va_httpd_dispatch(va_httpd *h, uint64_t now)
-{
-	struct epoll_event ev[EVENTS_PER_DISPATCH];
-
-	int n = epoll_wait(h->ep, ev, EVENTS_PER_DISPATCH, 0);
-	for (int i = 0; i < n; i++) {
-		enum kind *k = ev[i].data.ptr;
-		if (*k == K_LISTENER) {
-			accept_some((struct listener *)k, now);
-			continue;
-		}
-		struct conn *c = (struct conn *)k;
-		if (c->st != S_DEAD)
-			conn_event(c, ev[i].events, now);
-	}
-	/* Requests that were pipelined behind an answered one. */
+	enter(h);
 	while (h->ready) {
 		struct conn *c = h->ready;
 		h->ready = c->ready_next;
@@ -913,8 +1020,7 @@ va_httpd_dispatch(va_httpd *h, uint64_t now)
 		if (c->st == S_HEAD && c->in_len > 0)
 			parse_in(c, now);
 	}
-	expire(h, now);
-	free_dead(h);
+	leave(h);
 }
 
 void
@@ -928,10 +1034,13 @@ va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
 		free(body);
 		return;
 	}
+	va_httpd *h = c->h;
+	enter(h);
 	c->req = NULL;
 	if (status >= 400)
 		c->keep_alive = 0;
 	answer(c, status, content_type, body, len, NULL, va_now_ms());
+	leave(h);
 }
 
 size_t
@@ -1122,8 +1231,8 @@ open_unix(struct listener *l, const char *path, char *err, size_t errlen)
 /* ---- setting up and down ---- */
 
 va_httpd *
-va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops, void *opaque,
-	     char *err, size_t errlen)
+va_httpd_new(va_loop *loop, const struct va_httpd_config *cfg, const struct va_httpd_ops *ops,
+	     void *opaque, char *err, size_t errlen)
 {
 	va_httpd *h = calloc(1, sizeof(*h));
 
@@ -1136,10 +1245,13 @@ va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops, 
 		h->cfg.max_conn = VA_HTTPD_MAX_CONN;
 	h->ops = *ops;
 	h->opaque = opaque;
-	h->next_deadline = UINT64_MAX;
-	h->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (h->ep < 0) {
-		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+	h->loop = loop;
+	h->ready_timer = va_loop_timer_new(loop, parse_ready, h);
+	h->retry_timer = va_loop_timer_new(loop, accept_retry, h);
+	if (!h->ready_timer || !h->retry_timer) {
+		snprintf(err, errlen, "out of memory");
+		va_loop_timer_free(h->ready_timer);
+		va_loop_timer_free(h->retry_timer);
 		free(h);
 		return NULL;
 	}
@@ -1147,12 +1259,22 @@ va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops, 
 }
 
 static void
+listener_close(struct listener *l)
+{
+	if (l->fd >= 0) {
+		va_loop_fd_clear(l->h->loop, l->fd);
+		close(l->fd);
+	}
+	l->fd = -1;
+	l->polled = 0;
+}
+
+static void
 listener_free(struct listener *l)
 {
 	if (!l)
 		return;
-	if (l->fd >= 0)
-		close(l->fd);
+	listener_close(l);
 	if (l->path)
 		unlink(l->path);
 	free(l->path);
@@ -1170,7 +1292,6 @@ va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	l->kind = K_LISTENER;
 	l->h = h;
 	l->fd = -1;
 	int r = !strncmp(addr, "tcp:", 4) ? open_tcp(l, addr + 4, err, errlen)
@@ -1184,18 +1305,18 @@ va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
 		goto fail;
 	}
-	struct epoll_event e = { .events = EPOLLIN, .data.ptr = l };
-	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, l->fd, &e) < 0) {
-		snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr, strerror(errno));
-		goto fail;
-	}
-	l->polled = 1;
 	tab = realloc(h->ls, (h->nls + 1) * sizeof(*tab));
 	if (!tab) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	h->ls = tab;
+	r = va_loop_fd_set(h->loop, l->fd, POLLIN, listener_cb, l);
+	if (r < 0) {
+		snprintf(err, errlen, "listen %s: epoll_ctl: %s", addr, strerror(-r));
+		goto fail;
+	}
+	l->polled = 1;
 	h->ls[h->nls++] = l;
 	return 0;
 fail:
@@ -1203,47 +1324,28 @@ fail:
 	return -1;
 }
 
-void
-va_httpd_finish(va_httpd *h, unsigned timeout_ms)
+size_t
+va_httpd_finish(va_httpd *h)
 {
-	struct epoll_event ev[EVENTS_PER_DISPATCH];
+	size_t writing = 0;
 
 	if (!h)
-		return;
+		return 0;
+	enter(h);
 	h->finishing = 1;
-	for (size_t i = 0; i < h->nls; i++) {
-		struct listener *l = h->ls[i];
-		epoll_ctl(h->ep, EPOLL_CTL_DEL, l->fd, NULL);
-		close(l->fd);
-		l->fd = -1;
-		l->polled = 0;
+	va_loop_timer_stop(h->retry_timer);
+	for (size_t i = 0; i < h->nls; i++)
+		listener_close(h->ls[i]);
+	for (struct conn *c = h->conns, *n; c; c = n) {
+		n = c->next;
+		if (c->st == S_WRITE)
+			writing++;
+		else
+			conn_close(c); /* idle, or a request nobody will answer now */
 	}
-	uint64_t end = va_now_ms() + timeout_ms;
-	for (;;) {
-		size_t writing = 0;
-		for (struct conn *c = h->conns, *n; c; c = n) {
-			n = c->next;
-			if (c->st == S_WRITE)
-				writing++;
-			else
-				conn_close(c); /* idle, or a request nobody will answer now */
-		}
-		clear_ready(h); /* every connection on it is closed now */
-		free_dead(h);
-		uint64_t now = va_now_ms();
-		if (!writing || now >= end)
-			break;
-		int n = epoll_wait(h->ep, ev, EVENTS_PER_DISPATCH, (int)(end - now));
-		now = va_now_ms();
-		for (int i = 0; i < n; i++) {
-			struct conn *c = ev[i].data.ptr;
-			if (c->kind == K_CONN && c->st == S_WRITE &&
-			    (ev[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-				if (flush_out(c, now) == 1)
-					conn_close(c);
-			}
-		}
-	}
+	clear_ready(h); /* every connection on it is closed now */
+	leave(h);
+	return writing;
 }
 
 void
@@ -1265,6 +1367,7 @@ va_httpd_free(va_httpd *h)
 {
 	if (!h)
 		return;
+	h->finishing = 1; /* no listening again as connections close */
 	while (h->conns)
 		conn_close(h->conns);
 	clear_ready(h);
@@ -1272,6 +1375,7 @@ va_httpd_free(va_httpd *h)
 	for (size_t i = 0; i < h->nls; i++)
 		listener_free(h->ls[i]);
 	free(h->ls);
-	close(h->ep);
+	va_loop_timer_free(h->ready_timer);
+	va_loop_timer_free(h->retry_timer);
 	free(h);
 }

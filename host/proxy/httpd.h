@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * httpd.h - an event-driven HTTP/1.1 server for POSTed request bodies,
- * run by one thread: the proxy's loop thread (guest-link.c).
+ * httpd.h - an event-driven HTTP/1.1 server for POSTed request bodies, on
+ * a va_loop (common/loop.h): the proxy's loop, run by its loop thread.
+ * Its listening sockets and connections are fds of that loop, and each
+ * connection's deadline one of its timers; it has no wait of its own.
  *
  * Why not a thread per connection (xmlrpc-c's Abyss, which va-proxy used
  * first): a forwarded call then woke three threads of the proxy (the
@@ -15,7 +17,7 @@
  * with a secret), asks ops->route for the path, checks the method (POST)
  * and Content-Length against max_body, sends "100 Continue" when asked,
  * reads the body and hands it to ops->request.  The answer comes later
- * (va_httpd_respond), on the same thread.  A connection waits for its
+ * (va_httpd_respond), on the loop's thread.  A connection waits for its
  * answer before it reads the next request (pipelined requests are
  * answered in order).
  *
@@ -25,11 +27,11 @@
  * http-parse.h), 408 (a head not whole read_timeout after its first byte,
  * a body that paused read_timeout or took longer than read_timeout plus
  * 1 ms per 64 bytes: a trickling client cannot hold a slot).  Accepting
- * pauses while the table is full or descriptors run out.  After any answer
- * of status 400 or more the connection is closed, once the client has
- * stopped sending (up to VA_HTTPD_DRAIN_MAX bytes are read and dropped,
- * so a client still sending its body reads the answer rather than a
- * reset).  HTTP/1.0 requests and "Connection: close" get their answer and
+ * pauses while the table is full or descriptors run out; unauthenticated
+ * connections have a quota of their own (VA_HTTPD_UNAUTH_MAX).  After any
+ * answer of status 400 or more the connection is closed once the client
+ * has stopped sending, or at the drain's byte or time limit
+ * (VA_HTTPD_DRAIN_*, smaller for a 401).  HTTP/1.0 requests and "Connection: close" get their answer and
  * the connection closes; HTTP/1.1 connections are kept alive otherwise.
  */
 #ifndef VA_PROXY_HTTPD_H
@@ -39,11 +41,33 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "loop.h"
 
 /* Connections open at once, over all listeners; more wait in the backlog. */
 #define VA_HTTPD_MAX_CONN 256
-/* A refused request's body: bytes read and dropped before closing. */
+/*
+ * After a refusal the connection reads and drops what the client still
+ * sends (so that a client still sending its body reads the answer rather
+ * than a reset), at most this many bytes and this long from the answer
+ * on, whatever the client does: a client that authenticated (a 413, a
+ * 404) ...
+ */
 #define VA_HTTPD_DRAIN_MAX (64u * 1024 * 1024)
+#define VA_HTTPD_DRAIN_MS 5000
+/* ... and one that did not (a 401): a trickler cannot keep its slot. */
+#define VA_HTTPD_UNAUTH_DRAIN_MAX (256u * 1024)
+#define VA_HTTPD_UNAUTH_DRAIN_MS 2000
+/*
+ * Connections of a listener with a secret are unauthenticated until a
+ * request of theirs carries the right credentials.  At most this many
+ * are open at once, over all listeners, and at most this many from one
+ * address: one more evicts the oldest (of that address, else of all), so
+ * clients that never authenticate can never take the slots of those who
+ * do (they would need to open VA_HTTPD_UNAUTH_MAX connections within the
+ * milliseconds a real client takes to send its head).
+ */
+#define VA_HTTPD_UNAUTH_MAX 64
+#define VA_HTTPD_UNAUTH_PER_ADDR 16
 
 typedef struct va_httpd va_httpd;
 /* One request waiting for its answer. */
@@ -59,18 +83,27 @@ struct va_httpd_config {
 	unsigned idle_timeout_ms;   /* an idle keep-alive connection is closed after this */
 };
 
+/*
+ * The callbacks, all on the loop's thread.  They may call
+ * va_httpd_respond (for any request), but not va_httpd_free.
+ */
 struct va_httpd_ops {
 	/*
 	 * A request head for path came in (credentials checked).  Returns
-	 * the target the request is for (anything but NULL, given back to
-	 * ops->request), or NULL after writing why into msg (answered 404).
+	 * the target the request is for (anything but NULL), or NULL after
+	 * writing why into msg (answered 404).  The target is handed back
+	 * exactly once: to ops->request with the body, or to ops->release
+	 * when the request ends before (a refusal, a body that does not
+	 * come, the connection or the server closed), so a target may hold
+	 * a reference.
 	 */
 	void *(*route)(void *opaque, const char *path, struct va_buf *msg);
+	/* A target of ops->route that no request will get (may be NULL). */
+	void (*release)(void *opaque, void *target);
 	/*
-	 * A whole request: body (malloc'ed, a NUL after len) is the
-	 * callee's.  req must be answered exactly once with
-	 * va_httpd_respond, during this call or later, on the thread that
-	 * calls va_httpd_dispatch.
+	 * A whole request: body (malloc'ed, a NUL after len) and target are
+	 * the callee's.  req must be answered exactly once with
+	 * va_httpd_respond, during this call or later, on the loop's thread.
 	 */
 	void (*request)(void *opaque, struct va_http_req *req, void *target, uint8_t *body,
 			size_t len);
@@ -82,23 +115,18 @@ struct va_httpd_ops {
 	void (*cancel)(void *opaque, struct va_http_req *req);
 };
 
-/* Returns NULL with err set. */
-va_httpd *va_httpd_new(const struct va_httpd_config *cfg, const struct va_httpd_ops *ops,
-		       void *opaque, char *err, size_t errlen);
+/*
+ * A server on loop (kept, not owned; it must outlive the server).  Every
+ * function below is for the loop's thread (before the loop runs: the
+ * thread that will run it).  Returns NULL with err set.
+ */
+va_httpd *va_httpd_new(va_loop *loop, const struct va_httpd_config *cfg,
+		       const struct va_httpd_ops *ops, void *opaque, char *err, size_t errlen);
 /*
  * Opens a listening socket on addr ("tcp:HOST:PORT" or "unix:PATH";
  * loopback only, unless allow_remote).  Returns 0 or -1 with err set.
  */
 int va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen);
-
-/* ---- the loop (one thread) ---- */
-
-/* A descriptor to poll for input: when it is readable, call dispatch. */
-int va_httpd_fd(const va_httpd *h);
-/* Milliseconds until dispatch must run even without input; -1: none. */
-int va_httpd_timeout(va_httpd *h, uint64_t now_ms);
-/* Accepts, reads, writes, times out: never blocks. */
-void va_httpd_dispatch(va_httpd *h, uint64_t now_ms);
 
 /*
  * Answers req and forgets it: status with a body of content_type (body
@@ -110,16 +138,19 @@ void va_httpd_respond(struct va_http_req *req, int status, const char *content_t
 
 /*
  * At the stop, after the last answers were given: closes the listeners
- * and every connection but those still writing an answer, and lets those
- * finish (the client reads slowly, the answer is large) for up to
- * timeout_ms.  Then call va_httpd_free.
+ * and every connection but those still writing an answer; those close
+ * once their answer went.  Returns how many are left: the caller runs
+ * the loop while va_httpd_connections() is above 0 and its patience
+ * lasts (the client reads slowly, the answer is large), then calls
+ * va_httpd_free.
  */
-void va_httpd_finish(va_httpd *h, unsigned timeout_ms);
+size_t va_httpd_finish(va_httpd *h);
 /* Removes the unix socket files (at exit; also from a fatal path). */
 void va_httpd_unlink_sockets(va_httpd *h);
 /*
- * Closes every listener and connection.  Requests still unanswered stay
- * valid: answering them later just frees them.
+ * Closes every listener and connection (not from a callback of h).
+ * Requests still unanswered stay valid: answering them later just frees
+ * them.
  */
 void va_httpd_free(va_httpd *h);
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * va-proxy: the virtagent host proxy.  Lifecycle: options and config,
- * daemonizing, signals, start and orderly stop of the parts:
+ * daemonizing, signals, start and orderly stop of the proxy (proxy.c, the
+ * context every part hangs off):
  *
- *   guest.c      the guests' channels and sessions, driven by the loop
- *                thread (guest-link.c) together with the HTTP server
+ *   guest.c      the guest table and what other threads read of a guest;
+ *                guest-link.c: their channels and sessions, driven by the
+ *                loop thread together with the HTTP server
  *   hostcalls.c  host.* methods the guests call
  *   http.c       the HTTP side for host scripts (httpd.c: the server,
  *                http-parse.c: request heads, auth.c: Basic auth)
@@ -30,36 +32,36 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xmlrpc-c/base.h>
-#include <xmlrpc-c/server.h>
-
 #include "auth.h"
 #include "daemon.h"
-#include "events.h"
 #include "forward.h"
-#include "guest.h"
-#include "hostcalls.h"
-#include "http.h"
 #include "log.h"
 #include "options.h"
-#include "proxycalls.h"
+#include "proxy.h"
 #include "rpc.h"
 
-/* How long the stop waits for HTTP connections to finish. */
+/* How long the stop waits for the proxy.* calls still running. */
 #define STOP_WAIT_MS 5000
 
-/* At the end, and at exit after a fatal error: the files that are ours. */
+/*
+ * At the end, and at exit after a fatal error (on_exit: exit() runs it
+ * while main's frame, where *arg points, still stands): the files that
+ * are ours.
+ */
 static void
-remove_files(void)
+remove_files(int status, void *arg)
 {
-	va_http_unlink_sockets();
+	struct va_proxy *const *px = arg;
+
+	(void)status;
+	va_proxy_unlink_sockets(*px);
 	va_pidfile_remove();
 }
 
 /* ---- SIGHUP ---- */
 
 static void
-reload(const struct va_proxy_config *cur, int argc, char **argv)
+reload(struct va_proxy *px, const struct va_proxy_config *cur, int argc, char **argv)
 {
 	struct va_proxy_config fresh;
 
@@ -70,8 +72,9 @@ reload(const struct va_proxy_config *cur, int argc, char **argv)
 		return;
 	}
 	va_log_set_level((enum va_log_level)fresh.log_level);
-	if (va_forward_set_block_list(fresh.block_rpcs) < 0)
-		va_log_errx("SIGHUP: block list not changed: out of memory");
+	char err[512];
+	if (va_forward_set_block_list(px->fwd, fresh.block_rpcs, err, sizeof(err)) < 0)
+		va_log_errx("SIGHUP: %s; keeping the block list in force", err);
 	int same = fresh.nguests == cur->nguests && fresh.nlistens == cur->nlistens &&
 		   fresh.max_frame == cur->max_frame && fresh.call_timeout_s == cur->call_timeout_s &&
 		   fresh.no_auth == cur->no_auth;
@@ -102,9 +105,9 @@ int
 main(int argc, char **argv)
 {
 	struct va_proxy_config cfg;
+	struct va_proxy *px = NULL;
 	char err[1024];
 	char *secret = NULL;
-	xmlrpc_env env;
 	sigset_t sigs;
 
 	switch (va_proxy_config_load(&cfg, argc, argv)) {
@@ -123,7 +126,7 @@ main(int argc, char **argv)
 	/* First, so that a second instance stops before touching anything. */
 	if (cfg.pidfile)
 		va_pidfile_create(cfg.pidfile);
-	atexit(remove_files);
+	on_exit(remove_files, &px);
 
 	/* Every thread inherits this mask; the main thread takes the signals. */
 	sigemptyset(&sigs);
@@ -134,46 +137,19 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	va_rpc_init(cfg.max_frame);
-	if (va_events_init(VA_EVENTS_CAPACITY) < 0)
-		va_fatalx("out of memory");
-	xmlrpc_env_init(&env);
-	xmlrpc_registry *host_reg = va_hostcalls_registry(&env);
-	xmlrpc_registry *proxy_reg = env.fault_occurred ? NULL : va_proxycalls_registry(&env);
-	if (env.fault_occurred)
-		va_fatalx("registry: %s", env.fault_string);
-	xmlrpc_env_clean(&env);
-	va_forward_init(proxy_reg);
-	if (va_forward_set_block_list(cfg.block_rpcs) < 0)
-		va_fatalx("out of memory");
-
 	if (needs_auth(&cfg)) {
 		if (va_auth_load(cfg.auth_file, &secret, err, sizeof(err)) < 0)
 			va_fatalx("%s", err);
 	} else if (cfg.no_auth) {
 		va_log_warnx("--no-auth: TCP listeners take calls from anyone who can connect");
 	}
-	struct va_http_config hcfg = {
-		.max_frame = cfg.max_frame,
-		.secret = secret,
-		.allow_remote = cfg.allow_remote,
-		.socket_group = cfg.socket_group,
-	};
-	if (va_http_init(&hcfg, err, sizeof(err)) < 0)
+	px = va_proxy_new(&cfg, secret, err, sizeof(err));
+	if (!px)
 		va_fatalx("%s", err);
-	for (size_t i = 0; i < cfg.nguests; i++)
-		if (va_guests_add(cfg.guests[i].name, cfg.guests[i].spec, err, sizeof(err)) < 0)
-			va_fatalx("guest %s: %s", cfg.guests[i].name, err);
-	for (size_t i = 0; i < cfg.nlistens; i++)
-		if (va_http_listen(cfg.listens[i], err, sizeof(err)) < 0)
-			va_fatalx("%s", err);
 	if (cfg.daemonize)
 		va_daemon_detach();
 
-	struct va_guests_config gcfg = {
-		.call_timeout_ms = cfg.call_timeout_s * 1000u,
-		.max_frame = cfg.max_frame,
-	};
-	int r = va_guests_start(&gcfg, host_reg, va_http_hook());
+	int r = va_proxy_start(px);
 	if (r < 0)
 		va_fatalx("cannot start the loop thread: %s", strerror(-r));
 	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
@@ -186,30 +162,28 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(&cfg, argc, argv);
+			reload(px, &cfg, argc, argv);
 			continue;
 		}
 		va_log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 
-	/* Wake the long polls, fail the calls, then stop the HTTP side. */
-	va_events_shutdown();
-	va_guests_stop();
-	int clean = va_http_stop(STOP_WAIT_MS) == 0;
-	if (clean) {
-		va_guests_free();
-		va_events_free();
-		xmlrpc_registry_free(proxy_reg);
-		xmlrpc_registry_free(host_reg);
-		va_forward_cleanup();
+	if (va_proxy_stop(px, STOP_WAIT_MS) == 0) {
+		va_proxy_free(px);
+		px = NULL;
 	}
+	/* else: threads still use it; exit without freeing what they share. */
+	va_proxy_unlink_sockets(px);
+	va_pidfile_remove();
 	if (secret) {
 		explicit_bzero(secret, strlen(secret));
 		free(secret);
 	}
-	remove_files();
 	va_log_info("stopped");
-	va_proxy_config_free(&cfg);
-	return 0;
+	/* Not freed when px is still there: its httpd keeps pointers into it. */
+	if (!px)
+		va_proxy_config_free(&cfg);
+	/* exit(), not return: remove_files looks at px, in this frame. */
+	exit(0);
 }

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * proxycalls.c - the proxy.* methods host scripts call (see
+ * proxycalls.h), on the worker threads of forward.c.  The proxy and the
+ * guest they are about come in the callInfo.
+ */
 #include "config.h"
 
 #include <stdint.h>
 
 #include "events.h"
 #include "guest.h"
+#include "proxy.h"
 #include "proxycalls.h"
 #include "rpc.h"
 
@@ -117,19 +123,23 @@ method_events(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 	}
 	if (timeout_s > VA_EVENTS_MAX_WAIT_S)
 		timeout_s = VA_EVENTS_MAX_WAIT_S;
-	return va_events_get(env, since, (unsigned)(timeout_s * 1000.0), info->cancel);
+	return va_events_get(info->proxy->events, env, since, (unsigned)(timeout_s * 1000.0),
+			     info->cancel);
 }
 
 static xmlrpc_value *
 method_guests(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call_info)
 {
+	const struct va_proxy_call *info = call_info;
+	size_t n;
+
 	(void)server_info;
-	(void)call_info;
 	if (!count_ok(env, params, 0, 0, "proxy.guests()"))
 		return NULL;
+	struct va_guest **list = va_guests_list(info->proxy, &n);
 	xmlrpc_value *arr = xmlrpc_array_new(env);
-	for (size_t i = 0; i < va_guests_count() && !env->fault_occurred; i++) {
-		xmlrpc_value *st = va_guest_status(env, va_guests_at(i));
+	for (size_t i = 0; i < n && !env->fault_occurred; i++) {
+		xmlrpc_value *st = va_guest_status(env, list[i]);
 		xmlrpc_value *item = NULL, *name = NULL, *ch = NULL, *con = NULL, *ans = NULL;
 		if (!env->fault_occurred)
 			xmlrpc_struct_find_value(env, st, "guest", &name);
@@ -149,6 +159,7 @@ method_guests(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *ca
 			if (all[k])
 				xmlrpc_DECREF(all[k]);
 	}
+	va_guests_list_free(list, n);
 	if (env->fault_occurred) {
 		if (arr)
 			xmlrpc_DECREF(arr);

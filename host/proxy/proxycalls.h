@@ -19,9 +19,11 @@
 #include <xmlrpc-c/server.h>
 
 struct va_guest;
+struct va_proxy;
 
 struct va_proxy_call {
-	struct va_guest *guest;      /* the guest the URL routes to */
+	struct va_proxy *proxy;      /* its guests and events */
+	struct va_guest *guest;      /* the guest the URL routes to (the call holds a reference) */
 	const int *cancel;           /* proxy.events: see va_events_cancel */
 };
 

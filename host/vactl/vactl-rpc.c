@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * vactl-rpc.c - vactl's connection to va-proxy: the URL, the credentials,
- * the xmlrpc-c client, and errors in plain words.
+ * the calls, and errors in plain words.
  *
  * URLs: http://[USER[:PASSWORD]@]HOST[:PORT][/PATH] (PATH defaults to
  * /RPC2; https works too), or unix:PATH for a proxy listening on a unix
@@ -11,18 +11,14 @@
  * Credentials, first found wins: the URL's; the --auth-file's (which must
  * be readable); the proxy's default auth file when this user can read it.
  * The password is sent with HTTP Basic authentication, and never appears
- * in messages (the URL is stripped of it before xmlrpc-c sees it, because
- * xmlrpc-c's messages quote the URL).
+ * in messages (the URL is stripped of it).
  *
- * Calls go through xmlrpc-c's asynchronous interface
- * (xmlrpc_client_start_rpc and xmlrpc_client_event_loop_finish), also
- * when one call waits alone, so that every error reaches us the same way.
- * xmlrpc-c hands a completion one xmlrpc_env for both kinds of failure,
- * and tells them apart only by the words it puts first: "RPC failed at
- * server." for a fault the server answered, "Client transport failed to
- * execute the RPC." for HTTP or connection trouble (xmlrpc_client.c in
- * 1.33 and later).  classify() relies on those prefixes; the unix
- * transport (vactl-unix.c) words its errors like the curl transport.
+ * A call is serialised by common/rpc.h (va_rpc_serialize_call: text as
+ * real UTF-8, CR as "&#13;"), posted by vactl-http.c, and its answer
+ * parsed by common/xmlgate.h (va_rpc_parse_response: the gate first,
+ * then xmlrpc-c), so that strings hold text.h's value form inside vactl
+ * and every character travels; xmlrpc-c's client library, which can
+ * neither send nor read characters above U+FFFF, is not used.
  */
 #include "config.h"
 
@@ -36,19 +32,14 @@
 #include <unistd.h>
 
 #include <xmlrpc-c/base.h>
-#include <xmlrpc-c/client.h>
 
+#include "buf.h"
 #include "contract.h"
+#include "rpc.h"
 #include "vactl.h"
-
-#define PREFIX_FAULT "RPC failed at server.  "
-#define PREFIX_TRANSPORT "Client transport failed to execute the RPC.  "
-#define HTTP_CODE_WORDS "HTTP response code is "
-#define CURL_WORDS "explaining:"
+#include "xmlgate.h"
 
 int vactl_interrupted;
-
-static int global_setup_done;
 
 /* ---- errors ---- */
 
@@ -64,61 +55,24 @@ vactl_error_local(struct vactl_error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Copies s into err->msg; a text too long is cut before a character, not
+ * in the middle of one, and the trailing white space is dropped.
+ */
 static void
 set_msg(struct vactl_error *err, const char *s)
 {
-	snprintf(err->msg, sizeof(err->msg), "%s", s);
-	/* Strip the trailing newlines and spaces libcurl leaves. */
-	size_t n = strlen(err->msg);
+	size_t n = strlen(s);
+
+	if (n >= sizeof(err->msg)) {
+		n = sizeof(err->msg) - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(err->msg, s, n);
+	err->msg[n] = '\0';
 	while (n > 0 && isspace((unsigned char)err->msg[n - 1]))
 		err->msg[--n] = '\0';
-}
-
-static void
-classify(const xmlrpc_env *fault, struct vactl_error *err)
-{
-	const char *s = fault->fault_string ? fault->fault_string : "";
-
-	err->code = fault->fault_code;
-	if (strncmp(s, PREFIX_FAULT, strlen(PREFIX_FAULT)) == 0) {
-		err->kind = VACTL_ERR_FAULT;
-		set_msg(err, s + strlen(PREFIX_FAULT));
-		return;
-	}
-	if (strncmp(s, PREFIX_TRANSPORT, strlen(PREFIX_TRANSPORT)) != 0) {
-		/* The answer came but could not be parsed. */
-		err->kind = VACTL_ERR_PROTOCOL;
-		set_msg(err, s);
-		return;
-	}
-	s += strlen(PREFIX_TRANSPORT);
-	if (vactl_interrupted) {
-		err->kind = VACTL_ERR_INTERRUPTED;
-		set_msg(err, "interrupted");
-		return;
-	}
-	const char *h = strstr(s, HTTP_CODE_WORDS);
-	if (h) {
-		err->kind = VACTL_ERR_HTTP;
-		err->code = atoi(h + strlen(HTTP_CODE_WORDS));
-		set_msg(err, s);
-		return;
-	}
-	const char *c = strstr(s, CURL_WORDS);
-	if (c) {
-		c += strlen(CURL_WORDS);
-		while (*c == ' ')
-			c++;
-	} else {
-		c = s;
-	}
-	set_msg(err, c);
-	if (strstr(c, "timed out") || strstr(c, "Timeout"))
-		err->kind = VACTL_ERR_TIMEOUT;
-	else if (strstr(c, "not valid HTTP") || strstr(c, "Unsupported protocol"))
-		err->kind = VACTL_ERR_PROTOCOL;
-	else
-		err->kind = VACTL_ERR_UNREACHABLE;
 }
 
 int
@@ -447,90 +401,34 @@ vactl_setup(struct vactl *v)
 	return setup_credentials(v);
 }
 
-/* ---- the client ---- */
+/* ---- the calls ---- */
 
 int
 vactl_connect(struct vactl *v)
 {
-	xmlrpc_env env;
-	unsigned long timeout_ms = v->timeout_s ? v->timeout_s * 1000ul + v->extra_wait_ms : 0;
-	int rc = 0;
+	static int limit_set;
 
-	if (v->client)
-		return 0;
-	xmlrpc_env_init(&env);
-	if (!global_setup_done) {
-		xmlrpc_client_setup_global_const(&env);
-		if (env.fault_occurred)
-			goto fail;
-		global_setup_done = 1;
-		/* File chunks are megabytes of base64: raise xmlrpc-c's 512 KiB limit. */
-		xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, VACTL_XML_LIMIT);
+	if (!limit_set) {
+		/*
+		 * File chunks are megabytes of base64: raise xmlrpc-c's 512 KiB
+		 * limit.  The gate may make a body longer before xmlrpc-c
+		 * parses it (a 4-byte character becomes a 9-byte escape), so
+		 * the limit is that much above the longest body read.
+		 */
+		xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, (size_t)VACTL_XML_LIMIT / 4 * 9);
+		limit_set = 1;
 	}
-	if (v->unix_path) {
-		v->unix_transport = vactl_unix_new(v->unix_path, v->http_url, timeout_ms);
-		if (!v->unix_transport) {
-			xmlrpc_faultf(&env, "out of memory");
-			goto fail;
-		}
-		struct xmlrpc_clientparms cp;
-		memset(&cp, 0, sizeof(cp));
-		cp.transportOpsP = vactl_unix_ops();
-		cp.transportP = vactl_unix_transport(v->unix_transport);
-		xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vactl", PACKAGE_VERSION,
-				     &cp, XMLRPC_CPSIZE(transportP), &v->client);
-	} else {
-		struct xmlrpc_curl_xportparms xp;
-		struct xmlrpc_clientparms cp;
-		memset(&xp, 0, sizeof(xp));
-		memset(&cp, 0, sizeof(cp));
-		xp.user_agent = "vactl/" PACKAGE_VERSION;
-		/* Milliseconds; 0 means no timeout. */
-		xp.timeout = (unsigned)timeout_ms;
-		cp.transport = "curl";
-		cp.transportparmsP = &xp;
-		cp.transportparm_size = XMLRPC_CXPSIZE(timeout);
-		xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vactl", PACKAGE_VERSION,
-				     &cp, XMLRPC_CPSIZE(transportparm_size), &v->client);
+	if (vactl_http_open(v) < 0) {
+		fprintf(stderr, "vactl: cannot set up the HTTP client: out of memory\n");
+		return VACTL_EXIT_FAULT;
 	}
-	if (env.fault_occurred) {
-		v->client = NULL;
-		goto fail;
-	}
-	xmlrpc_client_set_interrupt(v->client, &vactl_interrupted);
-	v->server = xmlrpc_server_info_new(&env, v->http_url);
-	if (env.fault_occurred) {
-		v->server = NULL;
-		goto fail;
-	}
-	if (v->password) {
-		xmlrpc_server_info_set_user(&env, v->server, v->user, v->password);
-		if (!env.fault_occurred)
-			xmlrpc_server_info_allow_auth_basic(&env, v->server);
-		if (env.fault_occurred)
-			goto fail;
-	}
-	xmlrpc_env_clean(&env);
 	return 0;
-fail:
-	fprintf(stderr, "vactl: cannot set up the XML-RPC client: %s\n", env.fault_string);
-	rc = VACTL_EXIT_FAULT;
-	xmlrpc_env_clean(&env);
-	return rc;
 }
 
 void
 vactl_cleanup(struct vactl *v)
 {
-	if (v->server)
-		xmlrpc_server_info_free(v->server);
-	if (v->client)
-		xmlrpc_client_destroy(v->client);
-	if (v->unix_transport)
-		vactl_unix_free(v->unix_transport);
-	if (global_setup_done)
-		xmlrpc_client_teardown_global_const();
-	global_setup_done = 0;
+	vactl_http_close(v);
 	free(v->display_url);
 	free(v->http_url);
 	free(v->unix_path);
@@ -539,39 +437,61 @@ vactl_cleanup(struct vactl *v)
 		explicit_bzero(v->password, strlen(v->password));
 		free(v->password);
 	}
-	v->server = NULL;
-	v->client = NULL;
-	v->unix_transport = NULL;
 	v->display_url = v->http_url = v->unix_path = v->user = v->password = NULL;
 }
 
-/* ---- calls ---- */
+xmlrpc_value *
+vactl_parse_answer(const char *body, size_t len, struct vactl_error *err)
+{
+	xmlrpc_env env;
+	xmlrpc_value *result = NULL;
+	int code = 0;
+	char *fault = NULL;
+
+	xmlrpc_env_init(&env);
+	va_rpc_parse_response(&env, body, len, &result, &code, &fault);
+	if (env.fault_occurred) {
+		/* An answer, but not XML-RPC (or refused by the gate). */
+		err->kind = VACTL_ERR_PROTOCOL;
+		err->code = env.fault_code;
+		set_msg(err, env.fault_string);
+		result = NULL;
+	} else if (fault) {
+		err->kind = VACTL_ERR_FAULT;
+		err->code = code;
+		set_msg(err, fault);
+		free(fault);
+		result = NULL;
+	}
+	xmlrpc_env_clean(&env);
+	return result;
+}
 
 struct started {
 	struct vactl *v;
+	struct vactl_post *post;
 	vactl_done_fn *done;
 	void *arg;
 };
 
 static void
-on_response(const char *server_url, const char *method, xmlrpc_value *params,
-	    void *user, xmlrpc_env *fault, xmlrpc_value *result)
+on_answer(void *arg, const char *body, size_t len, const struct vactl_error *http_err)
 {
-	struct started *s = user;
-	struct vactl *v = s->v;
+	struct started s = *(struct started *)arg;
+	struct vactl_error err = { 0 };
+	xmlrpc_value *result = NULL;
 
-	(void)server_url;
-	(void)method;
-	(void)params;
-	v->in_flight--;
-	if (fault->fault_occurred) {
-		struct vactl_error err = { 0 };
-		classify(fault, &err);
-		s->done(s->arg, NULL, &err);
-	} else {
-		s->done(s->arg, result, NULL);
-	}
-	free(s);
+	free(arg);
+	s.v->in_flight--;
+	if (http_err)
+		err = *http_err;
+	else
+		result = vactl_parse_answer(body, len, &err);
+	/* The body is parsed: the post may serve the calls done starts. */
+	vactl_post_put(s.post);
+	s.done(s.arg, result, result ? NULL : &err);
+	if (result)
+		xmlrpc_DECREF(result);
 }
 
 int
@@ -587,28 +507,37 @@ vactl_start(struct vactl *v, const char *method, xmlrpc_value *params,
 		set_msg(err, "interrupted");
 		return -1;
 	}
-	if (!v->client && vactl_connect(v) != 0) {
-		vactl_error_local(err, "no XML-RPC client");
+	if (!v->http_url) {
+		vactl_error_local(err, "%s: not connected (vactl_setup first)", method);
 		return -1;
 	}
-	s = malloc(sizeof(*s));
-	if (!s) {
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->post = vactl_post_get(v))) {
+		free(s);
 		vactl_error_local(err, "out of memory");
 		return -1;
 	}
 	s->v = v;
 	s->done = done;
 	s->arg = arg;
+	struct va_buf *body = vactl_post_body(s->post);
+	body->len = 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_client_start_rpc(&env, v->client, v->server, method, params, on_response, s);
+	va_rpc_serialize_call(&env, body, method, params);
 	if (env.fault_occurred) {
-		/* Nothing was sent: the request could not be built or queued. */
+		/* Nothing was sent: the request could not be built. */
 		vactl_error_local(err, "%s: cannot start the call: %s", method, env.fault_string);
 		xmlrpc_env_clean(&env);
+		vactl_post_put(s->post);
 		free(s);
 		return -1;
 	}
 	xmlrpc_env_clean(&env);
+	if (vactl_post_start(s->post, on_answer, s, err) < 0) {
+		vactl_post_put(s->post);
+		free(s);
+		return -1;
+	}
 	v->in_flight++;
 	return 0;
 }
@@ -616,17 +545,7 @@ vactl_start(struct vactl *v, const char *method, xmlrpc_value *params,
 void
 vactl_run_pending(struct vactl *v)
 {
-	/*
-	 * A call that a completion starts is not picked up by xmlrpc-c's curl
-	 * transport (1.33) until it next does libcurl's work, which happens
-	 * when another transfer has data or after up to 3 s of select(): the
-	 * lanes of a transfer would stall.  Finishing with a short timeout,
-	 * again and again, does that work every few milliseconds.  It also
-	 * covers finish returning early, when a completion started calls
-	 * after xmlrpc-c counted the running ones.
-	 */
-	while (v->in_flight > 0)
-		xmlrpc_client_event_loop_finish_timeout(v->client, VACTL_POLL_MS);
+	vactl_http_run(v, NULL);
 }
 
 struct sync_call {
@@ -657,13 +576,10 @@ vactl_call(struct vactl *v, const char *method, xmlrpc_value *params, struct vac
 	err->kind = VACTL_ERR_NONE;
 	if (vactl_start(v, method, params, sync_done, &c, err) < 0)
 		return NULL;
-	/*
-	 * Not xmlrpc_client_event_loop_finish(): between two rounds of
-	 * libcurl's work the curl transport waits in select() for up to 3 s,
-	 * so libcurl's own timeout (--timeout) would fire up to 3 s late.
-	 */
-	while (!c.done)
-		xmlrpc_client_event_loop_finish_timeout(v->client, VACTL_WAIT_SLICE_MS);
+	/* Other posts in flight (if any) progress too; returns once c is done. */
+	vactl_http_run(v, &c.done);
+	if (!c.done)
+		vactl_error_local(err, "%s: internal: the call was lost", method);
 	return c.result;
 }
 
@@ -672,13 +588,12 @@ vactl_callf(struct vactl *v, struct vactl_error *err, const char *method,
 	    const char *format, ...)
 {
 	xmlrpc_env env;
-	xmlrpc_value *params = NULL, *res;
-	const char *tail = NULL;
+	xmlrpc_value *params, *res;
 	va_list ap;
 
 	xmlrpc_env_init(&env);
 	va_start(ap, format);
-	xmlrpc_build_value_va(&env, format, ap, &params, &tail);
+	params = vactl_build_params(&env, format, ap);
 	va_end(ap);
 	if (env.fault_occurred) {
 		vactl_error_local(err, "%s: cannot build the parameters: %s", method,

@@ -21,17 +21,18 @@
  * no method for it) and says so.
  *
  * The lanes' calls (va.file.seek, read, write and close) do not go
- * through xmlrpc-c's client: each lane posts them itself on a libcurl
- * easy handle of its own (one keep-alive connection per lane), in one
- * libcurl multi handle.  Measured on 2 CPUs, xmlrpc-c spent most of a
- * pull's CPU time building a value tree for each 1 MiB chunk and
- * decoding its base64 (~95 MB/s), and most of a push's serialising it.
- * So a lane writes the calls' XML itself (the base64 of a write with
- * common/b64.h), and reads a va.file.read answer of the usual shape
- * (see scan_read_response) straight into the chunk's buffer; any other
- * answer, faults included, is parsed by xmlrpc-c as before.  Errors are
- * classified as vactl-rpc.c classifies xmlrpc-c's.  The other calls
- * (open, stat, checksum) still use vactl_call.
+ * through vactl_call: each lane posts them itself on a post of its own
+ * (vactl-http.c: an easy handle, one keep-alive connection per lane), all
+ * in vactl's one libcurl multi handle.  Measured on 2 CPUs, xmlrpc-c
+ * spent most of a pull's CPU time building a value tree for each 1 MiB
+ * chunk and decoding its base64 (~95 MB/s), and most of a push's
+ * serialising it.  So a lane writes the calls' XML itself (the base64 of
+ * a write with common/b64.h), and reads a va.file.read answer of the
+ * usual shape (see scan_read_response) straight into the chunk's buffer;
+ * any other answer, faults included, is parsed by vactl_parse_answer
+ * (the gate, then xmlrpc-c).  The other calls (open, stat, checksum)
+ * use vactl_call, or common/rpc.h's serialiser on a lane's post (the
+ * early checksum of a pull).
  */
 #include "config.h"
 
@@ -50,13 +51,15 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <nettle/sha2.h>
 
 #include "b64.h"
-#include "xmlscan.h"
+#include "buf.h"
 #include "contract.h"
+#include "rpc.h"
+#include "text.h"
 #include "vactl.h"
+#include "xmlscan.h"
 
 /*
  * Measured on 2 CPUs (agent, proxy and vactl on one host, 100 MiB): 8
@@ -75,15 +78,9 @@
 
 struct xfer;
 
-/* A growable byte buffer (vactl does not link common/'s va_buf). */
-struct bytes {
-	char *data;
-	size_t len, cap;
-};
-
 /* What a lane's call answers: how the answer is read. */
 enum lane_call {
-	CALL_GENERIC, /* xmlrpc-c parses the answer */
+	CALL_GENERIC, /* vactl_parse_answer reads the answer */
 	CALL_READ,    /* va.file.read: scan_read_response first */
 };
 
@@ -99,13 +96,10 @@ struct lane {
 	size_t len;
 	int has_next;          /* pull: the chunk right after off is this lane's too */
 	unsigned char *data;   /* push: the chunk, until it is in the write call */
-	/* The lane's own HTTP calls. */
-	CURL *easy;
-	struct bytes req;      /* the call's XML */
-	struct bytes resp;     /* the answer's body */
+	/* The lane's own HTTP calls; the call's XML is its body. */
+	struct vactl_post *post;
 	enum lane_call kind;
 	lane_done_fn *done;
-	char errbuf[CURL_ERROR_SIZE];
 };
 
 struct chunk {
@@ -151,9 +145,7 @@ struct xfer {
 	struct lane lanes[JOBS_MAX];
 	int nlanes;
 	struct progress prog;
-	CURLM *multi;             /* the lanes' calls */
-	struct curl_slist *headers;
-	int in_flight;
+	int in_flight;            /* the lanes' calls */
 	struct lane sum;          /* pull: the early va.file.checksum (see pull_pump) */
 	int sum_started;
 	char *sum_hex;            /* its answer, when it came */
@@ -193,6 +185,22 @@ fail_local(struct xfer *x, const char *fmt, ...)
 	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
 	va_end(ap);
 	fail(x, x->cmd, &err);
+}
+
+/*
+ * 0 when the guest path (or what, a part of it) can be sent, else -1
+ * after a usage error naming it and saying why.
+ */
+static int
+check_remote(const char *cmd, const char *what, const char *path)
+{
+	char why[160];
+
+	if (vactl_text_check(path, strlen(path), why, sizeof(why)) == 0)
+		return 0;
+	vactl_usage_error(cmd, "%s: %s (a guest path is UTF-8 text that XML can carry)", what,
+			  why);
+	return -1;
 }
 
 static const char *
@@ -369,115 +377,27 @@ progress_end(struct progress *p, uint64_t done, int ok)
 #define CALL_INT "<param><value><i4>%d</i4></value></param>\r\n"
 #define CALL_TAIL "</params>\r\n</methodCall>\r\n"
 
-static int
-bytes_reserve(struct bytes *b, size_t extra)
+/* The XML of the lane's next call, emptied for writing. */
+static struct va_buf *
+lane_body(struct lane *l)
 {
-	if (extra > SIZE_MAX - b->len - 1)
-		return -1;
-	size_t need = b->len + extra + 1; /* and a NUL */
-	if (need <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	char *p = realloc(b->data, cap);
-	if (!p)
-		return -1;
-	b->data = p;
-	b->cap = cap;
-	return 0;
+	struct va_buf *b = vactl_post_body(l->post);
+	b->len = 0;
+	return b;
 }
 
-static int
-bytes_add(struct bytes *b, const void *p, size_t n)
-{
-	if (bytes_reserve(b, n) < 0)
-		return -1;
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-static int __attribute__((format(printf, 2, 3)))
-bytes_printf(struct bytes *b, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
-	return bytes_add(b, buf, (size_t)n);
-}
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct lane *l = arg;
-	size_t len = size * n;
-
-	if (l->resp.len + len > VACTL_XML_LIMIT || bytes_add(&l->resp, p, len) < 0)
-		return 0; /* libcurl fails the transfer with a write error */
-	return len;
-}
-
-static int
-on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	(void)arg;
-	(void)dltotal;
-	(void)dlnow;
-	(void)ultotal;
-	(void)ulnow;
-	return vactl_interrupted; /* non-zero aborts the transfer */
-}
-
-/* The multi handle and an easy handle per lane (after open_lanes).  0 or -1. */
+/* A post for each lane (after open_lanes) and for the early checksum.  0 or -1. */
 static int
 wire_open(struct xfer *x)
 {
-	struct vactl *v = x->v;
-	long timeout_ms = v->timeout_s ? (long)v->timeout_s * 1000 + (long)v->extra_wait_ms : 0;
-
-	x->multi = curl_multi_init();
-	x->headers = curl_slist_append(NULL, "Content-Type: text/xml");
-	/* No "Expect: 100-continue" round trip before a write's body. */
-	struct curl_slist *h = x->headers ? curl_slist_append(x->headers, "Expect:") : NULL;
-	if (!x->multi || !h) {
-		fail_local(x, "out of memory");
-		return -1;
-	}
 	for (int i = 0; i <= x->nlanes; i++) {
 		struct lane *l = i < x->nlanes ? &x->lanes[i] : &x->sum;
 		l->x = x;
-		CURL *e = l->easy = curl_easy_init();
-		if (!e) {
+		l->post = vactl_post_new(x->v);
+		if (!l->post) {
 			fail_local(x, "out of memory");
 			return -1;
 		}
-		curl_easy_setopt(e, CURLOPT_URL, v->http_url);
-		if (v->unix_path)
-			curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, v->unix_path);
-		if (v->password) {
-			curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-			curl_easy_setopt(e, CURLOPT_USERNAME, v->user);
-			curl_easy_setopt(e, CURLOPT_PASSWORD, v->password);
-		}
-		curl_easy_setopt(e, CURLOPT_POST, 1L);
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-		curl_easy_setopt(e, CURLOPT_USERAGENT, "vactl/" PACKAGE_VERSION);
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, l);
-		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, l->errbuf);
-		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(e, CURLOPT_PRIVATE, l);
-		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-		if (timeout_ms)
-			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	}
 	return 0;
 }
@@ -487,44 +407,24 @@ wire_close(struct xfer *x)
 {
 	for (int i = 0; i <= JOBS_MAX; i++) {
 		struct lane *l = i < JOBS_MAX ? &x->lanes[i] : &x->sum;
-		if (l->easy) {
-			if (l->busy && x->multi)
-				curl_multi_remove_handle(x->multi, l->easy);
-			curl_easy_cleanup(l->easy);
-		}
-		free(l->req.data);
-		free(l->resp.data);
-		memset(&l->req, 0, sizeof(l->req));
-		memset(&l->resp, 0, sizeof(l->resp));
-		l->easy = NULL;
+		vactl_post_free(l->post);
+		l->post = NULL;
 	}
-	if (x->multi)
-		curl_multi_cleanup(x->multi);
-	curl_slist_free_all(x->headers);
-	x->multi = NULL;
-	x->headers = NULL;
 }
 
-/* Posts the XML in l->req; done runs from wire_run.  0, or -1 (failed). */
+static void lane_answer(void *arg, const char *body, size_t len, const struct vactl_error *err);
+
+/* Posts the lane's body; done runs from wire_run.  0, or -1 (failed). */
 static int
 lane_post(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done)
 {
 	struct xfer *x = l->x;
+	struct vactl_error err = { 0 };
 
-	if (vactl_interrupted) {
-		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
-		fail(x, method, &e);
-		return -1;
-	}
-	l->resp.len = 0;
-	l->errbuf[0] = '\0';
 	l->kind = kind;
 	l->done = done;
-	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDS, l->req.data);
-	curl_easy_setopt(l->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->req.len);
-	CURLMcode mc = curl_multi_add_handle(x->multi, l->easy);
-	if (mc != CURLM_OK) {
-		fail_local(x, "%s: cannot start the call: %s", method, curl_multi_strerror(mc));
+	if (vactl_post_start(l->post, lane_answer, l, &err) < 0) {
+		fail(x, method, &err);
 		return -1;
 	}
 	l->busy = 1;
@@ -537,11 +437,11 @@ static int
 lane_call_ints(struct lane *l, const char *method, enum lane_call kind, lane_done_fn *done,
 	       int n, int a, int b)
 {
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD, method) < 0 ||
-	    (n > 0 && bytes_printf(&l->req, CALL_INT, a) < 0) ||
-	    (n > 1 && bytes_printf(&l->req, CALL_INT, b) < 0) ||
-	    bytes_printf(&l->req, CALL_TAIL) < 0) {
+	struct va_buf *req = lane_body(l);
+	if (va_buf_printf(req, CALL_HEAD, method) < 0 ||
+	    (n > 0 && va_buf_printf(req, CALL_INT, a) < 0) ||
+	    (n > 1 && va_buf_printf(req, CALL_INT, b) < 0) ||
+	    va_buf_printf(req, CALL_TAIL) < 0) {
 		fail_local(l->x, "%s: out of memory", method);
 		return -1;
 	}
@@ -551,122 +451,46 @@ lane_call_ints(struct lane *l, const char *method, enum lane_call kind, lane_don
 static void
 seek_params_start(struct lane *l, lane_done_fn *done)
 {
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD CALL_INT
-			 "<param><value><i8>%" PRIu64 "</i8></value></param>\r\n" CALL_INT CALL_TAIL,
-			 "va.file.seek", l->handle, l->off, 0) < 0) {
+	if (va_buf_printf(lane_body(l), CALL_HEAD CALL_INT
+			  "<param><value><i8>%" PRIu64 "</i8></value></param>\r\n" CALL_INT CALL_TAIL,
+			  "va.file.seek", l->handle, l->off, 0) < 0) {
 		fail_local(l->x, "va.file.seek: out of memory");
 		return;
 	}
 	lane_post(l, "va.file.seek", CALL_GENERIC, done);
 }
 
-/* libcurl's failure in vactl-rpc.c's words (see classify() there). */
-static void
-wire_error(struct lane *l, CURLcode code, struct vactl_error *err)
-{
-	const char *why = l->errbuf[0] ? l->errbuf : curl_easy_strerror(code);
-
-	err->code = 0;
-	if (code == CURLE_ABORTED_BY_CALLBACK || vactl_interrupted) {
-		err->kind = VACTL_ERR_INTERRUPTED;
-		why = "interrupted";
-	} else if (code == CURLE_OPERATION_TIMEDOUT) {
-		err->kind = VACTL_ERR_TIMEOUT;
-	} else if (code == CURLE_UNSUPPORTED_PROTOCOL || code == CURLE_WEIRD_SERVER_REPLY) {
-		err->kind = VACTL_ERR_PROTOCOL;
-	} else {
-		err->kind = VACTL_ERR_UNREACHABLE;
-	}
-	if (code == CURLE_COULDNT_CONNECT && l->x->v->unix_path) {
-		long e = 0;
-		curl_easy_getinfo(l->easy, CURLINFO_OS_ERRNO, &e);
-		snprintf(err->msg, sizeof(err->msg), "cannot connect to the unix socket %s: %s",
-			 l->x->v->unix_path, e ? strerror((int)e) : curl_easy_strerror(code));
-	} else {
-		snprintf(err->msg, sizeof(err->msg), "%s", why);
-	}
-	size_t n = strlen(err->msg);
-	while (n > 0 && (err->msg[n - 1] == '\n' || err->msg[n - 1] == ' '))
-		err->msg[--n] = '\0';
-}
-
-static int scan_read_response(struct lane *l);
+static int scan_read_response(struct lane *l, const char *body, size_t len);
 
 /* A lane's call ended: read the answer and run its completion. */
 static void
-lane_finish(struct lane *l, CURLcode code)
+lane_answer(void *arg, const char *body, size_t len, const struct vactl_error *http_err)
 {
+	struct lane *l = arg;
 	struct vactl_error err = { 0 };
-	long status = 0;
 
 	l->x->in_flight--;
 	l->busy = 0;
-	if (code != CURLE_OK) {
-		wire_error(l, code, &err);
-		l->done(l, NULL, &err);
+	if (http_err) {
+		l->done(l, NULL, http_err);
 		return;
 	}
-	curl_easy_getinfo(l->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		err.kind = VACTL_ERR_HTTP;
-		err.code = (int)status;
-		snprintf(err.msg, sizeof(err.msg), "HTTP response code is %ld, not 200", status);
-		l->done(l, NULL, &err);
-		return;
-	}
-	if (l->kind == CALL_READ && scan_read_response(l) == 0)
+	if (l->kind == CALL_READ && scan_read_response(l, body, len) == 0)
 		return; /* delivered */
-
-	xmlrpc_env env;
-	xmlrpc_value *result = NULL;
-	int fcode = 0;
-	const char *fstr = NULL;
-	xmlrpc_env_init(&env);
-	xmlrpc_parse_response2(&env, l->resp.data ? l->resp.data : "", l->resp.len, &result,
-			       &fcode, &fstr);
-	if (env.fault_occurred) {
-		err.kind = VACTL_ERR_PROTOCOL;
-		snprintf(err.msg, sizeof(err.msg), "%s", env.fault_string);
+	xmlrpc_value *result = vactl_parse_answer(body, len, &err);
+	if (!result) {
 		l->done(l, NULL, &err);
-	} else if (fstr) {
-		err.kind = VACTL_ERR_FAULT;
-		err.code = fcode;
-		snprintf(err.msg, sizeof(err.msg), "%s", fstr);
-		free((void *)fstr);
-		l->done(l, NULL, &err);
-	} else {
-		l->done(l, result, NULL);
-		xmlrpc_DECREF(result);
+		return;
 	}
-	xmlrpc_env_clean(&env);
+	l->done(l, result, NULL);
+	xmlrpc_DECREF(result);
 }
 
 /* Runs the lanes' calls until none is in flight (completions start more). */
 static void
 wire_run(struct xfer *x)
 {
-	while (x->in_flight > 0) {
-		int running = 0, left = 0, finished = 0;
-		CURLMsg *msg;
-
-		curl_multi_perform(x->multi, &running);
-		while ((msg = curl_multi_info_read(x->multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			CURL *e = msg->easy_handle;
-			CURLcode code = msg->data.result;
-			char *priv = NULL;
-			curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-			/* The message is invalid once the handle is removed. */
-			curl_multi_remove_handle(x->multi, e);
-			lane_finish((struct lane *)(void *)priv, code);
-			finished = 1;
-		}
-		/* Calls that completions started run at once, without a wait. */
-		if (!finished && x->in_flight > 0)
-			curl_multi_wait(x->multi, NULL, 0, 100, NULL);
-	}
+	vactl_http_run(x->v, NULL);
 }
 
 /* Opens handles for n lanes: the first with mode first_mode, the others with mode. */
@@ -727,7 +551,7 @@ close_lanes(struct xfer *x)
 	}
 	for (int i = 0; i < x->nlanes; i++) {
 		struct lane *l = &x->lanes[i];
-		if (l->handle > 0 && l->easy)
+		if (l->handle > 0 && l->post)
 			lane_call_ints(l, "va.file.close", CALL_GENERIC, close_done, 1, l->handle, 0);
 	}
 	wire_run(x);
@@ -1011,16 +835,14 @@ pull_read_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
  *   </struct></value></param> </params> </methodResponse>
  * (white space between elements), TEXT is decoded straight into the
  * chunk's buffer and the chunk delivered: 0.  Anything else: -1, and
- * xmlrpc-c parses the answer.
+ * vactl_parse_answer reads the answer.
  */
 static int
-scan_read_response(struct lane *l)
+scan_read_response(struct lane *l, const char *body, size_t len)
 {
-	struct va_scan s = { l->resp.data, l->resp.data + l->resp.len };
+	struct va_scan s = { body, body + len };
 	struct va_b64_dec dec;
 
-	if (!l->resp.data)
-		return -1;
 	va_scan_ws(&s);
 	if (s.end - s.p >= 5 && memcmp(s.p, "<?xml", 5) == 0) {
 		const char *q = memchr(s.p, '>', (size_t)(s.end - s.p) < 256 ? (size_t)(s.end - s.p) : 256);
@@ -1058,7 +880,7 @@ scan_read_response(struct lane *l)
 		return -1;
 	va_b64_dec_init(&dec, bytes, l->len);
 	if (va_b64_dec_feed(&dec, text, (size_t)(lt - text)) < 0 || va_b64_dec_finish(&dec) < 0) {
-		free(bytes); /* more than asked, or not base64: xmlrpc-c says what */
+		free(bytes); /* more than asked, or not base64: the parser says what */
 		return -1;
 	}
 	l->busy = 0;
@@ -1112,31 +934,32 @@ sum_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
  * on the last chunks, which took the checksum (~0.2 s of ~1 s for
  * 256 MiB) off a pull's critical path.  The check is as strict: the bytes
  * copied must equal the file as the agent hashed it, so a file that
- * changes during the copy still fails the pull.  Paths that are not
- * plain printable ASCII are left to verify()'s own call (xmlrpc-c's).
+ * changes during the copy still fails the pull.  When this call cannot
+ * be made, verify() makes its own.
  */
 static void
 pull_start_sum(struct xfer *x)
 {
 	struct lane *l = &x->sum;
-	char head[sizeof(CALL_HEAD) + 32];
+	xmlrpc_env env;
 
 	x->sum_started = 1;
-	for (const char *p = x->remote; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			return;
-	snprintf(head, sizeof(head), CALL_HEAD, "va.file.checksum");
-	l->req.len = 0;
-	if (bytes_printf(&l->req, "%s<param><value><string>", head) < 0)
-		return;
-	for (const char *p = x->remote; *p; p++) {
-		const char *esc = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
-		if (esc ? bytes_add(&l->req, esc, strlen(esc)) < 0 : bytes_add(&l->req, p, 1) < 0)
-			return;
-	}
-	if (bytes_printf(&l->req, "</string></value></param>\r\n" CALL_TAIL) < 0)
-		return;
-	lane_post(l, "va.file.checksum", CALL_GENERIC, sum_done);
+	xmlrpc_env_init(&env);
+	xmlrpc_value *params = xmlrpc_array_new(&env), *path = NULL;
+	if (!env.fault_occurred)
+		path = va_text_value_z(&env, x->remote);
+	if (!env.fault_occurred)
+		xmlrpc_array_append_item(&env, params, path);
+	if (!env.fault_occurred)
+		va_rpc_serialize_call(&env, lane_body(l), "va.file.checksum", params);
+	if (path)
+		xmlrpc_DECREF(path);
+	if (params)
+		xmlrpc_DECREF(params);
+	int ok = !env.fault_occurred;
+	xmlrpc_env_clean(&env);
+	if (ok)
+		lane_post(l, "va.file.checksum", CALL_GENERIC, sum_done);
 }
 
 static void
@@ -1323,6 +1146,8 @@ vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 		vactl_usage_error("pull", "REMOTE must be an absolute path, not \"%s\"", remote);
 		return VACTL_EXIT_USAGE;
 	}
+	if (check_remote("pull", "REMOTE", remote) < 0)
+		return VACTL_EXIT_USAGE;
 	if ((rc = vactl_setup(v)) || (rc = vactl_connect(v)))
 		return rc;
 	vactl_catch_signals();
@@ -1418,19 +1243,19 @@ push_seek_done(struct lane *l, xmlrpc_value *res, const struct vactl_error *err)
 		return;
 	}
 	/* The call's XML, with the chunk's base64 written straight into it. */
-	l->req.len = 0;
-	if (bytes_printf(&l->req, CALL_HEAD CALL_INT "<param><value><base64>\r\n",
-			 "va.file.write", l->handle) < 0 ||
-	    bytes_reserve(&l->req, va_b64_encoded_size(l->len)) < 0) {
+	struct va_buf *req = lane_body(l);
+	if (va_buf_printf(req, CALL_HEAD CALL_INT "<param><value><base64>\r\n",
+			  "va.file.write", l->handle) < 0 ||
+	    va_buf_reserve(req, va_b64_encoded_size(l->len)) < 0) {
 		free(l->data);
 		l->data = NULL;
 		fail_local(x, "va.file.write: out of memory");
 		return;
 	}
-	l->req.len += va_b64_encode_lines(l->data, l->len, l->req.data + l->req.len);
+	req->len += va_b64_encode_lines(l->data, l->len, (char *)req->data + req->len);
 	free(l->data);
 	l->data = NULL;
-	if (bytes_printf(&l->req, "</base64></value></param>\r\n" CALL_TAIL) < 0) {
+	if (va_buf_printf(req, "</base64></value></param>\r\n" CALL_TAIL) < 0) {
 		fail_local(x, "va.file.write: out of memory");
 		return;
 	}
@@ -1471,7 +1296,11 @@ push_pump(struct xfer *x)
 	}
 }
 
-/* REMOTE, or REMOTE/NAME when REMOTE ends with '/' or is a directory in the guest. */
+/*
+ * REMOTE, or REMOTE/NAME when REMOTE ends with '/' or is a directory in
+ * the guest.  0, -1 (failed), or -2 when LOCAL's name cannot be sent
+ * (printed).
+ */
 static int
 push_remote_path(struct xfer *x, const char *remote, const char *local)
 {
@@ -1497,6 +1326,8 @@ push_remote_path(struct xfer *x, const char *remote, const char *local)
 				   "the file", remote);
 			return -1;
 		}
+		if (check_remote("push", "LOCAL's name", base_name(local)) < 0)
+			return -2;
 		x->remote = join_path(remote, base_name(local));
 	} else {
 		x->remote = strdup(remote);
@@ -1530,6 +1361,12 @@ vactl_cmd_push(struct vactl *v, int argc, char **argv)
 		vactl_usage_error("push", "REMOTE must be an absolute path, not \"%s\"", remote);
 		return VACTL_EXIT_USAGE;
 	}
+	if (check_remote("push", "REMOTE", remote) < 0)
+		return VACTL_EXIT_USAGE;
+	/* Into a directory, LOCAL's name becomes part of the guest path. */
+	if (remote[strlen(remote) - 1] == '/' && strcmp(local, "-") &&
+	    check_remote("push", "LOCAL's name", base_name(local)) < 0)
+		return VACTL_EXIT_USAGE;
 	x.local = strdup(local);
 	if (!x.local) {
 		fprintf(stderr, "vactl: out of memory\n");
@@ -1563,8 +1400,14 @@ vactl_cmd_push(struct vactl *v, int argc, char **argv)
 		return rc;
 	}
 	vactl_catch_signals();
-	if (push_remote_path(&x, remote, local) < 0)
+	if ((rc = push_remote_path(&x, remote, local)) < 0) {
+		rc = rc == -2 ? VACTL_EXIT_USAGE : 0;
+		if (rc) {
+			xfer_free(&x);
+			return rc;
+		}
 		goto out;
+	}
 	int n = x.jobs;
 	if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
 		n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;

@@ -2,6 +2,9 @@
 /*
  * vactl-value.c - XML-RPC values for people and for scripts: the typed
  * arguments of "vactl call", and results printed readably or as JSON.
+ * Strings go in through va_text_value (vactl-text.c) and come out
+ * through va_text_read: raw UTF-8 on both sides, the value form of
+ * common/text.h in between.
  */
 #include "config.h"
 
@@ -21,6 +24,8 @@
 #include <xmlrpc-c/json.h>
 
 #include "b64.h"
+#include "buf.h"
+#include "text.h"
 #include "vactl.h"
 
 /* Largest file an @FILE argument may name. */
@@ -104,13 +109,41 @@ parse_bool(const char *s, int *out)
 	return -1;
 }
 
+/*
+ * A string value of the raw text s, which starts at byte skip of the word
+ * typed; NULL with msg saying what cannot be sent, where in the word.
+ */
 static xmlrpc_value *
-new_string(xmlrpc_env *env, const char *s)
+new_string(xmlrpc_env *env, const char *s, size_t skip, char *msg, size_t msglen)
 {
-	xmlrpc_validate_utf8(env, s, strlen(s));
-	if (env->fault_occurred)
+	const char *why = NULL;
+	size_t len = strlen(s), at = va_text_check(s, len, &why);
+
+	if (at != len) {
+		snprintf(msg, msglen, "%s at byte %zu", why, skip + at);
 		return NULL;
-	return xmlrpc_string_new(env, s);
+	}
+	return va_text_value(env, s, len);
+}
+
+/* A j: word's JSON, its strings in the value form; NULL with msg. */
+static xmlrpc_value *
+new_json(xmlrpc_env *env, const char *word, char *msg, size_t msglen)
+{
+	struct va_buf b = { 0 };
+	size_t at = 0;
+	const char *why = NULL;
+	xmlrpc_value *v = NULL;
+	int r = vactl_json_text_form(word + 2, strlen(word + 2), &b, &at, &why);
+
+	if (r == -EILSEQ)
+		snprintf(msg, msglen, "%s at byte %zu", why, 2 + at);
+	else if (r < 0 || va_buf_append(&b, "", 1) < 0)
+		snprintf(msg, msglen, "out of memory");
+	else
+		v = xmlrpc_parse_json(env, (const char *)b.data);
+	va_buf_free(&b);
+	return v;
 }
 
 xmlrpc_value *
@@ -137,7 +170,7 @@ vactl_parse_arg(const char *word, char *msg, size_t msglen)
 		else
 			v = xmlrpc_i8_new(&env, (xmlrpc_int64)n);
 	} else if (strncmp(word, "s:", 2) == 0) {
-		v = new_string(&env, word + 2);
+		v = new_string(&env, word + 2, 2, msg, msglen);
 	} else if (strncmp(word, "b:", 2) == 0) {
 		int b;
 		if (parse_bool(word + 2, &b) < 0)
@@ -154,7 +187,7 @@ vactl_parse_arg(const char *word, char *msg, size_t msglen)
 	} else if (strcmp(word, "n:") == 0) {
 		v = xmlrpc_nil_new(&env);
 	} else if (strncmp(word, "j:", 2) == 0) {
-		v = xmlrpc_parse_json(&env, word + 2);
+		v = new_json(&env, word, msg, msglen);
 		if (env.fault_occurred) {
 			snprintf(msg, msglen, "\"%s\": not JSON: %s", word, env.fault_string);
 			xmlrpc_env_clean(&env);
@@ -168,7 +201,7 @@ vactl_parse_arg(const char *word, char *msg, size_t msglen)
 			free(data);
 		}
 	} else {
-		v = new_string(&env, word);
+		v = new_string(&env, word, 0, msg, msglen);
 	}
 	if (env.fault_occurred) {
 		snprintf(msg, msglen, "\"%s\": %s", word, env.fault_string);
@@ -283,23 +316,20 @@ vactl_member_string(xmlrpc_value *st, const char *key, size_t *len)
 {
 	xmlrpc_env env;
 	xmlrpc_value *m = member(st, key);
-	const char *s = NULL;
+	char *s = NULL;
 	size_t n = 0;
 
 	if (!m)
 		return NULL;
 	xmlrpc_env_init(&env);
-	if (xmlrpc_value_type(m) == XMLRPC_TYPE_STRING)
-		xmlrpc_read_string_lp(&env, m, &n, &s);
-	else
-		xmlrpc_faultf(&env, "not a string");
+	va_text_read(&env, m, &s, &n);
 	if (env.fault_occurred)
 		s = NULL;
 	xmlrpc_env_clean(&env);
 	xmlrpc_DECREF(m);
 	if (s && len)
 		*len = n;
-	return (char *)s;
+	return s;
 }
 
 const char *
@@ -403,16 +433,17 @@ print_scalar(FILE *f, xmlrpc_value *v, int json)
 		break;
 	}
 	case XMLRPC_TYPE_STRING: {
-		const char *s = NULL;
+		char *s = NULL;
 		size_t len = 0;
-		xmlrpc_read_string_lp(&env, v, &len, &s);
+		va_text_read(&env, v, &s, &len);
 		if (env.fault_occurred)
 			break;
-		if (json || memchr(s, '\n', len) || len == 0)
+		/* A line break would break the line-per-item layout. */
+		if (json || memchr(s, '\n', len) || memchr(s, '\r', len) || len == 0)
 			vactl_json_string(f, s, len);
 		else
 			fwrite(s, 1, len, f);
-		free((void *)s);
+		free(s);
 		break;
 	}
 	case XMLRPC_TYPE_BASE64: {
@@ -578,18 +609,18 @@ print_nested(FILE *f, xmlrpc_value *v, int indent)
 		for (int pass = 0; pass < 2; pass++) {
 			for (int i = 0; i < n && !env.fault_occurred; i++) {
 				xmlrpc_value *key = NULL, *val = NULL;
-				const char *k = NULL;
+				char *k = NULL;
 				size_t klen = 0;
 				xmlrpc_struct_read_member(&env, v, (unsigned)i, &key, &val);
 				if (env.fault_occurred)
 					break;
-				xmlrpc_read_string_lp(&env, key, &klen, &k);
+				va_text_read(&env, key, &k, &klen);
 				if (!env.fault_occurred) {
 					if (pass == 0 && (int)klen > width && !is_composite(val))
 						width = (int)klen;
 					if (pass == 1)
 						print_member(f, k, klen, width, val, indent);
-					free((void *)k);
+					free(k);
 				}
 				xmlrpc_DECREF(key);
 				xmlrpc_DECREF(val);
@@ -614,15 +645,15 @@ vactl_print_value(FILE *f, xmlrpc_value *v)
 	if (xmlrpc_value_type(v) == XMLRPC_TYPE_STRING) {
 		/* A string alone is printed as it is. */
 		xmlrpc_env env;
-		const char *s = NULL;
+		char *s = NULL;
 		size_t len = 0;
 		xmlrpc_env_init(&env);
-		xmlrpc_read_string_lp(&env, v, &len, &s);
+		va_text_read(&env, v, &s, &len);
 		if (!env.fault_occurred) {
 			fwrite(s, 1, len, f);
 			if (len == 0 || s[len - 1] != '\n')
 				putc('\n', f);
-			free((void *)s);
+			free(s);
 		}
 		xmlrpc_env_clean(&env);
 		return;

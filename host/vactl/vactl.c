@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "text.h"
 #include "vactl.h"
 
 /* Longest text "clipboard set -" reads (the agent's cap is 1 MiB). */
@@ -577,12 +578,12 @@ dmesg_option(void *ctx, const char *cmd, int opt, const char *arg)
 	return no_own_option(ctx, cmd, opt, arg);
 }
 
-/* Prints a string result as it is (no newline added), or as JSON. */
+/* Prints a string result as it is (raw UTF-8, no newline added), or as JSON. */
 static void
 print_text(struct vactl *v, xmlrpc_value *res, const char *key)
 {
 	xmlrpc_env env;
-	const char *s = NULL;
+	char *s = NULL;
 	size_t len = 0;
 
 	if (v->json) {
@@ -593,13 +594,13 @@ print_text(struct vactl *v, xmlrpc_value *res, const char *key)
 	if (key) {
 		s = vactl_member_string(res, key, &len);
 	} else {
-		xmlrpc_read_string_lp(&env, res, &len, &s);
+		va_text_read(&env, res, &s, &len);
 		if (env.fault_occurred)
 			s = NULL;
 	}
 	if (s)
 		fwrite(s, 1, len, stdout);
-	free((void *)s);
+	free(s);
 	xmlrpc_env_clean(&env);
 }
 
@@ -713,37 +714,21 @@ cmd_clipboard(struct vactl *v, int argc, char **argv)
 			}
 			text = input;
 		}
-		if (memchr(text, '\0', len)) {
-			fprintf(stderr, "vactl: clipboard set: the text holds a NUL byte; the "
-				"clipboard takes text only\n");
+		/* Refused here, saying where, rather than by the agent. */
+		char why[160];
+		if (vactl_text_check(text, len, why, sizeof(why)) < 0) {
+			vactl_usage_error("clipboard set", "%s: %s (the clipboard takes UTF-8 text "
+					  "that XML can carry)", input ? "standard input" : "TEXT",
+					  why);
 			free(input);
-			return VACTL_EXIT_FAULT;
-		}
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
-		xmlrpc_validate_utf8(&env, text, len);
-		if (env.fault_occurred) {
-			fprintf(stderr, "vactl: clipboard set: the text is not valid UTF-8; the "
-				"clipboard takes UTF-8 text only\n");
-			xmlrpc_env_clean(&env);
-			free(input);
-			return VACTL_EXIT_FAULT;
+			return VACTL_EXIT_USAGE;
 		}
 		if ((rc = ready(v))) {
-			xmlrpc_env_clean(&env);
 			free(input);
 			return rc;
 		}
-		xmlrpc_value *p = xmlrpc_build_value(&env, "(s#)", text, len);
+		res = vactl_callf(v, &err, "va.clipboard.set", "(s#)", text, len);
 		free(input);
-		if (env.fault_occurred) {
-			fprintf(stderr, "vactl: clipboard set: %s\n", env.fault_string);
-			xmlrpc_env_clean(&env);
-			return VACTL_EXIT_FAULT;
-		}
-		xmlrpc_env_clean(&env);
-		res = vactl_call(v, "va.clipboard.set", p, &err);
-		xmlrpc_DECREF(p);
 		if (!res)
 			return vactl_report(v, "clipboard set", &err);
 		if (v->json) {
@@ -766,9 +751,16 @@ cmd_stat(struct vactl *v, int argc, char **argv)
 	struct vactl_error err = { 0 };
 	int rc = simple_cmd(v, argc, argv, 1, 1);
 
-	if (rc || (rc = ready(v)))
+	if (rc)
 		return rc;
 	const char *path = argv[optind];
+	char why[160];
+	if (vactl_text_check(path, strlen(path), why, sizeof(why)) < 0) {
+		vactl_usage_error("stat", "REMOTE: %s", why);
+		return VACTL_EXIT_USAGE;
+	}
+	if ((rc = ready(v)))
+		return rc;
 	xmlrpc_value *res = vactl_callf(v, &err, "va.file.stat", "(s)", path);
 	if (!res)
 		return vactl_report(v, "stat", &err);
@@ -902,29 +894,29 @@ print_event_data(xmlrpc_value *data)
 	int n = xmlrpc_struct_size(&env, data);
 	for (int i = 0; i < n && !env.fault_occurred; i++) {
 		xmlrpc_value *key = NULL, *val = NULL;
-		const char *k = NULL;
+		char *k = NULL;
 		size_t klen = 0;
 		xmlrpc_struct_read_member(&env, data, (unsigned)i, &key, &val);
 		if (env.fault_occurred)
 			break;
-		xmlrpc_read_string_lp(&env, key, &klen, &k);
+		va_text_read(&env, key, &k, &klen);
 		if (!env.fault_occurred) {
 			putchar(' ');
 			fwrite(k, 1, klen, stdout);
 			putchar('=');
-			const char *s = NULL;
+			char *s = NULL;
 			size_t len = 0;
 			if (xmlrpc_value_type(val) == XMLRPC_TYPE_STRING) {
-				xmlrpc_read_string_lp(&env, val, &len, &s);
+				va_text_read(&env, val, &s, &len);
 				if (!env.fault_occurred && bare_word(s, len))
 					fwrite(s, 1, len, stdout);
 				else if (!env.fault_occurred)
 					vactl_json_string(stdout, s, len);
-				free((void *)s);
+				free(s);
 			} else {
 				vactl_print_json(stdout, val);
 			}
-			free((void *)k);
+			free(k);
 		}
 		xmlrpc_DECREF(key);
 		xmlrpc_DECREF(val);

@@ -4,18 +4,24 @@
  * share.
  *
  *   vactl.c           options, commands, exit codes
- *   vactl-rpc.c       the connection: URL, credentials, the xmlrpc-c
- *                     client (its curl transport for http:, ours for
- *                     unix:), calls one at a time or several in flight,
- *                     and faults turned into plain words
- *   vactl-unix.c      an xmlrpc-c client transport that speaks HTTP over a
- *                     unix socket (libcurl's CURLOPT_UNIX_SOCKET_PATH;
- *                     xmlrpc-c 1.33's curl transport cannot)
+ *   vactl-rpc.c       the connection: URL, credentials, calls one at a
+ *                     time or several in flight (serialised and parsed by
+ *                     common/rpc.h and common/xmlgate.h), and faults
+ *                     turned into plain words
+ *   vactl-http.c      the HTTP client (libcurl's multi interface) under
+ *                     every call: http:, https: and unix: URLs, Basic
+ *                     authentication, timeouts, interrupts
+ *   vactl-text.c      the strings vactl sends, checked and built in the
+ *                     value form (common/text.h), vactl_callf's builder
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
  *   vactl-guest.c     the commands of the guest's operations (net, time,
  *                     os, users, fs, disks, cpu, stats)
+ *
+ * Strings: inside vactl, string values hold common/text.h's value form
+ * (what va_text_value() builds and va_rpc_parse_response() gives); what
+ * vactl prints is raw UTF-8 (va_text_read(), vactl_member_string()).
  *
  * Everything runs on one thread.  Functions that can fail return an exit
  * code (VACTL_EXIT_*) after printing the reason on stderr, or fill a
@@ -24,12 +30,14 @@
 #ifndef VACTL_H
 #define VACTL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include <xmlrpc-c/base.h>
-#include <xmlrpc-c/client.h>
+
+#include "buf.h"
 
 /* What vactl and va-proxy agree on: defaults, the secret file, guest
  * names, limits, fault codes. */
@@ -45,8 +53,8 @@
 #define VACTL_DEFAULT_TIMEOUT_S 60
 _Static_assert(VACTL_DEFAULT_TIMEOUT_S > VA_PROXY_DEFAULT_CALL_TIMEOUT,
 	       "vactl must wait longer than the proxy's default --call-timeout");
-/* Longest XML answer accepted (xmlrpc-c's default limit is 512 KiB): at
- * least the largest body the proxy forwards. */
+/* Longest XML answer accepted: at least the largest body the proxy
+ * forwards. */
 #define VACTL_XML_LIMIT (96u * 1024 * 1024)
 _Static_assert(VACTL_XML_LIMIT >= VA_PROXY_MAX_FRAME_MAX,
 	       "vactl must accept the largest answer the proxy forwards");
@@ -54,11 +62,6 @@ _Static_assert(VACTL_XML_LIMIT >= VA_PROXY_MAX_FRAME_MAX,
 /* A number macro's digits, for help texts and messages. */
 #define VACTL_STR_(x) #x
 #define VACTL_STR(x) VACTL_STR_(x)
-
-/* How often vactl_run_pending() lets libcurl start calls that completions queued (ms). */
-#define VACTL_POLL_MS 2
-/* How often a lone call lets libcurl check its timeout (ms). */
-#define VACTL_WAIT_SLICE_MS 50
 
 enum vactl_err_kind {
 	VACTL_ERR_NONE,
@@ -77,7 +80,7 @@ struct vactl_error {
 	char msg[1024];  /* the server's (or libcurl's) own words */
 };
 
-struct vactl_unix;
+struct vactl_http;
 
 struct vactl {
 	/* Options. */
@@ -90,16 +93,14 @@ struct vactl {
 
 	/* The connection, set up by vactl_connect(). */
 	char *display_url;       /* for messages, without credentials */
-	char *http_url;          /* what xmlrpc-c is given */
+	char *http_url;          /* what libcurl is given */
 	char *unix_path;         /* NULL for http: */
 	char *user, *password;
 	const char *password_from; /* "the URL", the auth file's path, or NULL */
 	char auth_note[512];     /* why no password was found, for a 401 */
 	unsigned extra_wait_ms;  /* added to the timeout (long polls) */
-	xmlrpc_client *client;
-	xmlrpc_server_info *server;
-	struct vactl_unix *unix_transport;
-	int in_flight;           /* calls started and not completed */
+	struct vactl_http *http; /* vactl-http.c's, once connected */
+	int in_flight;           /* vactl_start's calls not completed */
 };
 
 /* Set by SIGINT/SIGTERM/SIGHUP while push, pull or events run. */
@@ -112,18 +113,27 @@ extern int vactl_interrupted;
  * or an exit code after printing why.
  */
 int vactl_setup(struct vactl *v);
-/* Creates the client on first use; returns 0 or an exit code (printed). */
+/* Sets the HTTP client up on first use; returns 0 or an exit code (printed). */
 int vactl_connect(struct vactl *v);
 void vactl_cleanup(struct vactl *v);
 
 /*
  * One call, waiting for its answer.  params is an array (the caller keeps
- * its reference).  Returns the result (the caller owns it), or NULL with
- * err set.
+ * its reference) whose strings hold the value form (va_text_value).
+ * Returns the result (the caller owns it; its strings in the value form:
+ * read them with va_text_read or vactl_member_string), or NULL with err
+ * set.
  */
 xmlrpc_value *vactl_call(struct vactl *v, const char *method, xmlrpc_value *params,
 			 struct vactl_error *err);
-/* vactl_call with parameters from an xmlrpc_build_value format, e.g. "(ii)". */
+/*
+ * vactl_call with parameters from an xmlrpc_build_value format, e.g.
+ * "(si)".  Strings ("s", "s#", struct keys) are raw UTF-8, built with
+ * va_text_value: text XML cannot carry fails the call (a VACTL_ERR_LOCAL
+ * error saying why) before anything is sent.  The codes
+ * i b d I s s# 6 n A S V ( ) { } are built so; a format with any other
+ * code is built by xmlrpc-c as it is (its strings then only up to U+FFFF).
+ */
 xmlrpc_value *vactl_callf(struct vactl *v, struct vactl_error *err, const char *method,
 			  const char *format, ...);
 
@@ -140,6 +150,12 @@ int vactl_start(struct vactl *v, const char *method, xmlrpc_value *params,
 		vactl_done_fn *done, void *arg, struct vactl_error *err);
 /* Runs until no call is in flight (completions may start new ones). */
 void vactl_run_pending(struct vactl *v);
+/*
+ * An answer's body -> the result (a new reference), or NULL with err set
+ * (VACTL_ERR_FAULT with the fault's code and raw UTF-8 message, or
+ * VACTL_ERR_PROTOCOL when the body is not an XML-RPC response).
+ */
+xmlrpc_value *vactl_parse_answer(const char *body, size_t len, struct vactl_error *err);
 
 /*
  * Prints "vactl: " what, ": " and the error in plain words on stderr, and
@@ -152,32 +168,90 @@ int vactl_exit_code(const struct vactl_error *err);
 void vactl_error_local(struct vactl_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* ---- vactl-unix.c ---- */
+/* ---- vactl-http.c ---- */
 
 /*
- * A transport for xmlrpc_client_create (clientparms transportOpsP and
- * transportP) that posts to http_url through the unix socket at path.
- * timeout_ms 0: none.  NULL on failure (out of memory).
+ * A post: one HTTP POST of an XML body to the proxy, on an easy handle of
+ * its own (reused for the next post, with its keep-alive connection).
+ * All of a vactl's posts run in one libcurl multi handle.
  */
-struct vactl_unix *vactl_unix_new(const char *path, const char *http_url, unsigned long timeout_ms);
-void vactl_unix_free(struct vactl_unix *u);
-const struct xmlrpc_client_transport_ops *vactl_unix_ops(void);
-xmlrpc_client_transport *vactl_unix_transport(struct vactl_unix *u);
+struct vactl_post;
+/*
+ * A post ended: body[0..len) is the answer of HTTP 200 (valid until the
+ * post starts again or is freed), or err says why there is none.  It may
+ * start posts (this one too) and run vactl_http_run itself.
+ */
+typedef void vactl_post_done_fn(void *arg, const char *body, size_t len,
+				const struct vactl_error *err);
+/* The multi handle (after vactl_setup); 0, or -1 out of memory. */
+int vactl_http_open(struct vactl *v);
+/* Frees it; every post the callers own must be freed first. */
+void vactl_http_close(struct vactl *v);
+/* A new idle post to v's URL with v's credentials (opens the client); NULL: no memory. */
+struct vactl_post *vactl_post_new(struct vactl *v);
+/* Frees a post (one in flight is dropped without its completion). */
+void vactl_post_free(struct vactl_post *p);
+/* An idle post from v's pool (or a new one), and back into the pool. */
+struct vactl_post *vactl_post_get(struct vactl *v);
+void vactl_post_put(struct vactl_post *p);
+/* The body to send, which the caller writes; not to be touched while busy. */
+struct va_buf *vactl_post_body(struct vactl_post *p);
+/*
+ * Starts posting the body (timeout: --timeout plus extra_wait_ms);
+ * done runs from vactl_http_run.  0, or -1 with err set (done never runs).
+ */
+int vactl_post_start(struct vactl_post *p, vactl_post_done_fn *done, void *arg,
+		     struct vactl_error *err);
+/* Runs the posts until none is in flight, or until *stop (stop may be NULL). */
+void vactl_http_run(struct vactl *v, const int *stop);
+
+/* ---- vactl-text.c ---- */
+
+/*
+ * 0 when s[0..len) is text XML can carry, else -1 with msg saying what
+ * and where ("a UTF-16 surrogate at byte 5").
+ */
+int vactl_text_check(const char *s, size_t len, char *msg, size_t msglen);
+/*
+ * JSON text -> the same JSON with every string literal rewritten so that
+ * xmlrpc-c's JSON parser builds it in the value form (\uD83D\uDE00 pairs
+ * and raw characters above U+FFFF, CR, U+E000 escaped), appended to out.
+ * 0; -EILSEQ with *bad_at and *why when a string holds text XML cannot
+ * carry; -ENOMEM.  A malformed literal is left as it is, for xmlrpc-c's
+ * parser to report.
+ */
+int vactl_json_text_form(const char *s, size_t len, struct va_buf *out, size_t *bad_at,
+			 const char **why);
+/* vactl_callf's parameters (see there); NULL with env set on failure. */
+xmlrpc_value *vactl_build_params(xmlrpc_env *env, const char *format, va_list ap);
 
 /* ---- vactl-value.c ---- */
 
 /*
  * A parameter from a typed word: i:42, i8:42, s:text, b:true, d:1.5, n:
  * (nil), j:JSON (arrays and structs), @FILE (base64 of the file's bytes),
- * anything else a string.  Returns a new value, or NULL with a message
- * in msg.
+ * anything else a string (built with va_text_value).  Returns a new
+ * value, or NULL with a message in msg (text that cannot be sent: what
+ * and at which byte of the word).
  */
 xmlrpc_value *vactl_parse_arg(const char *word, char *msg, size_t msglen);
-/* Prints v readably: scalars as they are, structs as "key: value" lines. */
+/*
+ * Prints v readably: scalars as they are, structs as "key: value" lines.
+ * Strings are raw UTF-8; one inside a list or struct that holds a line
+ * break (LF or CR) or is empty is printed as a JSON literal.
+ */
 void vactl_print_value(FILE *f, xmlrpc_value *v);
-/* Prints v as JSON on one line (base64 as a base64 string, nil as null). */
+/*
+ * Prints v as JSON on one line (base64 as a base64 string, nil as null).
+ * Strings are raw UTF-8 (vactl_json_string).
+ */
 void vactl_print_json(FILE *f, xmlrpc_value *v);
-/* JSON string literal of s (len bytes). */
+/*
+ * JSON string literal of the raw text s (len bytes): '"', '\\' and the
+ * control characters escaped (\n, \r, \t, \u00XX; DEL as \u007f), every
+ * other character as its UTF-8 (an emoji as its 4 bytes, not as a
+ * \uD83D\uDE00 pair).
+ */
 void vactl_json_string(FILE *f, const char *s, size_t len);
 /* An int or i8 value: 0, or -1 when v is of another type. */
 int vactl_value_int64(xmlrpc_value *v, int64_t *out);
@@ -185,7 +259,7 @@ int vactl_value_int64(xmlrpc_value *v, int64_t *out);
 int vactl_member_int64(xmlrpc_value *st, const char *key, int64_t *out);
 int vactl_member_bool(xmlrpc_value *st, const char *key, int *out);
 int vactl_member_double(xmlrpc_value *st, const char *key, double *out);
-/* A malloc'ed copy (NUL-terminated; *len without it), or NULL. */
+/* A malloc'ed copy in raw UTF-8 (NUL-terminated; *len without it), or NULL. */
 char *vactl_member_string(xmlrpc_value *st, const char *key, size_t *len);
 /* "2024-11-25 08:30:01" (local time) into buf. */
 const char *vactl_format_time(double t, char *buf, size_t len);

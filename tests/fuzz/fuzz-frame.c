@@ -4,18 +4,21 @@
  *
  * Input layout:
  *   byte 0        the parser's maximum body (see max_body_for())
- *   byte 1        how many slice-length bytes follow (1..8)
+ *   byte 1        bits 0-2: how many slice-length bytes follow (1..8);
+ *                 bit 7: the rest is a recipe of binary frames (build())
  *   those bytes   slice lengths, used in turn (see slice_len())
  *   the rest      the bytes fed to the parser
  *
- * The rest is parsed twice, all at once and in the slices given; both runs
- * must report the same events (frame count, error codes, fields through a
- * hash) and the same stats.  Every frame of the first run is also written
- * again with va_frame_write() and parsed back, and must come out the same
- * (unless its rewritten header block is over the limit).
+ * The rest is parsed three times: all at once, in the slices given, and
+ * all at once with the parser paused after every frame (then fed the
+ * rest); all runs must report the same events (frame count, error codes,
+ * fields through a hash) and the same stats.  Every frame of the first run
+ * is also written again with va_frame_write() and parsed back, and must
+ * come out the same (unless its rewritten header block is over the
+ * limit); a stuffed frame is stuffed again by the writer.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -Icommon \
- *       tests/fuzz/fuzz-frame.c common/frame.c common/buf.c -o fuzz-frame
+ *       tests/fuzz/fuzz-frame.c common/frame.c common/buf.c common/stuff.c -o fuzz-frame
  */
 #include "config.h"
 
@@ -28,12 +31,14 @@
 
 #include "buf.h"
 #include "frame.h"
+#include "stuff.h"
 
 struct tally {
 	va_frame_parser *p;
 	size_t max_body;
 	uint64_t frames, errors, hash;
 	bool round_trip; /* rewrite and reparse each frame */
+	bool pause;      /* pause the parser after each frame */
 };
 
 static void
@@ -107,10 +112,17 @@ check_frame(const struct va_frame *f, bool partial)
 	if (partial) {
 		check(!f->body && f->body_len == 0, "partial with a body");
 	} else {
+		const char *ce = va_frame_header(f, "Content-Encoding");
 		check(f->body && f->body[f->body_len] == 0, "body NUL");
-		check(!memchr(f->body, 0xff, f->body_len), "0xFF in a body");
+		/* Only a stuffed body may hold 0xFF once decoded. */
+		check(ce || !memchr(f->body, 0xff, f->body_len), "0xFF in a body");
+		check(!ce || strcasecmp(ce, VA_STUFF_CODING) == 0, "other coding accepted");
 		const char *cl = va_frame_header(f, "Content-Length");
 		check(cl != NULL, "frame without Content-Length");
+		uint64_t wire = strtoull(cl, NULL, 10);
+		/* Decoded: never longer; and exactly the stuffed length. */
+		check(ce ? wire == va_stuff_len(f->body_len, va_stuff_count(f->body, f->body_len))
+			 : wire == f->body_len, "Content-Length and body disagree");
 	}
 }
 
@@ -239,6 +251,8 @@ on_frame(void *opaque, struct va_frame *f)
 	if (t->round_trip)
 		round_trip(f, t->max_body);
 	va_frame_free(f);
+	if (t->pause)
+		va_frame_parser_pause(t->p);
 }
 
 static void
@@ -246,7 +260,7 @@ on_error(void *opaque, enum va_frame_error err, const struct va_frame *partial)
 {
 	struct tally *t = opaque;
 
-	check(err >= VA_FRAME_ERR_TORN && err <= VA_FRAME_ERR_TRANSFER_ENCODING,
+	check(err >= VA_FRAME_ERR_TORN && err <= VA_FRAME_ERR_BAD_STUFFING,
 	      "error code");
 	check(va_frame_strerror(err) != NULL, "strerror");
 	t->errors++;
@@ -284,8 +298,17 @@ run(struct tally *t, const uint8_t *d, size_t len, const uint8_t *slices,
 
 	t->p = va_frame_parser_new(t->max_body, &ops, t);
 	check(t->p != NULL, "parser_new");
-	if (!slices) {
-		va_frame_parser_feed(t->p, d, len);
+	if (t->pause) {
+		uint64_t before = t->frames;
+		for (size_t off = 0; off < len;) {
+			size_t used = va_frame_parser_feed(t->p, d + off, len - off);
+			check(used == len - off || t->frames > before, "paused without a frame");
+			check(used > 0 || t->frames > before, "no progress");
+			before = t->frames;
+			off += used;
+		}
+	} else if (!slices) {
+		check(va_frame_parser_feed(t->p, d, len) == len, "feed consumed less");
 	} else {
 		for (size_t off = 0, i = 0; off < len; i++) {
 			size_t n = slice_len(slices[i % nslices]);
@@ -299,6 +322,60 @@ run(struct tally *t, const uint8_t *d, size_t len, const uint8_t *slices,
 	va_frame_parser_free(t->p);
 	check(st->frames == t->frames, "frames counted");
 	check(st->torn + st->errors == t->errors, "errors counted");
+}
+
+/*
+ * The binary recipe: records of [op][len][len bytes] until the input
+ * ends.  op & 3: 0 raw bytes as they are; 1 a stuffed request with those
+ * bytes as its body; 2 a stuffed response; 3 a stuffed request, damaged:
+ * with op & 0x80, the byte at ((op >> 2) & 31) / 32 of the frame
+ * replaced by the record's first byte (a bad escape, a 0xFF, a broken
+ * head...), else cut after (op >> 2) / 64 of it (a torn frame).  Makes
+ * the stuffed paths reachable without the fuzzer having to find the
+ * header.
+ */
+static void
+build(struct va_buf *out, const uint8_t *d, size_t len)
+{
+	static const struct va_frame_header h[] = {
+		{ (char *)"Content-Type", (char *)"application/octet-stream" },
+		{ (char *)"Content-Encoding", (char *)VA_STUFF_CODING },
+		{ (char *)"X-Virtagent-Client-Tag", (char *)"0123456789abcdef.1" },
+	};
+	size_t i = 0;
+
+	while (i + 2 <= len) {
+		uint8_t op = d[i];
+		size_t n = d[i + 1];
+		i += 2;
+		if (n > len - i)
+			n = len - i;
+		const uint8_t *b = d + i;
+		i += n;
+		size_t at = out->len;
+		int r = 0;
+		switch (op & 3) {
+		case 0:
+			r = va_buf_append(out, b, n);
+			break;
+		case 1:
+		case 3:
+			r = va_frame_write(out, "POST /RPC2 HTTP/1.1", h, 3, b, n);
+			break;
+		case 2:
+			r = va_frame_write(out, "HTTP/1.1 200 OK", h, 2, b, n);
+			break;
+		}
+		check(r == 0, "writer refused a recipe frame");
+		if ((op & 3) == 3) {
+			size_t flen = out->len - at;
+			size_t pos = at + flen * ((op >> 2) & 31) / 32;
+			if ((op & 0x80) && n > 0 && pos < out->len)
+				out->data[pos] = b[0];
+			else
+				out->len = at + flen * (op >> 2) / 64;
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -315,14 +392,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *slices = data + 2;
 	const uint8_t *in = data + 2 + nslices;
 	size_t len = size - 2 - nslices;
+	struct va_buf recipe;
+
+	va_buf_init(&recipe);
+	if (data[1] & 0x80) {
+		build(&recipe, in, len);
+		in = recipe.data;
+		len = recipe.len;
+	}
 
 	struct tally whole = { .max_body = max_body, .hash = 14695981039346656037ULL,
 			       .round_trip = true };
 	struct tally sliced = { .max_body = max_body, .hash = 14695981039346656037ULL };
-	struct va_frame_stats a, b;
+	struct tally paused = { .max_body = max_body, .hash = 14695981039346656037ULL,
+				.pause = true };
+	struct va_frame_stats a, b, c;
 
 	run(&whole, in, len, NULL, 0, &a);
 	run(&sliced, in, len, slices, nslices, &b);
+	run(&paused, in, len, NULL, 0, &c);
 
 	check(whole.frames == sliced.frames, "frame count differs by slicing");
 	check(whole.errors == sliced.errors, "error count differs by slicing");
@@ -330,5 +418,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(a.frames == b.frames && a.torn == b.torn &&
 	      a.errors == b.errors && a.skipped == b.skipped,
 	      "stats differ by slicing");
+	check(whole.hash == paused.hash && a.frames == c.frames && a.torn == c.torn &&
+	      a.errors == c.errors && a.skipped == c.skipped, "pausing changed the events");
+	va_buf_free(&recipe);
 	return 0;
 }
