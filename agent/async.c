@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "serve.h"
+#include "text.h"
 #include "xmlgate.h"
 
 struct call {
@@ -95,7 +96,7 @@ va_async_start(struct va_jobs *jobs, const struct va_async_method *m, void *stat
 	if (c)
 		c->tag = strdup(call->tag);
 	if (job && (!c || !c->tag)) {
-		xmlrpc_faultf(&env, "%s: out of memory", m->name);
+		va_fault(&env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", m->name);
 	} else if (job) {
 		c->m = m;
 		c->job = job;
@@ -107,11 +108,11 @@ va_async_start(struct va_jobs *jobs, const struct va_async_method *m, void *stat
 			return 1;
 		}
 		if (r == -EBUSY)
-			xmlrpc_env_set_fault_formatted(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "%s: busy: the agent runs as many blocking jobs as it may at once; "
 			    "try again when one has finished", m->name);
 		else
-			xmlrpc_env_set_fault_formatted(&env, XMLRPC_INTERNAL_ERROR,
+			va_fault(&env, XMLRPC_INTERNAL_ERROR,
 			    "%s: cannot start a thread: %s", m->name, strerror(-r));
 	}
 	va_async_answer(call->s, call->epoch, call->tag, &env, NULL);

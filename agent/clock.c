@@ -41,6 +41,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 #define NS INT64_C(1000000000)
 /* /etc/timezone and the /etc/localtime link are a line. */
@@ -143,7 +144,7 @@ method_time_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	int state = adjtimex(&tx);
 	int64_t ns = now_ns();
 	if (state < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.time.get: adjtimex: %s", strerror(errno));
 		return NULL;
 	}
@@ -180,7 +181,7 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 			xmlrpc_read_double(env, v, &d);
 			xmlrpc_DECREF(v);
 			if (!env->fault_occurred && !(d >= 0 && d < 9.2e9)) {
-				xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+				va_fault(env, XMLRPC_INDEX_ERROR,
 				    "va.time.set: %g seconds is out of range (1970 to 2262)", d);
 				return NULL;
 			}
@@ -194,7 +195,7 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 			return NULL;
 		va_log_info("va.time.set %" PRId64, ns);
 		if (ns < 0) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "va.time.set: ns %" PRId64 " is before 1970", ns);
 			return NULL;
 		}
@@ -202,7 +203,7 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 		va_log_info("va.time.set (from the RTC)");
 		r = rtc_read(&secs, &rtc);
 		if (r < 0) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+			va_fault(env, XMLRPC_INTERNAL_ERROR,
 			    "va.time.set: cannot read the RTC (%s): %s", rtc, strerror(-r));
 			return NULL;
 		}
@@ -210,7 +211,7 @@ method_time_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	}
 	struct timespec ts = { .tv_sec = (time_t)(ns / NS), .tv_nsec = (long)(ns % NS) };
 	if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
-		xmlrpc_env_set_fault_formatted(env, errno == EINVAL ? XMLRPC_INDEX_ERROR :
+		va_fault(env, errno == EINVAL ? XMLRPC_INDEX_ERROR :
 		    XMLRPC_INTERNAL_ERROR, "va.time.set: clock_settime: %s", strerror(errno));
 		return NULL;
 	}
@@ -291,7 +292,7 @@ method_timezone(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	tzset();
 	time_t now = time(NULL);
 	if (!localtime_r(&now, &tm)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.timezone: localtime: %s", strerror(errno));
 		return NULL;
 	}

@@ -38,6 +38,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 #define CPU_DIR "/sys/devices/system/cpu"
 #define LIST_MAX 65536
@@ -95,7 +96,7 @@ read_list(xmlrpc_env *env, const char *method, const char *name, unsigned char *
 	char *text = va_read_file(path, LIST_MAX, NULL, NULL);
 	int n = text ? va_cpu_list_parse(text, set) : -1;
 	if (n < 0)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: %s: %s", method, path,
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: %s: %s", method, path,
 		    text ? "not a CPU list" : strerror(errno));
 	free(text);
 	return n;
@@ -122,7 +123,7 @@ method_cpu_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *
 	present = malloc(VA_CPU_MAX);
 	online = malloc(VA_CPU_MAX);
 	if (!present || !online) {
-		xmlrpc_faultf(env, "va.cpu.list: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.cpu.list: out of memory");
 		goto out;
 	}
 	if (read_list(env, "va.cpu.list", "present", present) < 0 ||
@@ -174,25 +175,25 @@ set_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 		return NULL;
 	va_log_info("va.cpu.set %" PRId64 " %s", cpu, on ? "online" : "offline");
 	if (cpu == 0) {
-		xmlrpc_env_set_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.cpu.set: cpu0 is never changed by the agent");
 		return NULL;
 	}
 	snprintf(path, sizeof(path), CPU_DIR "/cpu%" PRId64, cpu);
 	if (cpu < 0 || cpu >= VA_CPU_MAX || access(path, F_OK) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR, "va.cpu.set: no cpu%" PRId64,
+		va_fault(env, XMLRPC_INDEX_ERROR, "va.cpu.set: no cpu%" PRId64,
 		    cpu);
 		return NULL;
 	}
 	if (!can_offline((unsigned)cpu)) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.cpu.set: cpu%" PRId64 " cannot be hot-plugged (no online file)", cpu);
 		return NULL;
 	}
 	struct set_job *j = calloc(1, sizeof(*j));
 	online = malloc(VA_CPU_MAX);
 	if (!j || !online) {
-		xmlrpc_faultf(env, "va.cpu.set: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.cpu.set: out of memory");
 		free(j);
 		free(online);
 		return NULL;
@@ -238,7 +239,7 @@ set_finish(xmlrpc_env *env, void *opaque)
 	struct set_job *j = opaque;
 
 	if (j->err) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.cpu.set: cpu%u %s: %s", j->cpu, j->online ? "online" : "offline",
 		    j->err == EBUSY && !j->online ? "Device or resource busy (the last online CPU?)" :
 		    strerror(j->err));
@@ -403,7 +404,7 @@ method_stats(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 	for (int i = 0; i < 5; i++) {
 		text[i] = va_read_file(files[i], VA_STATS_FILE_MAX, NULL, NULL);
 		if (!text[i]) {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "va.stats: %s: %s",
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "va.stats: %s: %s",
 			    files[i], strerror(errno));
 			goto out;
 		}

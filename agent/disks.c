@@ -26,6 +26,7 @@
 
 #include "disks.h"
 #include "methods.h"
+#include "text.h"
 
 /* sysroot + fmt..., into buf; 0, or -1 when too long. */
 static int
@@ -166,7 +167,7 @@ va_disk_value(xmlrpc_env *env, const char *sysroot, const char *name)
 	if (strchr(name, '/') || name[0] == '.' ||
 	    path_of(dir, sizeof(dir), sysroot, "/sys/block/%s", name) < 0 ||
 	    access(dir, F_OK) < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR, "no disk %s", name);
+		va_fault(env, XMLRPC_INDEX_ERROR, "no disk %s", name);
 		return NULL;
 	}
 	if ((size_t)snprintf(link, sizeof(link), "%s/device", dir) < sizeof(link) &&
@@ -296,6 +297,7 @@ va_disks_of(xmlrpc_env *env, const char *sysroot, unsigned major, unsigned minor
 		xmlrpc_env e2;
 		xmlrpc_env_init(&e2);
 		disks_below(&e2, sysroot, slash + 1, arr, 0);
+		/* e2's message is in the value form already: copied as it is. */
 		if (e2.fault_occurred && e2.fault_code != XMLRPC_INDEX_ERROR)
 			xmlrpc_env_set_fault(env, e2.fault_code, e2.fault_string);
 		xmlrpc_env_clean(&e2);
@@ -405,7 +407,7 @@ va_disks_list(xmlrpc_env *env, const char *sysroot, const struct va_mounts *m)
 		xmlrpc_value *d = disk_entry(&e2, sysroot, v[i], m);
 		if (d)
 			va_append(env, arr, d);
-		else if (e2.fault_code != XMLRPC_INDEX_ERROR)
+		else if (e2.fault_code != XMLRPC_INDEX_ERROR)	/* value form: copied */
 			xmlrpc_env_set_fault(env, e2.fault_code, e2.fault_string);
 		xmlrpc_env_clean(&e2);
 	}

@@ -355,7 +355,7 @@ freeze_finish(xmlrpc_env *env, struct fz_job *j)
 	struct freeze *fz = j->fz;
 
 	if (j->failed_at < j->n) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.fs.freeze: %s: FIFREEZE: %s; nothing is frozen", j->paths[j->failed_at],
 		    strerror(j->err[j->failed_at]));
 		set_thawed(fz);
@@ -445,7 +445,7 @@ thaw_finish(xmlrpc_env *env, struct fz_job *j)
 		xmlrpc_env_clean(&e2);
 	}
 	if (left) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.fs.thaw: FITHAW failed, still frozen: %s", failed);
 		return NULL;
 	}
@@ -587,7 +587,7 @@ gate(void *arg, const char *method, xmlrpc_env *env)
 	if (fz->deadline > 0)
 		snprintf(wd, sizeof(wd), " (or the watchdog, in %" PRId64 " s)",
 			 fz->deadline - (int64_t)time(NULL));
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+	va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 	    "%s is refused: the guest's filesystems are %s (va.fs.freeze, %zu filesystems, since "
 	    "%" PRId64 " s); only va.ping, va.capabilities, va.fs.status and va.fs.thaw are "
 	    "served until va.fs.thaw%s", method, state_names[fz->st], fz->n,
@@ -627,7 +627,7 @@ select_freeze(xmlrpc_env *env, struct freeze *fz, char **named, size_t nnamed, c
 	dev_t sdev = state_dev(fz);
 
 	if (r < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.fs.freeze: the mount table: %s", strerror(-r));
 		va_mounts_free(&m);
 		return -1;
@@ -651,24 +651,24 @@ select_freeze(xmlrpc_env *env, struct freeze *fz, char **named, size_t nnamed, c
 			continue;
 		if (sdev && major(sdev) == mt->major && minor(sdev) == mt->minor) {
 			if (named)
-				xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+				va_fault(env, XMLRPC_INDEX_ERROR,
 				    "va.fs.freeze: %s holds the agent's freeze state file %s: not frozen "
 				    "(give --freeze-state a path on tmpfs)", mt->mountpoint, state_path(fz));
 			continue;
 		}
 		if (!(v[k++] = strdup(mt->mountpoint)))
-			xmlrpc_faultf(env, "va.fs.freeze: out of memory");
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "va.fs.freeze: out of memory");
 	}
 	for (size_t q = 0; named && q < nnamed && !env->fault_occurred; q++)
 		if (!va_mounts_find(&m, named[q]))
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "va.fs.freeze: %s is not a mount point", named[q]);
 	if (!v)
-		xmlrpc_faultf(env, "va.fs.freeze: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.fs.freeze: out of memory");
 	va_mounts_free(&m);
 	if (env->fault_occurred || k > MAX_FROZEN) {
 		if (!env->fault_occurred)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+			va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 			    "va.fs.freeze: more than %d filesystems", MAX_FROZEN);
 		for (size_t i = 0; v && i < k; i++)
 			free(v[i]);
@@ -711,7 +711,7 @@ freeze_start(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, const str
 	va_log_info("va.fs.freeze%s", named ? " (named mountpoints)" : "");
 	if (fz->st != THAWED) {
 		/* The gate refuses it first; this is for a call that bypassed it. */
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 		    "va.fs.freeze: the filesystems are %s already", state_names[fz->st]);
 		goto out;
 	}
@@ -731,7 +731,7 @@ freeze_start(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, const str
 	if (!j || (call && !j->tag)) {
 		if (j)
 			fz_job_free(j);
-		xmlrpc_faultf(env, "va.fs.freeze: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.fs.freeze: out of memory");
 		goto out;
 	}
 	/* "freezing" before the first FIFREEZE: from now on nothing may write. */
@@ -744,7 +744,7 @@ freeze_start(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, const str
 	fz->st = FREEZING;
 	int r = save(fz);
 	if (r < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.fs.freeze: cannot write the freeze state file %s: %s; nothing is frozen",
 		    state_path(fz), strerror(-r));
 		fz_job_free(j);
@@ -762,7 +762,7 @@ freeze_start(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, const str
 	if (r < 0) {
 		fz_job_free(j);
 		set_thawed(fz);
-		xmlrpc_env_set_fault_formatted(env, r == -EBUSY ? XMLRPC_LIMIT_EXCEEDED_ERROR :
+		va_fault(env, r == -EBUSY ? XMLRPC_LIMIT_EXCEEDED_ERROR :
 		    XMLRPC_INTERNAL_ERROR, "va.fs.freeze: cannot start: %s; nothing is frozen",
 		    strerror(-r));
 		goto out;
@@ -792,7 +792,7 @@ thaw_check(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, xmlrpc_valu
 	if (va_params_none(env, params, "va.fs.thaw") < 0)
 		return 0;
 	if (fz->st == FREEZING || fz->st == THAWING) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.fs.thaw: busy: the filesystems are %s; call again when that is done "
 		    "(va.fs.status)", state_names[fz->st]);
 		return 0;
@@ -835,7 +835,7 @@ method_thaw(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *call
 		return env->fault_occurred ? NULL : res;
 	int r = start_thaw(fz, NULL, NULL, env, &res);
 	if (r < 0)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.fs.thaw: cannot start: %s", strerror(-r));
 	return res;
 }
@@ -885,7 +885,7 @@ freeze_intercept(void *state, const struct va_call *call)
 		if (r == 0)
 			started = 1;
 		else
-			xmlrpc_env_set_fault_formatted(&env, XMLRPC_INTERNAL_ERROR,
+			va_fault(&env, XMLRPC_INTERNAL_ERROR,
 			    "va.fs.thaw: cannot start: %s", strerror(-r));
 	}
 	if (!started)

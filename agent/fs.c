@@ -277,7 +277,7 @@ select_mounts(xmlrpc_env *env, struct fs *fs, const char *method, char **paths, 
 	int r = va_mounts_read(&m);
 
 	if (r < 0 || !j) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: the mount table: %s",
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: the mount table: %s",
 		    method, strerror(r < 0 ? -r : ENOMEM));
 		va_mounts_free(&m);
 		free(j);
@@ -291,16 +291,16 @@ select_mounts(xmlrpc_env *env, struct fs *fs, const char *method, char **paths, 
 		for (size_t k = 0; mt && k < j->n; k++)
 			dup |= strcmp(j->v[k].mountpoint, mt->mountpoint) == 0;
 		if (!mt)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 			    "%s: %s is not a mount point", method, paths[i]);
 		else if (!dup && add_entry(j, mt) < 0)
-			xmlrpc_faultf(env, "%s: out of memory", method);
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 	}
 	for (size_t i = 0; j->v && !paths && i < m.n && !env->fault_occurred; i++)
 		if (want(&m, i) && add_entry(j, &m.v[i]) < 0)
-			xmlrpc_faultf(env, "%s: out of memory", method);
+			va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 	if (!j->v)
-		xmlrpc_faultf(env, "%s: out of memory", method);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 	va_mounts_free(&m);
 	if (env->fault_occurred) {
 		job_free(j);
@@ -428,7 +428,7 @@ trim_prepare(xmlrpc_env *env, void *state, xmlrpc_value *params)
 	if (np == 2)
 		va_param_int64(env, params, 1, usage, &minimum);
 	if (!env->fault_occurred && minimum < 0)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+		va_fault(env, XMLRPC_INDEX_ERROR,
 		    "va.fs.trim: minimum_bytes %" PRId64 " is negative", minimum);
 	if (env->fault_occurred) {
 		va_strings_free(paths);
@@ -519,7 +519,7 @@ method_disks(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 		return NULL;
 	int r = va_mounts_read(&m);
 	if (r < 0) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.disks: the mount table: %s", strerror(-r));
 		va_mounts_free(&m);
 		return NULL;

@@ -44,6 +44,7 @@
 #include "log.h"
 #include "methods.h"
 #include "net.h"
+#include "text.h"
 
 /* <linux/if.h> has it, but clashes with <net/if.h>, which lacks it. */
 #ifndef IFF_LOWER_UP
@@ -154,7 +155,7 @@ va_net_link_value(xmlrpc_env *env, const struct nlmsghdr *h, int *index)
 	char hw[3 * 32 + 1];
 
 	if (va_nl_attrs(h, sizeof(ifi), tb, IFLA_MAX) < 0) {
-		xmlrpc_faultf(env, "a link message of %u bytes is too short", h->nlmsg_len);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "a link message of %u bytes is too short", h->nlmsg_len);
 		return NULL;
 	}
 	memcpy(&ifi, NLMSG_DATA(h), sizeof(ifi));
@@ -224,7 +225,7 @@ va_net_addr_value(xmlrpc_env *env, const struct nlmsghdr *h, int *index)
 	char addr[INET6_ADDRSTRLEN], sbuf[16];
 
 	if (va_nl_attrs(h, sizeof(ifa), tb, IFA_MAX) < 0) {
-		xmlrpc_faultf(env, "an address message of %u bytes is too short", h->nlmsg_len);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "an address message of %u bytes is too short", h->nlmsg_len);
 		return NULL;
 	}
 	memcpy(&ifa, NLMSG_DATA(h), sizeof(ifa));
@@ -232,7 +233,7 @@ va_net_addr_value(xmlrpc_env *env, const struct nlmsghdr *h, int *index)
 	const char *fam = family_name(ifa.ifa_family);
 	va_nl_addr(ifa.ifa_family, addr_attr(&ifa, tb), addr, sizeof(addr));
 	if (!fam || !addr[0]) {
-		xmlrpc_faultf(env, "an address message of family %u without its address",
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "an address message of family %u without its address",
 			      ifa.ifa_family);
 		return NULL;
 	}
@@ -342,7 +343,7 @@ va_net_route_value(xmlrpc_env *env, const struct nlmsghdr *h,
 	char dst[INET6_ADDRSTRLEN], gw[INET6_ADDRSTRLEN], src[INET6_ADDRSTRLEN], buf[16];
 
 	if (va_nl_attrs(h, sizeof(rt), tb, RTA_MAX) < 0) {
-		xmlrpc_faultf(env, "a route message of %u bytes is too short", h->nlmsg_len);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "a route message of %u bytes is too short", h->nlmsg_len);
 		return NULL;
 	}
 	memcpy(&rt, NLMSG_DATA(h), sizeof(rt));
@@ -447,7 +448,7 @@ dump(xmlrpc_env *env, const char *method, int type, unsigned char family, va_nl_
 	int r = va_nl_dump(type, family, fn, arg);
 
 	if (r < 0 && !env->fault_occurred)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "%s: the netlink dump of %s failed: %s", method,
 		    type == RTM_GETLINK ? "links" : type == RTM_GETADDR ? "addresses" : "routes",
 		    r == -E2BIG ? "more than 8 MiB" : strerror(-r));
@@ -460,7 +461,7 @@ iface_table(xmlrpc_env *env, const char *method, size_t size)
 {
 	void *v = calloc(VA_NET_MAX_INTERFACES, size);
 	if (!v)
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 	return v;
 }
 

@@ -22,6 +22,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 
 #define OS_RELEASE_MAX 65536
 
@@ -43,7 +44,7 @@ do_uname(xmlrpc_env *env, const char *method, struct utsname *u)
 {
 	if (uname(u) == 0)
 		return 0;
-	xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR, "%s: uname: %s", method,
+	va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: uname: %s", method,
 				       strerror(errno));
 	return -1;
 }

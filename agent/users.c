@@ -40,6 +40,7 @@
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
+#include "text.h"
 #include "users.h"
 
 #define MAX_TRACKED 1024
@@ -113,7 +114,7 @@ method_users(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 		return NULL;
 	char *buf = read_utmp(&len, &missing);
 	if (!buf && !missing) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_INTERNAL_ERROR,
+		va_fault(env, XMLRPC_INTERNAL_ERROR,
 		    "va.users: %s: %s", _PATH_UTMP, strerror(errno));
 		return NULL;
 	}

@@ -16,23 +16,26 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "text.h"
 #include "vactl.h"
 
 /* ---- helpers ---- */
 
-/* The call's result, or NULL after reporting (exit code in *rc). */
+/*
+ * The call's result, or NULL after reporting (exit code in *rc).  The
+ * parameters are built by vactl_build_params (strings in the value form).
+ */
 static xmlrpc_value *
 callv(struct vactl *v, int *rc, const char *what, const char *method, const char *fmt, ...)
 {
 	struct vactl_error err = { 0 };
 	xmlrpc_env env;
-	xmlrpc_value *params = NULL, *res = NULL;
-	const char *tail;
+	xmlrpc_value *params, *res = NULL;
 	va_list ap;
 
 	xmlrpc_env_init(&env);
 	va_start(ap, fmt);
-	xmlrpc_build_value_va(&env, fmt, ap, &params, &tail);
+	params = vactl_build_params(&env, fmt, ap);
 	va_end(ap);
 	if (env.fault_occurred) {
 		fprintf(stderr, "vactl: %s: %s\n", what, env.fault_string);
@@ -87,6 +90,23 @@ str(xmlrpc_value *st, const char *key)
 {
 	char *s = vactl_member_string(st, key, NULL);
 	return s ? s : strdup("");
+}
+
+/* A string item of an array as raw UTF-8 (malloc'd), or NULL. */
+static char *
+item_str(xmlrpc_value *arr, int i)
+{
+	xmlrpc_value *it = item(arr, i);
+	xmlrpc_env env;
+	char *s = NULL;
+
+	if (!it)
+		return NULL;
+	xmlrpc_env_init(&env);
+	va_text_read(&env, it, &s, NULL);
+	xmlrpc_env_clean(&env);
+	xmlrpc_DECREF(it);
+	return s;
 }
 
 static int64_t
@@ -470,17 +490,10 @@ print_paths_result(xmlrpc_value *st, const char *verb, const char *key)
 	xmlrpc_value *mps = member(st, "mountpoints");
 	printf("%" PRId64 " filesystems %s", num(st, key), verb);
 	for (int i = 0; mps && i < count(mps); i++) {
-		xmlrpc_value *it = item(mps, i);
-		char *s = NULL;
-		size_t len = 0;
-		xmlrpc_env env;
-		xmlrpc_env_init(&env);
-		xmlrpc_read_string_lp(&env, it, &len, (const char **)&s);
-		if (!env.fault_occurred)
+		char *s = item_str(mps, i);
+		if (s)
 			printf("%s%s", i ? ", " : ": ", s);
 		free(s);
-		xmlrpc_env_clean(&env);
-		xmlrpc_DECREF(it);
 	}
 	putchar('\n');
 	if (mps)
@@ -536,25 +549,39 @@ print_trim(xmlrpc_value *arr)
 	}
 }
 
-/* The remaining arguments as an array of strings (a new value), or NULL. */
+/*
+ * The remaining arguments (mount points) as an array of strings in the
+ * value form (a new value), or NULL with *rc set: text XML cannot carry
+ * is refused here, naming the argument (exit 2), rather than by the agent.
+ */
 static xmlrpc_value *
-paths_array(int argc, char **argv)
+paths_array(const char *cmd, int argc, char **argv, int *rc)
 {
 	xmlrpc_env env;
+	char why[160];
+
+	for (int i = optind; i < argc; i++) {
+		if (vactl_text_check(argv[i], strlen(argv[i]), why, sizeof(why)) < 0) {
+			vactl_usage_error(cmd, "MOUNT \"%s\": %s", argv[i], why);
+			*rc = VACTL_EXIT_USAGE;
+			return NULL;
+		}
+	}
 	xmlrpc_env_init(&env);
 	xmlrpc_value *arr = xmlrpc_array_new(&env);
 	for (int i = optind; i < argc && !env.fault_occurred; i++) {
-		xmlrpc_value *s = xmlrpc_string_new(&env, argv[i]);
+		xmlrpc_value *s = va_text_value_z(&env, argv[i]);
 		if (!env.fault_occurred) {
 			xmlrpc_array_append_item(&env, arr, s);
 			xmlrpc_DECREF(s);
 		}
 	}
 	if (env.fault_occurred) {
-		fprintf(stderr, "vactl: %s\n", env.fault_string);
+		fprintf(stderr, "vactl: %s: %s\n", cmd, env.fault_string);
 		if (arr)
 			xmlrpc_DECREF(arr);
 		arr = NULL;
+		*rc = VACTL_EXIT_FAULT;
 	}
 	xmlrpc_env_clean(&env);
 	return arr;
@@ -573,8 +600,8 @@ cmd_fs(struct vactl *v, int argc, char **argv)
 	const char *method;
 
 	if (!strcmp(sub, "info") || !strcmp(sub, "freeze") || !strcmp(sub, "trim")) {
-		if (rest && !(paths = paths_array(argc, argv)))
-			return VACTL_EXIT_FAULT;
+		if (rest && !(paths = paths_array("fs", argc, argv, &rc)))
+			return rc;
 		method = !strcmp(sub, "info") ? "va.fs.info" : !strcmp(sub, "freeze") ? "va.fs.freeze" :
 			"va.fs.trim";
 		fn = !strcmp(sub, "info") ? print_fs : !strcmp(sub, "freeze") ? print_frozen : print_trim;
@@ -612,17 +639,10 @@ print_disks(xmlrpc_value *arr)
 		printf("%-10s %7s %-7s %-13s %-20s", name, human(num(it, "size_bytes"), buf, sizeof(buf)),
 		       *bus ? bus : "-", *pci ? pci : "-", *serial ? serial : "-");
 		for (int k = 0; mps && k < count(mps); k++) {
-			xmlrpc_value *m = item(mps, k);
-			const char *s = NULL;
-			size_t len = 0;
-			xmlrpc_env env;
-			xmlrpc_env_init(&env);
-			xmlrpc_read_string_lp(&env, m, &len, &s);
-			if (!env.fault_occurred)
+			char *s = item_str(mps, k);
+			if (s)
 				printf("%s%s", k ? ", " : " ", s);
-			free((void *)s);
-			xmlrpc_env_clean(&env);
-			xmlrpc_DECREF(m);
+			free(s);
 		}
 		putchar('\n');
 		free(name);
