@@ -22,7 +22,9 @@ device mounted in it, a tmpfs on /run.  Freeze and thaw (a write
 blocks, then completes), the refusals while frozen through the proxy,
 a restart while frozen, the watchdog, trim, and the events: address
 added/removed and link up/down (each within 1 s), fs.full and
-fs.full.cleared, user.login and user.logout.
+fs.full.cleared, user.login and user.logout; guest text (interface,
+mount point and user names with U+1F600 and with a byte 0xFF) exactly
+or as U+FFFD with KEY_raw, through the methods, events and vactl.
 
 --valgrind runs every agent under valgrind's memcheck: each must exit 0
 at SIGTERM (99: an invalid access or a definite leak).
@@ -639,6 +641,80 @@ def t_sandbox(e, sb):
           r.stdout[-500:])
 
 
+def t_sandbox_text(e, sb):
+    """Guest text (interface, mount point and user names) with a character
+    above U+FFFF, and with a byte that is not UTF-8: never a fault, never
+    invalid XML; exact text, or U+FFFD with KEY_raw holding the bytes."""
+    sp = e.sp()
+    emoji = "\U0001F600"
+    good, bad = "v" + emoji, b"w" + emoji.encode() + b"\xff"
+    bad_text = "w" + emoji + "\ufffd"
+
+    def run(*argv):
+        return subprocess.run(sb.prefix() + list(argv), capture_output=True, timeout=30)
+
+    since = valib.newest_event_id(sp)
+    r = run("ip", "link", "add", good, "type", "veth", "peer", "name", bad)
+    r2 = run("ip", "addr", "add", "10.79.0.1/32", "dev", good)
+    try:
+        ifs = {i["name"]: i for i in sp.va.net.interfaces()}
+        check("sandbox text: an interface named with U+1F600: its name exactly, no name_raw",
+              r.returncode == 0 and good in ifs and "name_raw" not in ifs[good] and
+              [a["address"] for a in ifs[good]["addresses"]] == ["10.79.0.1"], (r.stderr, sorted(ifs)))
+        check("sandbox text: an interface named with a byte 0xFF: U+FFFD, name_raw its bytes",
+              bad_text in ifs and ifs[bad_text]["name_raw"] == bad, sorted(ifs))
+        ev = e.events_after(since, guest_event("net.address.added", lambda d: d["interface"] == good), 5)
+        check("sandbox text: net.address.added names the interface exactly", r2.returncode == 0 and
+              ev is not None, (r2.stderr, ev))
+        v = e.vactl("net")
+        check("sandbox text: vactl net prints both names", v.returncode == 0 and good in v.stdout and
+              bad_text in v.stdout, (v.stdout[-800:], v.stderr))
+    finally:
+        run("ip", "link", "del", good)
+
+    top = e.path("text")
+    mp_good = os.path.join(top, "m" + emoji)
+    mp_bad = os.fsencode(top) + b"/n" + emoji.encode() + b"\xff"
+    os.makedirs(mp_good)
+    os.mkdir(mp_bad)
+    r = run("mount", "-t", "tmpfs", "-o", "size=1m", "va-good", mp_good)
+    r2 = run("mount", "-t", "tmpfs", "-o", "size=1m", "va-bad", mp_bad)
+    try:
+        by = {f["mountpoint"]: f for f in sp.va.fs.info()}
+        check("sandbox text: va.fs.info: a mount point with U+1F600 exactly, no mountpoint_raw",
+              r.returncode == 0 and mp_good in by and "mountpoint_raw" not in by[mp_good] and
+              by[mp_good]["type"] == "tmpfs", (r.stderr, sorted(by)))
+        mp_bad_text = os.fsdecode(top) + "/n" + emoji + "\ufffd"
+        check("sandbox text: va.fs.info: a mount point with a byte 0xFF: U+FFFD, mountpoint_raw its bytes",
+              r2.returncode == 0 and mp_bad_text in by and by[mp_bad_text]["mountpoint_raw"] == mp_bad,
+              (r2.stderr, sorted(by)))
+        one = sp.va.fs.info([mp_good])
+        check("sandbox text: va.fs.info([that mount point]) finds it", [f["mountpoint"] for f in one] ==
+              [mp_good], one)
+        for m in ("va.fs.info", "va.fs.freeze", "va.fs.trim"):
+            code, msg = fault(getattr(sp, m), [mp_good + "x"])
+            check("sandbox text: %s of no mount point: fault -502 naming it exactly" % m,
+                  code == FAULT_INDEX and (mp_good + "x") in msg, (code, msg))
+        v = e.vactl("fs")
+        check("sandbox text: vactl fs prints both mount points", v.returncode == 0 and mp_good in v.stdout
+              and mp_bad_text in v.stdout, (v.stdout[-800:], v.stderr))
+        v = e.vactl("fs", "info", "/x\udcff")
+        check("sandbox text: vactl fs info with a MOUNT that is not UTF-8: exit 2, nothing sent",
+              v.returncode == 2 and "MOUNT" in v.stderr, (v.returncode, v.stderr))
+    finally:
+        run("umount", mp_good)
+        run("umount", mp_bad)
+
+    since = valib.newest_event_id(sp)
+    user = "c" + emoji
+    r = sb.sh("cat > /run/utmp", input=utmp_record(user, 4322, "pts/8", 1700000000))
+    ev = e.events_after(since, guest_event("user.login", lambda d: d["user"] == user), 10)
+    users = sp.va.users()
+    check("sandbox text: a user named with U+1F600: user.login and va.users exactly", r.returncode == 0
+          and ev is not None and [u["user"] for u in users] == [user], (ev, users))
+    sb.sh(": > /run/utmp")
+
+
 def main():
     for b in BINS.missing(AGENT, PROXY, VACTL):
         return valib.skip_run(f"{b} is not built")
@@ -659,6 +735,7 @@ def main():
             sb = Sandbox(e)
             e.restart([], sb.prefix())
             case(lambda: t_sandbox(e, sb))
+            case(lambda: t_sandbox_text(e, sb))
     except Exception as ex:  # noqa: BLE001 - reported as a failed check
         check("the suite ran", False, "%s: %s\n%s" % (type(ex).__name__, ex,
                                                   e.agent.log()[-2000:] if e.agent else ""))

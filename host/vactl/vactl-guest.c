@@ -562,7 +562,8 @@ paths_array(const char *cmd, int argc, char **argv, int *rc)
 
 	for (int i = optind; i < argc; i++) {
 		if (vactl_text_check(argv[i], strlen(argv[i]), why, sizeof(why)) < 0) {
-			vactl_usage_error(cmd, "MOUNT \"%s\": %s", argv[i], why);
+			/* Not echoed: its bytes are what the terminal may not show either. */
+			vactl_usage_error(cmd, "MOUNT %d: %s", i - optind + 1, why);
 			*rc = VACTL_EXIT_USAGE;
 			return NULL;
 		}
