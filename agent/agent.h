@@ -83,6 +83,11 @@ struct va_agent_config {
 	char *freeze_state;       /* the freeze state file (on tmpfs), NULL: none */
 	unsigned fs_full_threshold; /* percent for fs.full events; 0: none */
 	unsigned events;          /* VA_EVENTS_* sources of guest events; 0: none */
+	/* va.exec.*: the programs it may run (NULL-terminated paths), or NULL = any. */
+	char **exec_allow;
+	/* --enable-exec / --enable-accounts (merged into enable_rpcs by options.c). */
+	int enable_exec;
+	int enable_accounts;
 };
 
 /* The sources of guest events (host.event), --events. */

@@ -23,6 +23,8 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_cpu,
 	&va_group_oom,
 	&va_group_fswatch,
+	&va_group_exec,
+	&va_group_accounts,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

@@ -27,6 +27,8 @@ extern const struct va_method_group va_group_freeze;    /* freeze.c */
 extern const struct va_method_group va_group_cpu;       /* cpu.c */
 extern const struct va_method_group va_group_oom;       /* oom.c (events only) */
 extern const struct va_method_group va_group_fswatch;   /* fs-watch.c (events only) */
+extern const struct va_method_group va_group_exec;      /* exec.c (exec.h) */
+extern const struct va_method_group va_group_accounts;  /* accounts.c */
 
 /* Every group of va-agent, in the order their interceptors run (groups.c). */
 extern const struct va_method_group *const va_agent_groups[];

@@ -105,6 +105,7 @@ reload_config(struct daemon *d)
 	SWAP(shutdown_command);
 	SWAP(clip_copy_command);
 	SWAP(clip_paste_command);
+	SWAP(exec_allow);
 	SWAP(log_level);
 	SWAP(freeze_timeout);
 	SWAP(fs_full_threshold);

@@ -8,7 +8,8 @@
  * pidfile, log-level, allow-rpcs, block-rpcs, file-root (repeatable),
  * shutdown-command, max-frame, clipboard-copy-command,
  * clipboard-paste-command, freeze-timeout, freeze-state,
- * fs-full-threshold, events).
+ * fs-full-threshold, events, enable-exec or exec, exec-allow,
+ * enable-accounts or accounts).
  */
 #ifndef VA_AGENT_OPTIONS_H
 #define VA_AGENT_OPTIONS_H

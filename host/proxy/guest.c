@@ -267,8 +267,9 @@ va_guest_status(xmlrpc_env *env, struct va_guest *g)
 
 	pthread_mutex_lock(&g->lock);
 	const struct guest_shared *sh = &g->sh;
-	put(env, st, "guest", xmlrpc_string_new(env, g->name));
-	put(env, st, "channel", xmlrpc_string_new(env, g->spec));
+	put(env, st, "guest", va_text_value_z(env, g->name));
+	/* A socket path of the config may hold any character (emoji too). */
+	put(env, st, "channel", va_text_value_z(env, g->spec));
 	put(env, st, "connected", xmlrpc_bool_new(env, sh->connected));
 	put(env, st, "established", xmlrpc_bool_new(env, sh->established));
 	put(env, st, "answered", xmlrpc_bool_new(env, sh->answered));
