@@ -1226,8 +1226,14 @@ def t_exec_limits(g, args):
     deaf = p.va.exec.start(["sleep", "60"])
     first = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
     second = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
+
+    def held_now():
+        return {c["id"]: c for c in p.va.exec.list()}[flood]["stdout_buffered"]
+    # The flood fills its 1 MiB at the guest's pace (slower with two vCPUs
+    # under TCG on a busy host): wait for it, then measure.
+    valib.wait_for(lambda: held_now() >= MiB, 60, 0.2)
     after = rss()
-    held = {c["id"]: c for c in p.va.exec.list()}[flood]["stdout_buffered"]
+    held = held_now()
     for i in (flood, deaf):
         p.va.exec.kill(i, "KILL")
         _read_all(p, i)
