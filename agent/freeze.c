@@ -508,6 +508,15 @@ set_thawed(struct freeze *fz)
 		va_log_errx("cannot remove the freeze state file %s: %s", state_path(fz), strerror(-r));
 }
 
+/* The wall clock in milliseconds (the deadline is in the state file's unix seconds). */
+static int64_t
+real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 arm_watchdog(struct freeze *fz)
 {
@@ -515,8 +524,9 @@ arm_watchdog(struct freeze *fz)
 		va_loop_timer_stop(fz->watchdog);
 		return;
 	}
-	int64_t left = fz->deadline - (int64_t)time(NULL);
-	va_loop_timer_in(fz->watchdog, left > 0 ? (uint64_t)left * 1000 : 0);
+	/* To the millisecond: whole seconds here made it fire up to 1 s early. */
+	int64_t left = fz->deadline * 1000 - real_ms();
+	va_loop_timer_in(fz->watchdog, left > 0 ? (uint64_t)left : 0);
 }
 
 /*
@@ -738,9 +748,11 @@ freeze_start(xmlrpc_env *env, struct freeze *fz, xmlrpc_value *params, const str
 	fz->paths = sel;
 	fz->n = n;
 	sel = NULL;
-	fz->since = (int64_t)time(NULL);
+	int64_t t_ms = real_ms();
+	fz->since = t_ms / 1000;
 	unsigned timeout = va_agent_config(fz->a)->freeze_timeout;
-	fz->deadline = timeout ? fz->since + timeout : 0;
+	/* Rounded up to the second: the watchdog never thaws before the timeout. */
+	fz->deadline = timeout ? (t_ms + (int64_t)timeout * 1000 + 999) / 1000 : 0;
 	fz->st = FREEZING;
 	int r = save(fz);
 	if (r < 0) {

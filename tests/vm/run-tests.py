@@ -1070,7 +1070,7 @@ def t_freeze_watchdog(g):
         _writer(g, "w3")
         ev, d = _guest_event(g, since, "fs.thawed", lambda d: d["reason"] == "watchdog", 20)
         took = now() - t
-        check(2 <= took < 15 and d["mountpoints"] == ["/mnt/data"] and d["timeout_s"] == 3, "fs.thawed %r after %.1f s" % (d, took))
+        check(3 <= took < 15 and d["mountpoints"] == ["/mnt/data"] and d["timeout_s"] == 3, "fs.thawed %r after %.1f s" % (d, took))
         check(valib.wait_for(lambda: _written(g, "w3"), 20, 0.2), "the write did not complete after the watchdog")
         check(p.va.fs.status()["status"] == "thawed", "status after the watchdog")
     finally:
