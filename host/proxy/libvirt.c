@@ -454,6 +454,7 @@ static void *
 thread_main(void *arg)
 {
 	struct va_libvirt *lv = arg;
+	pthread_setname_np(pthread_self(), "va-libvirt");
 	int watch = virEventAddHandle(lv->wake[0], VIR_EVENT_HANDLE_READABLE, on_wake, lv, NULL);
 
 	lv->retry_timer = virEventAddTimeout(-1, on_retry, lv, NULL);

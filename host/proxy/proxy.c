@@ -276,6 +276,9 @@ loop_main(void *arg)
 {
 	struct va_proxy *px = arg;
 
+	/* Thread names: what top -H and /proc/PID/task/N/comm show, and what
+	 * tests/e2e-hostile.py reads to tell the loop's CPU from the workers'. */
+	pthread_setname_np(pthread_self(), "va-loop");
 	if (va_loop_run(px->loop) < 0)
 		va_fatal("loop thread");
 	/* Every guest goes: its calls in flight fail, and are answered now. */
