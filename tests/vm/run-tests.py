@@ -860,7 +860,7 @@ def t_net_routes(g):
     check(("0.0.0.0", 0, "10.0.2.2", "eth0") in v4 and ("10.0.2.0", 24, "", "eth0") in v4, "IPv4 routes %r" % v4)
     out = g.sh("ip route")
     check("default via 10.0.2.2 dev eth0" in out, out)
-    return "va.net.routes: %s (the guest's ip route agrees)" % "; ".join("%s/%d via %s dev %s" % r for r in v4)
+    return "va.net.routes: %s (the guest's ip route agrees)" % "; ".join("%s/%d%s dev %s" % (d, n, " via " + gw if gw else "", i) for d, n, gw, i in v4)
 
 
 @virtio_only
