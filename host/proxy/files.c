@@ -603,7 +603,11 @@ parse_range(const char *v, uint64_t size, uint64_t *start, uint64_t *end)
 static void
 retry_due(void *opaque)
 {
-	get_deliver(opaque);
+	struct xfer *x = opaque;
+
+	x->refs++; /* a cut inside may drop the HTTP side's reference */
+	get_deliver(x);
+	xfer_unref(x);
 }
 
 static void
@@ -748,16 +752,17 @@ get_event(void *ctx, struct va_http_stream *st, unsigned ev)
 	struct xfer *x = ctx;
 
 	(void)st;
+	x->refs++; /* x outlives what this does (http_done may drop the last other one) */
 	if (ev & VA_HTTP_STREAM_CLOSED) {
 		va_log_info("%s: %s %s: the client went away after %" PRIu64 " bytes",
 			    va_guest_name(x->g), method_name(x), x->path, x->sent);
 		x->status = 0;
 		close_handle(x);
 		http_done(x);
-		return;
-	}
-	if (ev & VA_HTTP_STREAM_WRITABLE)
+	} else if (ev & VA_HTTP_STREAM_WRITABLE) {
 		get_deliver(x);
+	}
+	xfer_unref(x);
 }
 
 /* Starts the answer of a GET or HEAD, the file being open. */
@@ -1177,20 +1182,21 @@ put_event(void *ctx, struct va_http_stream *st, unsigned ev)
 	struct xfer *x = ctx;
 
 	(void)st;
+	x->refs++; /* x outlives what this does (http_done may drop the last other one) */
 	if (ev & VA_HTTP_STREAM_CLOSED) {
 		va_log_info("%s: PUT %s: the client went away after %" PRIu64 " bytes",
 			    va_guest_name(x->g), x->path, x->received);
 		x->status = 0;
 		http_done(x);
 		/* What came is written (a resume starts after it); then the handle goes. */
-		if (x->wfill > 0)
+		if (x->wfill > 0 && x->handle)
 			put_send(x);
 		if (x->wflight == 0)
 			close_handle(x);
-		return;
-	}
-	if (ev & VA_HTTP_STREAM_READABLE)
+	} else if (ev & VA_HTTP_STREAM_READABLE) {
 		put_read(x);
+	}
+	xfer_unref(x);
 }
 
 static void
@@ -1226,7 +1232,8 @@ open_write_done(void *ctx, int fault, const char *fmsg, struct va_frame *resp)
 		return;
 	}
 	va_http_stream_set_cb(x->st, put_event, x);
-	va_http_stream_want_body(x->st, 1);
+	/* Reads what is there (an empty body ends here: no READABLE would come). */
+	put_read(x);
 	xfer_unref(x);
 }
 
