@@ -9,7 +9,8 @@ real va-agents over sockets, with curl and Python's urllib/http.client.
                data) - 1, + 0, + 1, 100 MiB; all-0xFE/0xFF bytes (stuffing
                doubles them) through a proxy with the smallest frame limit
   head, ranges, conditions, resume, sha256, errors, auth, block lists,
-  routing, fifo (an answer of unknown length: chunked), memory (a slow
+  routing, fifo (an answer of unknown length: chunked), usage_examples
+  (docs/USAGE.md's curl and Python examples, run), memory (a slow
   curl --limit-rate reader, the RSS of proxy and agent), proxy killed
   mid-stream (the agent serves the next proxy), a hostile guest (a
   protocol-2 fake agent that answers too much, too little, garbage, or
@@ -755,6 +756,86 @@ def proxy_killed():
         os.unlink(f)
 
 
+# ---- docs/USAGE.md, as written --------------------------------------------------
+
+def usage_blocks():
+    """The code blocks (indented 4) of docs/USAGE.md's section on guest files."""
+    text = open(os.path.join(valib.TOP, "docs", "USAGE.md")).read()
+    a = text.index("## 7. Guest files over plain HTTP")
+    sec = text[a:text.index("\n## 8.", a)].split("\n")
+    blocks, cur = [], []
+    for i, line in enumerate(sec):
+        if line.startswith("    "):
+            cur.append(line[4:])
+        elif line == "" and cur and i + 1 < len(sec) and sec[i + 1].startswith("    "):
+            cur.append("")
+        elif cur:
+            blocks.append("\n".join(cur))
+            cur = []
+    return blocks
+
+
+def doc_subst(code):
+    for a, b in (("$(sudo head -n 1 /etc/virtagent/proxy.secret)",
+                  "$(head -n 1 %s)" % P1.secret_file),
+                 ("/etc/virtagent/proxy.secret", P1.secret_file),
+                 ("127.0.0.1:8470", "127.0.0.1:%d" % P1.port),
+                 ("/guests/g1/", "/guests/vm1/"),
+                 ("/var/log/syslog", ROOT + "/syslog"),
+                 ("/srv/", ROOT + "/")):
+        code = code.replace(a, b)
+    return code
+
+
+def usage_examples():
+    """The curl and Python examples of docs/USAGE.md run as written (the
+    proxy's address, the guest's name and the paths changed to the test's)."""
+    blocks = usage_blocks()
+    sh = [b for b in blocks if b.startswith("SECRET=")]
+    py = [b for b in blocks if b.startswith("import ")]
+    check("docs/USAGE.md: a curl block and a Python block", len(sh) == 1 and len(py) == 1,
+          blocks)
+    work = os.path.join(LOCAL, "doc")
+    os.mkdir(work)
+    syslog = os.path.join(ROOT, "syslog")
+    with open(syslog, "w") as f:
+        for i in range(20000):
+            f.write("Dec  4 12:00:%02d guest kernel: line %d\n" % (i % 60, i))
+    write_random(os.path.join(work, "big.iso"), 3 * CHUNK + 12345)
+    lines = []
+    for line in doc_subst(sh[0]).split("\n"):
+        # What a user would have done in between: a download and an upload cut.
+        if line.startswith("curl -sC -"):
+            lines.append("truncate -s 1000 syslog")
+        if line.startswith("N=$("):
+            lines.append("head -c 1500000 big.iso > %s/big.iso.partial" % ROOT)
+        lines.append(line)
+    r = subprocess.run(["bash", "-ec", "\n".join(lines)], cwd=work, capture_output=True,
+                       timeout=120)
+    err = r.stderr.decode(errors="replace")
+    check("docs/USAGE.md: the curl examples run (exit 0)", r.returncode == 0,
+          (r.returncode, err[-1000:]))
+    check("docs/USAGE.md: curl's download and resumed download are the file",
+          same_file(syslog, os.path.join(work, "syslog")))
+    check("docs/USAGE.md: curl's uploads (the last one resumed) are the file",
+          same_file(os.path.join(work, "big.iso"), os.path.join(ROOT, "big.iso")) and
+          not os.path.exists(os.path.join(ROOT, "big.iso.partial")))
+    os.unlink(os.path.join(work, "syslog"))
+    os.unlink(os.path.join(ROOT, "big.iso"))
+    r = subprocess.run([sys.executable, "-c", doc_subst(py[0])], cwd=work, capture_output=True,
+                       timeout=120)
+    out = r.stdout.decode(errors="replace")
+    want = repr_digest(sha256_file(os.path.join(work, "big.iso")))
+    check("docs/USAGE.md: the Python example runs", r.returncode == 0,
+          (out, r.stderr.decode(errors="replace")[-1000:]))
+    check("docs/USAGE.md: Python's download is the file, its upload too (201, Repr-Digest)",
+          same_file(syslog, os.path.join(work, "syslog")) and
+          same_file(os.path.join(work, "big.iso"), os.path.join(ROOT, "big.iso")) and
+          ("201 " + want) in out, out[:300])
+    check("docs/USAGE.md: Python's range is the last 100 bytes",
+          out.endswith(open(syslog).read()[-100:] + "\n"), out[-200:])
+
+
 # ---- a hostile guest --------------------------------------------------------------
 
 def stuff(b):
@@ -858,8 +939,8 @@ def main():
     if not shutil.which("curl"):
         return valib.skip_run("no curl")
     for fn in (sizes, small_frames, hundred_mib, head, ranges, conditions, resume, sha_mismatch,
-               errors, file_roots, auth, block_lists, routing, fifo, memory, big, hostile,
-               proxy_killed):
+               errors, file_roots, auth, block_lists, routing, fifo, usage_examples, memory, big,
+               hostile, proxy_killed):
         case(fn)
     for name, d in (("proxy p1", P1.d), ("agent vm1", VM1), ("agent vm2", VM2)):
         check("%s still running" % name, d.alive(), d.log()[-2000:])
