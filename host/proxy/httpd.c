@@ -1524,7 +1524,7 @@ stream_take(struct conn *c, uint8_t *buf, size_t n)
 static char *
 stream_line(struct conn *c, size_t *len, size_t *used)
 {
-	char *lf = memchr(c->in, '\n', c->in_len);
+	char *lf = c->in_len > 0 ? memchr(c->in, '\n', c->in_len) : NULL; /* c->in may be NULL */
 
 	if (!lf)
 		return NULL;
