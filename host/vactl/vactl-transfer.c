@@ -146,6 +146,10 @@ struct xfer {
 	int nlanes;
 	struct progress prog;
 	int in_flight;            /* the lanes' calls */
+	int no_stream;            /* --no-stream (or --chunk-size, --jobs): the lanes only */
+	int streamed;             /* went through the file endpoint (vactl-stream.c) */
+	int stream_ok;            /* ... and the answer was a success */
+	int remote_exists;        /* push: REMOTE is a file already (keeps its mode) */
 	struct lane sum;          /* pull: the early va.file.checksum (see pull_pump) */
 	int sum_started;
 	char *sum_hex;            /* its answer, when it came */
@@ -650,6 +654,10 @@ xfer_option(void *ctx, const char *cmd, int opt, const char *arg)
 			return VACTL_EXIT_USAGE;
 		}
 		x->chunk = (size_t)n;
+		x->no_stream = 1; /* tunes the calls: so the calls it is */
+		return 0;
+	case 'S':
+		x->no_stream = 1;
 		return 0;
 	case 'J':
 		if (vactl_parse_ulong(arg, 1, JOBS_MAX, &j) < 0) {
@@ -658,6 +666,7 @@ xfer_option(void *ctx, const char *cmd, int opt, const char *arg)
 			return VACTL_EXIT_USAGE;
 		}
 		x->jobs = (int)j;
+		x->no_stream = 1;
 		return 0;
 	case 'm':
 		if (x->push) {
@@ -723,6 +732,82 @@ progress_start(struct xfer *x)
 }
 
 /* ---- pull ---- */
+
+/* ---- the stream (vactl-stream.c) ---- */
+
+static void
+stream_sha(void *ctx, const void *p, size_t n)
+{
+	struct xfer *x = ctx;
+
+	sha256_update(&x->sha, n, p);
+}
+
+static void
+stream_progress(void *ctx, uint64_t done)
+{
+	struct xfer *x = ctx;
+
+	x->done = done;
+	progress_draw(&x->prog, done, 0);
+}
+
+/*
+ * The transfer as one stream through the proxy's file endpoint: 1 when it
+ * went (x->sha and x->done hold it), 0 when the proxy or the agent has no
+ * such endpoint or --no-stream (the lanes then do it), -1 when it failed
+ * (x->failed).
+ */
+static int
+try_stream(struct xfer *x)
+{
+	if (x->no_stream)
+		return 0;
+	struct vactl_stream_io io = {
+		.pull = !x->push, .fd = x->fd, .local = x->local, .size = x->size,
+		.size_known = x->size_known,
+		.mode = x->push && x->mode != (mode_t)-1 && !x->remote_exists ? (int)x->mode : -1,
+		.sha_update = stream_sha, .progress = stream_progress, .ctx = x,
+	};
+	struct vactl_error e = { 0 };
+	int r = vactl_stream_run(x->v, x->remote, &io);
+
+	x->done = io.done;
+	switch (r) {
+	case VACTL_STREAM_OK:
+		x->streamed = x->stream_ok = 1;
+		return 1;
+	case VACTL_STREAM_UNSERVED:
+		if (x->v->verbose)
+			fprintf(stderr, "vactl: %s: no file endpoint (%s): using the XML-RPC "
+				"methods\n", x->cmd, io.err);
+		return 0;
+	case VACTL_STREAM_INTERRUPTED:
+		e.kind = VACTL_ERR_INTERRUPTED;
+		snprintf(e.msg, sizeof(e.msg), "interrupted");
+		break;
+	case VACTL_STREAM_UNREACHABLE:
+		e.kind = VACTL_ERR_UNREACHABLE;
+		snprintf(e.msg, sizeof(e.msg), "%s", io.err);
+		break;
+	case VACTL_STREAM_HTTP:
+		if (io.status == 401) {
+			e.kind = VACTL_ERR_HTTP;
+			e.code = 401;
+			break;
+		}
+		e.kind = VACTL_ERR_LOCAL;
+		snprintf(e.msg, sizeof(e.msg), "%.900s (HTTP %ld)", io.err, io.status);
+		break;
+	default:
+		e.kind = VACTL_ERR_LOCAL;
+		snprintf(e.msg, sizeof(e.msg), "%s", io.err);
+		break;
+	}
+	x->streamed = 1; /* tried: the failure is the stream's */
+	fail(x, x->cmd, &e);
+	return -1;
+}
 
 static void pull_pump(struct xfer *x);
 
@@ -1166,20 +1251,23 @@ vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 			fail_local(&x, "out of memory");
 		goto out;
 	}
-	int n = x.jobs;
-	if (x.size_known && x.size / x.chunk + 1 < (uint64_t)n)
-		n = (int)(x.size / x.chunk + 1);
-	if (open_lanes(&x, n, "r", "r", -1) < 0 || wire_open(&x) < 0)
-		goto out;
 	double t0 = now_s();
 	progress_start(&x);
-	pull_pump(&x);
-	wire_run(&x);
+	int streamed = try_stream(&x);
+	if (streamed == 0) {
+		int n = x.jobs;
+		if (x.size_known && x.size / x.chunk + 1 < (uint64_t)n)
+			n = (int)(x.size / x.chunk + 1);
+		if (open_lanes(&x, n, "r", "r", -1) < 0 || wire_open(&x) < 0)
+			goto out;
+		pull_pump(&x);
+		wire_run(&x);
+	}
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "pull", &e);
 	}
-	if (!x.failed && (!x.eof_known || x.pending || x.written != x.eof_off))
+	if (!streamed && !x.failed && (!x.eof_known || x.pending || x.written != x.eof_off))
 		fail_local(&x, "%s changed while it was read (its end moved); nothing was kept",
 			   x.remote);
 	progress_end(&x.prog, x.done, !x.failed);
@@ -1313,6 +1401,7 @@ push_remote_path(struct xfer *x, const char *remote, const char *local)
 		if (res) {
 			char *type = vactl_member_string(res, "type", NULL);
 			is_dir = type && !strcmp(type, "dir");
+			x->remote_exists = type && !strcmp(type, "file");
 			free(type);
 			xmlrpc_DECREF(res);
 		} else if (err.kind != VACTL_ERR_FAULT) {
@@ -1408,16 +1497,18 @@ vactl_cmd_push(struct vactl *v, int argc, char **argv)
 		}
 		goto out;
 	}
-	int n = x.jobs;
-	if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
-		n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;
-	if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0 ||
-	    wire_open(&x) < 0)
-		goto out;
 	double t0 = now_s();
 	progress_start(&x);
-	push_pump(&x);
-	wire_run(&x);
+	if (try_stream(&x) == 0) {
+		int n = x.jobs;
+		if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
+			n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;
+		if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0 ||
+		    wire_open(&x) < 0)
+			goto out;
+		push_pump(&x);
+		wire_run(&x);
+	}
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "push", &e);
@@ -1437,6 +1528,9 @@ out:
 		rc = report_failure(&x);
 		if (x.nlanes > 0)
 			fprintf(stderr, "vactl: push: %s in the guest may be incomplete\n", x.remote);
+		else if (x.streamed && x.done > 0 && !x.stream_ok)
+			fprintf(stderr, "vactl: push: %s in the guest is unchanged; %s.partial holds "
+				"what arrived\n", x.remote, x.remote);
 	}
 	xfer_free(&x);
 	return rc;
