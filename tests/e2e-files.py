@@ -38,11 +38,12 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import valib  # noqa: E402
-from fakeguest import FakeGuest, frame  # noqa: E402
+import xmlrpc.client  # noqa: E402
+from fakeguest import FakeGuest, frame, response  # noqa: E402
 from valib import case, check, summary, wait_for  # noqa: E402
 
 BINS = valib.Binaries()
-AGENT, PROXY = BINS.agent, BINS.proxy
+AGENT, PROXY, VACTL = BINS.agent, BINS.proxy, BINS.vactl
 MiB = 1 << 20
 CHUNK = MiB          # host/proxy/files.h VA_FILES_CHUNK: the data of one frame
 SMALL_FRAME = 65536  # the smallest --max-frame
@@ -723,9 +724,8 @@ def big():
     r, out, err = curl(["-o", "/dev/null", "-w", "%{size_download}", url(P1, src)], 3600)
     t1 = time.monotonic()
     dst = os.path.join(ROOT, "big.put")
-    with open(src, "rb") as f:
-        cr = subprocess.run(["curl", "-sS", "-H", "Content-Length: %d" % (mib * MiB), "-T", "-",
-                             "-o", "/dev/null", url(P1, dst)], stdin=f, capture_output=True)
+    cr = subprocess.run(["curl", "-sS", "--max-time", "3600", "-T", src, "-o", "/dev/null",
+                         url(P1, dst)], capture_output=True)
     t2 = time.monotonic()
     stop.set()
     t.join()
@@ -853,6 +853,93 @@ def usage_examples():
           out.endswith(open(syslog).read()[-100:] + "\n"), out[-200:])
 
 
+# ---- vactl push and pull ------------------------------------------------------------
+
+def vactl(p, args, guest=None, stdin=None):
+    env = dict(os.environ, VA_URL=p.url("/RPC2"))
+    g = ["--guest", guest] if guest else []
+    r = subprocess.run([VACTL] + g + args, env=env, capture_output=True, timeout=300, stdin=stdin)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+class Proto1Agent(FakeGuest):
+    """A protocol-1 agent (no binary frames) serving one file in memory
+    through the XML-RPC file methods, as an older va-agent does."""
+
+    def __init__(self, path, data):
+        super().__init__(path)
+        self.data = data
+        self.pos = {}  # handle -> position
+        self.reads = 0
+        self.answer_fn = self.serve
+
+    def serve(self, method, body):
+        params = xmlrpc.client.loads(body)[0]
+        if method == "va.file.stat":
+            return response({"size": len(self.data), "mode": 0o644, "mtime": 0, "type": "file"})
+        if method == "va.file.open":
+            h = len(self.pos) + 1
+            self.pos[h] = 0
+            return response(h)
+        if method == "va.file.seek":
+            self.pos[params[0]] = params[1]
+            return response(params[1])
+        if method == "va.file.read":
+            self.reads += 1
+            at = self.pos[params[0]]
+            b = self.data[at:at + params[1]]
+            self.pos[params[0]] = at + len(b)
+            return response({"data": xmlrpc.client.Binary(b), "count": len(b),
+                             "eof": len(b) < params[1]})
+        if method == "va.file.checksum":
+            return response(hashlib.sha256(self.data).hexdigest())
+        return response(True)
+
+
+def vactl_stream():
+    if not os.access(VACTL, os.X_OK):
+        print("# vactl not built: its checks skipped", flush=True)
+        return
+    src = os.path.join(LOCAL, "vactl.src")
+    write_random(src, 5 * CHUNK + 7)
+    dst = os.path.join(ROOT, "vactl.bin")
+    r, out, err = vactl(P1, ["-v", "push", src, dst])
+    check("vactl push: through the file endpoint, byte-exact",
+          r == 0 and same_file(src, dst) and "through the file endpoint" in err, (r, out, err))
+    back = os.path.join(LOCAL, "vactl.back")
+    r, out, err = vactl(P1, ["-v", "pull", dst, back])
+    check("vactl pull: through the file endpoint, byte-exact",
+          r == 0 and same_file(src, back) and "through the file endpoint" in err, (r, out, err))
+    dst2 = os.path.join(ROOT, "vactl-xml.bin")
+    r, out, err = vactl(P1, ["-v", "push", "--no-stream", src, dst2])
+    check("vactl push --no-stream: the XML-RPC calls, byte-exact",
+          r == 0 and same_file(src, dst2) and "through the file endpoint" not in err,
+          (r, out, err))
+    with open(src, "rb") as f:
+        r, out, err = vactl(P1, ["-v", "push", "-", dst2], stdin=f)
+    check("vactl push - (standard input: a chunked PUT), byte-exact",
+          r == 0 and same_file(src, dst2) and "through the file endpoint" in err, (r, out, err))
+    r, out, err = vactl(P1, ["push", src, ROOT + "/no-dir/x"])
+    check("vactl push into a missing directory: exit 1, the agent's words",
+          r == 1 and "No such file or directory" in err, (r, err))
+    r, out, err = vactl(P1, ["push", src, OUTSIDE + "/x"])
+    check("vactl push outside the file roots: exit 1, nothing written",
+          r == 1 and "outside" in err and not os.path.exists(OUTSIDE + "/x"), (r, err))
+    # A protocol-1 agent: the proxy answers the stream 501, vactl uses va.file.read.
+    data = os.urandom(3 * CHUNK + 5)
+    old = Proto1Agent(RUN.path("old.sock"), data)
+    p = Proxy(RUN, "old", ["old=unix:" + RUN.path("old.sock")])
+    try:
+        old.wait_session()
+        r, out, err = vactl(p, ["-v", "pull", "/the/file", back], guest="old")
+        check("vactl pull from a protocol-1 agent: the XML-RPC methods, byte-exact",
+              r == 0 and open(back, "rb").read() == data and old.reads > 0 and
+              "using the XML-RPC methods" in err, (r, out, err[-500:], old.reads))
+    finally:
+        p.stop()
+        old.close()
+
+
 # ---- a hostile guest --------------------------------------------------------------
 
 def stuff(b):
@@ -956,8 +1043,8 @@ def main():
     if not shutil.which("curl"):
         return valib.skip_run("no curl")
     for fn in (sizes, small_frames, hundred_mib, head, ranges, conditions, resume, sha_mismatch,
-               errors, file_roots, auth, block_lists, routing, fifo, usage_examples, memory, big,
-               hostile, proxy_killed):
+               errors, file_roots, auth, block_lists, routing, fifo, usage_examples, vactl_stream,
+               memory, big, hostile, proxy_killed):
         case(fn)
     for name, d in (("proxy p1", P1.d), ("agent vm1", VM1), ("agent vm2", VM2)):
         check("%s still running" % name, d.alive(), d.log()[-2000:])

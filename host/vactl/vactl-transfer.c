@@ -776,6 +776,9 @@ try_stream(struct xfer *x)
 	switch (r) {
 	case VACTL_STREAM_OK:
 		x->streamed = x->stream_ok = 1;
+		if (x->v->verbose)
+			fprintf(stderr, "vactl: %s: %" PRIu64 " bytes through the file endpoint "
+				"(HTTP %ld)\n", x->cmd, io.done, io.status);
 		return 1;
 	case VACTL_STREAM_UNSERVED:
 		if (x->v->verbose)
