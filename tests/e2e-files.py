@@ -5,9 +5,13 @@ binary operations in agent/file-stream.c, docs/USAGE.md section 7):
 GET, HEAD and PUT /guests/NAME/files/PATH through a real va-proxy and
 real va-agents over sockets, with curl and Python's urllib/http.client.
 
-  sizes        byte-exact GET and PUT of 0 B, 1 B, a chunk (one frame's
-               data) - 1, + 0, + 1, 100 MiB; all-0xFE/0xFF bytes (stuffing
-               doubles them) through a proxy with the smallest frame limit
+  sizes        byte-exact GET and PUT of 0 B, 1 B, the largest chunk (one
+               frame's data) - 1, + 0, + 1, 100 MiB; through a proxy with
+               the smallest frame limit (every chunk of a frame's size),
+               its chunk - 1, + 0, + 1 and all-0xFE/0xFF bytes (stuffing
+               doubles them)
+  slow_channel a 100 KB/s channel with a call timeout of 3 s (the chunk
+               size follows the channel's speed)
   head, ranges, conditions, resume, sha256, errors, auth, block lists,
   routing, fifo (an answer of unknown length: chunked), usage_examples
   (docs/USAGE.md's curl and Python examples, run), memory (a slow
@@ -853,6 +857,83 @@ def usage_examples():
           out.endswith(open(syslog).read()[-100:] + "\n"), out[-200:])
 
 
+# ---- a slow channel ---------------------------------------------------------------
+
+class Throttle:
+    """A relay between the proxy and an agent's channel that moves at most
+    rate bytes a second each way (a slow serial line)."""
+
+    def __init__(self, path, target, rate):
+        self.target, self.rate = target, rate
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(1)
+        self.socks = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            b = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            b.connect(self.target)
+            self.socks += [a, b]
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
+
+    def pump(self, src, dst):
+        try:
+            while True:
+                d = src.recv(2048)
+                if not d:
+                    break
+                dst.sendall(d)
+                time.sleep(len(d) / self.rate)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.lsock.close()
+        for s in self.socks:
+            s.close()
+
+
+def slow_channel():
+    """A channel of 100 KB/s and a call timeout of 3 s: 4 chunks of 1 MiB
+    in flight would time out; the chunks follow the channel's speed."""
+    agent = valib.start_agent(RUN, "vm5", AGENT)
+    relay = Throttle(RUN.path("slow.sock"), agent.sock, 100000)
+    p = Proxy(RUN, "slowchan", ["slow=unix:" + RUN.path("slow.sock")], ["--call-timeout", "3"])
+    try:
+        wait_for(lambda: request(p, "HEAD", "/dev/null", guest="slow")[0] == 200, 20)
+        src = os.path.join(LOCAL, "slow.src")
+        write_random(src, 700 * 1024)
+        dst = RUN.path("slow.put")
+        t = time.monotonic()
+        r, o, err = curl(["-T", src, "-o", "/dev/null", "-w", "%{http_code}",
+                          url(p, dst, guest="slow")])
+        t1 = time.monotonic() - t
+        check("a 100 KB/s channel, call timeout 3 s: a 700 KiB PUT (%.1f s) byte-exact" % t1,
+              r == 0 and o == "201" and same_file(src, dst), (r, o, err))
+        out = os.path.join(LOCAL, "slow.out")
+        t = time.monotonic()
+        r, o, err = curl(["-o", out, "-w", "%{http_code}", url(p, dst, guest="slow")])
+        t2 = time.monotonic() - t
+        check("a 100 KB/s channel, call timeout 3 s: a 700 KiB GET (%.1f s) byte-exact" % t2,
+              r == 0 and o == "200" and same_file(src, out), (r, o, err))
+    finally:
+        p.stop()
+        relay.close()
+        agent.stop()
+
+
 # ---- vactl push and pull ------------------------------------------------------------
 
 def vactl(p, args, guest=None, stdin=None):
@@ -1044,7 +1125,7 @@ def main():
         return valib.skip_run("no curl")
     for fn in (sizes, small_frames, hundred_mib, head, ranges, conditions, resume, sha_mismatch,
                errors, file_roots, auth, block_lists, routing, fifo, usage_examples, vactl_stream,
-               memory, big, hostile, proxy_killed):
+               slow_channel, memory, big, hostile, proxy_killed):
         case(fn)
     for name, d in (("proxy p1", P1.d), ("agent vm1", VM1), ("agent vm2", VM2)):
         check("%s still running" % name, d.alive(), d.log()[-2000:])

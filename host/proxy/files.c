@@ -65,6 +65,8 @@
 #define RETRY_MAX_MS 1000
 /* Header lines the answers carry, at most. */
 #define EXTRA_MAX 1024
+/* The send times of pwrites in flight kept (the window, one more at the end, the rest). */
+#define PWRITE_RING 8
 
 enum method { M_GET, M_HEAD, M_PUT };
 
@@ -75,6 +77,7 @@ struct slot {
 	struct xfer *x;
 	uint64_t off;
 	size_t count;
+	uint64_t sent_ms;
 	int done;
 	int fault;
 	char msg[256];
@@ -90,7 +93,8 @@ struct xfer {
 	char *path;                  /* the guest path (raw UTF-8) */
 	uint64_t started_ms;
 	int status;                  /* the answer's, for the log */
-	size_t chunk;
+	size_t chunk;                /* the next call's; adapted (see adapt) */
+	size_t chunk_max;            /* what the frame limits allow */
 	unsigned window;
 	uint64_t handle;             /* the agent's; 0: none open */
 
@@ -125,7 +129,10 @@ struct xfer {
 
 	/* PUT */
 	uint8_t *wbuf;
+	size_t wcap;                 /* the chunk wbuf is filled to */
 	size_t wfill;
+	uint64_t wsent[PWRITE_RING];  /* when the pwrites in flight went, oldest at wsent_head */
+	unsigned wsent_head;
 	uint64_t wnext;              /* the offset of the next pwrite */
 	unsigned wflight;
 	int body_done;
@@ -302,6 +309,25 @@ outcome(struct xfer *x, int fault, const char *fmsg, struct va_frame *resp, char
 	snprintf(msg, msglen, "the agent of guest %s does not serve file streams (it answered "
 		 "with XML-RPC): update va-agent in the guest", va_guest_name(x->g));
 	return 501;
+}
+
+/*
+ * The chunk size follows the channel's speed: a data call answered within
+ * 1/16 of the call timeout doubles it (up to chunk_max), one that took
+ * more than 1/4 halves it (down to VA_FILES_CHUNK_MIN).  Every call of the
+ * window must be answered within the call timeout, and on a slow channel
+ * (isa-serial: ~30 KB/s) a window of 1 MiB chunks would not be; on
+ * virtio-serial the first chunks reach chunk_max within a few calls.
+ */
+static void
+adapt(struct xfer *x, uint64_t sent_ms)
+{
+	uint64_t took = va_now_ms() - sent_ms, t = x->px->call_timeout_ms;
+
+	if (took * 4 > t && x->chunk > VA_FILES_CHUNK_MIN)
+		x->chunk = x->chunk / 2 > VA_FILES_CHUNK_MIN ? x->chunk / 2 : VA_FILES_CHUNK_MIN;
+	else if (took * 16 < t && x->chunk < x->chunk_max)
+		x->chunk = 2 * x->chunk < x->chunk_max ? 2 * x->chunk : x->chunk_max;
 }
 
 /* ---- calls ---- */
@@ -618,6 +644,8 @@ pread_done(void *ctx, int fault, const char *msg, struct va_frame *resp)
 
 	s->done = 1;
 	s->fault = fault;
+	if (!fault)
+		adapt(x, s->sent_ms);
 	if (fault)
 		snprintf(s->msg, sizeof(s->msg), "%s", msg);
 	s->resp = resp;
@@ -642,6 +670,7 @@ get_pump(struct xfer *x)
 		s->x = x;
 		s->off = x->next_off;
 		s->count = n;
+		s->sent_ms = va_now_ms();
 		const struct va_param p[4] = {
 			{ VA_FS_OP, VA_FS_OP_PREAD }, { VA_FS_HANDLE, u64s(h, x->handle) },
 			{ VA_FS_OFFSET, u64s(o, s->off) }, { VA_FS_COUNT, u64s(c, n) },
@@ -978,6 +1007,8 @@ put_send(struct xfer *x)
 		put_drop(x);
 		return -1;
 	}
+	if (x->wflight < PWRITE_RING)
+		x->wsent[(x->wsent_head + x->wflight) % PWRITE_RING] = va_now_ms();
 	x->wflight++;
 	return 0;
 }
@@ -1116,20 +1147,21 @@ put_read(struct xfer *x)
 	while (x->st && !x->body_done && x->wflight < x->window) {
 		if (!x->wbuf) {
 			/* Room for stuffing random data in place (see agent/file-stream.c). */
-			x->wbuf = malloc(x->chunk + x->chunk / 64 + 64);
+			x->wcap = x->chunk;
+			x->wbuf = malloc(x->wcap + x->wcap / 64 + 64);
 			if (!x->wbuf) {
 				fail(x, 503, NULL, "out of memory");
 				put_drop(x);
 				return;
 			}
 		}
-		ssize_t r = va_http_stream_read(x->st, x->wbuf + x->wfill, x->chunk - x->wfill);
+		ssize_t r = va_http_stream_read(x->st, x->wbuf + x->wfill, x->wcap - x->wfill);
 		if (r > 0) {
 			if (x->offset == 0)
 				sha256_update(&x->sha, (size_t)r, x->wbuf + x->wfill);
 			x->wfill += (size_t)r;
 			x->received += (uint64_t)r;
-			if (x->wfill == x->chunk && put_send(x) < 0)
+			if (x->wfill == x->wcap && put_send(x) < 0)
 				return;
 			continue;
 		}
@@ -1159,6 +1191,10 @@ pwrite_done(void *ctx, int fault, const char *fmsg, struct va_frame *resp)
 	struct xfer *x = ctx;
 	char msg[512];
 
+	/* The answers come in order (one channel, the agent's one thread): this is the oldest. */
+	if (!fault)
+		adapt(x, x->wsent[x->wsent_head]);
+	x->wsent_head = (x->wsent_head + 1) % PWRITE_RING;
 	x->wflight--;
 	int status = outcome(x, fault, fmsg, resp, msg, sizeof(msg));
 	va_frame_free(resp);
@@ -1351,8 +1387,9 @@ va_files_stream(void *opaque, struct va_http_stream *st, const struct va_http_he
 	x->chunk = lim / (2 * VA_FILES_WINDOW) - 512;
 	if (x->chunk > VA_FILES_CHUNK)
 		x->chunk = VA_FILES_CHUNK;
-	if (lim < 4 * 4096 * VA_FILES_WINDOW)
-		x->chunk = 4096 > lim / 4 ? lim / 4 : 4096;
+	x->chunk_max = x->chunk;
+	if (x->chunk > VA_FILES_CHUNK_FIRST)
+		x->chunk = VA_FILES_CHUNK_FIRST;
 	x->range = dup_or_null(hd->range);
 	x->if_range = dup_or_null(hd->if_range);
 	x->if_match = dup_or_null(hd->if_match);

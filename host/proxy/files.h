@@ -32,10 +32,16 @@
  * Reads or writes in flight per transfer, and the largest of each: a
  * transfer keeps at most VA_FILES_WINDOW x VA_FILES_CHUNK bytes between
  * the agent and the client (smaller chunks when a side's frame limit is
- * small: the window stays under half of it, stuffing included).
+ * small: the window stays under half of it, stuffing included).  A
+ * transfer starts with chunks of VA_FILES_CHUNK_FIRST and follows the
+ * channel's speed between VA_FILES_CHUNK_MIN and that largest (files.c:
+ * adapt), so that every call of the window is answered well within the
+ * call timeout on a slow channel too.
  */
 #define VA_FILES_WINDOW 4
 #define VA_FILES_CHUNK (1024u * 1024)
+#define VA_FILES_CHUNK_FIRST (64u * 1024)
+#define VA_FILES_CHUNK_MIN 4096u
 /* Transfers of one guest at once; more are answered 503. */
 #define VA_FILES_MAX_STREAMS 16
 
