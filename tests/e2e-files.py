@@ -1006,6 +1006,20 @@ def vactl_stream():
     r, out, err = vactl(P1, ["push", src, OUTSIDE + "/x"])
     check("vactl push outside the file roots: exit 1, nothing written",
           r == 1 and "outside" in err and not os.path.exists(OUTSIDE + "/x"), (r, err))
+    # pull --continue: the local start checked with va.file.checksum(path, 0, N).
+    data = open(src, "rb").read()
+    part = os.path.join(LOCAL, "vactl.part")
+    for what, prefix, args, said in (
+            ("the start of the file", data[:2 * CHUNK + 3], [], "going on from there"),
+            ("the whole file", data, [], "going on from there"),
+            ("the start, --no-stream", data[:CHUNK], ["--no-stream"], "going on from there"),
+            ("other bytes", os.urandom(CHUNK), [], "pulling it whole"),
+            ("more bytes than the file", data + b"x", [], "pulling it whole")):
+        with open(part, "wb") as f:
+            f.write(prefix)
+        r, out, err = vactl(P1, ["-v", "pull", "--continue"] + args + [dst, part])
+        check("vactl pull --continue, LOCAL holding %s: byte-exact (%s)" % (what, said),
+              r == 0 and open(part, "rb").read() == data and said in err, (r, out, err))
     # A protocol-1 agent: the proxy answers the stream 501, vactl uses va.file.read.
     data = os.urandom(3 * CHUNK + 5)
     old = Proto1Agent(RUN.path("old.sock"), data)

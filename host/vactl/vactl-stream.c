@@ -39,6 +39,7 @@ struct stream {
 	char body[ERR_BODY_MAX + 1];
 	size_t body_len;
 	int local_failed;       /* a local read or write failed (io->err says) */
+	int range_ignored;      /* a 200 to a Range: the whole file, not its rest */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -94,6 +95,10 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	head_seen(s);
+	if (io->pull && io->offset > 0 && s->status == 200) {
+		s->range_ignored = 1;
+		return 0; /* stops: appending the whole file would be wrong */
+	}
 	if (s->is_error || !io->pull) {
 		size_t k = len < ERR_BODY_MAX - s->body_len ? len : ERR_BODY_MAX - s->body_len;
 		memcpy(s->body + s->body_len, p, k);
@@ -217,6 +222,12 @@ vactl_stream_run(struct vactl *v, const char *remote, struct vactl_stream_io *io
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)v->timeout_s);
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long)v->timeout_s);
 	}
+	if (io->pull && io->offset > 0) {
+		char range[64];
+		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-", io->offset);
+		headers = curl_slist_append(headers, range);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	}
 	if (!io->pull) {
 		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -233,6 +244,13 @@ vactl_stream_run(struct vactl *v, const char *remote, struct vactl_stream_io *io
 	io->status = s.status;
 	if (s.local_failed) {
 		rc = VACTL_STREAM_FAILED;
+	} else if (s.range_ignored) {
+		snprintf(io->err, sizeof(io->err), "the proxy answered the whole file to a request "
+			 "for its bytes from %" PRIu64 " on", io->offset);
+		rc = VACTL_STREAM_FAILED;
+	} else if (io->pull && io->offset > 0 && s.status == 416) {
+		/* Nothing from offset on: LOCAL is whole already (the checksum says). */
+		rc = VACTL_STREAM_OK;
 	} else if (code == CURLE_ABORTED_BY_CALLBACK && vactl_interrupted) {
 		snprintf(io->err, sizeof(io->err), "interrupted");
 		rc = VACTL_STREAM_INTERRUPTED;

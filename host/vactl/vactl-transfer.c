@@ -150,6 +150,8 @@ struct xfer {
 	int streamed;             /* went through the file endpoint (vactl-stream.c) */
 	int stream_ok;            /* ... and the answer was a success */
 	int remote_exists;        /* push: REMOTE is a file already (keeps its mode) */
+	int cont;                 /* pull --continue */
+	uint64_t resume_from;     /* pull --continue: LOCAL's bytes kept */
 	struct lane sum;          /* pull: the early va.file.checksum (see pull_pump) */
 	int sum_started;
 	char *sum_hex;            /* its answer, when it came */
@@ -617,8 +619,11 @@ report_failure(struct xfer *x)
 static void
 print_summary(struct xfer *x, const char *hex, double secs, FILE *f)
 {
-	double rate = secs > 0 ? (double)x->done / secs : 0;
-	char rbuf[32];
+	double rate = secs > 0 ? (double)(x->done - x->resume_from) / secs : 0;
+	char rbuf[32], kept[64] = "";
+
+	if (x->resume_from)
+		snprintf(kept, sizeof(kept), " (the first %" PRIu64 " were there)", x->resume_from);
 
 	if (x->v->json) {
 		fprintf(f, "{\"command\": \"%s\", \"local\": ", x->cmd);
@@ -634,8 +639,8 @@ print_summary(struct xfer *x, const char *hex, double secs, FILE *f)
 		fprintf(f, "pushed %s to %s: %" PRIu64 " bytes in %.2f s (%s/s), SHA-256 verified\n",
 			x->local, x->remote, x->done, secs, rbuf);
 	else
-		fprintf(f, "pulled %s to %s: %" PRIu64 " bytes in %.2f s (%s/s), SHA-256 verified\n",
-			x->remote, x->local, x->done, secs, rbuf);
+		fprintf(f, "pulled %s to %s: %" PRIu64 " bytes%s in %.2f s (%s/s), SHA-256 "
+			"verified\n", x->remote, x->local, x->done, kept, secs, rbuf);
 }
 
 /* Options of push and pull. */
@@ -659,6 +664,12 @@ xfer_option(void *ctx, const char *cmd, int opt, const char *arg)
 	case 'S':
 		x->no_stream = 1;
 		return 0;
+	case 'C':
+		if (!x->push) {
+			x->cont = 1;
+			return 0;
+		}
+		break;
 	case 'J':
 		if (vactl_parse_ulong(arg, 1, JOBS_MAX, &j) < 0) {
 			vactl_usage_error(cmd, "--jobs: \"%s\" is not a number from 1 to %d", arg,
@@ -748,8 +759,8 @@ stream_progress(void *ctx, uint64_t done)
 {
 	struct xfer *x = ctx;
 
-	x->done = done;
-	progress_draw(&x->prog, done, 0);
+	x->done = x->resume_from + done;
+	progress_draw(&x->prog, x->done, 0);
 }
 
 /*
@@ -767,12 +778,13 @@ try_stream(struct xfer *x)
 		.pull = !x->push, .fd = x->fd, .local = x->local, .size = x->size,
 		.size_known = x->size_known,
 		.mode = x->push && x->mode != (mode_t)-1 && !x->remote_exists ? (int)x->mode : -1,
+		.offset = x->resume_from,
 		.sha_update = stream_sha, .progress = stream_progress, .ctx = x,
 	};
 	struct vactl_error e = { 0 };
 	int r = vactl_stream_run(x->v, x->remote, &io);
 
-	x->done = io.done;
+	x->done = x->resume_from + io.done;
 	switch (r) {
 	case VACTL_STREAM_OK:
 		x->streamed = x->stream_ok = 1;
@@ -1213,6 +1225,107 @@ pull_stat(struct xfer *x)
 	return rc;
 }
 
+/*
+ * pull --continue: when LOCAL (a regular file) holds N > 0 bytes that are
+ * the first N of REMOTE (va.file.checksum of that range agrees with
+ * theirs), LOCAL is opened to be appended to, x->sha holds its N bytes,
+ * and the pull starts at N: returns 1.  0: pull whole (nothing to
+ * continue, or it differs: said on stderr), -1: failed.
+ */
+static int
+pull_continue(struct xfer *x, const char *local)
+{
+	struct stat st;
+	char *path = NULL;
+
+	if (!strcmp(local, "-"))
+		return 0;
+	if (stat(local, &st) == 0 && S_ISDIR(st.st_mode))
+		path = join_path(local, base_name(x->remote));
+	else
+		path = strdup(local);
+	if (!path) {
+		fail_local(x, "out of memory");
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return 0;
+	}
+	uint64_t n = (uint64_t)st.st_size;
+	if (x->size_known && n > x->size) {
+		fprintf(stderr, "vactl: pull: %s (%" PRIu64 " bytes) is larger than %s (%" PRIu64
+			"): pulling it whole\n", path, n, x->remote, x->size);
+		close(fd);
+		free(path);
+		return 0;
+	}
+	/* The local prefix's SHA-256, kept to go on with. */
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	unsigned char *buf = malloc(CHUNK_DEFAULT);
+	uint64_t left = n;
+	while (buf && left > 0) {
+		ssize_t r = read_full(fd, buf, left < CHUNK_DEFAULT ? (size_t)left : CHUNK_DEFAULT);
+		if (r <= 0)
+			break;
+		sha256_update(&ctx, (size_t)r, buf);
+		left -= (uint64_t)r;
+	}
+	free(buf);
+	if (left > 0) {
+		fail_local(x, "cannot read %s: %s", path, left == n && !buf ? "out of memory" :
+			   strerror(errno));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	struct sha256_ctx probe = ctx;
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+	hex_digest(&probe, hex);
+	struct vactl_error err = { 0 };
+	xmlrpc_value *res = vactl_callf(x->v, &err, "va.file.checksum", "(sII)", x->remote,
+					(xmlrpc_int64)0, (xmlrpc_int64)n);
+	if (!res) {
+		fail(x, "va.file.checksum", &err);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	const char *remote_hex = NULL;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_read_string(&env, res, &remote_hex);
+	xmlrpc_DECREF(res);
+	int same = !env.fault_occurred && remote_hex && !strcmp(remote_hex, hex);
+	xmlrpc_env_clean(&env);
+	free((void *)remote_hex);
+	if (!same) {
+		fprintf(stderr, "vactl: pull: the %" PRIu64 " bytes of %s are not the start of %s: "
+			"pulling it whole\n", n, path, x->remote);
+		close(fd);
+		free(path);
+		return 0;
+	}
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		fail_local(x, "cannot seek in %s: %s", path, strerror(errno));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	x->fd = fd;
+	x->local = path;
+	x->sha = ctx;
+	x->resume_from = x->next_off = x->written = x->done = n;
+	if (x->v->verbose)
+		fprintf(stderr, "vactl: pull: %s holds the first %" PRIu64 " bytes: going on from "
+			"there\n", path, n);
+	return 1;
+}
+
 int
 vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 {
@@ -1249,7 +1362,10 @@ vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 		goto out;
 	if (x.size_known)
 		x.horizon = x.size;
-	if (pull_open_local(&x, local) < 0) {
+	int continued = x.cont ? pull_continue(&x, local) : 0;
+	if (continued < 0)
+		goto out;
+	if (!continued && pull_open_local(&x, local) < 0) {
 		if (!x.failed)
 			fail_local(&x, "out of memory");
 		goto out;

@@ -1074,7 +1074,15 @@ vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 		{ "no-stream", no_argument, NULL, 'S' }, /* long only: 'S' is not in the shorts */
 		{ "mode", required_argument, NULL, 'm' },
 	};
-	return parse_cmd(v, argc, argv, own, push ? 4 : 3, push ? "c:J:m:" : "c:J:", fn, ctx, 0);
+	static const struct option pull_own[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "no-stream", no_argument, NULL, 'S' },
+		{ "continue", no_argument, NULL, 'C' }, /* long only, as --no-stream */
+	};
+	if (!push)
+		return parse_cmd(v, argc, argv, pull_own, 4, "c:J:", fn, ctx, 0);
+	return parse_cmd(v, argc, argv, own, 4, "c:J:m:", fn, ctx, 0);
 }
 
 /* ---- the table, help and main ---- */
@@ -1129,13 +1137,17 @@ static const struct command commands[] = {
 	  "On failure REMOTE is unchanged and REMOTE.partial holds what arrived (the\n"
 	  "stream), or REMOTE may be left incomplete (the XML-RPC calls).\n",
 	  vactl_cmd_push },
-	{ "pull", "pull [--no-stream] [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
+	{ "pull", "pull [--continue] [--no-stream] [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
 	  "Copies the guest file REMOTE to LOCAL (\"-\": standard output; a directory gets\n"
 	  "REMOTE's name), then checks the SHA-256.  The bytes come as one stream from\n"
 	  "the proxy's file endpoint (GET /guests/NAME/files/REMOTE), or with an older\n"
 	  "proxy or agent, or --no-stream, as XML-RPC calls in chunks with several in\n"
 	  "flight.  LOCAL is written under a temporary name and renamed at the end: a\n"
 	  "failed pull leaves nothing behind.  A progress bar shows on a terminal.\n"
+	  "      --continue          LOCAL holds the start of REMOTE (a cut download):\n"
+	  "                          when va.file.checksum of that many bytes of REMOTE\n"
+	  "                          agrees, only the rest is pulled and appended to LOCAL\n"
+	  "                          (kept if that fails); otherwise REMOTE is pulled whole\n"
 	  "      --no-stream         the XML-RPC calls (implied by --chunk-size, --jobs)\n"
 	  "  -c, --chunk-size BYTES  bytes per call (default 1M, at most 8M)\n"
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n", vactl_cmd_pull },

@@ -274,6 +274,7 @@ struct vactl_stream_io {
 	uint64_t size;            /* push: the body's length when size_known (else chunked) */
 	int size_known;
 	int mode;                 /* push: ?mode= (a new file's permissions); -1: none */
+	uint64_t offset;          /* pull: from this byte on (Range; 206 expected), 0: all */
 	/* Each byte that moved, in order (the caller's SHA-256), and the count so far. */
 	void (*sha_update)(void *ctx, const void *p, size_t n);
 	void (*progress)(void *ctx, uint64_t done);
