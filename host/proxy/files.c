@@ -677,10 +677,7 @@ get_pump(struct xfer *x)
 		};
 		int status = call(x, p, 4, NULL, 0, 0, 0, pread_done, s, msg, sizeof(msg));
 		if (status) {
-			if (x->sent == 0 && x->scount == 0 && !x->hashing)
-				cut(x, msg); /* the head went already: all we can do */
-			else
-				cut(x, msg);
+			cut(x, msg); /* the head went already: all we can do */
 			return;
 		}
 		x->scount++;
@@ -862,9 +859,7 @@ get_start(struct xfer *x, const char *digest)
 		return; /* CLOSED follows */
 	x->next_off = start;
 	if (x->method == M_HEAD || x->end == start) {
-		if (x->method == M_GET)
-			x->hashing = x->hashing; /* an empty file: the digest of nothing */
-		get_end(x);
+		get_end(x); /* an empty GET with a digest asked: the digest of nothing */
 		return;
 	}
 	va_http_stream_set_cb(x->st, get_event, x);
