@@ -797,9 +797,9 @@ def usage_blocks():
 
 
 def doc_subst(code):
-    for a, b in (("$(sudo head -n 1 /etc/virtagent/proxy.secret)",
+    for a, b in (("$(sudo head -n 1 /var/lib/virtagent/proxy.secret)",
                   "$(head -n 1 %s)" % P1.secret_file),
-                 ("/etc/virtagent/proxy.secret", P1.secret_file),
+                 ("/var/lib/virtagent/proxy.secret", P1.secret_file),
                  ("127.0.0.1:8470", "127.0.0.1:%d" % P1.port),
                  ("/guests/g1/", "/guests/vm1/"),
                  ("/var/log/syslog", ROOT + "/syslog"),

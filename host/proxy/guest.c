@@ -241,6 +241,12 @@ va_guest_name(const struct va_guest *g)
 	return g->name;
 }
 
+const char *
+va_guest_spec(const struct va_guest *g)
+{
+	return g->spec;
+}
+
 void
 va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data, size_t cost)
 {
@@ -267,8 +273,9 @@ va_guest_status(xmlrpc_env *env, struct va_guest *g)
 
 	pthread_mutex_lock(&g->lock);
 	const struct guest_shared *sh = &g->sh;
-	put(env, st, "guest", xmlrpc_string_new(env, g->name));
-	put(env, st, "channel", xmlrpc_string_new(env, g->spec));
+	put(env, st, "guest", va_text_value_z(env, g->name));
+	/* A socket path of the config may hold any character (emoji too). */
+	put(env, st, "channel", va_text_value_z(env, g->spec));
 	put(env, st, "connected", xmlrpc_bool_new(env, sh->connected));
 	put(env, st, "established", xmlrpc_bool_new(env, sh->established));
 	put(env, st, "answered", xmlrpc_bool_new(env, sh->answered));
