@@ -1298,7 +1298,7 @@ pull_continue(struct xfer *x, const char *local)
 	const char *remote_hex = NULL;
 	xmlrpc_env env;
 	xmlrpc_env_init(&env);
-	xmlrpc_read_string(&env, res, &remote_hex);
+	xmlrpc_read_string(&env, res, &remote_hex); /* text-ok: compared with hex digits */
 	xmlrpc_DECREF(res);
 	int same = !env.fault_occurred && remote_hex && !strcmp(remote_hex, hex);
 	xmlrpc_env_clean(&env);
