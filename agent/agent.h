@@ -36,6 +36,16 @@
  * preinvoke applies the same refusals to every method it runs, so
  * nothing inside the registry bypasses them either.
  *
+ * A binary request (protocol 2: its body is not XML, session.h) names an
+ * operation in its parameter "op" (filestream.h).  The core finds it in
+ * the groups' tables of binary operations and applies the RPC lists to
+ * the XML-RPC methods the operation stands for (each must be enabled,
+ * with the same refusals and log lines as a call of it); a refused or
+ * unknown operation is answered with an error (filestream.h:
+ * VA_FS_CONTENT_ERROR, VA_FS_ERROR "disabled" or "bad-request") at once,
+ * an allowed one goes to its handler.  Binary bodies never reach the
+ * XML gate or the registry.
+ *
  * Everything here runs on the loop thread.  Handlers must not block for
  * long (file I/O on regular disk files is fine in chunks, a whole-file
  * checksum is hashed in slices between other calls, commands are run
@@ -160,6 +170,35 @@ struct va_method_group {
 	 * The core runs it when va_agent_sweep_at() asked.
 	 */
 	uint64_t (*sweep)(void *state, uint64_t now_ms);
+	/* Optional: the group's binary operations (see the top). */
+	const struct va_binary_op *binary_ops;
+	size_t nbinary_ops;
+};
+
+/*
+ * A binary request the core hands to a group's operation: its parameters
+ * read and its methods allowed.  req is the handler's (va_frame_free it,
+ * or take its body); the other pointers are valid only during the call
+ * (copy the tag to answer later).  Answer with va_session_reply_msg, or
+ * va_agent_reply_error, now or later.
+ */
+struct va_binary_call {
+	const char *op;
+	struct va_frame *req;
+	va_session *s;
+	uint64_t epoch;
+	const char *tag;
+};
+
+/* One binary operation of a group (struct va_method_group.binary_ops). */
+struct va_binary_op {
+	const char *op;               /* the value of the parameter "op" */
+	/*
+	 * The XML-RPC methods it stands for, NULL-terminated: each must be
+	 * enabled by the RPC lists (an empty list: always allowed).
+	 */
+	const char *const *methods;
+	void (*handler)(void *state, const struct va_binary_call *call);
 };
 
 #define VA_GROUP_METHODS(table) .methods = (table), .nmethods = sizeof(table) / sizeof((table)[0])
@@ -225,6 +264,14 @@ int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg),
 typedef int va_agent_gate_fn(void *arg, const char *method, xmlrpc_env *env);
 void va_agent_set_gate(struct va_agent *a, va_agent_gate_fn *fn, void *arg);
 
+/*
+ * Answers a binary request with a failure: content type
+ * VA_FS_CONTENT_ERROR, parameter VA_FS_ERROR = kind (a VA_FS_E_* word),
+ * the message printf(fmt, ...) as the body (logged as a warning).  An
+ * answer to a request of an earlier session is dropped.
+ */
+void va_agent_reply_error(va_session *s, uint64_t epoch, const char *tag, const char *kind,
+			  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Asks for the groups' sweeps at due_ms at the latest. */
 void va_agent_sweep_at(struct va_agent *a, uint64_t due_ms);
 /* The core's clock: monotonic ms (va_now_ms unless a test set another). */

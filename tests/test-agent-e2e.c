@@ -3855,14 +3855,20 @@ test_checksum_faults(void)
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR, "va.file.checksum: path must be absolute: x",
 			 "va.file.checksum", "(s)", "x");
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); got 0 parameters",
-			 "va.file.checksum", "()");
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "got 0 parameters", "va.file.checksum", "()");
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); got 2 parameters",
-			 "va.file.checksum", "(ss)", "/a", "/b");
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "got 4 parameters", "va.file.checksum", "(siii)", "/a", 0, 1, 2);
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); parameter 1 is an int",
-			 "va.file.checksum", "(i)", 1);
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "parameter 2 is a string", "va.file.checksum", "(ss)", "/a", "/b");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "parameter 1 is an int", "va.file.checksum", "(i)", 1);
+	CALL_FAULT_EXACT(H, XMLRPC_INDEX_ERROR,
+			 "va.file.checksum: offset and length must not be negative",
+			 "va.file.checksum", "(sii)", "/dev/null", -1, 2);
 	/* Malformed XML: the registry's parse fault, as for any method. */
 	BODY_FAULT(H, "<?xml version=\"1.0\"?><methodCall><methodName>va.file.checksum</methodName>"
 		   "<params><param><value><string>/x</string></value></param></params>",

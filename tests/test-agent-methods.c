@@ -1162,9 +1162,9 @@ test_file_checksum(void)
 	EXPECT_FAULT(call("va.file.checksum", "(s)", "/proc/self/status"), XMLRPC_TYPE_ERROR,
 	    "is on procfs, not a file with stable contents");
 	EXPECT_FAULT(call("va.file.checksum", "(i)", 1), XMLRPC_TYPE_ERROR,
-	    "va.file.checksum: expected (string path); parameter 1 is an int");
+	    "va.file.checksum: expected (string path[, int offset[, int length]]); parameter 1 is an int");
 	EXPECT_FAULT(call("va.file.checksum", "()"), XMLRPC_TYPE_ERROR,
-	    "va.file.checksum: expected (string path); got 0 parameters");
+	    "va.file.checksum: expected (string path[, int offset[, int length]]); got 0 parameters");
 	EXPECT_FAULT(call("va.file.checksum", "(s)", "relative/path"), XMLRPC_TYPE_ERROR,
 	    "path must be absolute");
 }

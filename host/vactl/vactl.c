@@ -1107,9 +1107,18 @@ vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 	static const struct option own[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'J' },
+		{ "no-stream", no_argument, NULL, 'S' }, /* long only: 'S' is not in the shorts */
 		{ "mode", required_argument, NULL, 'm' },
 	};
-	return parse_cmd(v, argc, argv, own, push ? 3 : 2, push ? "c:J:m:" : "c:J:", fn, ctx, 0);
+	static const struct option pull_own[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "no-stream", no_argument, NULL, 'S' },
+		{ "continue", no_argument, NULL, 'C' }, /* long only, as --no-stream */
+	};
+	if (!push)
+		return parse_cmd(v, argc, argv, pull_own, 4, "c:J:", fn, ctx, 0);
+	return parse_cmd(v, argc, argv, own, 4, "c:J:m:", fn, ctx, 0);
 }
 
 /* ---- the table, help and main ---- */
@@ -1147,22 +1156,35 @@ static const struct vactl_command commands[] = {
 	  "  -w, --wait S      seconds each long poll waits (1 to " VACTL_STR(VA_EVENTS_MAX_WAIT_S)
 	  "; default " VACTL_STR(EVENTS_WAIT_DEFAULT_S) ")\n",
 	  cmd_events },
-	{ "push", "push [--chunk-size BYTES] [--jobs N] [--mode OCTAL] LOCAL REMOTE\n"
+	{ "push", "push [--no-stream] [--chunk-size BYTES] [--jobs N] [--mode OCTAL] LOCAL REMOTE\n"
 	  "Copies the local file LOCAL (\"-\": standard input) to REMOTE in the guest (an\n"
-	  "absolute path; a directory gets LOCAL's name), in chunks with several in\n"
-	  "flight, then checks the SHA-256 of both.  A progress bar shows on a terminal.\n"
+	  "absolute path; a directory gets LOCAL's name), then checks the SHA-256 of\n"
+	  "both.  The bytes go as one stream through the proxy's file endpoint (PUT\n"
+	  "/guests/NAME/files/REMOTE): the guest writes REMOTE.partial and renames it\n"
+	  "when whole.  With an older proxy or agent, or --no-stream, they go as\n"
+	  "XML-RPC calls (va.file.write) in chunks with several in flight.  A progress\n"
+	  "bar shows on a terminal.\n"
+	  "      --no-stream         the XML-RPC calls (implied by --chunk-size, --jobs)\n"
 	  "  -c, --chunk-size BYTES  bytes per call (K and M suffixes; default 1M, at\n"
 	  "                          most 8M, the agent's limit)\n"
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n"
 	  "  -m, --mode OCTAL        permissions of a file created in the guest (default:\n"
 	  "                          LOCAL's, 0600 for standard input)\n"
-	  "On failure REMOTE may be left incomplete (the agent cannot remove files).\n",
+	  "On failure REMOTE is unchanged and REMOTE.partial holds what arrived (the\n"
+	  "stream), or REMOTE may be left incomplete (the XML-RPC calls).\n",
 	  vactl_cmd_push },
-	{ "pull", "pull [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
+	{ "pull", "pull [--continue] [--no-stream] [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
 	  "Copies the guest file REMOTE to LOCAL (\"-\": standard output; a directory gets\n"
-	  "REMOTE's name), in chunks with several in flight, then checks the SHA-256.\n"
-	  "LOCAL is written under a temporary name and renamed at the end: a failed pull\n"
-	  "leaves nothing behind.  A progress bar shows on a terminal.\n"
+	  "REMOTE's name), then checks the SHA-256.  The bytes come as one stream from\n"
+	  "the proxy's file endpoint (GET /guests/NAME/files/REMOTE), or with an older\n"
+	  "proxy or agent, or --no-stream, as XML-RPC calls in chunks with several in\n"
+	  "flight.  LOCAL is written under a temporary name and renamed at the end: a\n"
+	  "failed pull leaves nothing behind.  A progress bar shows on a terminal.\n"
+	  "      --continue          LOCAL holds the start of REMOTE (a cut download):\n"
+	  "                          when va.file.checksum of that many bytes of REMOTE\n"
+	  "                          agrees, only the rest is pulled and appended to LOCAL\n"
+	  "                          (kept if that fails); otherwise REMOTE is pulled whole\n"
+	  "      --no-stream         the XML-RPC calls (implied by --chunk-size, --jobs)\n"
 	  "  -c, --chunk-size BYTES  bytes per call (default 1M, at most 8M)\n"
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n", vactl_cmd_pull },
 	{ "stat", "stat REMOTE\nSize, type, permissions and modification time of a guest file "

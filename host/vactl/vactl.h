@@ -16,6 +16,8 @@
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
+ *   vactl-stream.c    push and pull as one stream through the proxy's
+ *                     file endpoint (protocol 2), the usual way
  *   vactl-guest.c     the commands of the guest's operations (net, time,
  *                     os, users, fs, disks, cpu, stats)
  *   vactl-exec.c      exec: a command in the guest with live streams
@@ -292,6 +294,38 @@ int vactl_member_double(xmlrpc_value *st, const char *key, double *out);
 char *vactl_member_string(xmlrpc_value *st, const char *key, size_t *len);
 /* "2024-11-25 08:30:01" (local time) into buf. */
 const char *vactl_format_time(double t, char *buf, size_t len);
+
+/* ---- vactl-stream.c ---- */
+
+/* One transfer through the proxy's file endpoint (GET or PUT /guests/NAME/files/PATH). */
+struct vactl_stream_io {
+	int pull;                 /* GET (1) or PUT (0) */
+	int fd;                   /* pull: the bytes are written here; push: read from here */
+	const char *local;        /* for messages */
+	uint64_t size;            /* push: the body's length when size_known (else chunked) */
+	int size_known;
+	int mode;                 /* push: ?mode= (a new file's permissions); -1: none */
+	uint64_t offset;          /* pull: from this byte on (Range; 206 expected), 0: all */
+	/* Each byte that moved, in order (the caller's SHA-256), and the count so far. */
+	void (*sha_update)(void *ctx, const void *p, size_t n);
+	void (*progress)(void *ctx, uint64_t done);
+	void *ctx;
+	uint64_t done;            /* bytes moved */
+	long status;              /* the answer's HTTP status (0: none came) */
+	char err[960];            /* why it failed, in plain words */
+};
+
+enum {
+	VACTL_STREAM_OK,          /* 2xx, every byte moved */
+	VACTL_STREAM_UNSERVED,    /* no file endpoint (older proxy or agent), nothing moved */
+	VACTL_STREAM_HTTP,        /* an HTTP error (status; err: the proxy's words) */
+	VACTL_STREAM_UNREACHABLE, /* no connection */
+	VACTL_STREAM_INTERRUPTED, /* vactl_interrupted */
+	VACTL_STREAM_FAILED,      /* anything else (err) */
+};
+
+/* Runs the transfer of the guest path remote (blocking); returns a VACTL_STREAM_*. */
+int vactl_stream_run(struct vactl *v, const char *remote, struct vactl_stream_io *io);
 
 /* ---- vactl-exec.c, vactl-accounts.c ---- */
 

@@ -460,6 +460,50 @@ def t_vactl_files(g, args):
         " ".join(opts) + " " if opts else "", size >> 10, t1, t2)
 
 
+def t_http_files(g, args):
+    """GET, PUT and a Range of guest files over plain HTTP (curl), through
+    the channel's binary frames (docs/USAGE.md section 7)."""
+    size, _ = _sizes(g, args)
+    base = g.url[:-len("/RPC2")] + "/guests/default/files"
+    local = os.path.join(g.dir, "http-src.bin")
+    back = os.path.join(g.dir, "http-back.bin")
+    data = os.urandom(size)
+    with open(local, "wb") as f:
+        f.write(data)
+    want = hashlib.sha256(data).hexdigest()
+    t = now()
+    r = subprocess.run(["curl", "-sSf", "-T", local, "-o", "/dev/null", "-w", "%{http_code}",
+                        "%s/tmp/http.bin?sha256=%s" % (base, want)],
+                       capture_output=True, text=True, timeout=600)
+    t1 = now() - t
+    check(r.returncode == 0 and r.stdout == "201", "curl -T: exit %d, HTTP %s: %s" % (
+        r.returncode, r.stdout, r.stderr))
+    check(g.sh("sha256sum /tmp/http.bin").split()[0] == want, "guest sha256sum differs after the PUT")
+    check(g.sh("ls /tmp/http.bin.partial 2>/dev/null || echo none").strip() == "none",
+          "the partial is left after a complete PUT")
+    t = now()
+    r = subprocess.run(["curl", "-sSf", "-o", back, "%s/tmp/http.bin" % base],
+                       capture_output=True, text=True, timeout=600)
+    t2 = now() - t
+    check(r.returncode == 0, "curl -o: exit %d: %s" % (r.returncode, r.stderr))
+    with open(back, "rb") as f:
+        check(hashlib.sha256(f.read()).hexdigest() == want, "the GET differs from what was put")
+    r = subprocess.run(["curl", "-sSf", "-r", "10-19", "%s/tmp/http.bin" % base],
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0 and r.stdout == data[10:20], "curl -r 10-19: %r" % r.stdout)
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                        "%s/tmp/http.bin?sha256=%s" % (base, "0" * 64), "-T", local],
+                       capture_output=True, text=True, timeout=600)
+    check(r.stdout == "409", "a PUT with a wrong sha256: HTTP %s" % r.stdout)
+    check(g.sh("sha256sum /tmp/http.bin").split()[0] == want, "a refused PUT changed the file")
+    os.unlink(local)
+    os.unlink(back)
+    g.sh("rm -f /tmp/http.bin /tmp/http.bin.partial")
+    return ("curl -T %d KiB in %.1f s (%.2f MB/s), curl -o in %.1f s (%.2f MB/s); sha256 checked, "
+            "a range, a wrong sha256 refused (409) with the file untouched") % (
+        size >> 10, t1, size / t1 / 1e6, t2, size / t2 / 1e6)
+
+
 def t_clipboard_host_to_guest(g):
     text = "from the host ✓ %s\nsecond line" % os.urandom(4).hex()
     serial = g.proxy().va.clipboard.set(text)
@@ -1312,6 +1356,7 @@ TESTS = [
     ("file-push", t_file_push, 1),
     ("file-pull", t_file_pull, 1),
     ("vactl-push-pull", t_vactl_files, 1),
+    ("http-files", t_http_files, 1),
     ("clipboard-host-to-guest", t_clipboard_host_to_guest, 0),
     ("clipboard-guest-to-host", t_clipboard_guest_to_host, 0),
     ("unicode-clipboard", t_unicode_clipboard, 0),
