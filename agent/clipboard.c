@@ -18,9 +18,9 @@
  * at most CLIP_BRIDGE_CHILDREN at once, more are skipped with a warning).
  * When config->clip_paste_command is set, va.clipboard.get asks the
  * desktop first: the group's interceptor hands the call to
- * clipboard-paste.c, which runs the command off the loop's back (its
- * output read on the loop, at most VA_CLIPBOARD_PASTE_MS, every other
- * call served meanwhile) and answers when it ends; when the desktop's
+ * clipboard-paste.c, which starts the command without waiting for it
+ * (its output read on the loop, at most VA_CLIPBOARD_PASTE_MS, every
+ * other call served meanwhile) and answers when it ends; when the desktop's
  * text differs from the buffer, it is stored as a guest copy first (so
  * the host is told, as for va-clip copy).  One run at a time; a get that
  * comes while one runs waits for its answer (clipboard-paste.h).  The
