@@ -65,6 +65,8 @@ struct va_agent {
 	int stopping;
 	int notice_pending; /* host.shutdown_notice calls not answered yet */
 	va_acl *allow, *block, *enable; /* the RPC lists in force */
+	va_agent_gate_fn *gate;         /* va_agent_set_gate */
+	void *gate_arg;
 };
 
 /* ---- groups ------------------------------------------------------------- */
@@ -371,6 +373,13 @@ sweep_due(void *opaque)
 }
 
 void
+va_agent_set_gate(struct va_agent *a, va_agent_gate_fn *fn, void *arg)
+{
+	a->gate = fn;
+	a->gate_arg = arg;
+}
+
+void
 va_agent_sweep_at(struct va_agent *a, uint64_t due_ms)
 {
 	if (due_ms < va_loop_timer_due(a->sweep))
@@ -418,6 +427,12 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
+		return 1;
+	}
+	/* The gate (frozen filesystems, agent.h) last: a disabled method
+	 * says so whatever the gate would. */
+	if (a->gate && a->gate(a->gate_arg, name, env)) {
+		va_log_warnx("%s: refused by the gate: %s", name, env->fault_string);
 		return 1;
 	}
 	return 0;

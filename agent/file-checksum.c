@@ -29,7 +29,7 @@
 
 #include <nettle/sha2.h>
 
-#include "buf.h"
+#include "async.h"
 #include "file.h"
 #include "log.h"
 #include "loop.h"
@@ -204,20 +204,7 @@ va_file_method_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info
 static void
 checksum_reply(struct va_checksum *c, xmlrpc_env *env, xmlrpc_value *res)
 {
-	struct va_buf out = { 0 };
-
-	if (!env->fault_occurred)
-		va_rpc_serialize_response(env, &out, res);
-	if (env->fault_occurred) {
-		out.len = 0;
-		if (va_rpc_serialize_fault(&out, env->fault_code, env->fault_string) < 0) {
-			va_log_warnx("request %s: out of memory, no reply", c->tag);
-			va_buf_free(&out);
-			return;
-		}
-	}
-	va_rpc_reply(c->s, c->epoch, c->tag, out.data, out.len);
-	va_buf_free(&out);
+	va_async_answer(c->s, c->epoch, c->tag, env, res);
 }
 
 static void

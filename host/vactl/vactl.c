@@ -63,6 +63,16 @@ static const char usage_text[] =
 	"  keys get|add|remove|set USER [FILE]...  a guest user's SSH authorized keys\n"
 	"  call METHOD [ARG]...        call any method; ARG is i:42, i8:42, s:text,\n"
 	"                              b:true, d:1.5, n:, j:JSON, @FILE (base64), or text\n"
+	"The guest's operations:\n"
+	"  net [interfaces|routes]     interfaces with addresses and counters; routes\n"
+	"  time [get|set NS|now|rtc]   the guest's clock; set it (opt-in in the agent)\n"
+	"  timezone, os, hostname      the time zone; os-release and kernel; host name\n"
+	"  users                       who is logged in\n"
+	"  fs [info|freeze|thaw|status|trim] [MOUNT]...  filesystems and their disks;\n"
+	"                              freeze and thaw them; discard unused blocks\n"
+	"  disks                       disks with serial, bus and PCI address\n"
+	"  cpu [list|set N on|off]     CPUs; take one offline or bring it online\n"
+	"  stats                       load, CPU times, memory, disk I/O\n"
 	"\n"
 	"Options (also accepted after the command):\n"
 	"  -u, --url URL        the proxy: http://[USER:SECRET@]HOST:PORT/RPC2 or\n"
@@ -221,16 +231,10 @@ common_option(struct vactl *v, const char *cmd, int opt, const char *arg)
 
 typedef int cmd_option_fn(void *ctx, const char *cmd, int opt, const char *arg);
 
-struct command {
-	const char *name;
-	const char *usage; /* the help text after "usage: vactl " */
-	int (*run)(struct vactl *v, int argc, char **argv);
-};
-
-static const struct command *find_command(const char *name);
+static const struct vactl_command *find_command(const char *name);
 
 static void
-print_command_help(const struct command *c)
+print_command_help(const struct vactl_command *c)
 {
 	printf("usage: vactl [OPTION]... %s", c->usage);
 	printf("\nCommon options: --url URL, --guest NAME, --timeout S, --json, "
@@ -249,7 +253,7 @@ parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own, size
 	struct option opts[24];
 	char shorts[64];
 	const char *cmd = argv[0];
-	const struct command *c = find_command(cmd);
+	const struct vactl_command *c = find_command(cmd);
 	int opt;
 
 	if (nown + NCOMMON + 1 > sizeof(opts) / sizeof(opts[0]))
@@ -338,6 +342,19 @@ ready(struct vactl *v)
 	return vactl_connect(v);
 }
 
+/* What the commands of vactl-guest.c use (vactl.h). */
+int
+vactl_simple_cmd(struct vactl *v, int argc, char **argv, int min, int max)
+{
+	return simple_cmd(v, argc, argv, min, max);
+}
+
+int
+vactl_ready(struct vactl *v)
+{
+	return ready(v);
+}
+
 static xmlrpc_value *
 empty_params(void)
 {
@@ -380,6 +397,12 @@ print_result(struct vactl *v, xmlrpc_value *res)
 	} else {
 		vactl_print_value(stdout, res);
 	}
+}
+
+void
+vactl_print_result(struct vactl *v, xmlrpc_value *res)
+{
+	print_result(v, res);
 }
 
 static double
@@ -1093,7 +1116,7 @@ vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 
 static int cmd_help(struct vactl *v, int argc, char **argv);
 
-static const struct command commands[] = {
+static const struct vactl_command commands[] = {
 	{ "ping", "ping\nAsks the guest agent for va.ping and says how long the answer took.\n",
 	  cmd_ping },
 	{ "info", "info\nThe guest's host name, OS, kernel, architecture, uptime and clock "
@@ -1184,12 +1207,15 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const struct command *
+static const struct vactl_command *
 find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
+	for (size_t i = 0; i < vactl_nguest_commands; i++)
+		if (!strcmp(vactl_guest_commands[i].name, name))
+			return &vactl_guest_commands[i];
 	return NULL;
 }
 
@@ -1201,7 +1227,7 @@ cmd_help(struct vactl *v, int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	const struct command *c = find_command(argv[1]);
+	const struct vactl_command *c = find_command(argv[1]);
 	if (!c) {
 		vactl_usage_error(NULL, "unknown command \"%s\"", argv[1]);
 		return VACTL_EXIT_USAGE;
@@ -1258,7 +1284,7 @@ main(int argc, char **argv)
 		vactl_usage_error(NULL, "missing command");
 		return VACTL_EXIT_USAGE;
 	}
-	const struct command *c = find_command(argv[optind]);
+	const struct vactl_command *c = find_command(argv[optind]);
 	if (!c) {
 		vactl_usage_error(NULL, "unknown command \"%s\"", argv[optind]);
 		return VACTL_EXIT_USAGE;

@@ -16,6 +16,8 @@
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
+ *   vactl-guest.c     the commands of the guest's operations (net, time,
+ *                     os, users, fs, disks, cpu, stats)
  *   vactl-exec.c      exec: a command in the guest with live streams
  *   vactl-accounts.c  password and keys: a guest user's password, SSH keys
  *
@@ -329,5 +331,27 @@ int vactl_parse_cmd(struct vactl *v, int argc, char **argv, const struct option 
 		    int in_order);
 /* Installs the handlers that set vactl_interrupted. */
 void vactl_catch_signals(void);
+
+/* A command: its name, its help (after "usage: vactl "), what runs it. */
+struct vactl_command {
+	const char *name;
+	const char *usage;
+	int (*run)(struct vactl *v, int argc, char **argv);
+};
+/*
+ * For the commands of other files (vactl.c): parses a command without
+ * options of its own and checks that min..max arguments (max -1: any)
+ * follow (from optind); 0, 100 (--help printed) or an exit code.
+ */
+int vactl_simple_cmd(struct vactl *v, int argc, char **argv, int min, int max);
+/* Sets the connection up (after the options are known): 0 or an exit code. */
+int vactl_ready(struct vactl *v);
+/* Prints a result readably, or as JSON with --json. */
+void vactl_print_result(struct vactl *v, xmlrpc_value *res);
+
+/* ---- vactl-guest.c ---- */
+
+extern const struct vactl_command vactl_guest_commands[];
+extern const size_t vactl_nguest_commands;
 
 #endif
