@@ -11,7 +11,7 @@
  *   core.c      struct va_agent: the session with the host, the registry,
  *               the groups and their state, the services below, and the
  *               dispatch of every request the host sends.
- *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c,
+ *   info.c, file*.c (file.h), clipboard*.c (clipboard.h), dmesg.c, shutdown.c,
  *   and the guest's operations: net.c, clock.c, os.c, users.c, fs.c,
  *   freeze.c, cpu.c; events.c, fs-watch.c, oom.c (guest events, events.h)
  *               the method groups: each is one struct va_method_group and
@@ -49,7 +49,8 @@
  * Everything here runs on the loop thread.  Handlers must not block for
  * long (file I/O on regular disk files is fine in chunks, a whole-file
  * checksum is hashed in slices between other calls, commands are run
- * without waiting, see children.h).
+ * without waiting, see children.h, or with their output read on the
+ * loop, see proc.h: va.exec.*, the clipboard's paste command).
  */
 #ifndef VA_AGENT_H
 #define VA_AGENT_H

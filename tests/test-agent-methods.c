@@ -1810,10 +1810,16 @@ test_clipboard(void)
 	host_calls_clear();
 
 	/* The paste bridge: va.clipboard.get takes the desktop's new text as
-	 * a guest copy (the host is told), and leaves unchanged text alone. */
+	 * a guest copy (the host is told), and leaves unchanged text alone.
+	 * It answers when the command ended: through the core's dispatch
+	 * (the group's interceptor), as the host calls it. */
 	va_clipboard_view(agent, &v);
 	uint64_t before = v.serial;
 	cfg.clip_paste_command = "printf 'from the desktop'";
+	/* The registry's method cannot wait: the buffer as it is, no command run. */
+	clip_get("guest text", (int64_t)before, "guest");
+	CU_ASSERT_EQUAL(host_call_count(), 0);
+	via_session = 1;
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
 	CU_ASSERT_EQUAL(host_call_count(), 1);
 	if (host_call_count() == 1)
@@ -1832,6 +1838,10 @@ test_clipboard(void)
 	t0 = time(NULL);
 	clip_get("from the desktop", (int64_t)before + 1, "guest");
 	CU_ASSERT(time(NULL) - t0 < 5);
+	/* Parameters: the registry's fault, as without a command. */
+	EXPECT_FAULT(call("va.clipboard.get", "(s)", "a"), XMLRPC_TYPE_ERROR,
+	    "va.clipboard.get: expected no parameters");
+	via_session = 0;
 	cfg.clip_paste_command = NULL;
 	host_calls_clear();
 
