@@ -160,7 +160,15 @@ oom_init(struct va_agent *a, void **state)
 		return -1;
 	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		va_log_warnx("oom events: /dev/kmsg: %s; no oom events", strerror(errno));
+		/* Not root (a test, or an agent run by hand): a privilege it
+		 * does not have, not a fault of the guest; said at debug level
+		 * so that an unprivileged start stays quiet.  As root, a
+		 * warning. */
+		if ((errno == EPERM || errno == EACCES) && geteuid() != 0)
+			va_log_debug("oom events: /dev/kmsg: %s (not root); no oom events",
+				     strerror(errno));
+		else
+			va_log_warnx("oom events: /dev/kmsg: %s; no oom events", strerror(errno));
 		return 0;
 	}
 	/* From now on: what the log holds already is history. */
