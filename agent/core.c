@@ -536,12 +536,31 @@ va_agent_set_clock(struct va_agent *a, uint64_t (*now)(void *arg), void *arg)
 
 /* ---- the session ---------------------------------------------------------------- */
 
+/*
+ * A group's method of that name, as the registry has it (its serverInfo
+ * is the group, *g); NULL for a name of no group (xmlrpc-c's system.*).
+ */
+static const struct xmlrpc_method_info3 *
+find_method(struct va_agent *a, const char *name, const struct va_group **g)
+{
+	for (size_t i = 0; i < a->ngroups; i++) {
+		const struct va_method_group *d = a->groups[i].desc;
+		for (size_t k = 0; k < d->nmethods; k++) {
+			if (strcmp(d->methods[k].methodName, name) == 0) {
+				*g = &a->groups[i];
+				return &d->methods[k];
+			}
+		}
+	}
+	return NULL;
+}
+
 static void
 on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct va_agent *a = opaque;
-	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	char name[VA_RPC_MAX_METHOD_NAME + 1] = "";
 
 	va_log_debug("request %s (%zu bytes)", tag, req->body_len);
 	const char *why;
@@ -575,7 +594,12 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 			}
 		}
 	}
-	va_rpc_serve(s, epoch, tag, req, a->reg, NULL);
+	const struct va_group *g = NULL;
+	const struct xmlrpc_method_info3 *mi = name[0] ? find_method(a, name, &g) : NULL;
+	if (mi)
+		va_rpc_serve_method(s, epoch, tag, req, a->reg, mi, (void *)g, NULL);
+	else
+		va_rpc_serve(s, epoch, tag, req, a->reg, NULL);
 }
 
 static void

@@ -2293,6 +2293,118 @@ test_core_groups(void)
 	va_session_free(h);
 }
 
+/* --- calls without parameters: the method at once, the registry's answer ----------- */
+
+/* xml through the core's dispatch and straight through the registry: the same bytes. */
+static bool
+same_answer(const char *xml)
+{
+	struct va_buf first = { 0 };
+	struct reply r;
+
+	via_session = 1;
+	r = call_xml(xml, strlen(xml));
+	reply_free(&r);
+	CU_ASSERT_EQUAL(va_buf_append(&first, last_raw.data, last_raw.len), 0);
+	via_session = 0;
+	r = call_xml(xml, strlen(xml));
+	reply_free(&r);
+	bool ok = first.len == last_raw.len && memcmp(first.data, last_raw.data, first.len) == 0;
+	if (!ok)
+		fprintf(stderr, "\n%s\nthe dispatch answered:\n%.*s\nthe registry:\n%.*s\n", xml,
+		    (int)first.len, (const char *)first.data, (int)last_raw.len,
+		    (const char *)last_raw.data);
+	va_buf_free(&first);
+	return ok;
+}
+
+static void
+test_bare_calls(void)
+{
+	static const char *const bare[] = {
+		/* libcurl's bench/loadgen; Python's xmlrpc.client; xmlrpc-c (vactl) */
+		"<?xml version=\"1.0\"?>\r\n<methodCall>\r\n<methodName>va.ping</methodName>\r\n"
+		"<params>\r\n</params>\r\n</methodCall>\r\n",
+		"<?xml version='1.0'?>\n<methodCall>\n<methodName>va.ping</methodName>\n<params>\n"
+		"</params>\n</methodCall>\n",
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n<methodName>va.ping"
+		"</methodName>\r\n<params>\r\n</params>\r\n</methodCall>\r\n",
+		"<?xml version='1.0' encoding='UTF-8'?><methodCall><methodName>va.ping</methodName>"
+		"</methodCall>",
+		"<methodCall> \t<methodName>va.ping</methodName><params></params></methodCall>",
+		"\n<methodCall><methodName>va.ping</methodName></methodCall>\r\n \t",
+	};
+	static const char *const not_bare[] = {
+		"<methodCall><methodName> va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.ping </methodName></methodCall>",
+		"<methodCall><methodName>va.ping</methodName><params/></methodCall>",
+		" <?xml version=\"1.0\"?><methodCall><methodName>va.ping</methodName></methodCall>",
+		"<?xml version=\"1.0\"?><methodCall><methodName>va.ping</methodName><params><param>"
+		"<value><int>1</int></value></param></params></methodCall>",
+		"<methodCall><methodName>va.ping</methodName></methodCall>x",
+		"<methodCall><methodName>va.ping</methodName></methodCall><!-- -->",
+		"<methodCall><!-- --><methodName>va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.pin</methodName></methodCall>",
+		"<methodCall><methodName>va.pingg</methodName></methodCall>",
+		"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>va.ping"
+		"</methodName></methodCall>",
+		"<?xml version=\"1.1\"?><methodCall><methodName>va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.ping</methodName><params></params>",
+		"<methodCall><methodName>va.ping</methodName><params></methodCall>",
+		"<methodCall><methodName>va.ping</methodName></methodCall",
+		"\xef\xbb\xbf<methodCall><methodName>va.ping</methodName></methodCall>",
+		"",
+	};
+
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		CU_ASSERT_TRUE(va_rpc_call_is_bare(bare[i], strlen(bare[i]), "va.ping"));
+	for (size_t i = 0; i < sizeof(not_bare) / sizeof(not_bare[0]); i++) {
+		bool no = !va_rpc_call_is_bare(not_bare[i], strlen(not_bare[i]), "va.ping");
+		if (!no)
+			fprintf(stderr, "\ntaken as bare: %s\n", not_bare[i]);
+		CU_ASSERT_TRUE(no);
+	}
+
+	va_agent_set_clock(agent, NULL, NULL);
+	va_file_close_all(agent);
+	/* Every shape, and what the registry must still answer (a name with
+	 * white space, parameters, <params/>): the same bytes either way. */
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		CU_ASSERT_TRUE(same_answer(bare[i]));
+	for (size_t i = 0; i < 5; i++)
+		CU_ASSERT_TRUE(same_answer(not_bare[i]));
+	/* Results of every kind, and the faults of methods that want parameters. */
+	static const char *const methods[] = {
+		"va.ping", "va.echo", "va.capabilities", "va.clipboard.get", "va.file.open",
+		"va.file.read", "va.file.write", "va.file.seek", "va.file.close",
+		"va.file.stat", "va.file.checksum", "va.clipboard.set",
+	};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		char xml[256];
+		snprintf(xml, sizeof(xml), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
+			 "<methodCall>\r\n<methodName>%s</methodName>\r\n<params>\r\n</params>\r\n"
+			 "</methodCall>\r\n", methods[i]);
+		CU_ASSERT_TRUE(va_rpc_call_is_bare(xml, strlen(xml), methods[i]));
+		CU_ASSERT_TRUE(same_answer(xml));
+	}
+	/* va.info holds the time in seconds: the same unless a second passed. */
+	const char *info = "<methodCall><methodName>va.info</methodName></methodCall>";
+	bool same = false;
+	for (int i = 0; i < 3 && !same; i++)
+		same = same_answer(info);
+	CU_ASSERT_TRUE(same);
+	/* Refused before the method runs, as before. */
+	cfg.block_rpcs = "va.ping";
+	set_lists(agent, &cfg);
+	via_session = 1;
+	EXPECT_FAULT(call_xml(bare[0], strlen(bare[0])), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.ping is disabled on this guest");
+	cfg.block_rpcs = NULL;
+	set_lists(agent, &cfg);
+	via_session = 0;
+	va_agent_set_clock(agent, fake_clock, NULL);
+}
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static int
@@ -2379,6 +2491,7 @@ main(void)
 		{ "shutdown", test_shutdown },
 		{ "registering twice", test_register_twice },
 		{ "dispatch: refusals, interceptors, registry", test_dispatch },
+		{ "dispatch: calls without parameters answered as by the registry", test_bare_calls },
 		{ "the core with a group of the test's own", test_core_groups },
 	};
 
