@@ -350,12 +350,34 @@ answer(struct conn *c, int status, const char *ctype, uint8_t *body, size_t len,
        const char *extra, uint64_t now)
 {
 	int close_after = status >= 400 || !c->keep_alive;
+	/* Status and length as text, written backwards (no printf on the
+	 * path of every answer: it was a tenth of the proxy's instructions). */
+	char num[24], *len_s = num + sizeof(num), code[16];
+	size_t n = len;
+	do
+		*--len_s = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	if (status >= 100 && status <= 999) {
+		code[0] = (char)('0' + status / 100);
+		code[1] = (char)('0' + status / 10 % 10);
+		code[2] = (char)('0' + status % 10);
+		code[3] = '\0';
+	} else {
+		snprintf(code, sizeof(code), "%d", status);
+	}
 
 	out_reset(c);
-	if (va_buf_printf(&c->out_head, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
-			  "Content-Length: %zu\r\n%s%s\r\n", status, va_http_reason(status),
-			  http_date(c->h), ctype, len, extra ? extra : "",
-			  close_after ? "Connection: close\r\n" : "") < 0) {
+	struct va_buf *o = &c->out_head;
+	if (va_buf_reserve(o, 160 + strlen(ctype) + (extra ? strlen(extra) : 0)) < 0 ||
+	    va_buf_append_str(o, "HTTP/1.1 ") < 0 || va_buf_append_str(o, code) < 0 ||
+	    va_buf_append_str(o, " ") < 0 || va_buf_append_str(o, va_http_reason(status)) < 0 ||
+	    va_buf_append_str(o, "\r\nDate: ") < 0 || va_buf_append_str(o, http_date(c->h)) < 0 ||
+	    va_buf_append_str(o, "\r\nContent-Type: ") < 0 || va_buf_append_str(o, ctype) < 0 ||
+	    va_buf_append_str(o, "\r\nContent-Length: ") < 0 ||
+	    va_buf_append(o, len_s, (size_t)(num + sizeof(num) - len_s)) < 0 ||
+	    va_buf_append_str(o, "\r\n") < 0 || (extra && va_buf_append_str(o, extra) < 0) ||
+	    (close_after && va_buf_append_str(o, "Connection: close\r\n") < 0) ||
+	    va_buf_append_str(o, "\r\n") < 0) {
 		free(body);
 		conn_close(c);
 		return;
@@ -522,7 +544,9 @@ start_request(struct conn *c, struct va_http_head *hd, uint64_t now)
 {
 	char msg[256];
 
-	snprintf(c->target, sizeof(c->target), "%s", hd->target);
+	size_t tl = strnlen(hd->target, sizeof(c->target) - 1);
+	memcpy(c->target, hd->target, tl);
+	c->target[tl] = '\0';
 	c->keep_alive = hd->minor >= 1 && !hd->conn_close;
 	c->head_only = !strcmp(hd->method, "HEAD");
 	int64_t len = hd->content_length;
