@@ -26,5 +26,19 @@
 #define VA_CLIPBOARD_MAX (1024u * 1024)
 #define VA_DMESG_DEFAULT 65536
 #define VA_DMESG_MAX (1024u * 1024)
+/* va.exec.*: commands running at once, entries kept (running or finished, unread). */
+#define VA_EXEC_MAX_RUNNING 16
+#define VA_EXEC_MAX_KEPT 32
+/* Bytes the agent buffers per output stream, and for stdin, of one command. */
+#define VA_EXEC_BUFFER (1024u * 1024)
+/* Largest data of one va.exec.write (decoded), and default and largest read. */
+#define VA_EXEC_MAX_WRITE (1024u * 1024)
+#define VA_EXEC_READ_DEFAULT (1024u * 1024)
+#define VA_EXEC_MAX_READ (4u * 1024 * 1024)
+/* A finished command's state is kept this long when nobody reads it. */
+#define VA_EXEC_KEEP_S 60
+/* Longest wait_ms of va.exec.read; how long a va.exec.write waits for room. */
+#define VA_EXEC_MAX_WAIT_MS 120000
+#define VA_EXEC_WRITE_WAIT_MS 10000
 
 #endif

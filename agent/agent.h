@@ -79,6 +79,11 @@ struct va_agent_config {
 	size_t max_frame;
 	char *clip_copy_command;  /* desktop bridge: command fed the text on stdin */
 	char *clip_paste_command; /* desktop bridge: command printing the text */
+	/* va.exec.*: the programs it may run (NULL-terminated paths), or NULL = any. */
+	char **exec_allow;
+	/* --enable-exec / --enable-accounts (merged into enable_rpcs by options.c). */
+	int enable_exec;
+	int enable_accounts;
 };
 
 struct va_agent;

@@ -164,7 +164,7 @@ append_if_enabled(xmlrpc_env *env, xmlrpc_value *arr, struct va_agent *a, const 
 {
 	if (!va_agent_method_enabled(a, name))
 		return;
-	xmlrpc_value *s = xmlrpc_string_new(env, name);
+	xmlrpc_value *s = xmlrpc_string_new(env, name); /* text-ok: a registered method name, ASCII */
 	if (env->fault_occurred)
 		return;
 	xmlrpc_array_append_item(env, arr, s);

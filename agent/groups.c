@@ -13,6 +13,8 @@ const struct va_method_group *const va_agent_groups[] = {
 	&va_group_clipboard,
 	&va_group_dmesg,
 	&va_group_shutdown,
+	&va_group_exec,
+	&va_group_accounts,
 };
 
 const size_t va_agent_ngroups = sizeof(va_agent_groups) / sizeof(va_agent_groups[0]);

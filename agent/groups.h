@@ -17,6 +17,8 @@ extern const struct va_method_group va_group_file;      /* file.c */
 extern const struct va_method_group va_group_clipboard; /* clipboard.c */
 extern const struct va_method_group va_group_dmesg;     /* dmesg.c */
 extern const struct va_method_group va_group_shutdown;  /* shutdown.c */
+extern const struct va_method_group va_group_exec;      /* exec.c (exec.h) */
+extern const struct va_method_group va_group_accounts;  /* accounts.c */
 
 /* Every group of va-agent, in the order their interceptors run (groups.c). */
 extern const struct va_method_group *const va_agent_groups[];

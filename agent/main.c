@@ -103,6 +103,7 @@ reload_config(struct daemon *d)
 	SWAP(shutdown_command);
 	SWAP(clip_copy_command);
 	SWAP(clip_paste_command);
+	SWAP(exec_allow);
 	SWAP(log_level);
 #undef SWAP
 	va_log_set_level((enum va_log_level)cur->log_level);

@@ -47,6 +47,11 @@ static const char usage_text[] =
 	"                             sets on stdin (e.g. \"xclip -i -selection clipboard\")\n"
 	"      --clipboard-paste-command CMD  desktop bridge: CMD prints the desktop's text\n"
 	"                             (va.clipboard.get reads the desktop through it)\n"
+	"      --enable-exec          turn on va.exec.* (run commands; exec = yes in the file)\n"
+	"      --exec-allow PATHS     va.exec.start may run only these programs (absolute\n"
+	"                             paths, separated by commas; default: any)\n"
+	"      --enable-accounts      turn on va.user.set_password and va.ssh.keys.*\n"
+	"                             (accounts = yes in the file)\n"
 	"  -h, --help                 print this help and exit\n"
 	"  -V, --version              print the version and exit\n"
 	"\n"
@@ -56,6 +61,11 @@ static const char usage_text[] =
 enum {
 	OPT_CLIP_COPY = 256,
 	OPT_CLIP_PASTE,
+	OPT_ENABLE_EXEC,
+	OPT_EXEC,
+	OPT_EXEC_ALLOW,
+	OPT_ENABLE_ACCOUNTS,
+	OPT_ACCOUNTS,
 };
 
 static const struct option long_opts[] = {
@@ -73,6 +83,11 @@ static const struct option long_opts[] = {
 	{ "max-frame", required_argument, NULL, 'm' },
 	{ "clipboard-copy-command", required_argument, NULL, OPT_CLIP_COPY },
 	{ "clipboard-paste-command", required_argument, NULL, OPT_CLIP_PASTE },
+	{ "enable-exec", no_argument, NULL, OPT_ENABLE_EXEC },
+	{ "exec", required_argument, NULL, OPT_EXEC },
+	{ "exec-allow", required_argument, NULL, OPT_EXEC_ALLOW },
+	{ "enable-accounts", no_argument, NULL, OPT_ENABLE_ACCOUNTS },
+	{ "accounts", required_argument, NULL, OPT_ACCOUNTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -119,6 +134,53 @@ add_root(struct va_agent_config *cfg, const char *dir, const char *where)
 	return 0;
 }
 
+static void
+free_list(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* exec-allow: absolute paths separated by commas (white space around them ignored). */
+static int
+set_exec_allow(struct va_agent_config *cfg, const char *val, const char *where)
+{
+	size_t n = 0;
+	char **list = calloc(strlen(val) / 2 + 2, sizeof(char *));
+
+	if (!list)
+		return -1;
+	for (const char *p = val; *p;) {
+		p += strspn(p, ", \t");
+		size_t len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+			break;
+		if (p[0] != '/') {
+			fprintf(stderr, "va-agent: %sexec-allow: \"%.*s\" is not an absolute path\n",
+				where, (int)len, p);
+			free_list(list);
+			return -1;
+		}
+		list[n] = strndup(p, len);
+		if (!list[n++]) {
+			free_list(list);
+			return -1;
+		}
+		p += len;
+	}
+	if (n == 0) {
+		fprintf(stderr, "va-agent: %sexec-allow: no path given\n", where);
+		free_list(list);
+		return -1;
+	}
+	free_list(cfg->exec_allow);
+	cfg->exec_allow = list;
+	return 0;
+}
+
 /* Applies one setting; where is "" or "FILE:LINE: " for messages. */
 static int
 apply(void *opaque, int opt, const char *val, const char *where)
@@ -156,6 +218,15 @@ apply(void *opaque, int opt, const char *val, const char *where)
 		return 0;
 	case OPT_CLIP_COPY: return set_str(&cfg->clip_copy_command, val);
 	case OPT_CLIP_PASTE: return set_str(&cfg->clip_paste_command, val);
+	case OPT_ENABLE_EXEC:
+	case OPT_EXEC:
+		return va_conf_flag(&spec, val, opt == OPT_EXEC ? "exec" : "enable-exec", where,
+				    &cfg->enable_exec);
+	case OPT_EXEC_ALLOW: return set_exec_allow(cfg, val, where);
+	case OPT_ENABLE_ACCOUNTS:
+	case OPT_ACCOUNTS:
+		return va_conf_flag(&spec, val, opt == OPT_ACCOUNTS ? "accounts" : "enable-accounts",
+				    where, &cfg->enable_accounts);
 	}
 	return -1;
 }
@@ -186,12 +257,42 @@ set_defaults(struct va_agent_config *cfg)
 	return 0;
 }
 
+/*
+ * --enable-exec and --enable-accounts enable their groups' opt-in methods:
+ * they join the --enable-rpcs list (so the core has one list to check).
+ */
+static int
+merge_enables(struct va_agent_config *cfg)
+{
+	const char *add[2] = {
+		cfg->enable_exec ? "va.exec.*" : NULL,
+		cfg->enable_accounts ? "va.user.set_password va.ssh.keys.*" : NULL,
+	};
+
+	for (int i = 0; i < 2; i++) {
+		if (!add[i])
+			continue;
+		char *s = NULL;
+		if (asprintf(&s, "%s%s%s", cfg->enable_rpcs ? cfg->enable_rpcs : "",
+			     cfg->enable_rpcs ? " " : "", add[i]) < 0)
+			return -1;
+		free(cfg->enable_rpcs);
+		cfg->enable_rpcs = s;
+	}
+	return 0;
+}
+
 enum va_conf_result
 va_agent_config_load(struct va_agent_config *cfg, int argc, char **argv)
 {
 	if (set_defaults(cfg) < 0)
 		return VA_CONF_ERROR;
-	return va_conf_load(&spec, cfg, argc, argv);
+	enum va_conf_result r = va_conf_load(&spec, cfg, argc, argv);
+	if (r == VA_CONF_OK && merge_enables(cfg) < 0) {
+		fprintf(stderr, "va-agent: out of memory\n");
+		return VA_CONF_ERROR;
+	}
+	return r;
 }
 
 void
@@ -210,5 +311,6 @@ va_agent_config_free(struct va_agent_config *cfg)
 	free(cfg->shutdown_command);
 	free(cfg->clip_copy_command);
 	free(cfg->clip_paste_command);
+	free_list(cfg->exec_allow);
 	memset(cfg, 0, sizeof(*cfg));
 }

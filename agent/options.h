@@ -7,7 +7,8 @@
  * the long option names without "--" (channel, control, daemonize,
  * pidfile, log-level, allow-rpcs, block-rpcs, file-root (repeatable),
  * shutdown-command, max-frame, clipboard-copy-command,
- * clipboard-paste-command).
+ * clipboard-paste-command, enable-exec or exec, exec-allow,
+ * enable-accounts or accounts).
  */
 #ifndef VA_AGENT_OPTIONS_H
 #define VA_AGENT_OPTIONS_H

@@ -49,11 +49,18 @@ void
 va_rpc_serve(va_session *s, uint64_t epoch, const char *tag, struct va_frame *req,
 	     xmlrpc_registry *registry, void *call_info)
 {
+	va_rpc_serve_lim(s, epoch, tag, req, registry, NULL, call_info);
+}
+
+void
+va_rpc_serve_lim(va_session *s, uint64_t epoch, const char *tag, struct va_frame *req,
+		 xmlrpc_registry *registry, const struct va_xml_limits *lim, void *call_info)
+{
 	struct va_buf out = { 0 };
 	xmlrpc_env env;
 
 	xmlrpc_env_init(&env);
-	va_rpc_process(&env, registry, req->body, req->body_len, call_info, &out);
+	va_rpc_process_lim(&env, registry, req->body, req->body_len, lim, call_info, &out);
 	if (env.fault_occurred)
 		va_rpc_reply_fault(s, epoch, tag, XMLRPC_INTERNAL_ERROR, env.fault_string);
 	else

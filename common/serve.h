@@ -23,6 +23,11 @@
  */
 void va_rpc_serve(va_session *s, uint64_t epoch, const char *tag, struct va_frame *req,
 		  xmlrpc_registry *registry, void *call_info);
+/* The same with the gate's limits lim (xmlgate.h; NULL: the default). */
+struct va_xml_limits;
+void va_rpc_serve_lim(va_session *s, uint64_t epoch, const char *tag, struct va_frame *req,
+		      xmlrpc_registry *registry, const struct va_xml_limits *lim,
+		      void *call_info);
 
 /*
  * Like va_rpc_serve, for a request whose method the caller has looked

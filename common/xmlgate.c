@@ -528,7 +528,14 @@ void
 va_rpc_parse_response(xmlrpc_env *env, const void *body, size_t len, xmlrpc_value **result,
 		      int *fault_code, char **fault_string)
 {
-	const struct va_xml_limits *lim = NULL;
+	va_rpc_parse_response_lim(env, body, len, NULL, result, fault_code, fault_string);
+}
+
+void
+va_rpc_parse_response_lim(xmlrpc_env *env, const void *body, size_t len,
+			  const struct va_xml_limits *lim, xmlrpc_value **result, int *fault_code,
+			  char **fault_string)
+{
 	const char *fs = NULL;
 	struct va_buf scratch = { 0 };
 	const void *xml;
@@ -559,7 +566,13 @@ void
 va_rpc_process(xmlrpc_env *env, xmlrpc_registry *registry, const void *body, size_t len,
 	       void *call_info, struct va_buf *out)
 {
-	const struct va_xml_limits *lim = NULL;
+	va_rpc_process_lim(env, registry, body, len, NULL, call_info, out);
+}
+
+void
+va_rpc_process_lim(xmlrpc_env *env, xmlrpc_registry *registry, const void *body, size_t len,
+		   const struct va_xml_limits *lim, void *call_info, struct va_buf *out)
+{
 	xmlrpc_env e;
 	xmlrpc_mem_block *mb = NULL;
 	struct va_buf scratch = { 0 };

@@ -99,6 +99,11 @@ void va_rpc_parse_call(xmlrpc_env *env, const void *body, size_t len, char **nam
  */
 void va_rpc_parse_response(xmlrpc_env *env, const void *body, size_t len,
 			   xmlrpc_value **result, int *fault_code, char **fault_string);
+/* The same with the limits lim (NULL: the default) instead of the default. */
+void va_rpc_parse_response_lim(xmlrpc_env *env, const void *body, size_t len,
+			       const struct va_xml_limits *lim, xmlrpc_value **result,
+			       int *fault_code, char **fault_string);
+
 /*
  * Runs a call body through registry (call_info is the methods' callInfo)
  * and appends the response (text.h's escapes undone), or the fault of a
@@ -107,5 +112,9 @@ void va_rpc_parse_response(xmlrpc_env *env, const void *body, size_t len,
  */
 void va_rpc_process(xmlrpc_env *env, xmlrpc_registry *registry, const void *body, size_t len,
 		    void *call_info, struct va_buf *out);
+/* The same with the limits lim (NULL: the default). */
+void va_rpc_process_lim(xmlrpc_env *env, xmlrpc_registry *registry, const void *body,
+			size_t len, const struct va_xml_limits *lim, void *call_info,
+			struct va_buf *out);
 
 #endif

@@ -1989,6 +1989,89 @@ test_shutdown(void)
 
 /* --- registration ---------------------------------------------------------------------- */
 
+/*
+ * The groups exec and accounts are opt-in: off (not listed, a fault that
+ * names the switch) until the enable list names them; then va.exec.*
+ * through the registry, whose read never waits.
+ */
+static void
+test_exec_opt_in(void)
+{
+	struct reply r = call("va.capabilities", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+	xmlrpc_value *m = member(r.v, "methods");
+	CU_ASSERT_FALSE(array_has_string(m, "va.exec.start"));
+	CU_ASSERT_FALSE(array_has_string(m, "va.exec.read"));
+	CU_ASSERT_FALSE(array_has_string(m, "va.user.set_password"));
+	CU_ASSERT_FALSE(array_has_string(m, "va.ssh.keys.get"));
+	xmlrpc_DECREF(m);
+	reply_free(&r);
+	EXPECT_FAULT(call("va.exec.start", "(())"), XMLRPC_NO_SUCH_METHOD_ERROR, "--enable-exec");
+	EXPECT_FAULT(call("va.exec.list", "()"), XMLRPC_NO_SUCH_METHOD_ERROR,
+		     "exec = yes in va-agent.conf");
+	EXPECT_FAULT(call("va.user.set_password", "(ss)", "root", "x"), XMLRPC_NO_SUCH_METHOD_ERROR,
+		     "--enable-accounts");
+	EXPECT_FAULT(call("va.ssh.keys.get", "(s)", "root"), XMLRPC_NO_SUCH_METHOD_ERROR,
+		     "accounts = yes");
+
+	cfg.enable_rpcs = "va.exec.*";
+	set_lists(agent, &cfg);
+	r = call("va.exec.list", "()");
+	EXPECT_OK(r, XMLRPC_TYPE_ARRAY);
+	reply_free(&r);
+	EXPECT_FAULT(call("va.exec.start", "(())"), XMLRPC_TYPE_ERROR, "argv has 0 words");
+	EXPECT_FAULT(call("va.exec.read", "(i)", 999), XMLRPC_INDEX_ERROR, "no command 999");
+	EXPECT_FAULT(call("va.ssh.keys.get", "(s)", "root"), XMLRPC_NO_SUCH_METHOD_ERROR,
+		     "--enable-accounts");
+	r = call("va.exec.start", "((sss))", "sh", "-c", "printf out; printf err >&2; exit 7");
+	EXPECT_OK(r, XMLRPC_TYPE_INT);
+	int id = 0;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_read_int(&env, r.v, &id);
+	reply_free(&r);
+	/* The registry's read answers at once: the loop runs the pipes in between. */
+	struct va_buf out = { 0 }, err = { 0 };
+	int done = 0, code = -1;
+	uint64_t end = va_now_ms() + 10000;
+	while (!done && va_now_ms() < end) {
+		va_loop_run_once(loop, 10);
+		r = call("va.exec.read", "(iii)", id, 65536, 5000);
+		EXPECT_OK(r, XMLRPC_TYPE_STRUCT);
+		xmlrpc_value *o = member(r.v, "stdout"), *e = member(r.v, "stderr");
+		const unsigned char *d = NULL;
+		size_t n = 0;
+		xmlrpc_read_base64(&env, o, &n, &d);
+		va_buf_append(&out, d, n);
+		free((void *)d);
+		xmlrpc_read_base64(&env, e, &n, &d);
+		va_buf_append(&err, d, n);
+		free((void *)d);
+		xmlrpc_DECREF(o);
+		xmlrpc_DECREF(e);
+		xmlrpc_bool ex = 0, eo = 0, ee = 0;
+		xmlrpc_decompose_value(&env, r.v, "{s:b,s:b,s:b,*}", "exited", &ex, "stdout_eof", &eo,
+				       "stderr_eof", &ee);
+		if (ex && eo && ee) {
+			done = 1;
+			code = (int)member_int(r.v, "exit_code", XMLRPC_TYPE_INT);
+		}
+		reply_free(&r);
+	}
+	CU_ASSERT_FALSE(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	CU_ASSERT_TRUE(done);
+	CU_ASSERT_EQUAL(code, 7);
+	CU_ASSERT_TRUE(out.len == 3 && memcmp(out.data, "out", 3) == 0);
+	CU_ASSERT_TRUE(err.len == 3 && memcmp(err.data, "err", 3) == 0);
+	va_buf_free(&out);
+	va_buf_free(&err);
+	/* The read that delivered the end forgot it. */
+	EXPECT_FAULT(call("va.exec.read", "(i)", id), XMLRPC_INDEX_ERROR, "no command");
+	cfg.enable_rpcs = NULL;
+	set_lists(agent, &cfg);
+}
+
 static void
 test_register_twice(void)
 {
@@ -2489,6 +2572,7 @@ main(void)
 		{ "clipboard", test_clipboard },
 		{ "dmesg", test_dmesg },
 		{ "shutdown", test_shutdown },
+		{ "exec and accounts are opt-in; va.exec.* through the registry", test_exec_opt_in },
 		{ "registering twice", test_register_twice },
 		{ "dispatch: refusals, interceptors, registry", test_dispatch },
 		{ "dispatch: calls without parameters answered as by the registry", test_bare_calls },

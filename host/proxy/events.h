@@ -4,10 +4,21 @@
  * proxy.events(since_id, timeout_s), a long poll.
  *
  * Events get ids 1, 2, 3... in the order they are posted (ids start again
- * at 1 when the proxy restarts).  The queue keeps the newest
- * VA_EVENTS_CAPACITY; older ones fall off.  The queue is an object of its
- * own (one per proxy, struct va_proxy's events) with its own lock: every
- * function but va_events_free may be called from any thread.
+ * at 1 when the proxy restarts).  The queue is bounded in events and in
+ * bytes, and shared fairly: a guest's events may hold at most
+ * VA_EVENTS_GUEST_BYTES (its oldest go first), and when the whole queue
+ * is over VA_EVENTS_CAPACITY events or VA_EVENTS_TOTAL_BYTES, the oldest
+ * event of the guest holding the most goes.  So a guest that floods
+ * events only ever pushes out its own.  Events that go from the front of
+ * the queue are told to a reader behind them by fault 1007 (as when the
+ * queue is simply full); where a guest's events go from further in (other
+ * guests' older events stay), the queue holds an event of type
+ * "events.dropped" for that guest, data {count}, before its next event.  The
+ * bytes of an event are what the guest sent for it (the call's XML, at
+ * least VA_EVENTS_MIN_COST), which bounds its value tree too (the gate's
+ * small limits).  The queue is an object of its own (one per proxy,
+ * struct va_proxy's events) with its own lock: every function but
+ * va_events_free may be called from any thread.
  */
 #ifndef VA_PROXY_EVENTS_H
 #define VA_PROXY_EVENTS_H
@@ -21,6 +32,9 @@
 #include "contract.h"
 
 #define VA_EVENTS_CAPACITY 1024
+#define VA_EVENTS_GUEST_BYTES (1024u * 1024)
+#define VA_EVENTS_TOTAL_BYTES (16u * 1024 * 1024)
+#define VA_EVENTS_MIN_COST 256
 
 struct va_events;
 
@@ -31,11 +45,13 @@ void va_events_free(struct va_events *q);
 
 /*
  * Appends an event and wakes the waiters.  data is a struct (NULL: an
- * empty one); the queue takes its own reference.  Returns the event's id,
- * or 0 when it could not be stored (no memory; logged).
+ * empty one); the queue takes its own reference.  cost is what the guest
+ * sent for it, in bytes (see above).  Returns the event's id, or 0 when
+ * it could not be stored (no memory, or larger than a guest's share;
+ * logged).
  */
 uint64_t va_events_post(struct va_events *q, const char *guest, const char *type,
-			xmlrpc_value *data);
+			xmlrpc_value *data, size_t cost);
 
 /*
  * proxy.events: a new array of the events with an id above since_id
@@ -43,9 +59,10 @@ uint64_t va_events_post(struct va_events *q, const char *guest, const char *type
  * data}.  When there is none, waits up to timeout_ms for one.  since_id
  * -1 means "from the newest event now" (only events posted from now on).
  * cancel (may be NULL): va_events_cancel(cancel) ends the wait early.
- * When some events after since_id fell off the queue, or since_id is
- * above the newest id, sets a VA_PROXY_FAULT_EVENTS_LOST fault that names
- * the ids available, and returns NULL.
+ * When events after since_id fell off the front of the queue, or since_id
+ * is above the newest id, sets a VA_PROXY_FAULT_EVENTS_LOST fault that
+ * names the ids available, and returns NULL (events a guest lost to its
+ * share are told by its "events.dropped" event instead).
  */
 xmlrpc_value *va_events_get(struct va_events *q, xmlrpc_env *env, int64_t since_id,
 			    unsigned timeout_ms, const int *cancel);

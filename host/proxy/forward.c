@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acl.h"
 #include "buf.h"
 #include "events.h"
 #include "contract.h"
@@ -37,7 +38,7 @@ struct va_forward {
 	unsigned local_running;
 	struct local_job *jobs;        /* the jobs running, for va_forward_cancel */
 	pthread_rwlock_t block_lock;
-	char *block_list;              /* NULL: none */
+	va_acl *block;                 /* --block-rpcs (common/acl.h); NULL: none */
 };
 
 struct va_forward *
@@ -59,50 +60,58 @@ va_forward_free(struct va_forward *f)
 {
 	if (!f)
 		return;
-	free(f->block_list);
+	va_acl_free(f->block);
 	pthread_rwlock_destroy(&f->block_lock);
 	pthread_cond_destroy(&f->local_cond);
 	pthread_mutex_destroy(&f->local_lock);
 	free(f);
 }
 
-int
-va_forward_set_block_list(struct va_forward *f, const char *list)
+/*
+ * acl.h's known(): the proxy cannot know the guests' methods (agents of
+ * other versions serve others), so a name must be in a namespace it
+ * serves or forwards: va.* (the guests'), proxy.* and system.*.
+ */
+static int
+known_namespace(const char *name, int prefix, void *opaque)
 {
-	char *copy = NULL;
+	static const char *const ns[] = { "va.", "proxy.", "system." };
 
-	if (list && *list && !(copy = strdup(list)))
-		return -ENOMEM;
-	pthread_rwlock_wrlock(&f->block_lock);
-	free(f->block_list);
-	f->block_list = copy;
-	pthread_rwlock_unlock(&f->block_lock);
+	(void)prefix;
+	(void)opaque;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if (strncmp(name, ns[i], strlen(ns[i])) == 0)
+			return 1;
 	return 0;
 }
 
-static int
-entry_matches(const char *entry, size_t n, const char *method)
+int
+va_forward_set_block_list(struct va_forward *f, const char *list, char *err, size_t errlen)
 {
-	/* "va.file.*" blocks "va.file.read" (and everything else under va.file.). */
-	if (n >= 2 && entry[n - 2] == '.' && entry[n - 1] == '*')
-		return strncmp(method, entry, n - 1) == 0;
-	return strlen(method) == n && strncmp(method, entry, n) == 0;
+	char why[256];
+	va_acl *acl = va_acl_parse(list, known_namespace, NULL, why, sizeof(why));
+
+	if (!acl) {
+		snprintf(err, errlen, "--block-rpcs: %s", why);
+		return -1;
+	}
+	if (va_acl_count(acl)) {
+		char d[512];
+		va_acl_describe(acl, d, sizeof(d));
+		va_log_info("RPC list: blocked by the proxy: %s", d);
+	}
+	pthread_rwlock_wrlock(&f->block_lock);
+	va_acl_free(f->block);
+	f->block = acl;
+	pthread_rwlock_unlock(&f->block_lock);
+	return 0;
 }
 
 int
 va_forward_blocked(struct va_forward *f, const char *method)
 {
-	int hit = 0;
-
 	pthread_rwlock_rdlock(&f->block_lock);
-	for (const char *p = f->block_list; p && *p && !hit;) {
-		while (*p == ',' || *p == ' ' || *p == '\t')
-			p++;
-		size_t n = strcspn(p, ", \t");
-		if (n)
-			hit = entry_matches(p, n, method);
-		p += n;
-	}
+	int hit = va_acl_match(f->block, method);
 	pthread_rwlock_unlock(&f->block_lock);
 	return hit;
 }

@@ -44,10 +44,14 @@ struct va_forward *va_forward_new(struct va_proxy *px);
 /* After va_forward_wait_local said no proxy.* call runs.  NULL is fine. */
 void va_forward_free(struct va_forward *f);
 /*
- * Sets the block list (comma list; "NAME.*" blocks everything under
- * NAME.).  Any thread.  Returns 0 or -ENOMEM (the old list stays).
+ * Sets the block list: common/acl.h's syntax (names and "NAME.*"
+ * wildcards, commas or white space), the same as va-agent's; names must
+ * be in the va., proxy. or system. namespace.  Logs the list in force.
+ * Any thread.  Returns 0, or -1 with the reason in err (the old list
+ * stays).
  */
-int va_forward_set_block_list(struct va_forward *f, const char *list);
+int va_forward_set_block_list(struct va_forward *f, const char *list, char *err,
+			      size_t errlen);
 /* 1 when the block list names method.  Any thread. */
 int va_forward_blocked(struct va_forward *f, const char *method);
 

@@ -80,6 +80,9 @@ struct va_guest {
 	enum va_channel_state seen_state;
 	uint64_t down_since_ms;
 	uint64_t established_n;
+	int hostwork_busy;       /* a large host.* call is off the loop (hostwork.h) */
+	uint64_t caps_sent_ms;   /* the last va.capabilities query; 0: none yet */
+	va_loop_timer *caps_timer; /* a query that waits for its interval */
 
 	pthread_mutex_t lock;
 	struct guest_shared sh;

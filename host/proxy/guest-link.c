@@ -36,6 +36,7 @@
 #include "guest-int.h"
 #include "guest.h"
 #include "hostcalls.h"
+#include "hostwork.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -180,6 +181,31 @@ fwd_done(void *opaque, int err, struct va_frame *resp)
 	}
 }
 
+static void caps_done(void *opaque, int err, struct va_frame *resp);
+
+/* Sends va.capabilities in the current session. */
+static void
+ask_caps(struct va_guest *g)
+{
+	const struct va_buf *caps = &g->px->guests->caps_call;
+
+	g->caps_sent_ms = va_now_ms();
+	int r = va_session_call(g->s, caps->data, caps->len, g->px->call_timeout_ms, va_now_ms(),
+				caps_done, g);
+	if (r < 0)
+		va_log_warnx("%s: va.capabilities not sent: %s", g->name, strerror(-r));
+}
+
+/* The capabilities query that waited for its interval. */
+static void
+caps_due(void *opaque)
+{
+	struct va_guest *g = opaque;
+
+	if (!g->gone && g->s && va_session_is_ready(g->s))
+		ask_caps(g);
+}
+
 static void
 caps_done(void *opaque, int err, struct va_frame *resp)
 {
@@ -195,7 +221,15 @@ caps_done(void *opaque, int err, struct va_frame *resp)
 	}
 	touch(g);
 	xmlrpc_env_init(&env);
-	va_rpc_parse_response(&env, resp->body, resp->body_len, &result, &fcode, &fstr);
+	/* The guest's answer is parsed on this thread: small, and with the
+	 * gate's small limits (xmlgate.h), it costs a few milliseconds at most. */
+	if (resp->body_len > VA_GUEST_CAPS_MAX)
+		xmlrpc_env_set_fault_formatted(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					       "%zu bytes, over the %u bytes taken", resp->body_len,
+					       VA_GUEST_CAPS_MAX);
+	else
+		va_rpc_parse_response_lim(&env, resp->body, resp->body_len, &va_xml_limits_small,
+					  &result, &fcode, &fstr);
 	if (env.fault_occurred) {
 		/* Refused before parsing (it would stall this thread, which
 		 * serves every guest), or not a response. */
@@ -227,12 +261,17 @@ on_established(void *opaque, va_session *s)
 	snprintf(g->sh.session, sizeof(g->sh.session), "%s", va_session_id(s));
 	pthread_mutex_unlock(&g->lock);
 	va_log_info("%s: session %s with the agent established", g->name, va_session_id(s));
-	/* Learn what the agent offers even when it does not say hello. */
-	const struct va_buf *caps = &g->px->guests->caps_call;
-	int r = va_session_call(s, caps->data, caps->len, g->px->call_timeout_ms, va_now_ms(),
-				caps_done, g);
-	if (r < 0)
-		va_log_warnx("%s: va.capabilities not sent: %s", g->name, strerror(-r));
+	/*
+	 * Learn what the agent offers even when it does not say hello; at
+	 * most once per VA_GUEST_CAPS_INTERVAL_MS, so that a guest resetting
+	 * in a loop cannot make us ask (and parse) again and again: a query
+	 * due meanwhile waits for the interval (caps_due).
+	 */
+	uint64_t now_ms = va_now_ms();
+	if (g->caps_sent_ms && now_ms - g->caps_sent_ms < VA_GUEST_CAPS_INTERVAL_MS)
+		va_loop_timer_at(g->caps_timer, g->caps_sent_ms + VA_GUEST_CAPS_INTERVAL_MS);
+	else
+		ask_caps(g);
 }
 
 static void
@@ -257,15 +296,37 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag, struct 
 
 	touch(g);
 	/* This thread serves every guest: no huge body may fill the host's
-	 * memory with value trees (the gate refuses entity bombs). */
-	if (req->body_len > VA_HOST_BODY_MAX) {
-		const char *why = "the request is larger than host.* methods take";
+	 * memory with value trees, and the gate's small limits keep what it
+	 * parses cheap (xmlgate.h). */
+	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	const char *why = NULL;
+	if (req->body_len > VA_HOST_BODY_MAX)
+		why = "the request is larger than host.* methods take";
+	else if (req->body_len > VA_HOSTWORK_INLINE_MAX &&
+		 (va_rpc_method_name(req->body, req->body_len, name) < 0 ||
+		  strcmp(name, "host.clipboard.set") != 0))
+		why = "the request is larger than that host.* method takes";
+	if (why) {
 		va_log_warnx("%s: request %s refused: %s", g->name, tag, why);
-		va_rpc_reply_fault(s, epoch, tag, XMLRPC_PARSE_ERROR, why);
+		va_rpc_reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR, why);
 		va_frame_free(req);
 		return;
 	}
-	va_rpc_serve(s, epoch, tag, req, g->px->host_reg, &info);
+	/* A large clipboard text is parsed off this thread (hostwork.h). */
+	if (req->body_len > VA_HOSTWORK_INLINE_MAX) {
+		int r = va_hostwork_submit(g->px->hostwork, g, s, epoch, tag, req);
+		if (r < 0) {
+			va_log_warnx("%s: request %s refused: %s", g->name, tag,
+				     r == -EBUSY ? "a large call of this guest is still running"
+						 : "out of memory");
+			va_rpc_reply_fault(s, epoch, tag, XMLRPC_LIMIT_EXCEEDED_ERROR,
+					   r == -EBUSY ? "busy: a large host.* call of this guest is "
+							 "still being handled; try again"
+						       : "out of memory");
+		}
+		return;
+	}
+	va_rpc_serve_lim(s, epoch, tag, req, g->px->host_reg, &va_xml_limits_small, &info);
 }
 
 static const struct va_session_ops session_ops = {
@@ -346,7 +407,7 @@ snapshot(struct va_guest *g, uint64_t now)
 		xmlrpc_value *data = xmlrpc_build_value(&env, "{s:s}", "channel", g->spec);
 		if (!env.fault_occurred) {
 			va_guest_post_event(g, cs == VA_CHANNEL_UP ? "connected" : "disconnected",
-					    data);
+					    data, 0);
 			xmlrpc_DECREF(data);
 		}
 		xmlrpc_env_clean(&env);
@@ -372,7 +433,8 @@ va_guest_io_open(struct va_guest *g)
 	};
 	g->down_since_ms = va_now_ms();
 	g->s = va_session_new(&scfg, &session_ops, g);
-	if (!g->s || !(g->link = va_link_new(g->px->loop, g->ch, g->s)))
+	g->caps_timer = va_loop_timer_new(g->px->loop, caps_due, g);
+	if (!g->s || !g->caps_timer || !(g->link = va_link_new(g->px->loop, g->ch, g->s)))
 		return -ENOMEM;
 	va_link_set_activity_cb(g->link, on_activity, g);
 	return 0;
@@ -383,6 +445,8 @@ va_guest_io_close(struct va_guest *g)
 {
 	/* Every call in flight fails (VA_SESSION_ERR_CLOSED: fwd_gone). */
 	g->gone = 1;
+	va_loop_timer_free(g->caps_timer);
+	g->caps_timer = NULL;
 	va_link_free(g->link);
 	g->link = NULL;
 	va_session_free(g->s);

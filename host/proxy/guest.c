@@ -20,6 +20,7 @@
 #include "guest.h"
 #include "hostcalls.h"
 #include "log.h"
+#include "text.h"
 #include "proxy.h"
 #include "rpc.h"
 
@@ -241,9 +242,9 @@ va_guest_name(const struct va_guest *g)
 }
 
 void
-va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data)
+va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data, size_t cost)
 {
-	va_events_post(g->px->events, g->name, type, data);
+	va_events_post(g->px->events, g->name, type, data, cost);
 }
 
 /* ---- what other threads read ---- */
@@ -266,8 +267,9 @@ va_guest_status(xmlrpc_env *env, struct va_guest *g)
 
 	pthread_mutex_lock(&g->lock);
 	const struct guest_shared *sh = &g->sh;
-	put(env, st, "guest", xmlrpc_string_new(env, g->name));
-	put(env, st, "channel", xmlrpc_string_new(env, g->spec));
+	put(env, st, "guest", va_text_value_z(env, g->name));
+	/* A socket path of the config may hold any character (emoji too). */
+	put(env, st, "channel", va_text_value_z(env, g->spec));
 	put(env, st, "connected", xmlrpc_bool_new(env, sh->connected));
 	put(env, st, "established", xmlrpc_bool_new(env, sh->established));
 	put(env, st, "answered", xmlrpc_bool_new(env, sh->answered));
@@ -308,8 +310,8 @@ xmlrpc_value *
 va_guest_clipboard(xmlrpc_env *env, struct va_guest *g)
 {
 	pthread_mutex_lock(&g->lock);
-	xmlrpc_value *text = xmlrpc_string_new_lp(env, g->sh.clip_len,
-						  g->sh.clip ? g->sh.clip : "");
+	/* Raw text kept: built through common/text (emoji, CR). */
+	xmlrpc_value *text = va_text_value(env, g->sh.clip ? g->sh.clip : "", g->sh.clip_len);
 	xmlrpc_value *serial = env->fault_occurred ? NULL :
 		xmlrpc_int_new(env, clamp_int(g->sh.clip_serial));
 	double when = g->sh.clip_time;

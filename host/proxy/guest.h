@@ -56,6 +56,13 @@
  */
 #define VA_GUEST_MAX_CALLS 1024
 #define VA_GUEST_BACKLOG_FRAMES 8
+/*
+ * va.capabilities, which the proxy asks at every new session: at most
+ * once per this interval (a guest that resets in a loop cannot make it
+ * ask and parse again and again), and an answer of at most this size.
+ */
+#define VA_GUEST_CAPS_INTERVAL_MS 2000
+#define VA_GUEST_CAPS_MAX (256u * 1024)
 /* Largest clipboard text the proxy keeps (the agent's cap too). */
 #define VA_GUEST_CLIPBOARD_MAX (1024u * 1024)
 
@@ -149,7 +156,11 @@ void va_guest_set_info(xmlrpc_env *env, struct va_guest *g, xmlrpc_value *info,
 uint64_t va_guest_set_clipboard(struct va_guest *g, const char *text, size_t len);
 /* Remembers the guest's last shutdown notice. */
 void va_guest_note_shutdown(struct va_guest *g, const char *mode, const char *reason);
-/* Posts an event of the guest to its proxy's queue (events.h). */
-void va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data);
+/*
+ * Posts an event of the guest to its proxy's queue (events.h); cost is
+ * what the guest sent for it in bytes (0 for the proxy's own events).
+ */
+void va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data,
+			 size_t cost);
 
 #endif

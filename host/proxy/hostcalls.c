@@ -14,6 +14,7 @@
 #include "hostcalls.h"
 #include "log.h"
 #include "rpc.h"
+#include "text.h"
 
 /* Longest host.event name. */
 #define EVENT_NAME_MAX 128
@@ -30,7 +31,7 @@ param(xmlrpc_env *env, xmlrpc_value *params, int i, xmlrpc_type t, xmlrpc_type t
 
 	if (xmlrpc_array_size(env, params) <= i) {
 		if (!env->fault_occurred)
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_INDEX_ERROR,
+			va_fault(env, XMLRPC_INDEX_ERROR,
 						       "expected %s", usage);
 		return NULL;
 	}
@@ -39,7 +40,7 @@ param(xmlrpc_env *env, xmlrpc_value *params, int i, xmlrpc_type t, xmlrpc_type t
 		return NULL;
 	if (xmlrpc_value_type(v) != t && xmlrpc_value_type(v) != t2) {
 		xmlrpc_DECREF(v);
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
+		va_fault(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
 		return NULL;
 	}
 	return v;
@@ -84,7 +85,7 @@ method_hello(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 			: xmlrpc_build_value(env, "{s:V,s:V,s:V,s:V}", keys[0], v[0], keys[1],
 					     v[1], keys[2], v[2], keys[3], v[3]);
 		if (clean) {
-			va_guest_post_event(g, "hello", clean);
+			va_guest_post_event(g, "hello", clean, ((struct va_host_call *)call_info)->body_len);
 			xmlrpc_DECREF(clean);
 		}
 		for (int i = 0; i < 4; i++)
@@ -102,7 +103,7 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		     void *call_info)
 {
 	struct va_guest *g = guest_of(call_info);
-	const char *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	xmlrpc_value *result = NULL;
 
@@ -111,35 +112,39 @@ method_clipboard_set(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 				"host.clipboard.set(string text)");
 	if (!v)
 		return NULL;
-	xmlrpc_read_string_lp(env, v, &len, &text);
+	/* The raw text (common/text.h): its length is the agent's measure too. */
+	va_text_read(env, v, &text, &len);
 	xmlrpc_DECREF(v);
 	if (env->fault_occurred)
 		return NULL;
 	if (len > VA_GUEST_CLIPBOARD_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 					       "host.clipboard.set: text of %zu bytes is over the "
 					       "limit of %u bytes", len, VA_GUEST_CLIPBOARD_MAX);
 		goto out;
 	}
 	uint64_t serial = va_guest_set_clipboard(g, text, len);
 	if (!serial) {
-		xmlrpc_faultf(env, "host.clipboard.set: out of memory");
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "host.clipboard.set: out of memory");
 		goto out;
 	}
 	va_log_info("%s: guest copied %zu bytes to the clipboard (serial %" PRIu64 ")",
 		    va_guest_name(g), len, serial);
 	int iserial = serial > INT32_MAX ? INT32_MAX : (int)serial;
-	xmlrpc_value *data = len <= VA_EVENT_CLIP_TEXT_MAX
-		? xmlrpc_build_value(env, "{s:i,s:i,s:s#}", "serial", iserial, "length",
-				     (int)len, "text", text, len)
+	xmlrpc_value *tv = len <= VA_EVENT_CLIP_TEXT_MAX ? va_text_value(env, text, len) : NULL;
+	xmlrpc_value *data = env->fault_occurred ? NULL : tv
+		? xmlrpc_build_value(env, "{s:i,s:i,s:V}", "serial", iserial, "length",
+				     (int)len, "text", tv)
 		: xmlrpc_build_value(env, "{s:i,s:i}", "serial", iserial, "length", (int)len);
+	if (tv)
+		xmlrpc_DECREF(tv);
 	if (!env->fault_occurred) {
-		va_guest_post_event(g, "clipboard", data);
+		va_guest_post_event(g, "clipboard", data, ((struct va_host_call *)call_info)->body_len);
 		xmlrpc_DECREF(data);
 		result = xmlrpc_int_new(env, iserial);
 	}
 out:
-	free((void *)text);
+	free(text);
 	return result;
 }
 
@@ -162,7 +167,7 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	if (env->fault_occurred)
 		return NULL;
 	if (strlen(mode) > VA_HOST_MODE_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 					       "host.shutdown_notice: mode longer than %u bytes",
 					       VA_HOST_MODE_MAX);
 		goto out;
@@ -187,14 +192,14 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 			xmlrpc_read_i8(env, r, &d);
 			delay = d;
 		} else {
-			xmlrpc_env_set_fault_formatted(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
+			va_fault(env, XMLRPC_TYPE_ERROR, "expected %s", usage);
 		}
 		xmlrpc_DECREF(r);
 		if (env->fault_occurred)
 			goto out;
 	}
 	if (reason && strlen(reason) > VA_HOST_REASON_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 					       "host.shutdown_notice: reason longer than %u bytes",
 					       VA_HOST_REASON_MAX);
 		goto out;
@@ -211,7 +216,7 @@ method_shutdown_notice(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	else
 		data = xmlrpc_build_value(env, "{s:s,s:s}", "mode", mode, "reason", why);
 	if (!env->fault_occurred) {
-		va_guest_post_event(g, "shutdown", data);
+		va_guest_post_event(g, "shutdown", data, ((struct va_host_call *)call_info)->body_len);
 		xmlrpc_DECREF(data);
 		result = xmlrpc_bool_new(env, 1);
 	}
@@ -233,7 +238,7 @@ method_event(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 
 	(void)server_info;
 	if (hc->body_len > VA_HOST_EVENT_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 					       "host.event: call of %zu bytes is over the limit of "
 					       "%u bytes", hc->body_len, VA_HOST_EVENT_MAX);
 		return NULL;
@@ -247,7 +252,7 @@ method_event(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 		return NULL;
 	size_t nlen = strlen(name);
 	if (nlen == 0 || nlen > EVENT_NAME_MAX) {
-		xmlrpc_env_set_fault_formatted(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 					       "host.event: the name must have 1 to %d bytes",
 					       EVENT_NAME_MAX);
 		goto out;
@@ -259,7 +264,7 @@ method_event(xmlrpc_env *env, xmlrpc_value *params, void *server_info, void *cal
 	if (env->fault_occurred)
 		goto out;
 	va_log_info("%s: event %s", va_guest_name(g), name);
-	va_guest_post_event(g, "event", ev);
+	va_guest_post_event(g, "event", ev, hc->body_len);
 	result = xmlrpc_bool_new(env, 1);
 out:
 	if (ev)

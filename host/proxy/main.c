@@ -72,8 +72,9 @@ reload(struct va_proxy *px, const struct va_proxy_config *cur, int argc, char **
 		return;
 	}
 	va_log_set_level((enum va_log_level)fresh.log_level);
-	if (va_forward_set_block_list(px->fwd, fresh.block_rpcs) < 0)
-		va_log_errx("SIGHUP: block list not changed: out of memory");
+	char err[512];
+	if (va_forward_set_block_list(px->fwd, fresh.block_rpcs, err, sizeof(err)) < 0)
+		va_log_errx("SIGHUP: %s; keeping the block list in force", err);
 	int same = fresh.nguests == cur->nguests && fresh.nlistens == cur->nlistens &&
 		   fresh.max_frame == cur->max_frame && fresh.call_timeout_s == cur->call_timeout_s &&
 		   fresh.no_auth == cur->no_auth;

@@ -16,6 +16,7 @@
 #include "forward.h"
 #include "guest.h"
 #include "hostcalls.h"
+#include "hostwork.h"
 #include "http.h"
 #include "log.h"
 #include "proxy.h"
@@ -34,8 +35,10 @@ va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err, s
 	px->max_frame = cfg->max_frame;
 	if (!(px->loop = va_loop_new()) || !(px->events = va_events_new(VA_EVENTS_CAPACITY)) ||
 	    !(px->fwd = va_forward_new(px)) || !(px->guests = va_guests_new(px)) ||
-	    va_forward_set_block_list(px->fwd, cfg->block_rpcs) < 0)
+	    !(px->hostwork = va_hostwork_new(px)))
 		goto nomem;
+	if (va_forward_set_block_list(px->fwd, cfg->block_rpcs, err, errlen) < 0)
+		goto fail;
 	xmlrpc_env_init(&env);
 	px->host_reg = va_hostcalls_registry(&env);
 	if (!env.fault_occurred)
@@ -115,6 +118,7 @@ va_proxy_stop(struct va_proxy *px, unsigned timeout_ms)
 		va_guests_remove_all(px);
 	}
 	/* This thread is the loop's from here on. */
+	va_hostwork_stop(px->hostwork);
 	if (va_forward_wait_local(px->fwd, timeout_ms) < 0) {
 		va_log_warnx("proxy.* calls still running after %u ms: exiting without waiting",
 			     timeout_ms);
@@ -149,6 +153,8 @@ va_proxy_free(struct va_proxy *px)
 		va_guests_remove_all(px);
 		va_guests_free(px->guests);
 	}
+	va_hostwork_stop(px->hostwork);
+	va_hostwork_free(px->hostwork);
 	va_forward_free(px->fwd);
 	va_events_free(px->events);
 	if (px->proxy_reg)

@@ -42,6 +42,7 @@
 
 struct va_events;
 struct va_forward;
+struct va_hostwork;
 struct va_guests;
 
 struct va_proxy {
@@ -55,6 +56,7 @@ struct va_proxy {
 	/* Each with its own rules (see above). */
 	struct va_events *events;
 	struct va_forward *fwd;
+	struct va_hostwork *hostwork; /* large host.* calls, off the loop (hostwork.h) */
 	struct va_guests *guests;
 	va_httpd *httpd;
 

@@ -20,6 +20,7 @@
  */
 #include "config.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,28 +318,43 @@ post_finish(struct vactl_post *p, CURLcode code)
 	p->done(p->arg, p->resp.data ? (const char *)p->resp.data : "", p->resp.len, NULL);
 }
 
+/*
+ * Runs libcurl's transfers once and the completions of the posts that
+ * ended.  Returns 1 when a post ended, 0 when none did, -1 when *stop was
+ * set by a completion (the rest of libcurl's messages stay queued for the
+ * next pass).
+ */
+static int
+http_perform(struct vactl_http *h, const int *stop)
+{
+	int running = 0, left = 0, finished = 0;
+	CURLMsg *msg;
+
+	curl_multi_perform(h->multi, &running);
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		char *priv = NULL;
+		CURLcode code = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		/* msg is invalid once the handle is removed (post_finish). */
+		post_finish((struct vactl_post *)(void *)priv, code);
+		finished = 1;
+		if (stop && *stop)
+			return -1;
+	}
+	return finished;
+}
+
 void
 vactl_http_run(struct vactl *v, const int *stop)
 {
 	struct vactl_http *h = v->http;
 
 	while (h && h->in_flight > 0 && !(stop && *stop)) {
-		int running = 0, left = 0, finished = 0;
-		CURLMsg *msg;
-
-		curl_multi_perform(h->multi, &running);
-		while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			char *priv = NULL;
-			CURLcode code = msg->data.result;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			/* msg is invalid once the handle is removed (post_finish). */
-			post_finish((struct vactl_post *)(void *)priv, code);
-			finished = 1;
-			if (stop && *stop)
-				return;
-		}
+		int finished = http_perform(h, stop);
+		if (finished < 0)
+			return;
 		/*
 		 * Posts that completions started run at once, without a wait.
 		 * curl_multi_wait returns sooner when libcurl has a timer due
@@ -348,4 +364,41 @@ vactl_http_run(struct vactl *v, const int *stop)
 		if (!finished && h->in_flight > 0)
 			curl_multi_wait(h->multi, NULL, 0, 100, NULL);
 	}
+}
+
+int
+vactl_http_poll(struct vactl *v, struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+	struct vactl_http *h = v->http;
+	struct curl_waitfd w[VACTL_POLL_FDS_MAX];
+
+	if (!h || nfds > VACTL_POLL_FDS_MAX)
+		return -1;
+	for (unsigned i = 0; i < nfds; i++) {
+		short e = fds[i].events;
+		w[i] = (struct curl_waitfd){
+			.fd = fds[i].fd,
+			.events = (short)((e & POLLIN ? CURL_WAIT_POLLIN : 0) |
+					  (e & POLLPRI ? CURL_WAIT_POLLPRI : 0) |
+					  (e & POLLOUT ? CURL_WAIT_POLLOUT : 0)),
+		};
+	}
+	/*
+	 * curl_multi_poll (not _wait) sleeps even with no transfer, so the
+	 * caller's fds alone can be waited on; it returns early for
+	 * libcurl's sockets and timers (a post just started is due at once),
+	 * and on a signal (EINTR counts as nothing ready).
+	 */
+	CURLMcode mc = curl_multi_poll(h->multi, w, nfds, timeout_ms, NULL);
+	/*
+	 * libcurl reports only POLLIN, POLLPRI and POLLOUT of these fds,
+	 * not POLLHUP (a pipe's end with nothing left to read) nor POLLERR:
+	 * ask the kernel again, without waiting, for the whole answer.
+	 */
+	if (nfds > 0 && poll(fds, nfds, 0) < 0)
+		for (unsigned i = 0; i < nfds; i++)
+			fds[i].revents = 0;
+	if (mc != CURLM_OK)
+		return -1;
+	return http_perform(h, NULL) > 0;
 }

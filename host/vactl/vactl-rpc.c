@@ -33,6 +33,7 @@
 
 #include <xmlrpc-c/base.h>
 
+#include "b64.h"
 #include "buf.h"
 #include "contract.h"
 #include "rpc.h"
@@ -465,6 +466,24 @@ vactl_parse_answer(const char *body, size_t len, struct vactl_error *err)
 	}
 	xmlrpc_env_clean(&env);
 	return result;
+}
+
+int
+vactl_xml_call_bytes(struct va_buf *out, const char *method, int a, const void *data, size_t n,
+		     int close)
+{
+	out->len = 0;
+	if (va_buf_printf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n"
+			  "<methodName>%s</methodName>\r\n<params>\r\n"
+			  "<param><value><i4>%d</i4></value></param>\r\n"
+			  "<param><value><base64>\r\n", method, a) < 0 ||
+	    va_buf_reserve(out, va_b64_encoded_size(n)) < 0)
+		return -1;
+	out->len += va_b64_encode_lines(data, n, (char *)out->data + out->len);
+	if (va_buf_printf(out, "</base64></value></param>\r\n%s</params>\r\n</methodCall>\r\n",
+			  close ? "<param><value><boolean>1</boolean></value></param>\r\n" : "") < 0)
+		return -1;
+	return 0;
 }
 
 struct started {

@@ -204,7 +204,7 @@ build_array(xmlrpc_env *env, const char **fp, va_list *ap)
 
 	while (!env->fault_occurred && **fp != ')') {
 		if (!**fp) {
-			xmlrpc_faultf(env, "format: an array without its ')'");
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: an array without its ')'");
 			break;
 		}
 		xmlrpc_value *item = build_one(env, fp, ap);
@@ -230,9 +230,9 @@ build_struct(xmlrpc_env *env, const char **fp, va_list *ap)
 	while (!env->fault_occurred && **fp != '}') {
 		xmlrpc_value *key = build_one(env, fp, ap), *val = NULL;
 		if (!env->fault_occurred && xmlrpc_value_type(key) != XMLRPC_TYPE_STRING)
-			xmlrpc_faultf(env, "format: a struct's key must be a string");
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: a struct's key must be a string");
 		if (!env->fault_occurred && **fp != ':')
-			xmlrpc_faultf(env, "format: a struct's key without its ':'");
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: a struct's key without its ':'");
 		else if (!env->fault_occurred)
 			(*fp)++;
 		if (!env->fault_occurred)
@@ -246,7 +246,7 @@ build_struct(xmlrpc_env *env, const char **fp, va_list *ap)
 		if (!env->fault_occurred && **fp == ',')
 			(*fp)++;
 		else if (!env->fault_occurred && **fp != '}')
-			xmlrpc_faultf(env, "format: a struct without its '}'");
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: a struct without its '}'");
 	}
 	if (env->fault_occurred) {
 		if (st)
@@ -295,7 +295,7 @@ build_one(xmlrpc_env *env, const char **fp, va_list *ap)
 		xmlrpc_value *v = va_arg(*ap, xmlrpc_value *);
 		if ((c == 'A' && xmlrpc_value_type(v) != XMLRPC_TYPE_ARRAY) ||
 		    (c == 'S' && xmlrpc_value_type(v) != XMLRPC_TYPE_STRUCT)) {
-			xmlrpc_faultf(env, "format: '%c' given a value of another type", c);
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: '%c' given a value of another type", c);
 			return NULL;
 		}
 		xmlrpc_INCREF(v);
@@ -306,7 +306,7 @@ build_one(xmlrpc_env *env, const char **fp, va_list *ap)
 	case '{':
 		return build_struct(env, fp, ap);
 	default:
-		xmlrpc_faultf(env, "format: unexpected '%c'", c ? c : '0');
+		va_fault(env, XMLRPC_TYPE_ERROR, "format: unexpected '%c'", c ? c : '0');
 		(*fp)--;
 		return NULL;
 	}
@@ -328,10 +328,10 @@ vactl_build_params(xmlrpc_env *env, const char *format, va_list ap)
 		v = build_one(env, &f, &aq);
 		va_end(aq);
 		if (!env->fault_occurred && *f)
-			xmlrpc_faultf(env, "format: \"%s\" left over", f);
+			va_fault(env, XMLRPC_TYPE_ERROR, "format: \"%s\" left over", f);
 	}
 	if (!env->fault_occurred && xmlrpc_value_type(v) != XMLRPC_TYPE_ARRAY)
-		xmlrpc_faultf(env, "format: the parameters must be an array, \"(...)\"");
+		va_fault(env, XMLRPC_TYPE_ERROR, "format: the parameters must be an array, \"(...)\"");
 	if (env->fault_occurred && v) {
 		xmlrpc_DECREF(v);
 		v = NULL;

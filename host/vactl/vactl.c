@@ -56,6 +56,11 @@ static const char usage_text[] =
 	"  push LOCAL REMOTE           copy a file to the guest\n"
 	"  pull REMOTE LOCAL           copy a file from the guest\n"
 	"  stat REMOTE                 size, type, mode and time of a guest file\n"
+	"  exec [OPTION]... -- CMD [ARG]...  run CMD in the guest, stdin/stdout/stderr\n"
+	"                              connected live; exits with CMD's status\n"
+	"  password [--crypted] USER   set a guest user's password (read from the terminal\n"
+	"                              or the first line of standard input)\n"
+	"  keys get|add|remove|set USER [FILE]...  a guest user's SSH authorized keys\n"
 	"  call METHOD [ARG]...        call any method; ARG is i:42, i8:42, s:text,\n"
 	"                              b:true, d:1.5, n:, j:JSON, @FILE (base64), or text\n"
 	"\n"
@@ -279,6 +284,14 @@ parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own, size
 			return r;
 	}
 	return 0;
+}
+
+int
+vactl_parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own, size_t nown,
+		const char *own_short, int (*fn)(void *ctx, const char *cmd, int opt, const char *arg),
+		void *ctx, int in_order)
+{
+	return parse_cmd(v, argc, argv, own, nown, own_short, fn, ctx, in_order);
 }
 
 static int
@@ -1131,6 +1144,35 @@ static const struct command commands[] = {
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n", vactl_cmd_pull },
 	{ "stat", "stat REMOTE\nSize, type, permissions and modification time of a guest file "
 	  "(va.file.stat).\n", cmd_stat },
+	{ "exec", "exec [--user U] [--timeout S] [--tty] [--cwd DIR] [--env NAME=VALUE]... -- CMD [ARG]...\n"
+	  "Runs CMD in the guest (va.exec.start; the agent needs --enable-exec) with vactl's\n"
+	  "standard input, output and error connected live, like ssh: no shell unless CMD is\n"
+	  "one; a bare CMD is looked up in the guest's PATH.  Exits with CMD's exit code,\n"
+	  "128 + N when signal N killed it, 255 when vactl failed.  SIGINT (Ctrl-C), SIGQUIT,\n"
+	  "SIGTERM and SIGHUP are sent on to CMD's process group.\n"
+	  "  -U, --user U      run as the guest user U\n"
+	  "  -t, --timeout S   kill CMD's process group after S seconds (the answer timeout\n"
+	  "                    is then the global option: vactl --timeout S exec ...)\n"
+	  "  -T, --tty         a pseudo-terminal in the guest, the local terminal in raw\n"
+	  "                    mode (interactive shells: vactl exec --tty -- sh -i)\n"
+	  "  -C, --cwd DIR     the working directory (default: the user's home, or /)\n"
+	  "  -e, --env N=V     set a variable in CMD's environment (repeatable)\n", vactl_cmd_exec },
+	{ "password", "password [--crypted] USER\n"
+	  "Sets the password of the guest user USER (va.user.set_password; the agent needs\n"
+	  "--enable-accounts).  The password is read from the terminal (asked twice, not\n"
+	  "shown) or, when standard input is not a terminal, its first line; never from\n"
+	  "the command line.\n"
+	  "  -c, --crypted     the input is a crypt(3) hash, written as it is\n",
+	  vactl_cmd_password },
+	{ "keys", "keys get USER | keys add|remove|set USER FILE...\n"
+	  "The SSH keys in ~USER/.ssh/authorized_keys in the guest (va.ssh.keys.*; the agent\n"
+	  "needs --enable-accounts).  FILE holds keys one a line (a .pub file; \"-\" reads\n"
+	  "standard input); empty lines and # comments are skipped.  Prints the keys the\n"
+	  "file holds afterwards.\n"
+	  "  get      print the keys\n"
+	  "  add      add the keys that are not there yet\n"
+	  "  remove   remove these keys\n"
+	  "  set      replace every key with these\n", vactl_cmd_keys },
 	{ "call", "call METHOD [ARG]...\n"
 	  "Calls any method and prints its result (readably, or as JSON with --json).\n"
 	  "Each ARG is typed by a prefix:\n"

@@ -16,6 +16,8 @@
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
+ *   vactl-exec.c      exec: a command in the guest with live streams
+ *   vactl-accounts.c  password and keys: a guest user's password, SSH keys
  *
  * Strings: inside vactl, string values hold common/text.h's value form
  * (what va_text_value() builds and va_rpc_parse_response() gives); what
@@ -31,6 +33,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 
 #include <xmlrpc-c/base.h>
@@ -149,6 +153,16 @@ int vactl_start(struct vactl *v, const char *method, xmlrpc_value *params,
 /* Runs until no call is in flight (completions may start new ones). */
 void vactl_run_pending(struct vactl *v);
 /*
+ * Writes into out (emptied first) the XML of method(int a, base64
+ * data[0..n)[, boolean true when close]), as va_rpc_serialize_call
+ * would, with the base64 encoded straight into out: for the megabytes of
+ * exec's writes, which through xmlrpc-c (the bytes copied into a value,
+ * then serialised into a block grown by copies) took more CPU than the
+ * rest of vactl exec.  0, or -1 out of memory.
+ */
+int vactl_xml_call_bytes(struct va_buf *out, const char *method, int a, const void *data, size_t n,
+			 int close);
+/*
  * An answer's body -> the result (a new reference), or NULL with err set
  * (VACTL_ERR_FAULT with the fault's code and raw UTF-8 message, or
  * VACTL_ERR_PROTOCOL when the body is not an XML-RPC response).
@@ -202,6 +216,21 @@ int vactl_post_start(struct vactl_post *p, vactl_post_done_fn *done, void *arg,
 		     struct vactl_error *err);
 /* Runs the posts until none is in flight, or until *stop (stop may be NULL). */
 void vactl_http_run(struct vactl *v, const int *stop);
+/* The most fds vactl_http_poll waits on beside libcurl's. */
+#define VACTL_POLL_FDS_MAX 8
+/*
+ * One turn of the posts' loop for a caller that waits on fds of its own
+ * too (exec: standard input and a signal pipe), which vactl_http_run
+ * cannot: waits at most timeout_ms until libcurl has work (an answer's
+ * bytes, a timeout; a post just started is due at once) or one of
+ * fds[0..nfds) is ready, sets their revents as poll(2) does (POLLHUP and
+ * POLLERR too), then runs the transfers and the completions of the posts
+ * that ended (which may start posts).  With no post in flight it waits on
+ * the fds alone.  A signal ends the wait early.  Returns 1 when a post
+ * ended, 0 when none did, -1 when libcurl cannot wait (or nfds >
+ * VACTL_POLL_FDS_MAX).  Not from a completion.
+ */
+int vactl_http_poll(struct vactl *v, struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 /* ---- vactl-text.c ---- */
 
@@ -262,6 +291,12 @@ char *vactl_member_string(xmlrpc_value *st, const char *key, size_t *len);
 /* "2024-11-25 08:30:01" (local time) into buf. */
 const char *vactl_format_time(double t, char *buf, size_t len);
 
+/* ---- vactl-exec.c, vactl-accounts.c ---- */
+
+int vactl_cmd_exec(struct vactl *v, int argc, char **argv);
+int vactl_cmd_password(struct vactl *v, int argc, char **argv);
+int vactl_cmd_keys(struct vactl *v, int argc, char **argv);
+
 /* ---- vactl-transfer.c ---- */
 
 /* push LOCAL REMOTE and pull REMOTE LOCAL; argv after the command name. */
@@ -282,6 +317,16 @@ int vactl_parse_size(const char *s, uint64_t *out);
  */
 int vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 			     int (*fn)(void *, const char *, int, const char *), void *ctx);
+/*
+ * Parses a command's options: its own (own/own_short, handled by fn) and
+ * the common ones; in_order stops at the first argument (and after
+ * "--").  Returns 0 (arguments from optind), an exit code, or 100 when
+ * --help was printed.
+ */
+int vactl_parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own,
+		    size_t nown, const char *own_short,
+		    int (*fn)(void *ctx, const char *cmd, int opt, const char *arg), void *ctx,
+		    int in_order);
 /* Installs the handlers that set vactl_interrupted. */
 void vactl_catch_signals(void);
 

@@ -123,8 +123,13 @@ install -m 0755 "$here/guest/rcS" etc/init.d/rcS
 install -m 0755 "$here/guest/test-loop" usr/libexec/va-test-loop
 install -m 0644 "$here/guest/inittab" etc/inittab
 echo "$kver" > etc/va-kernel-version
-printf 'root:x:0:0:root:/root:/bin/sh\n' > etc/passwd
-printf 'root:x:0:\n' > etc/group
+# root, and the users of the exec and accounts tests (rcS gives them their
+# homes: cpio makes every file root's).
+printf 'root:x:0:0:root:/root:/bin/sh\nvauser:x:1000:1000:exec test:/home/vauser:/bin/sh\nvalink:x:1001:1001:symlink test:/home/valink:/bin/sh\n' > etc/passwd
+printf 'root:x:0:\nvauser:x:1000:\nvalink:x:1001:\n' > etc/group
+printf 'root:*:19000:0:99999:7:::\nvauser:!:19000:0:99999:7:::\nvalink:!:19000:0:99999:7:::\n' > etc/shadow
+chmod 0640 etc/shadow
+mkdir -p home/vauser home/valink
 cat > etc/os-release <<EOF
 PRETTY_NAME="virtagent test guest (Debian kernel $kver, busybox)"
 NAME="virtagent-test-guest"

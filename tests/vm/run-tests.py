@@ -477,6 +477,66 @@ def t_clipboard_guest_to_host(g):
         ev["id"], before["serial"], got["serial"])
 
 
+# Issue 12's corpus in the real guest: every plane and every line end.  The
+# guest's shell reads one line per command, so the bytes go in as printf's
+# octal escapes and come back as hex (od), never through a terminal.
+UNICODE_TEXT = ("emoji \U0001F600 ZWJ \U0001F469\u200d\U0001F4BB flag \U0001F1EF\U0001F1F5 "
+                "CJK-B \U00020BB7 math \U0001D54F e\u0301 \uE000 CRLF\r\nCR\rLF\nend")
+
+
+def _octal(data):
+    return "".join("\\%03o" % b for b in data)
+
+
+def _guest_hex(g, cmd):
+    out = g.sh(cmd + " | od -An -v -tx1")
+    return bytes.fromhex("".join(out.split()))
+
+
+def t_unicode_clipboard(g):
+    text = UNICODE_TEXT + " " + os.urandom(3).hex()
+    # xmlrpc.client writes CR raw, which XML reads as LF: docs/METHODS.md's
+    # one line makes it write &#13; (restored after, the other tests send none).
+    m = xmlrpc.client.Marshaller.dispatch
+    old = m[str]
+    m[str] = lambda self, v, w: w("<value><string>%s</string></value>\n"
+                                  % xmlrpc.client.escape(v).replace("\r", "&#13;"))
+    try:
+        g.proxy().va.clipboard.set(text)
+    finally:
+        m[str] = old
+    pasted = _guest_hex(g, "va-clip paste")
+    check(pasted == text.encode(), "va-clip paste printed %r, expected %r" % (pasted, text.encode()))
+    got = g.proxy().va.clipboard.get()
+    check(got.get("text") == text, "va.clipboard.get %r, expected %r" % (got, text))
+    back = "from the guest: " + UNICODE_TEXT + " " + os.urandom(3).hex()
+    since = g.last_event_id()
+    g.sh("printf '%s' | va-clip copy" % _octal(back.encode()))
+    ev, _ = g.wait_event(since, "clipboard", lambda e: e["data"].get("text") == back)
+    got = g.proxy().proxy.clipboard.get()
+    check(got.get("text") == back, "proxy.clipboard.get %r, expected %r" % (got, back))
+    return ("host -> guest: %d characters (emoji, ZWJ, flag, CJK Ext B, math, combining, U+E000, "
+            "CRLF/CR/LF) pasted byte for byte; guest -> host: %d characters in event #%d and "
+            "proxy.clipboard.get exactly" % (len(text), len(back), ev["id"]))
+
+
+def t_unicode_file_name(g):
+    name = "/tmp/va \U0001F600 \U00020BB7 \U0001D54F.txt"
+    data = ("line \U0001F600\r\n" * 100).encode()
+    g.sh("printf '%s' > \"$(printf '%s')\"" % (_octal(data[:400]), _octal(name.encode())))
+    g.sh("cat \"$(printf '%s')\" \"$(printf '%s')\" > /tmp/va-u.tmp && mv /tmp/va-u.tmp \"$(printf '%s')\""
+         % (_octal(name.encode()), _octal(name.encode()), _octal(name.encode())))
+    want = g.sh("sha256sum \"$(printf '%s')\"" % _octal(name.encode())).split()[0]
+    p = g.proxy()
+    st = p.va.file.stat(name)
+    check(st["size"] == 800, "va.file.stat of %r: %r" % (name, st))
+    check(p.va.file.checksum(name) == want, "va.file.checksum of %r differs from sha256sum" % name)
+    got, _ = _pull(g, name, 256)
+    check(got == data[:400] * 2, "va.file.read of %r: %r" % (name, got[:80]))
+    g.sh("rm -f \"$(printf '%s')\"" % _octal(name.encode()))
+    return "a file named %r: stat, checksum (= the guest's sha256sum) and read exactly" % name
+
+
 def t_dmesg(g):
     marker = "va-vm-test-marker-" + os.urandom(4).hex()
     g.sh("echo %s > /dev/kmsg" % marker)
@@ -717,6 +777,184 @@ def t_shutdown(g, args):
         ev["id"], ev["data"], ev_t - t, gone, disc["id"], ", ".join(types))
 
 
+
+# ---- exec and accounts (issue 15): virtio-serial only (isa-serial moves KB/s) ----
+
+def _vactl(g, *args, stdin=None, timeout=300, **kw):
+    env = dict(os.environ, VA_URL=g.url)
+    return subprocess.run([g.bins.vactl] + list(args), env=env, input=stdin, capture_output=True,
+                          timeout=timeout, **kw)
+
+
+def _bytes(v):
+    return v.data if isinstance(v, xmlrpc.client.Binary) else v
+
+
+def _read_all(p, i, limit=60):
+    out, err = b"", b""
+    end = now() + limit
+    while now() < end:
+        r = p.va.exec.read(i, MiB, 5000)
+        out += _bytes(r["stdout"])
+        err += _bytes(r["stderr"])
+        if r["exited"] and r["stdout_eof"] and r["stderr_eof"]:
+            return out, err, r
+    raise TestFailure("command %d did not end in %d s" % (i, limit))
+
+
+def _guest_pids(g, mark):
+    return g.sh("ps -o pid,args | grep -F '%s' | grep -v grep | cut -c1-6 || true" % mark).split()
+
+
+def t_exec_stream(g, args):
+    if g.variant != "virtio":
+        return "SKIP: virtio-serial only"
+    p = subprocess.Popen([g.bins.vactl, "exec", "--", "sh", "-c", "echo first; sleep 1; echo second; exit 3"],
+                         env=dict(os.environ, VA_URL=g.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    a = p.stdout.readline()
+    ta = now()
+    b = p.stdout.readline()
+    tb = now()
+    p.wait(60)
+    check(a == b"first\n" and b == b"second\n", "lines %r %r (stderr %r)" % (a, b, p.stderr.read()))
+    check(tb - ta > 0.8, "the second line came %.2f s after the first: not streamed" % (tb - ta))
+    check(p.returncode == 3, "vactl exec exited %r, not the command's 3" % p.returncode)
+    r = _vactl(g, "exec", "--", "cat", stdin=b"hi\n")
+    check(r.returncode == 0 and r.stdout == b"hi\n", "echo hi | vactl exec -- cat: %r" % (r,))
+    r = _vactl(g, "exec", "--user", "vauser", "--", "sh", "-c", "id -u; pwd")
+    check(r.stdout.split() == [b"1000", b"/home/vauser"], "exec --user vauser: %r" % (r,))
+    r = _vactl(g, "exec", "--", "sh", "-c", "cat; echo done", stdin=b"abc")
+    check(r.stdout == b"abcdone\n", "stdin's end did not reach the command: %r" % (r,))
+    return ("the first line reached the host %.2f s before the second (printed 1 s later); exit 3 passed on; "
+            "cat echoed stdin; --user vauser ran as uid 1000 in its home; stdin's end reached the command"
+            % (tb - ta))
+
+
+def t_exec_cat(g, args):
+    if g.variant != "virtio":
+        return "SKIP: virtio-serial only"
+    size = int(os.environ.get("VA_VM_EXEC_MB", "100")) * MiB
+    src, dst = os.path.join(g.dir, "exec-in.bin"), os.path.join(g.dir, "exec-out.bin")
+    with open(src, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
+    with open(src, "rb") as f:
+        want = hashlib.file_digest(f, "sha256").hexdigest()
+    t = now()
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        r = subprocess.run([g.bins.vactl, "exec", "--", "cat"], env=dict(os.environ, VA_URL=g.url), stdin=fin,
+                           stdout=fout, stderr=subprocess.PIPE, timeout=900)
+    dt = now() - t
+    with open(dst, "rb") as f:
+        got = hashlib.file_digest(f, "sha256").hexdigest()
+    os.unlink(src)
+    os.unlink(dst)
+    check(r.returncode == 0, "vactl exec -- cat exited %d: %s" % (r.returncode, r.stderr[-300:]))
+    check(got == want, "sha256 of what came back %s, sent %s" % (got, want))
+    return "%d MiB through vactl exec -- cat (in and out at once) in %.1f s (%.1f MB/s each way), SHA-256 equal" % (
+        size // MiB, dt, size / dt / 1e6)
+
+
+def t_exec_limits(g, args):
+    if g.variant != "virtio":
+        return "SKIP: virtio-serial only"
+    p = g.proxy(120)
+    mark = "299.%d" % (os.getpid() % 1000)
+    t = now()
+    r = _vactl(g, "exec", "--timeout", "2", "--", "sh", "-c", "sleep %s & sleep %s & sleep %s; wait" % (mark, mark, mark))
+    dt = now() - t
+    left = _guest_pids(g, mark)
+    check(r.returncode == 137 and not left, "--timeout 2 of a forking group: exit %d after %.1f s, left %r" % (
+        r.returncode, dt, left))
+    ids = [p.va.exec.start(["sleep", "60"]) for _ in range(16)]
+    try:
+        p.va.exec.start(["true"])
+        check(False, "the 17th command was started")
+    except xmlrpc.client.Fault as f:
+        check(f.faultCode == -509 and "busy" in f.faultString, "the 17th: %r" % f)
+        busy = f.faultString
+    for i in ids:
+        p.va.exec.kill(i, "KILL")
+        _read_all(p, i)
+    pid = g.agent_pid()
+
+    def rss():
+        return int(g.sh("grep VmRSS /proc/%d/status" % pid).split()[1])
+    before = rss()
+    flood = p.va.exec.start(["sh", "-c", "while :; do cat /proc/self/maps; done"])
+    deaf = p.va.exec.start(["sleep", "60"])
+    first = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
+    second = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
+    after = rss()
+    held = {c["id"]: c for c in p.va.exec.list()}[flood]["stdout_buffered"]
+    for i in (flood, deaf):
+        p.va.exec.kill(i, "KILL")
+        _read_all(p, i)
+    check(after - before < 16 * 1024 and held == MiB and first == MiB and second < 128 << 10,
+          "RSS %d -> %d KiB, flood holds %d, writes took %d and %d" % (before, after, held, first, second))
+    return ("--timeout 2 killed a group of 3 sleeps (exit 137 after %.1f s, none left); 16 ran, the 17th: %r; "
+            "a flood and a deaf reader: agent RSS %d -> %d KiB, 1 MiB held back, the second 1 MiB write took %d bytes"
+            % (dt, busy, before, after, second))
+
+
+def t_exec_restart_disabled(g, args):
+    if g.variant != "virtio":
+        return "SKIP: virtio-serial only"
+    p = g.proxy(60)
+    mark = "298.%d" % (os.getpid() % 1000)
+    p.va.exec.start(["sh", "-c", "sleep %s & sleep %s; wait" % (mark, mark)])
+    valib.wait_for(lambda: len(_guest_pids(g, mark)) >= 2, 10)
+    n = len(_guest_pids(g, mark))
+    g.restart_agent()
+    left = _guest_pids(g, mark)
+    check(n >= 2 and not left, "before the restart %d sleeps, after %r" % (n, left))
+    pid = g.agent_pid()
+    g.sh("printf 'exec = no\\naccounts = yes\\n' > /etc/virtagent/va-agent.conf; kill -HUP %d; sleep 1" % pid)
+    try:
+        caps = g.proxy().va.capabilities()["methods"]
+        r = _vactl(g, "exec", "--", "true")
+        try:
+            g.proxy().va.exec.start(["true"])
+            fault = None
+        except xmlrpc.client.Fault as f:
+            fault = f
+    finally:
+        g.sh("printf 'exec = yes\\naccounts = yes\\n' > /etc/virtagent/va-agent.conf; kill -HUP %d; sleep 1" % pid)
+    check("va.exec.start" not in caps, "exec off, yet va.capabilities lists va.exec.start")
+    check(fault is not None and "--enable-exec" in fault.faultString, "exec off: %r" % fault)
+    check(r.returncode == 255 and b"--enable-exec" in r.stderr, "vactl exec with exec off: %r" % (r,))
+    check(g.proxy().va.exec.start(["true"]) > 0, "exec on again after SIGHUP")
+    return ("the agent restarted by its init script killed %d running sleeps; exec = no + SIGHUP: not in "
+            "va.capabilities, fault %r, vactl exec exit 255; exec = yes + SIGHUP: on again" % (n, fault.faultString))
+
+
+def t_accounts(g, args):
+    if g.variant != "virtio":
+        return "SKIP: virtio-serial only"
+    p = g.proxy()
+    pw = "pw-%s" % os.urandom(6).hex()
+    check(p.va.user.set_password("vauser", pw) is True, "va.user.set_password")
+    line = g.sh("grep ^vauser: /etc/shadow").strip().split(":")
+    salt = line[1].split("$")[2]
+    made = g.sh("mkpasswd -m sha512 -S %s %s" % (salt, pw)).strip()
+    check(made == line[1], "the guest's mkpasswd makes %r, /etc/shadow holds %r" % (made, line[1]))
+    check(pw not in g.console_since(0), "the password is in the guest's log")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHxJpbQmb4HTbCp3FP1Z6j3wVgq0oQ1B1d7ZyG2Sx3Qd vm@test"
+    keys = p.va.ssh.keys.set("vauser", [key])
+    st = g.sh("stat -c '%a %u %g' /home/vauser/.ssh /home/vauser/.ssh/authorized_keys").split("\n")
+    check(keys == [key] and st[:2] == ["700 1000 1000", "600 1000 1000"], "keys %r, stat %r" % (keys, st))
+    g.sh("rm -rf /home/valink/.ssh /tmp/linked; mkdir /tmp/linked; ln -s /tmp/linked /home/valink/.ssh")
+    try:
+        p.va.ssh.keys.add("valink", [key])
+        fault = None
+    except xmlrpc.client.Fault as f:
+        fault = f
+    check(fault is not None and "symbolic link" in fault.faultString, "a .ssh symlink: %r" % fault)
+    check(g.sh("ls -A /tmp/linked").strip() == "", "something was written through the symlink")
+    return ("password set: /etc/shadow's SHA-512 hash is what the guest's mkpasswd makes of it, not logged; "
+            "authorized_keys 0600 and .ssh 0700 owned by vauser (1000); a .ssh symlink refused (%r)" % fault.faultString)
+
+
 TESTS = [
     ("ping", t_ping, 0),
     ("info", t_info, 0),
@@ -726,12 +964,19 @@ TESTS = [
     ("vactl-push-pull", t_vactl_files, 1),
     ("clipboard-host-to-guest", t_clipboard_host_to_guest, 0),
     ("clipboard-guest-to-host", t_clipboard_guest_to_host, 0),
+    ("unicode-clipboard", t_unicode_clipboard, 0),
+    ("unicode-file-name", t_unicode_file_name, 0),
     ("dmesg", t_dmesg, 0),
     ("fault-proxy-killed-during-pull", t_fault_proxy_killed_in_pull, 1),
     ("fault-proxy-gone", t_fault_proxy_gone, 1),
     ("fault-agent-killed-restarted", t_fault_agent_restart, 1),
     ("fault-garbage", t_fault_garbage, 1),
     ("fault-syslog-restart", t_fault_syslog_restart, 1),
+    ("exec-stream", t_exec_stream, 1),
+    ("exec-cat", t_exec_cat, 1),
+    ("exec-limits", t_exec_limits, 1),
+    ("exec-restart-disabled", t_exec_restart_disabled, 1),
+    ("accounts", t_accounts, 1),
     ("shutdown", t_shutdown, 1),
 ]
 
