@@ -129,6 +129,17 @@ opt_in_group(struct va_agent *a, const char *name)
 	return NULL;
 }
 
+/* The allow and block lists alone (the opt-in lists are the caller's). */
+static int
+listed_enabled(struct va_agent *a, const char *name)
+{
+	if (va_acl_count(a->allow) && !va_acl_match(a->allow, name))
+		return 0;
+	if (va_acl_match(a->block, name))
+		return 0;
+	return 1;
+}
+
 int
 va_agent_method_enabled(struct va_agent *a, const char *name)
 {
@@ -137,11 +148,7 @@ va_agent_method_enabled(struct va_agent *a, const char *name)
 	 * methods need --enable-rpcs on top. */
 	if (opt_in_group(a, name) && !va_acl_match(a->enable, name))
 		return 0;
-	if (va_acl_count(a->allow) && !va_acl_match(a->allow, name))
-		return 0;
-	if (va_acl_match(a->block, name))
-		return 0;
-	return 1;
+	return listed_enabled(a, name);
 }
 
 /*
@@ -414,7 +421,9 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 						       name);
 		return 1;
 	}
-	if (!va_agent_method_enabled(a, name)) {
+	/* va_agent_method_enabled without looking for og again: an opt-in
+	 * method that got here is enabled. */
+	if (!listed_enabled(a, name)) {
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
