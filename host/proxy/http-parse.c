@@ -201,11 +201,12 @@ header_line(char *line, struct va_http_head *h, const char **why)
 	}
 	*end = '\0';
 
-	/* The names looked for have lengths of their own: no strcasecmp for
-	 * the other headers, one at most for these. */
-	if (nlen != 14 && nlen != 17 && nlen != 6 && nlen != 10 && nlen != 13)
-		return 0;
-	if (!strcasecmp(line, "content-length")) {
+	/* The names looked for have lengths of their own: one strcasecmp at
+	 * most, none for the other headers (Host, Accept, Content-Type...). */
+	switch (nlen) {
+	case 14: {
+		if (strcasecmp(line, "content-length"))
+			break;
 		int64_t n = parse_length(v);
 		if (n < 0) {
 			*why = "malformed Content-Length";
@@ -216,17 +217,28 @@ header_line(char *line, struct va_http_head *h, const char **why)
 			return -400;
 		}
 		h->content_length = n;
-	} else if (!strcasecmp(line, "transfer-encoding")) {
-		h->transfer_encoding = 1;
-	} else if (!strcasecmp(line, "expect")) {
+		break;
+	}
+	case 17:
+		if (!strcasecmp(line, "transfer-encoding"))
+			h->transfer_encoding = 1;
+		break;
+	case 6:
+		if (strcasecmp(line, "expect"))
+			break;
 		if (!strcasecmp(v, "100-continue"))
 			h->expect_continue = 1;
 		else if (*v)
 			h->expect_other = 1;
-	} else if (!strcasecmp(line, "connection")) {
-		connection_options(v, h);
-	} else if (!strcasecmp(line, "authorization")) {
-		h->authorization = v;
+		break;
+	case 10:
+		if (!strcasecmp(line, "connection"))
+			connection_options(v, h);
+		break;
+	case 13:
+		if (!strcasecmp(line, "authorization"))
+			h->authorization = v;
+		break;
 	}
 	return 0;
 }
