@@ -78,6 +78,14 @@ struct conn {
 	int fd;
 	int need_auth;
 	int authed;             /* a request carried the credentials (or none are needed) */
+	/*
+	 * The Authorization value the last check on this connection accepted
+	 * (auth_ok_len 0: none, or too long to keep): the same bytes again
+	 * need no base64 decoding and comparison.  The secret never changes
+	 * while the proxy runs.  Wiped when the connection is freed.
+	 */
+	char auth_ok[128];
+	size_t auth_ok_len;
 	uint64_t accepted;      /* accept order: the oldest unauthenticated goes first */
 	char addr[48];          /* the peer's address without its port (quotas) */
 	enum state st;
@@ -352,8 +360,9 @@ answer(struct conn *c, int status, const char *ctype, uint8_t *body, size_t len,
 	int close_after = status >= 400 || !c->keep_alive;
 	/* Status and length as text, written backwards (no printf on the
 	 * path of every answer: it was a tenth of the proxy's instructions). */
-	char num[24], *len_s = num + sizeof(num), code[16];
+	char num[24], *len_s = num + sizeof(num) - 1, code[16];
 	size_t n = len;
+	*len_s = '\0';
 	do
 		*--len_s = (char)('0' + n % 10);
 	while ((n /= 10) > 0);
@@ -367,20 +376,27 @@ answer(struct conn *c, int status, const char *ctype, uint8_t *body, size_t len,
 	}
 
 	out_reset(c);
+	/* The pieces, measured, then one reservation and plain copies. */
+	const char *piece[] = {
+		"HTTP/1.1 ", code, " ", va_http_reason(status), "\r\nDate: ", http_date(c->h),
+		"\r\nContent-Type: ", ctype, "\r\nContent-Length: ", len_s, "\r\n",
+		extra ? extra : "", close_after ? "Connection: close\r\n" : "", "\r\n",
+	};
+	enum { NPIECES = sizeof(piece) / sizeof(piece[0]) };
+	size_t plen[NPIECES], total = 0;
+	for (size_t i = 0; i < NPIECES; i++) {
+		plen[i] = strlen(piece[i]);
+		total += plen[i]; /* each piece is a string in memory: no overflow */
+	}
 	struct va_buf *o = &c->out_head;
-	if (va_buf_reserve(o, 160 + strlen(ctype) + (extra ? strlen(extra) : 0)) < 0 ||
-	    va_buf_append_str(o, "HTTP/1.1 ") < 0 || va_buf_append_str(o, code) < 0 ||
-	    va_buf_append_str(o, " ") < 0 || va_buf_append_str(o, va_http_reason(status)) < 0 ||
-	    va_buf_append_str(o, "\r\nDate: ") < 0 || va_buf_append_str(o, http_date(c->h)) < 0 ||
-	    va_buf_append_str(o, "\r\nContent-Type: ") < 0 || va_buf_append_str(o, ctype) < 0 ||
-	    va_buf_append_str(o, "\r\nContent-Length: ") < 0 ||
-	    va_buf_append(o, len_s, (size_t)(num + sizeof(num) - len_s)) < 0 ||
-	    va_buf_append_str(o, "\r\n") < 0 || (extra && va_buf_append_str(o, extra) < 0) ||
-	    (close_after && va_buf_append_str(o, "Connection: close\r\n") < 0) ||
-	    va_buf_append_str(o, "\r\n") < 0) {
+	if (va_buf_reserve(o, total) < 0) {
 		free(body);
 		conn_close(c);
 		return;
+	}
+	for (size_t i = 0; i < NPIECES; i++) {
+		memcpy(o->data + o->len, piece[i], plen[i]);
+		o->len += plen[i];
 	}
 	if (c->head_only) {
 		free(body);
@@ -527,13 +543,25 @@ authorized(struct conn *c, const struct va_http_head *hd)
 
 	if (!c->need_auth)
 		return 1;
+	size_t alen = hd->authorization ? strlen(hd->authorization) : 0;
+	if (c->auth_ok_len && alen == c->auth_ok_len &&
+	    memcmp(hd->authorization, c->auth_ok, alen) == 0)
+		return 1; /* accepted before on this connection (c->authed is set);
+			   * memcmp's timing tells only this connection's client
+			   * about what it sent before */
 	if (va_auth_check(hd->authorization, c->h->cfg.secret, &why)) {
+		if (alen < sizeof(c->auth_ok)) {
+			memcpy(c->auth_ok, hd->authorization, alen);
+			c->auth_ok_len = alen;
+		}
 		if (!c->authed) {
 			c->authed = 1; /* out of the unauthenticated quota for good */
 			c->h->nunauth--;
 		}
 		return 1;
 	}
+	explicit_bzero(c->auth_ok, sizeof(c->auth_ok));
+	c->auth_ok_len = 0;
 	va_log_warnx("HTTP 401 for %s from %s: %s", c->target, c->peer, why);
 	return 0;
 }
@@ -812,6 +840,7 @@ conn_free(struct conn *c)
 	free(c->body);
 	va_buf_free(&c->out_head);
 	free(c->out_body);
+	explicit_bzero(c->auth_ok, sizeof(c->auth_ok));
 	free(c);
 }
 
