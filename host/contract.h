@@ -49,7 +49,7 @@ int va_proxy_guest_name_ok(const char *name);
  * va_proxy_secret_mode_ok() refuses: vactl reads whatever file its user
  * can read and names, as it always has.
  */
-#define VA_PROXY_DEFAULT_AUTH_FILE SYSCONFDIR "/virtagent/proxy.secret"
+#define VA_PROXY_DEFAULT_AUTH_FILE LOCALSTATEDIR "/lib/virtagent/proxy.secret"
 #define VA_PROXY_DEFAULT_USER "va"
 #define VA_PROXY_MAX_SECRET 256
 

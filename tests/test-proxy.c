@@ -11,7 +11,9 @@
  * What they show: two proxies share nothing; a guest removed while the
  * proxy runs fails its own calls in flight and leaves the other guests'
  * sessions and calls alone; a request or a proxy.* call that holds a
- * guest while it goes still ends cleanly; a guest added again is served.
+ * guest while it goes still ends cleanly; a guest added again is served;
+ * the guests the sources want (va_proxy_set_guests: the config at a
+ * reload, libvirt) change the table without touching a guest that stays.
  */
 #include "config.h"
 
@@ -725,6 +727,116 @@ test_remove_polled(void)
 	CU_ASSERT(wait_answers(&P1, "/RPC2/a", "test.name", "<string>a</string>"));
 }
 
+/* The session id of guest name on t (proxy.status), into out. */
+static void
+session_of(const struct tproxy *t, const char *name, char *out, size_t outlen)
+{
+	char path[64], *body;
+
+	snprintf(path, sizeof(path), "/RPC2/%s", name);
+	out[0] = '\0';
+	if (call(t, path, "proxy.status", "", &body) == 200)
+		member(body, "session", out, outlen);
+	free(body);
+}
+
+static int
+set_guests(struct tproxy *t, enum va_guest_source src, const struct va_proxy_guest_opt *list,
+	   size_t n, struct va_guests_change *ch)
+{
+	return va_proxy_set_guests_wait(t->px, src, list, n, ch);
+}
+
+#define CHANGE_IS(ch, a, r, c, k) \
+	CU_ASSERT((ch).added == (a) && (ch).removed == (r) && (ch).changed == (c) && \
+		  (ch).kept == (k) && (ch).failed == 0)
+
+static void
+test_sources(void)
+{
+	struct va_guests_change ch;
+	char sb0[64], sb[64], sc0[64], sc[64], *body;
+	int status;
+	struct va_proxy_guest_opt cfg1[] = { { "b", A.b.spec }, { "c", A.c.spec } };
+	struct va_proxy_guest_opt cfg2[] = { { "b", A.b.spec }, { "c", A.a.spec } };
+	struct va_proxy_guest_opt lv1[] = { { "b", A.c.spec }, { "d", A.c.spec } };
+	struct va_proxy_guest_opt lv2[] = { { "b", A.b.spec } };
+	struct va_proxy_guest_opt cfg3[] = { { "c", A.a.spec } };
+	struct va_proxy_guest_opt cfg0[] = { { "a", A.a.spec }, { "b", A.b.spec } };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(P1.px);
+	CU_ASSERT_FATAL(wait_answers(&P1, "/RPC2/b", "test.name", "<string>b</string>"));
+	session_of(&P1, "b", sb0, sizeof(sb0));
+	CU_ASSERT(sb0[0] != '\0');
+
+	/* The config now wants b and c: a goes (its call fails), c comes, b stays
+	 * with its session and its call in flight. */
+	int fa = http_open(&P1), fb = http_open(&P1);
+	CU_ASSERT_FATAL(fa >= 0 && fb >= 0);
+	CU_ASSERT_EQUAL(http_post(fa, "/RPC2/a", "test.hold", ""), 0);
+	CU_ASSERT_EQUAL(http_post(fb, "/RPC2/b", "test.hold", ""), 0);
+	CU_ASSERT_FATAL(wait_held(&A.a, 1) && wait_held(&A.b, 1));
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, cfg1, 2, &ch), 0);
+	CHANGE_IS(ch, 1, 1, 0, 1);
+	check_removed(fa);
+	run_on(A.loop, agent_forget_held, &A.a);
+	run_on(A.loop, agent_answer_held, &A.b);
+	CU_ASSERT_EQUAL_FATAL(http_read(fb, &status, &body, 2000), 0);
+	CU_ASSERT(status == 200 && strstr(body, "<boolean>1</boolean>"));
+	free(body);
+	close(fb);
+	session_of(&P1, "b", sb, sizeof(sb));
+	CU_ASSERT_STRING_EQUAL(sb, sb0);
+	CU_ASSERT(wait_answers(&P1, "/RPC2/c", "test.name", "<string>c</string>"));
+	CU_ASSERT_EQUAL(call(&P1, "/RPC2/a", "va.ping", "", &body), 404);
+	free(body);
+
+	/* The same again: nothing changes. */
+	session_of(&P1, "c", sc0, sizeof(sc0));
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, cfg1, 2, &ch), 0);
+	CHANGE_IS(ch, 0, 0, 0, 2);
+	session_of(&P1, "c", sc, sizeof(sc));
+	CU_ASSERT_STRING_EQUAL(sc, sc0);
+
+	/* c's channel changes (to agent a): a new session, with the other agent. */
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, cfg2, 2, &ch), 0);
+	CHANGE_IS(ch, 0, 0, 1, 1);
+	CU_ASSERT(wait_answers(&P1, "/RPC2/c", "test.name", "<string>a</string>"));
+	session_of(&P1, "c", sc, sizeof(sc));
+	CU_ASSERT(sc[0] != '\0' && strcmp(sc, sc0) != 0);
+
+	/* libvirt names b too (another channel): the config's b wins; d comes. */
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_LIBVIRT, lv1, 2, &ch), 0);
+	CHANGE_IS(ch, 1, 0, 0, 2);
+	CU_ASSERT(answers(&P1, "/RPC2/b", "test.name", "<string>b</string>"));
+	CU_ASSERT(wait_answers(&P1, "/RPC2/d", "test.name", "<string>c</string>"));
+	session_of(&P1, "b", sb, sizeof(sb));
+	CU_ASSERT_STRING_EQUAL(sb, sb0);
+
+	/* libvirt wants b on its own channel, the config no longer: b stays as it
+	 * is (same spec, whoever wants it), d goes. */
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_LIBVIRT, lv2, 1, &ch), 0);
+	CHANGE_IS(ch, 0, 1, 0, 2);
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, cfg3, 1, &ch), 0);
+	CHANGE_IS(ch, 0, 0, 0, 2);
+	session_of(&P1, "b", sb, sizeof(sb));
+	CU_ASSERT_STRING_EQUAL(sb, sb0);
+	CU_ASSERT_EQUAL(call(&P1, "/RPC2/b", "proxy.guests", "", &body), 200);
+	CU_ASSERT_EQUAL(count_of(body, "<name>guest</name>"), 2);
+	free(body);
+
+	/* No guest at all, then the first ones again. */
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_LIBVIRT, NULL, 0, &ch), 0);
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, NULL, 0, &ch), 0);
+	CHANGE_IS(ch, 0, 1, 0, 0);
+	CU_ASSERT_EQUAL(call(&P1, "/RPC2", "va.ping", "", &body), 404);
+	free(body);
+	CU_ASSERT_EQUAL(set_guests(&P1, VA_GUESTS_CONFIG, cfg0, 2, &ch), 0);
+	CHANGE_IS(ch, 2, 0, 0, 0);
+	CU_ASSERT(wait_answers(&P1, "/RPC2/a", "test.name", "<string>a</string>"));
+	CU_ASSERT(wait_answers(&P1, "/RPC2/b", "test.name", "<string>b</string>"));
+}
+
 static void
 test_stop(void)
 {
@@ -740,6 +852,7 @@ static const struct va_test tests[] = {
 	  test_remove_in_flight },
 	{ "a request waiting for its body holds a guest that goes", test_remove_routed },
 	{ "a proxy.* call holds a guest that goes", test_remove_polled },
+	{ "the sources' guests: kept, removed, changed; the config's name wins", test_sources },
 	{ "stop and free", test_stop },
 };
 

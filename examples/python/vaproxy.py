@@ -13,7 +13,7 @@ import urllib.parse
 import xmlrpc.client
 
 DEFAULT_URL = "http://127.0.0.1:8470/RPC2"
-DEFAULT_SECRET = "/etc/virtagent/proxy.secret"
+DEFAULT_SECRET = "/var/lib/virtagent/proxy.secret"
 
 
 class UnixTransport(xmlrpc.client.Transport):

@@ -241,6 +241,12 @@ va_guest_name(const struct va_guest *g)
 	return g->name;
 }
 
+const char *
+va_guest_spec(const struct va_guest *g)
+{
+	return g->spec;
+}
+
 void
 va_guest_post_event(struct va_guest *g, const char *type, xmlrpc_value *data, size_t cost)
 {

@@ -113,6 +113,8 @@ void va_guests_list_free(struct va_guest **list, size_t n);
 void va_guest_ref(struct va_guest *g);
 void va_guest_unref(struct va_guest *g);
 const char *va_guest_name(const struct va_guest *g);
+/* The channel spec it was added with. */
+const char *va_guest_spec(const struct va_guest *g);
 
 struct va_call_result {
 	uint8_t *body;  /* the guest's XML-RPC response, malloc'ed (NUL after len); caller frees */

@@ -12,13 +12,17 @@
  *                http-parse.c: request heads, auth.c: Basic auth)
  *   forward.c    what happens to a script's call (proxycalls.c: proxy.*)
  *   events.c     the event queue behind proxy.events
+ *   libvirt.c    --libvirt: the guests of the running libvirt domains
  *
  * Signals are blocked in every thread; the main thread waits for them
  * with sigwait(), so no code runs in a signal handler.
  *
  * With --daemonize the command returns only when the proxy listens and
  * its loop thread runs (exit 0), or when the start failed (exit 1, the
- * reason on stderr): common/daemon.h.
+ * reason on stderr): common/daemon.h.  Under systemd (Type=notify) the
+ * proxy says READY=1 at that point instead, RELOADING=1 and READY=1
+ * around a reload, and STOPPING=1 (sd_notify: nothing without
+ * $NOTIFY_SOCKET).
  */
 #include "config.h"
 
@@ -31,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "auth.h"
 #include "daemon.h"
@@ -60,33 +66,63 @@ remove_files(int status, void *arg)
 
 /* ---- SIGHUP ---- */
 
+static int
+same_list(char **a, size_t na, char **b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/*
+ * The guests (config file, guests-dir) are changed in place, with the
+ * log level and the block list; what the proxy opened or fixed at the
+ * start stays as it was, with a warning when it changed (cur is the
+ * config of the start, which the HTTP server keeps pointers into).
+ */
 static void
 reload(struct va_proxy *px, const struct va_proxy_config *cur, int argc, char **argv)
 {
 	struct va_proxy_config fresh;
+	struct va_guests_change ch;
 
+	sd_notify(0, "RELOADING=1");
 	if (va_proxy_config_load(&fresh, argc, argv) != VA_CONF_OK) {
-		va_log_errx("SIGHUP: %s has errors; the settings stay as they were",
+		va_log_errx("SIGHUP: %s has errors (above); the guests and settings stay as they were",
 			    cur->config_file);
 		va_proxy_config_free(&fresh);
+		sd_notify(0, "READY=1");
 		return;
 	}
 	va_log_set_level((enum va_log_level)fresh.log_level);
 	char err[512];
 	if (va_forward_set_block_list(px->fwd, fresh.block_rpcs, err, sizeof(err)) < 0)
 		va_log_errx("SIGHUP: %s; keeping the block list in force", err);
-	int same = fresh.nguests == cur->nguests && fresh.nlistens == cur->nlistens &&
-		   fresh.max_frame == cur->max_frame && fresh.call_timeout_s == cur->call_timeout_s &&
-		   fresh.no_auth == cur->no_auth;
-	for (size_t i = 0; same && i < fresh.nguests; i++)
-		same = !strcmp(fresh.guests[i].name, cur->guests[i].name) &&
-		       !strcmp(fresh.guests[i].spec, cur->guests[i].spec);
-	for (size_t i = 0; same && i < fresh.nlistens; i++)
-		same = !strcmp(fresh.listens[i], cur->listens[i]);
-	if (!same)
-		va_log_warnx("SIGHUP: guests, listeners, max-frame, call-timeout and "
-			     "authentication change only at a restart");
-	va_log_info("SIGHUP: log level and block list reloaded from %s", fresh.config_file);
+	if (!same_list(fresh.listens, fresh.nlistens, cur->listens, cur->nlistens) ||
+	    fresh.max_frame != cur->max_frame || fresh.call_timeout_s != cur->call_timeout_s ||
+	    fresh.no_auth != cur->no_auth || fresh.allow_remote != cur->allow_remote ||
+	    !same_str(fresh.auth_file, cur->auth_file) ||
+	    !same_str(fresh.socket_group, cur->socket_group) ||
+	    !same_str(fresh.libvirt_uri, cur->libvirt_uri))
+		va_log_warnx("SIGHUP: listeners, max-frame, call-timeout, authentication, "
+			     "socket-group and libvirt change only at a restart");
+	if (va_proxy_set_guests_wait(px, VA_GUESTS_CONFIG, fresh.guests, fresh.nguests, &ch) < 0)
+		va_log_errx("SIGHUP: guests not changed: out of memory");
+	else
+		va_log_info("SIGHUP: reloaded from %s: guests %u added, %u removed, %u changed, "
+			    "%u unchanged%s", fresh.config_file, ch.added, ch.removed, ch.changed,
+			    ch.kept, ch.failed ? " (some could not be added: see above)" : "");
+	sd_notifyf(0, "READY=1\nSTATUS=%zu configured guest%s", fresh.nguests,
+		   fresh.nguests == 1 ? "" : "s");
 	va_proxy_config_free(&fresh);
 }
 
@@ -151,11 +187,14 @@ main(int argc, char **argv)
 
 	int r = va_proxy_start(px);
 	if (r < 0)
-		va_fatalx("cannot start the loop thread: %s", strerror(-r));
-	va_log_info("va-proxy %s serving %zu guest%s on %zu listener%s", PACKAGE_VERSION,
-		    cfg.nguests, cfg.nguests == 1 ? "" : "s", cfg.nlistens,
-		    cfg.nlistens == 1 ? "" : "s");
+		va_fatalx("cannot start the loop thread or the libvirt watcher: %s", strerror(-r));
+	va_log_info("va-proxy %s serving %zu guest%s%s on %zu listener%s", PACKAGE_VERSION,
+		    cfg.nguests, cfg.nguests == 1 ? "" : "s",
+		    cfg.libvirt_uri && *cfg.libvirt_uri ? " and libvirt's domains" : "",
+		    cfg.nlistens, cfg.nlistens == 1 ? "" : "s");
 	va_daemon_ready();
+	sd_notifyf(0, "READY=1\nSTATUS=%zu configured guest%s", cfg.nguests,
+		   cfg.nguests == 1 ? "" : "s");
 
 	for (;;) {
 		int sig = 0;
@@ -166,6 +205,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		va_log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		sd_notify(0, "STOPPING=1");
 		break;
 	}
 

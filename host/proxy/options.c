@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include "options.h"
 
 static const char usage_text[] =
-	"usage: va-proxy --guest [NAME=]SPEC... [OPTION]...\n"
+	"usage: va-proxy [--guest [NAME=]SPEC]... [OPTION]...\n"
 	"The virtagent host proxy: serves XML-RPC over HTTP to host scripts and\n"
 	"forwards their calls to the guest agents, and serves the host.* methods\n"
 	"the guests call.\n"
@@ -24,6 +25,12 @@ static const char usage_text[] =
 	"                             digits, '_', '.', '-') defaults to guest0, guest1...\n"
 	"                             in the order given.  A guest is reached at\n"
 	"                             POST /RPC2/NAME, and at POST /RPC2 when it is alone\n"
+	"  -G, --guests-dir DIR       also read the guests of DIR/*.conf, files of lines\n"
+	"                             \"guest = NAME=SPEC\" (default: none)\n"
+	"      --libvirt URI          attach to the virtagent channel of every running\n"
+	"                             libvirt domain at URI (qemu:///system), named after\n"
+	"                             the domain, and follow domains as they start and\n"
+	"                             stop (default: off)\n"
 	"  -L, --listen ADDR          tcp:HOST:PORT or unix:PATH (repeatable; default\n"
 	"                             " VA_PROXY_DEFAULT_LISTEN ")\n"
 	"  -t, --call-timeout S       seconds a forwarded call may take (default 30)\n"
@@ -46,17 +53,22 @@ static const char usage_text[] =
 	"  -h, --help                 print this help and exit\n"
 	"  -V, --version              print the version and exit\n"
 	"\n"
+	"With no guest the proxy starts all the same and waits for some.\n"
 	"Signals: SIGTERM and SIGINT stop the proxy; SIGHUP reloads the config file\n"
-	"(log level and block list).\n";
+	"and guests-dir: guests are added, removed and changed (an unchanged guest\n"
+	"keeps its session), and the log level and block list are reloaded.\n";
 
 enum {
 	OPT_NO_AUTH = 256,
 	OPT_ALLOW_REMOTE,
 	OPT_SOCKET_GROUP,
+	OPT_LIBVIRT,
 };
 
 static const struct option long_opts[] = {
 	{ "guest", required_argument, NULL, 'g' },
+	{ "guests-dir", required_argument, NULL, 'G' },
+	{ "libvirt", required_argument, NULL, OPT_LIBVIRT },
 	{ "listen", required_argument, NULL, 'L' },
 	{ "call-timeout", required_argument, NULL, 't' },
 	{ "config", required_argument, NULL, 'f' },
@@ -73,7 +85,7 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-static const char short_opts[] = "g:L:t:f:dp:l:m:b:a:hV";
+static const char short_opts[] = "g:G:L:t:f:dp:l:m:b:a:hV";
 
 static int apply(void *opaque, int opt, const char *val, const char *where);
 static void reset(void *opaque, int opt);
@@ -87,6 +99,18 @@ static const struct va_conf_spec spec = {
 	.replaces = "gL",
 	.apply = apply,
 	.reset = reset,
+};
+
+/* The files of guests-dir: guest lines only. */
+static const struct option guests_dir_opts[] = {
+	{ "guest", required_argument, NULL, 'g' },
+	{ NULL, 0, NULL, 0 },
+};
+static int apply_dir_guest(void *opaque, int opt, const char *val, const char *where);
+static const struct va_conf_spec guests_dir_spec = {
+	.prog = "va-proxy",
+	.opts = guests_dir_opts,
+	.apply = apply_dir_guest,
 };
 
 static int
@@ -199,6 +223,8 @@ apply(void *opaque, int opt, const char *val, const char *where)
 
 	switch (opt) {
 	case 'g': return add_guest(cfg, val, where);
+	case 'G': return set_str(&cfg->guests_dir, val);
+	case OPT_LIBVIRT: return set_str(&cfg->libvirt_uri, val);
 	case 'L': return add_listen(cfg, val, where);
 	case 't':
 		if (va_conf_uint(val, 1, VA_PROXY_MAX_CALL_TIMEOUT, &v) < 0) {
@@ -258,15 +284,77 @@ set_defaults(struct va_proxy_config *cfg)
 	return set_str(&cfg->auth_file, VA_PROXY_DEFAULT_AUTH_FILE);
 }
 
+/* A guest of a file of guests-dir: its name is required. */
+static int
+apply_dir_guest(void *opaque, int opt, const char *val, const char *where)
+{
+	const char *colon = strchr(val, ':');
+	const char *eq = strchr(val, '=');
+
+	if (opt != 'g')
+		return -1;
+	if (!eq || (colon && colon < eq)) {
+		fprintf(stderr, "va-proxy: %sguest \"%s\": the guests of guests-dir need a name "
+			"(guest = NAME=SPEC)\n", where, val);
+		return -1;
+	}
+	return add_guest(opaque, val, where);
+}
+
+static int
+is_guest_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name), sn = strlen(VA_PROXY_GUESTS_DIR_SUFFIX);
+
+	return d->d_name[0] != '.' && n > sn &&
+	       !strcmp(d->d_name + n - sn, VA_PROXY_GUESTS_DIR_SUFFIX);
+}
+
+/* Sorts with strcmp, not the locale: the order must not depend on LANG. */
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* The guests of cfg->guests_dir's *.conf files; a missing directory has none. */
+static int
+read_guests_dir(struct va_proxy_config *cfg)
+{
+	struct dirent **names = NULL;
+	int n, rc = 0;
+
+	if (!cfg->guests_dir || !*cfg->guests_dir)
+		return 0;
+	n = scandir(cfg->guests_dir, &names, is_guest_file, by_name);
+	if (n < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "va-proxy: guests-dir %s: %s\n", cfg->guests_dir, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		if (rc == 0) {
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s", cfg->guests_dir,
+					     names[i]->d_name) >= sizeof(path)) {
+				fprintf(stderr, "va-proxy: guests-dir %s: a path is too long\n",
+					cfg->guests_dir);
+				rc = -1;
+			} else if (va_conf_read_file(&guests_dir_spec, cfg, path, 1) < 0) {
+				rc = -1;
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
 /* Unnamed guests become guest<index>; names must be unique. */
 static int
 finish_guests(struct va_proxy_config *cfg)
 {
-	if (cfg->nguests == 0) {
-		fprintf(stderr, "va-proxy: no guest given: use --guest [NAME=]SPEC "
-			"(for example --guest vm1=unix:/run/vm1-va.sock)\n");
-		return -1;
-	}
 	for (size_t i = 0; i < cfg->nguests; i++) {
 		if (cfg->guests[i].name)
 			continue;
@@ -293,7 +381,7 @@ va_proxy_config_load(struct va_proxy_config *cfg, int argc, char **argv)
 	if (set_defaults(cfg) < 0)
 		return VA_CONF_ERROR;
 	enum va_conf_result r = va_conf_load(&spec, cfg, argc, argv);
-	if (r == VA_CONF_OK && finish_guests(cfg) < 0)
+	if (r == VA_CONF_OK && (read_guests_dir(cfg) < 0 || finish_guests(cfg) < 0))
 		return VA_CONF_ERROR;
 	return r;
 }
@@ -304,6 +392,8 @@ va_proxy_config_free(struct va_proxy_config *cfg)
 	free_guests(cfg);
 	free_listens(cfg);
 	free(cfg->config_file);
+	free(cfg->guests_dir);
+	free(cfg->libvirt_uri);
 	free(cfg->pidfile);
 	free(cfg->block_rpcs);
 	free(cfg->auth_file);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * proxy.c - va-proxy's context (see proxy.h): making its parts in order,
- * the loop thread, and the orderly stop.
+ * the loop thread, the guest table made from what the sources want, and
+ * the orderly stop.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,197 @@
 #include "hostcalls.h"
 #include "hostwork.h"
 #include "http.h"
+#include "libvirt.h"
 #include "log.h"
 #include "proxy.h"
 #include "proxycalls.h"
+
+/* ---- the guests the sources want ---- */
+
+static void
+want_free(struct va_proxy_guest_opt *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].spec);
+	}
+	free(v);
+}
+
+static struct va_proxy_guest_opt *
+want_copy(const struct va_proxy_guest_opt *list, size_t n)
+{
+	struct va_proxy_guest_opt *v = calloc(n ? n : 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < n; i++) {
+		v[i].name = strdup(list[i].name);
+		v[i].spec = strdup(list[i].spec);
+		if (!v[i].name || !v[i].spec) {
+			want_free(v, i + 1);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+static const char *const source_names[VA_GUESTS_NSOURCES] = { "config", "libvirt" };
+
+/* The source and entry that wins for name; NULL when none wants it. */
+static const struct va_proxy_guest_opt *
+wanted(struct va_proxy *px, const char *name, int *src)
+{
+	for (int s = 0; s < VA_GUESTS_NSOURCES; s++)
+		for (size_t i = 0; i < px->nwant[s]; i++)
+			if (!strcmp(px->want[s][i].name, name)) {
+				if (src)
+					*src = s;
+				return &px->want[s][i];
+			}
+	return NULL;
+}
+
+/*
+ * va_proxy_set_guests; with err, the first guest that cannot be added
+ * is not logged but described there (at the start, where it is fatal).
+ */
+static int
+set_guests(struct va_proxy *px, enum va_guest_source src, const struct va_proxy_guest_opt *list,
+	   size_t n, struct va_guests_change *st, char *err, size_t errlen)
+{
+	struct va_guests_change ch = { 0 };
+	char why[512];
+
+	if (st)
+		*st = ch;
+	if (va_loop_stopping(px->loop))
+		return 0;
+	struct va_proxy_guest_opt *copy = want_copy(list, n);
+	if (!copy)
+		return -ENOMEM;
+	want_free(px->want[src], px->nwant[src]);
+	px->want[src] = copy;
+	px->nwant[src] = n;
+
+	/* Removed, or changed: removed here and added again below (the
+	 * entries of those in renew, to count them as changed). */
+	size_t ng = va_guests_count(px), nrenew = 0;
+	const struct va_proxy_guest_opt **renew = calloc(ng ? ng : 1, sizeof(*renew));
+	if (!renew)
+		return -ENOMEM;
+	for (size_t i = ng; i-- > 0;) {
+		struct va_guest *g = va_guests_at(px, i);
+		int from = 0;
+		const struct va_proxy_guest_opt *w = wanted(px, va_guest_name(g), &from);
+		if (w && !strcmp(w->spec, va_guest_spec(g))) {
+			ch.kept++;
+			continue;
+		}
+		if (w) {
+			va_log_info("guest %s: its channel is now %s (%s): a new session",
+				    w->name, w->spec, source_names[from]);
+			renew[nrenew++] = w;
+		} else {
+			va_log_info("guest %s removed", va_guest_name(g));
+			ch.removed++;
+		}
+		va_guests_remove(px, g);
+	}
+	for (int s = 0; s < VA_GUESTS_NSOURCES; s++) {
+		for (size_t i = 0; i < px->nwant[s]; i++) {
+			const struct va_proxy_guest_opt *w = &px->want[s][i];
+			int from = 0;
+			if (wanted(px, w->name, &from) != w) {
+				if (s == (int)src && from != s)
+					va_log_warnx("guest %s of %s is left out: the %s names a guest "
+						     "%s already", w->name, source_names[s],
+						     source_names[from], w->name);
+				continue;
+			}
+			if (va_guests_find(px, w->name))
+				continue;
+			int r = va_guests_add(px, w->name, w->spec, why, sizeof(why));
+			if (r == -ENOMEM) {
+				free(renew);
+				return r;
+			}
+			if (r < 0) {
+				ch.failed++;
+				if (err && !err[0])
+					snprintf(err, errlen, "guest %s: %s", w->name, why);
+				else
+					va_log_errx("guest %s (%s) not added: %s", w->name,
+						    source_names[s], why);
+				continue;
+			}
+			size_t k = 0;
+			while (k < nrenew && renew[k] != w)
+				k++;
+			if (k < nrenew) {
+				ch.changed++;
+				continue;
+			}
+			ch.added++;
+			va_log_info("guest %s added (%s, %s)", w->name, w->spec, source_names[s]);
+		}
+	}
+	free(renew);
+	if (st)
+		*st = ch;
+	return 0;
+}
+
+int
+va_proxy_set_guests(struct va_proxy *px, enum va_guest_source src,
+		    const struct va_proxy_guest_opt *list, size_t n, struct va_guests_change *st)
+{
+	return set_guests(px, src, list, n, st, NULL, 0);
+}
+
+struct set_job {
+	struct va_proxy *px;
+	enum va_guest_source src;
+	const struct va_proxy_guest_opt *list;
+	size_t n;
+	struct va_guests_change *st;
+	int r;
+	int done;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void
+set_job_run(void *arg)
+{
+	struct set_job *j = arg;
+	int r = va_proxy_set_guests(j->px, j->src, j->list, j->n, j->st);
+
+	pthread_mutex_lock(&j->lock);
+	j->r = r;
+	j->done = 1;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+int
+va_proxy_set_guests_wait(struct va_proxy *px, enum va_guest_source src,
+			 const struct va_proxy_guest_opt *list, size_t n,
+			 struct va_guests_change *st)
+{
+	struct set_job j = { .px = px, .src = src, .list = list, .n = n, .st = st };
+
+	pthread_mutex_init(&j.lock, NULL);
+	pthread_cond_init(&j.cond, NULL);
+	va_proxy_post(px, set_job_run, &j);
+	pthread_mutex_lock(&j.lock);
+	while (!j.done)
+		pthread_cond_wait(&j.cond, &j.lock);
+	pthread_mutex_unlock(&j.lock);
+	pthread_cond_destroy(&j.cond);
+	pthread_mutex_destroy(&j.lock);
+	return j.r;
+}
+
+/* ---- the proxy ---- */
 
 struct va_proxy *
 va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err, size_t errlen)
@@ -58,12 +248,17 @@ va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err, s
 	};
 	if (!(px->httpd = va_http_new(px, &hcfg, err, errlen)))
 		goto fail;
-	for (size_t i = 0; i < cfg->nguests; i++) {
-		const struct va_proxy_guest_opt *go = &cfg->guests[i];
-		if (va_guests_add(px, go->name, go->spec, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "guest %s: %s", go->name, why);
-			goto fail;
-		}
+	if (cfg->libvirt_uri && *cfg->libvirt_uri && !(px->libvirt_uri = strdup(cfg->libvirt_uri)))
+		goto nomem;
+	/* At the start a guest that cannot be added is an error of the config. */
+	why[0] = '\0';
+	int r = set_guests(px, VA_GUESTS_CONFIG, cfg->guests, cfg->nguests, NULL, why,
+			   sizeof(why));
+	if (r == -ENOMEM)
+		goto nomem;
+	if (why[0]) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
 	}
 	for (size_t i = 0; i < cfg->nlistens; i++)
 		if (va_httpd_listen(px->httpd, cfg->listens[i], err, errlen) < 0)
@@ -95,6 +290,14 @@ va_proxy_start(struct va_proxy *px)
 	if (r)
 		return -r;
 	px->loop_running = 1;
+	if (px->libvirt_uri) {
+		char err[512];
+		px->libvirt = va_libvirt_start(px, px->libvirt_uri, err, sizeof(err));
+		if (!px->libvirt) {
+			va_log_errx("libvirt: %s", err);
+			return -EAGAIN;
+		}
+	}
 	return 0;
 }
 
@@ -108,7 +311,13 @@ va_proxy_post(struct va_proxy *px, va_loop_work_fn *fn, void *arg)
 int
 va_proxy_stop(struct va_proxy *px, unsigned timeout_ms)
 {
-	/* Wake the long polls, fail the calls, then stop the HTTP side. */
+	/* Nothing new from libvirt; then wake the long polls, fail the
+	 * calls, and stop the HTTP side. */
+	int stuck = va_libvirt_stop(px->libvirt, timeout_ms) < 0;
+	if (stuck)
+		va_log_warnx("libvirt: the watcher still waits for libvirtd after %u ms: exiting "
+			     "without waiting", timeout_ms);
+	px->libvirt = NULL;
 	va_events_shutdown(px->events);
 	va_loop_stop(px->loop);
 	if (px->loop_running) {
@@ -122,6 +331,9 @@ va_proxy_stop(struct va_proxy *px, unsigned timeout_ms)
 	if (va_forward_wait_local(px->fwd, timeout_ms) < 0) {
 		va_log_warnx("proxy.* calls still running after %u ms: exiting without waiting",
 			     timeout_ms);
+		stuck = 1;
+	}
+	if (stuck) {
 		va_httpd_unlink_sockets(px->httpd);
 		return -1;
 	}
@@ -149,12 +361,19 @@ va_proxy_free(struct va_proxy *px)
 	va_httpd_free(px->httpd);
 	if (px->loop)
 		va_loop_run_posted(px->loop); /* answers nobody waits for now: their memory */
+	/* Only when va_proxy_stop was not called (a test): px must outlive
+	 * the watcher's thread, however long libvirtd makes it wait. */
+	while (va_libvirt_stop(px->libvirt, 5000) < 0)
+		va_log_warnx("libvirt: the watcher still waits for libvirtd");
 	if (px->guests) {
 		va_guests_remove_all(px);
 		va_guests_free(px->guests);
 	}
 	va_hostwork_stop(px->hostwork);
 	va_hostwork_free(px->hostwork);
+	for (int s = 0; s < VA_GUESTS_NSOURCES; s++)
+		want_free(px->want[s], px->nwant[s]);
+	free(px->libvirt_uri);
 	va_forward_free(px->fwd);
 	va_events_free(px->events);
 	if (px->proxy_reg)

@@ -22,6 +22,11 @@
  *   fwd        the block list and the worker threads of proxy.* calls
  *              (forward.h), each under a lock of its own.
  *   events     the queue behind proxy.events (events.h): any thread.
+ *   want       the guests each source wants (the config, libvirt), from
+ *              which the guest table is made (va_proxy_set_guests): the
+ *              loop thread's.
+ *   libvirt    the libvirt watcher (libvirt.h), a thread of its own that
+ *              posts what it finds to the loop; NULL without --libvirt.
  *   host_reg,  the registries of host.* (run on the loop thread) and
  *   proxy_reg  proxy.* methods (run on the worker threads); fixed.
  *
@@ -44,6 +49,14 @@ struct va_events;
 struct va_forward;
 struct va_hostwork;
 struct va_guests;
+struct va_libvirt;
+
+/* Where guests come from; when two name the same guest, the first wins. */
+enum va_guest_source {
+	VA_GUESTS_CONFIG,  /* --guest, the config file, guests-dir */
+	VA_GUESTS_LIBVIRT, /* --libvirt: the running domains */
+	VA_GUESTS_NSOURCES
+};
 
 struct va_proxy {
 	/* Set by va_proxy_new, fixed after it; any thread reads them. */
@@ -59,6 +72,12 @@ struct va_proxy {
 	struct va_hostwork *hostwork; /* large host.* calls, off the loop (hostwork.h) */
 	struct va_guests *guests;
 	va_httpd *httpd;
+	struct va_libvirt *libvirt;
+	char *libvirt_uri;
+
+	/* Loop thread: the guests each source wants (copies). */
+	struct va_proxy_guest_opt *want[VA_GUESTS_NSOURCES];
+	size_t nwant[VA_GUESTS_NSOURCES];
 
 	/* The thread that calls va_proxy_start and va_proxy_stop. */
 	pthread_t loop_thread;
@@ -70,25 +89,60 @@ struct va_proxy {
  * or NULL: both must outlive the proxy): its loop, queue, registries and
  * HTTP server, cfg's guests with their channels open, and cfg's
  * listeners.  Returns NULL with the reason in err (everything opened is
- * closed again, the socket files removed).
+ * closed again, the socket files removed).  With cfg->libvirt_uri, the
+ * libvirt watcher starts with the loop thread (va_proxy_start).
  */
 struct va_proxy *va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err,
 			      size_t errlen);
-/* Starts the loop thread.  Returns 0 or -errno. */
+/* Starts the loop thread (and the libvirt watcher).  Returns 0 or -errno. */
 int va_proxy_start(struct va_proxy *px);
 /*
  * Runs fn(arg) on the loop thread, soon (any thread); after the loop
  * thread ended, in va_proxy_stop.  Out of memory is fatal.
  */
 void va_proxy_post(struct va_proxy *px, va_loop_work_fn *fn, void *arg);
+/* What va_proxy_set_guests did. */
+struct va_guests_change {
+	unsigned added, removed, changed, kept, failed;
+};
+
 /*
- * The orderly stop: wakes the long polls, stops the loop thread (every
+ * Sets the guests source src wants to the n of list (copied) and makes
+ * the guest table match what all sources want: a guest named with the
+ * same channel spec as before is left alone (its channel, session and
+ * calls in flight are untouched); one that no source names any more is
+ * removed (guest.h: its calls in flight fail with
+ * VA_PROXY_FAULT_NOT_CONNECTED, "guest NAME was removed"); one whose spec
+ * changed is removed and added again (a new session); a new one is
+ * added.  A guest that cannot be added (its unix-listen socket cannot be
+ * made, ...) is logged and counted in failed, and is tried again at the
+ * next call.  A name that an earlier source has (the config's over
+ * libvirt's) is taken from that one.  Counts in *st (NULL is fine).
+ * Does nothing once the loop is stopping.  Loop thread (before the loop
+ * runs: the thread that will start it).  Returns 0, or -ENOMEM (the
+ * source's list is kept as it was, or the table is changed part of the
+ * way: the next call mends it).
+ */
+int va_proxy_set_guests(struct va_proxy *px, enum va_guest_source src,
+			const struct va_proxy_guest_opt *list, size_t n, struct va_guests_change *st);
+/*
+ * The same from another thread while the loop thread runs (the main
+ * thread at SIGHUP): runs it there and waits for it.
+ */
+int va_proxy_set_guests_wait(struct va_proxy *px, enum va_guest_source src,
+			     const struct va_proxy_guest_opt *list, size_t n,
+			     struct va_guests_change *st);
+
+/*
+ * The orderly stop: stops the libvirt watcher (waiting up to timeout_ms
+ * for a call to libvirtd it is in), wakes the long polls, stops the loop thread (every
  * guest goes: calls in flight fail with VA_PROXY_FAULT_SHUTTING_DOWN and
  * are answered), waits up to timeout_ms for the proxy.* calls still
  * running, answers what is left, and lets the answers being written go
  * (VA_HTTP_FINISH_MS at most) before it closes the HTTP side.  Returns 0;
- * -1 when proxy.* calls were still running (the socket files are removed,
- * the rest is left as it is: exit without va_proxy_free).
+ * -1 when proxy.* calls or the libvirt watcher were still running (the
+ * socket files are removed, the rest is left as it is: exit without
+ * va_proxy_free).
  */
 int va_proxy_stop(struct va_proxy *px, unsigned timeout_ms);
 /* After va_proxy_stop returned 0 (or va_proxy_start was never called).  NULL is fine. */

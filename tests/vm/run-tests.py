@@ -885,8 +885,17 @@ def t_exec_limits(g, args):
     deaf = p.va.exec.start(["sleep", "60"])
     first = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
     second = p.va.exec.write(deaf, xmlrpc.client.Binary(b"z" * MiB))
-    after = rss()
+    # The flood fills its 1 MiB as fast as the (TCG) guest runs it: wait for
+    # the buffer to be full (it must then stay there), up to 60 s.
+    end = now() + 60
+    while True:
+        held = {c["id"]: c for c in p.va.exec.list()}[flood]["stdout_buffered"]
+        if held >= MiB or now() > end:
+            break
+        time.sleep(0.2)
+    time.sleep(1)
     held = {c["id"]: c for c in p.va.exec.list()}[flood]["stdout_buffered"]
+    after = rss()
     for i in (flood, deaf):
         p.va.exec.kill(i, "KILL")
         _read_all(p, i)
