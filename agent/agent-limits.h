@@ -24,6 +24,13 @@
 #define VA_FILE_RECLAIMED_MEMORY 64
 /* The clipboard's text, and so a va-clip copy or paste, in bytes. */
 #define VA_CLIPBOARD_MAX (1024u * 1024)
+/*
+ * va.clipboard.get with a desktop paste command: how long the command
+ * may run before it is killed, and how many calls may wait for the one
+ * run at a time (more get a "busy" fault).
+ */
+#define VA_CLIPBOARD_PASTE_MS 2000
+#define VA_CLIPBOARD_PASTE_WAITERS 16
 #define VA_DMESG_DEFAULT 65536
 #define VA_DMESG_MAX (1024u * 1024)
 /* va.exec.*: commands running at once, entries kept (running or finished, unread). */

@@ -11,7 +11,9 @@
  *   core.c      struct va_agent: the session with the host, the registry,
  *               the groups and their state, the services below, and the
  *               dispatch of every request the host sends.
- *   info.c, file*.c (file.h), clipboard.c (clipboard.h), dmesg.c, shutdown.c
+ *   info.c, file*.c (file.h), clipboard*.c (clipboard.h), dmesg.c, shutdown.c,
+ *   and the guest's operations: net.c, clock.c, os.c, users.c, fs.c,
+ *   freeze.c, cpu.c; events.c, fs-watch.c, oom.c (guest events, events.h)
  *               the method groups: each is one struct va_method_group and
  *               keeps its state in a struct of its own that the core holds
  *               (no file-scope mutable state); what one offers others (the
@@ -24,7 +26,8 @@
  * Dispatch of a request (one step for every group): the gate
  * (xmlgate.h) refuses what xmlrpc-c must not parse; the core reads the
  * method name once (va_rpc_method_name) and applies the refusals once
- * (system.multicall, and --allow-rpcs / --block-rpcs): a refused call is
+ * (system.multicall, --allow-rpcs / --block-rpcs / --enable-rpcs, then
+ * the gate of va_agent_set_gate: frozen filesystems): a refused call is
  * answered with the fault at once.  An allowed call is offered to each
  * group's interceptor, in table order; the first that takes it answers
  * it; otherwise the registry runs it (va_rpc_serve), or, for a call of
@@ -36,10 +39,21 @@
  * preinvoke applies the same refusals to every method it runs, so
  * nothing inside the registry bypasses them either.
  *
+ * A binary request (protocol 2: its body is not XML, session.h) names an
+ * operation in its parameter "op" (filestream.h).  The core finds it in
+ * the groups' tables of binary operations and applies the RPC lists to
+ * the XML-RPC methods the operation stands for (each must be enabled,
+ * with the same refusals and log lines as a call of it); a refused or
+ * unknown operation is answered with an error (filestream.h:
+ * VA_FS_CONTENT_ERROR, VA_FS_ERROR "disabled" or "bad-request") at once,
+ * an allowed one goes to its handler.  Binary bodies never reach the
+ * XML gate or the registry.
+ *
  * Everything here runs on the loop thread.  Handlers must not block for
  * long (file I/O on regular disk files is fine in chunks, a whole-file
  * checksum is hashed in slices between other calls, commands are run
- * without waiting, see children.h).
+ * without waiting, see children.h, or with their output read on the
+ * loop, see proc.h: va.exec.*, the clipboard's paste command).
  */
 #ifndef VA_AGENT_H
 #define VA_AGENT_H
@@ -79,12 +93,23 @@ struct va_agent_config {
 	size_t max_frame;
 	char *clip_copy_command;  /* desktop bridge: command fed the text on stdin */
 	char *clip_paste_command; /* desktop bridge: command printing the text */
+	unsigned freeze_timeout;  /* seconds frozen before the watchdog thaws; 0: never */
+	char *freeze_state;       /* the freeze state file (on tmpfs), NULL: none */
+	unsigned fs_full_threshold; /* percent for fs.full events; 0: none */
+	unsigned events;          /* VA_EVENTS_* sources of guest events; 0: none */
 	/* va.exec.*: the programs it may run (NULL-terminated paths), or NULL = any. */
 	char **exec_allow;
 	/* --enable-exec / --enable-accounts (merged into enable_rpcs by options.c). */
 	int enable_exec;
 	int enable_accounts;
 };
+
+/* The sources of guest events (host.event), --events. */
+#define VA_EVENTS_NET 1u   /* net.link.*, net.address.* (net.c) */
+#define VA_EVENTS_FS 2u    /* fs.full, fs.full.cleared (fs-watch.c) */
+#define VA_EVENTS_OOM 4u   /* oom (oom.c) */
+#define VA_EVENTS_USERS 8u /* user.login, user.logout (users.c) */
+#define VA_EVENTS_ALL 15u
 
 struct va_agent;
 
@@ -149,6 +174,35 @@ struct va_method_group {
 	 * The core runs it when va_agent_sweep_at() asked.
 	 */
 	uint64_t (*sweep)(void *state, uint64_t now_ms);
+	/* Optional: the group's binary operations (see the top). */
+	const struct va_binary_op *binary_ops;
+	size_t nbinary_ops;
+};
+
+/*
+ * A binary request the core hands to a group's operation: its parameters
+ * read and its methods allowed.  req is the handler's (va_frame_free it,
+ * or take its body); the other pointers are valid only during the call
+ * (copy the tag to answer later).  Answer with va_session_reply_msg, or
+ * va_agent_reply_error, now or later.
+ */
+struct va_binary_call {
+	const char *op;
+	struct va_frame *req;
+	va_session *s;
+	uint64_t epoch;
+	const char *tag;
+};
+
+/* One binary operation of a group (struct va_method_group.binary_ops). */
+struct va_binary_op {
+	const char *op;               /* the value of the parameter "op" */
+	/*
+	 * The XML-RPC methods it stands for, NULL-terminated: each must be
+	 * enabled by the RPC lists (an empty list: always allowed).
+	 */
+	const char *const *methods;
+	void (*handler)(void *state, const struct va_binary_call *call);
 };
 
 #define VA_GROUP_METHODS(table) .methods = (table), .nmethods = sizeof(table) / sizeof((table)[0])
@@ -203,6 +257,25 @@ void va_agent_call_hostf(struct va_agent *a, const char *method, const char *fmt
  * has not run when the agent is freed is dropped, not run.
  */
 int va_agent_defer(struct va_agent *a, unsigned delay_ms, void (*fn)(void *arg), void *arg);
+/*
+ * The gate: while one is set, the core's refusal step (the one place
+ * every call passes, before the interceptors and inside the registry's
+ * preinvoke, like the RPC lists) asks fn about each method the lists
+ * allow; fn returns 0 to let it through, or 1 having set the fault in
+ * env.  One gate at a time (the freeze group's, freeze.c); NULL removes
+ * it.  fn runs on the loop thread and must not block.
+ */
+typedef int va_agent_gate_fn(void *arg, const char *method, xmlrpc_env *env);
+void va_agent_set_gate(struct va_agent *a, va_agent_gate_fn *fn, void *arg);
+
+/*
+ * Answers a binary request with a failure: content type
+ * VA_FS_CONTENT_ERROR, parameter VA_FS_ERROR = kind (a VA_FS_E_* word),
+ * the message printf(fmt, ...) as the body (logged as a warning).  An
+ * answer to a request of an earlier session is dropped.
+ */
+void va_agent_reply_error(va_session *s, uint64_t epoch, const char *tag, const char *kind,
+			  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Asks for the groups' sweeps at due_ms at the latest. */
 void va_agent_sweep_at(struct va_agent *a, uint64_t due_ms);
 /* The core's clock: monotonic ms (va_now_ms unless a test set another). */

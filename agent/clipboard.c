@@ -16,10 +16,18 @@
  * for va-clip paste, and, when config->clip_copy_command is set, that
  * command is started with the text on stdin (not waited for, see children.h;
  * at most CLIP_BRIDGE_CHILDREN at once, more are skipped with a warning).
- * When config->clip_paste_command is set, va.clipboard.get first runs it
- * (at most CLIP_PASTE_TIMEOUT_MS; this blocks the loop that long at
- * worst) and, when the desktop's text differs from the buffer, stores it
- * as a guest copy (so the host is told, as for va-clip copy).
+ * When config->clip_paste_command is set, va.clipboard.get asks the
+ * desktop first: the group's interceptor hands the call to
+ * clipboard-paste.c, which starts the command without waiting for it
+ * (its output read on the loop, at most VA_CLIPBOARD_PASTE_MS, every
+ * other call served meanwhile) and answers when it ends; when the desktop's
+ * text differs from the buffer, it is stored as a guest copy first (so
+ * the host is told, as for va-clip copy).  One run at a time; a get that
+ * comes while one runs waits for its answer (clipboard-paste.h).  The
+ * registry's va.clipboard.get (what introspection describes, and what
+ * runs for a call the interceptor does not see: a body whose method name
+ * is not in the exact shape the core reads, agent.h) cannot wait: it
+ * answers the buffer as it is, without the desktop.
  *
  * Faults:
  *   XMLRPC_TYPE_ERROR           wrong number or type of parameters; a
@@ -27,30 +35,27 @@
  *   XMLRPC_INVALID_UTF8_ERROR   the text is not valid UTF-8
  *   XMLRPC_LIMIT_EXCEEDED_ERROR the text is over VA_CLIPBOARD_MAX bytes
  *   XMLRPC_INTERNAL_ERROR       out of memory
+ *   XMLRPC_LIMIT_EXCEEDED_ERROR va.clipboard.get: VA_CLIPBOARD_PASTE_WAITERS
+ *                               calls wait for the paste command already
+ * A paste command that fails is no fault: it is logged, and the buffer
+ * is answered as it was.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "clipboard.h"
+#include "clipboard-paste.h"
 #include "groups.h"
 #include "log.h"
 #include "methods.h"
 #include "text.h"
 #include "children.h"
+#include "xmlgate.h"
 
 #define CLIP_BRIDGE_CHILDREN 4
-/* How long va.clipboard.get waits for the desktop paste command. */
-#define CLIP_PASTE_TIMEOUT_MS 2000
 
 struct clip {
 	char *text; /* NUL-terminated, len bytes */
@@ -60,9 +65,11 @@ struct clip {
 };
 
 struct va_clipboard {
+	struct va_agent *a;
 	struct clip now;  /* the clipboard */
 	struct clip host; /* the last text the host set */
 	uint64_t serial;  /* of the last store */
+	struct va_clip_paste *paste; /* the paste bridge (clipboard-paste.h) */
 };
 
 static void
@@ -181,140 +188,11 @@ va_clipboard_clear(struct va_agent *a)
 		clear(cb);
 }
 
-static uint64_t
-mono_ms(void)
+xmlrpc_value *
+va_clipboard_result(xmlrpc_env *env, struct va_agent *a)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/*
- * Runs the desktop paste command and reads what it prints (at most
- * VA_CLIPBOARD_MAX bytes, at most CLIP_PASTE_TIMEOUT_MS).  Returns a
- * malloc'd text and its length, or NULL (logged) when the command fails,
- * times out or prints too much.
- */
-static char *
-read_desktop(const char *cmd, size_t *lenp)
-{
-	int pfd[2];
-	char *buf = NULL;
-	size_t len = 0;
-	int ok = 0;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		va_log_warn("clipboard paste command: pipe");
-		return NULL;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		va_log_warn("clipboard paste command: fork");
-		close(pfd[0]);
-		close(pfd[1]);
-		return NULL;
-	}
-	if (pid == 0) {
-		/* Its own process group, so a timeout kills what it started. */
-		setpgid(0, 0);
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(pfd[1], 1);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	buf = malloc(VA_CLIPBOARD_MAX + 1);
-	uint64_t end = mono_ms() + CLIP_PASTE_TIMEOUT_MS;
-	while (buf) {
-		uint64_t now = mono_ms();
-		if (now >= end) {
-			va_log_warnx("clipboard paste command: no end after %d ms, killed",
-				     CLIP_PASTE_TIMEOUT_MS);
-			break;
-		}
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int r = poll(&p, 1, (int)(end - now));
-		if (r < 0 && errno != EINTR)
-			break;
-		if (r <= 0)
-			continue;
-		ssize_t n = read(pfd[0], buf + len, VA_CLIPBOARD_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ok = n == 0;
-			break;
-		}
-		len += (size_t)n;
-		if (len > VA_CLIPBOARD_MAX) {
-			va_log_warnx("clipboard paste command: more than %u bytes", VA_CLIPBOARD_MAX);
-			break;
-		}
-	}
-	close(pfd[0]);
-	/* A command may close its output and go on running: wait for its
-	 * end only until the deadline, then kill its whole group. */
-	int status = 0;
-	pid_t w;
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ok && mono_ms() < end)
-		poll(NULL, 0, 10);
-	if (w == 0) {
-		if (ok)
-			va_log_warnx("clipboard paste command: still running after %d ms, killed",
-				     CLIP_PASTE_TIMEOUT_MS);
-		ok = 0;
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (ok && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-		va_log_warnx("clipboard paste command failed (status %d)", status);
-		ok = 0;
-	}
-	if (!ok) {
-		free(buf);
-		return NULL;
-	}
-	*lenp = len;
-	return buf;
-}
-
-/* Takes the desktop's text into the buffer when it changed there. */
-static void
-sync_from_desktop(struct va_agent *a)
-{
-	const struct va_agent_config *cfg = va_agent_config(a);
-	struct va_clip_view v;
-	size_t len;
-
-	if (!cfg->clip_paste_command || !cfg->clip_paste_command[0])
-		return;
-	char *text = read_desktop(cfg->clip_paste_command, &len);
-	if (!text)
-		return;
-	va_clipboard_view(a, &v);
-	if ((len != v.len || memcmp(text, v.text, len) != 0) &&
-	    va_clipboard_store(a, text, len, "guest") == 0)
-		va_log_warnx("clipboard paste command: text refused (not valid UTF-8 "
-			     "that XML-RPC can carry)");
-	free(text);
-}
-
-static xmlrpc_value *
-method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
-		     void *call_info)
-{
-	struct va_agent *a = va_group_agent(server_info);
 	struct va_clip_view v;
 
-	(void)call_info;
-	if (va_params_count(env, params, 0, 0,
-	    "va.clipboard.get: expected no parameters") < 0)
-		return NULL;
-	sync_from_desktop(a);
 	va_clipboard_view(a, &v);
 	va_log_info("va.clipboard.get (serial %" PRIu64 ", %zu bytes)", v.serial, v.len);
 	xmlrpc_value *text = va_text_value(env, v.text, v.len);
@@ -330,6 +208,18 @@ method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	xmlrpc_DECREF(text);
 	xmlrpc_DECREF(serial);
 	return env->fault_occurred ? NULL : res;
+}
+
+/* The registry's: the buffer as it is (it cannot wait for the desktop, see the top). */
+static xmlrpc_value *
+method_clipboard_get(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+		     void *call_info)
+{
+	(void)call_info;
+	if (va_params_count(env, params, 0, 0,
+	    "va.clipboard.get: expected no parameters") < 0)
+		return NULL;
+	return va_clipboard_result(env, va_group_agent(server_info));
 }
 
 static xmlrpc_value *
@@ -400,14 +290,50 @@ static const struct xmlrpc_method_info3 clipboard_methods[] = {
 	},
 };
 
+/*
+ * The interceptor: va.clipboard.get while a paste command is set, to be
+ * answered when the command ended.  A malformed call, or one with
+ * parameters, is the registry's (its fault, word for word).
+ */
+static int
+clipboard_intercept(void *state, const struct va_call *call)
+{
+	struct va_clipboard *cb = state;
+	const struct va_agent_config *cfg = va_agent_config(cb->a);
+	xmlrpc_env env;
+	char *name = NULL;
+	xmlrpc_value *params = NULL;
+	int taken = 0;
+
+	if (strcmp(call->method, "va.clipboard.get") != 0 || !cfg->clip_paste_command ||
+	    !cfg->clip_paste_command[0])
+		return 0;
+	xmlrpc_env_init(&env);
+	va_rpc_parse_call(&env, call->body, call->len, &name, &params);
+	if (!env.fault_occurred && xmlrpc_array_size(&env, params) == 0 && !env.fault_occurred) {
+		va_clip_paste_take(cb->paste, call, cfg->clip_paste_command);
+		taken = 1;
+	}
+	if (params)
+		xmlrpc_DECREF(params);
+	free(name);
+	xmlrpc_env_clean(&env);
+	return taken;
+}
+
 static int
 clipboard_init(struct va_agent *a, void **state)
 {
 	struct va_clipboard *cb = calloc(1, sizeof(*cb));
 
-	(void)a;
 	if (!cb)
 		return -1;
+	cb->a = a;
+	cb->paste = va_clip_paste_new(a);
+	if (!cb->paste) {
+		free(cb);
+		return -1;
+	}
 	*state = cb;
 	return 0;
 }
@@ -416,8 +342,11 @@ static void
 clipboard_cleanup(void *state)
 {
 	struct va_clipboard *cb = state;
-	if (cb)
-		clear(cb);
+	if (!cb)
+		return;
+	/* First: a run's callers are dropped, never answered from a half-freed group. */
+	va_clip_paste_free(cb->paste);
+	clear(cb);
 	free(cb);
 }
 
@@ -426,4 +355,5 @@ const struct va_method_group va_group_clipboard = {
 	VA_GROUP_METHODS(clipboard_methods),
 	.init = clipboard_init,
 	.cleanup = clipboard_cleanup,
+	.intercept = clipboard_intercept,
 };

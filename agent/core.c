@@ -25,6 +25,7 @@
 #include "serve.h"
 #include "session.h"
 #include "children.h"
+#include "filestream.h"
 #include "xmlgate.h"
 
 /* How long host.* calls from the agent wait for an answer. */
@@ -65,6 +66,8 @@ struct va_agent {
 	int stopping;
 	int notice_pending; /* host.shutdown_notice calls not answered yet */
 	va_acl *allow, *block, *enable; /* the RPC lists in force */
+	va_agent_gate_fn *gate;         /* va_agent_set_gate */
+	void *gate_arg;
 };
 
 /* ---- groups ------------------------------------------------------------- */
@@ -378,6 +381,13 @@ sweep_due(void *opaque)
 }
 
 void
+va_agent_set_gate(struct va_agent *a, va_agent_gate_fn *fn, void *arg)
+{
+	a->gate = fn;
+	a->gate_arg = arg;
+}
+
+void
 va_agent_sweep_at(struct va_agent *a, uint64_t due_ms)
 {
 	if (due_ms < va_loop_timer_due(a->sweep))
@@ -427,6 +437,12 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
+		return 1;
+	}
+	/* The gate (frozen filesystems, agent.h) last: a disabled method
+	 * says so whatever the gate would. */
+	if (a->gate && a->gate(a->gate_arg, name, env)) {
+		va_log_warnx("%s: refused by the gate: %s", name, env->fault_string);
 		return 1;
 	}
 	return 0;
@@ -564,6 +580,73 @@ find_method(struct va_agent *a, const char *name, const struct va_group **g)
 	return NULL;
 }
 
+void
+va_agent_reply_error(va_session *s, uint64_t epoch, const char *tag, const char *kind,
+		     const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	va_log_warnx("request %s: %s: %s", tag, kind, msg);
+	const struct va_param p = { VA_FS_ERROR, kind };
+	const struct va_msg m = {
+		.content_type = VA_FS_CONTENT_ERROR, .params = &p, .nparams = 1,
+		.body = msg, .len = (size_t)n,
+	};
+	int r = va_session_reply_msg(s, epoch, tag, &m);
+	if (r < 0 && r != -ESTALE)
+		va_log_warnx("request %s: the error was not sent: %s", tag, strerror(-r));
+}
+
+/*
+ * A binary request: its operation, found in the groups' tables, runs when
+ * the RPC lists allow every method it stands for (see agent.h).
+ */
+static void
+on_binary(struct va_agent *a, va_session *s, uint64_t epoch, const char *tag,
+	  struct va_frame *req)
+{
+	const char *op = va_session_param(req, VA_FS_OP);
+
+	for (size_t i = 0; op && i < a->ngroups; i++) {
+		const struct va_group *g = &a->groups[i];
+		for (size_t k = 0; k < g->desc->nbinary_ops; k++) {
+			const struct va_binary_op *bo = &g->desc->binary_ops[k];
+			if (strcmp(bo->op, op) != 0)
+				continue;
+			for (size_t m = 0; bo->methods && bo->methods[m]; m++) {
+				xmlrpc_env env;
+				xmlrpc_env_init(&env);
+				int refused = refuse(a, bo->methods[m], &env);
+				if (refused)
+					va_agent_reply_error(s, epoch, tag, VA_FS_E_DISABLED, "%s",
+							     env.fault_string);
+				xmlrpc_env_clean(&env);
+				if (refused) {
+					va_frame_free(req);
+					return;
+				}
+			}
+			const struct va_binary_call call = {
+				.op = bo->op, .req = req, .s = s, .epoch = epoch, .tag = tag,
+			};
+			bo->handler(g->state, &call);
+			return;
+		}
+	}
+	va_agent_reply_error(s, epoch, tag, VA_FS_E_BAD_REQUEST,
+			     op ? "unknown binary operation \"%.64s\"" : "%s",
+			     op ? op : "a binary request without the parameter \"op\"");
+	va_frame_free(req);
+}
+
 static void
 on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
@@ -571,6 +654,10 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	struct va_agent *a = opaque;
 	char name[VA_RPC_MAX_METHOD_NAME + 1] = "";
 
+	if (va_session_is_binary(req)) {
+		on_binary(a, s, epoch, tag, req);
+		return;
+	}
 	va_log_debug("request %s (%zu bytes)", tag, req->body_len);
 	const char *why;
 	if (va_xml_gate_check(req->body, req->body_len, &why) < 0) {

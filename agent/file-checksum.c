@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * file-checksum.c - va.file.checksum, of the group "file" (file.h).
+ * file-checksum.c - SHA-256 of files in slices, of the group "file"
+ * (file.h): va.file.checksum, and the hash a file stream's commit asks
+ * for (file-stream.c).
  *
  * A checksum reads the whole file, which can take a minute (a 20 GB
  * file) on the agent's only thread.  So va-agent answers it later: the
@@ -8,12 +10,20 @@
  * checks it and opens the file at once; then a timer of the job's own
  * hashes CHECKSUM_SLICE bytes per turn of the loop, every other call
  * being served in between, and the reply is sent when the end is
- * reached.  At most VA_FILE_MAX_CHECKSUMS run at once; a job whose
- * session was reset since its request is dropped (at its next slice, or
- * when a new checksum call comes), and va_file_checksum_stop_all() drops
- * them all.  The registry's method (va_file_method_checksum) does the
- * same checks and hashes in one go: it is what xmlrpc-c's introspection
- * describes, and what runs when the interception does not apply.
+ * reached.  A commit's hash (va_file_hash_start) is the same kind of
+ * job with another completion.  At most VA_FILE_MAX_CHECKSUMS jobs run
+ * at once; a job whose session was reset since its request is dropped
+ * (at its next slice, or when a new job comes), and
+ * va_file_checksum_stop_all() drops them all.  The registry's method
+ * (va_file_method_checksum) does the same checks and hashes in one go:
+ * it is what xmlrpc-c's introspection describes, and what runs when the
+ * interception does not apply.
+ *
+ * A job reads with pread() from its offset: the position of the fd
+ * (a stream handle's, shared) does not matter, and it hashes exactly
+ * [offset, offset + length) -- or to the end of the file when no length
+ * was given; a file that ends before offset + length is a fault (the
+ * bytes asked for are not there).
  */
 #include "config.h"
 #include "text.h"
@@ -29,7 +39,7 @@
 
 #include <nettle/sha2.h>
 
-#include "buf.h"
+#include "async.h"
 #include "file.h"
 #include "log.h"
 #include "loop.h"
@@ -39,7 +49,7 @@
 #include "session.h"
 #include "xmlgate.h"
 
-#define CHECKSUM_CHUNK (1024 * 1024)   /* one read() of va.file.checksum */
+#define CHECKSUM_CHUNK (1024 * 1024)   /* one read() of a job */
 #define CHECKSUM_SLICE (4 * 1024 * 1024) /* hashed per turn of the loop */
 
 struct va_checksum {
@@ -48,28 +58,53 @@ struct va_checksum {
 	va_loop_timer *slice;    /* runs the next slice; NULL: the registry's run */
 	va_session *s;
 	uint64_t epoch;
-	char *tag;
+	char *tag;               /* va.file.checksum's request (NULL for a hash job) */
 	char *path;
 	int fd;
+	int own_fd;              /* close fd at the end (not a stream handle's) */
+	uint64_t pos;            /* the next byte to hash */
+	uint64_t end;            /* hash up to here; UINT64_MAX: the end of the file */
 	uint64_t bytes;          /* hashed so far */
 	uint64_t started;        /* va_agent_now_ms() */
 	struct sha256_ctx ctx;
 	unsigned char *buf;      /* CHECKSUM_CHUNK bytes */
+	va_file_hash_done_fn *done; /* a hash job's completion */
+	void *done_ctx;
 };
 
-/* The parameter (a malloc'd path), or NULL with a fault; logs the call. */
+/* The parameters: a malloc'd path, and the range.  NULL with a fault; logs the call. */
 static char *
-checksum_params(xmlrpc_env *env, xmlrpc_value *params)
+checksum_params(xmlrpc_env *env, xmlrpc_value *params, uint64_t *offset, uint64_t *end)
 {
-	static const char usage[] = "va.file.checksum: expected (string path)";
+	static const char usage[] =
+	    "va.file.checksum: expected (string path[, int offset[, int length]])";
 	char *path = NULL;
+	int64_t off = 0, len = -1;
 
-	if (va_params_count(env, params, 1, 1, usage) < 0)
+	int n = va_params_count(env, params, 1, 3, usage);
+	if (n < 0)
 		return NULL;
 	va_param_string(env, params, 0, usage, &path, NULL);
-	if (env->fault_occurred)
+	if (!env->fault_occurred && n >= 2)
+		va_param_int64(env, params, 1, usage, &off);
+	if (!env->fault_occurred && n >= 3)
+		va_param_int64(env, params, 2, usage, &len);
+	if (env->fault_occurred) {
+		free(path);
 		return NULL;
-	va_log_info("va.file.checksum %s", path);
+	}
+	if (n == 1)
+		va_log_info("va.file.checksum %s", path);
+	else
+		va_log_info("va.file.checksum %s %" PRId64 " %" PRId64, path, off, len);
+	if (off < 0 || (n == 3 && len < 0)) {
+		va_fault(env, XMLRPC_INDEX_ERROR,
+		    "va.file.checksum: offset and length must not be negative");
+		free(path);
+		return NULL;
+	}
+	*offset = (uint64_t)off;
+	*end = n == 3 ? (uint64_t)off + (uint64_t)len : UINT64_MAX;
 	return path;
 }
 
@@ -81,16 +116,27 @@ static int
 checksum_open(xmlrpc_env *env, struct va_agent *a, const char *path)
 {
 	int created;
-	struct stat st;
-	const char *fs;
-	int fd = va_file_open_path(env, a, "va.file.checksum", path, O_RDONLY, 0, &created);
+	int fd = va_file_open_path(env, a, "va.file.checksum", path, O_RDONLY, 0, &created,
+				   NULL);
 
 	if (fd < 0)
 		return -1;
+	if (va_file_hashable(env, fd, path) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+va_file_hashable(xmlrpc_env *env, int fd, const char *path)
+{
+	struct stat st;
+	const char *fs;
+
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.checksum: %s is not a regular file", path);
-		close(fd);
 		return -1;
 	}
 	int unstable = 0;
@@ -98,10 +144,9 @@ checksum_open(xmlrpc_env *env, struct va_agent *a, const char *path)
 		va_fault(env, XMLRPC_TYPE_ERROR,
 		    "va.file.checksum: %s is on %s, not a file with stable contents",
 		    path, fs);
-		close(fd);
 		return -1;
 	}
-	return fd;
+	return 0;
 }
 
 /* Fills c for path (checked and opened).  0, or -1 with a fault. */
@@ -120,6 +165,7 @@ checksum_init(xmlrpc_env *env, struct va_checksum *c, struct va_files *fs, char 
 	c->fd = checksum_open(env, fs->a, path);
 	if (c->fd < 0)
 		return -1;
+	c->own_fd = 1;
 	sha256_init(&c->ctx);
 	return 0;
 }
@@ -128,7 +174,7 @@ static void
 checksum_release(struct va_checksum *c)
 {
 	va_loop_timer_free(c->slice);
-	if (c->fd >= 0)
+	if (c->fd >= 0 && c->own_fd)
 		close(c->fd);
 	free(c->buf);
 	free(c->path);
@@ -137,7 +183,7 @@ checksum_release(struct va_checksum *c)
 
 /*
  * Hashes up to limit more bytes (in reads of CHECKSUM_CHUNK): 1 at the
- * end of the file, 0 when there is more, -1 with a fault.
+ * end, 0 when there is more, -1 with a fault.
  */
 static int
 checksum_step(xmlrpc_env *env, struct va_checksum *c, uint64_t limit)
@@ -145,7 +191,12 @@ checksum_step(xmlrpc_env *env, struct va_checksum *c, uint64_t limit)
 	uint64_t n = 0;
 
 	while (n < limit) {
-		ssize_t r = read(c->fd, c->buf, CHECKSUM_CHUNK);
+		if (c->pos >= c->end)
+			return 1;
+		size_t want = CHECKSUM_CHUNK;
+		if (c->end - c->pos < want)
+			want = (size_t)(c->end - c->pos);
+		ssize_t r = pread(c->fd, c->buf, want, (off_t)c->pos);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -153,13 +204,27 @@ checksum_step(xmlrpc_env *env, struct va_checksum *c, uint64_t limit)
 			va_file_fault_errno(env, "va.file.checksum", c->path, errno);
 			return -1;
 		}
-		if (r == 0)
-			return 1;
+		if (r == 0) {
+			if (c->end == UINT64_MAX)
+				return 1;
+			va_fault(env, XMLRPC_INDEX_ERROR,
+			    "va.file.checksum: %s has only %" PRIu64 " bytes, fewer than the %"
+			    PRIu64 " asked for", c->path, c->pos, c->end);
+			return -1;
+		}
 		sha256_update(&c->ctx, (size_t)r, c->buf);
 		n += (uint64_t)r;
+		c->pos += (uint64_t)r;
 		c->bytes += (uint64_t)r;
 	}
-	return 0;
+	return c->pos >= c->end;
+}
+
+static void
+checksum_log_done(struct va_checksum *c)
+{
+	va_log_info("va.file.checksum %s: %" PRIu64 " bytes in %" PRIu64 " ms", c->path,
+	    c->bytes, va_agent_now_ms(c->fs->a) - c->started);
 }
 
 /* The digest as the method's result: a string of 64 lowercase hex digits. */
@@ -170,12 +235,22 @@ checksum_result(xmlrpc_env *env, struct va_checksum *c)
 	char hex[2 * SHA256_DIGEST_SIZE + 1];
 
 	sha256_digest(&c->ctx, sizeof(digest), digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	va_log_info("va.file.checksum %s: %" PRIu64 " bytes in %" PRIu64 " ms", c->path,
-	    c->bytes, va_agent_now_ms(c->fs->a) - c->started);
+	va_file_hex(digest, hex);
+	checksum_log_done(c);
 	xmlrpc_value *res = xmlrpc_string_new(env, hex); /* text-ok: hex digits */
 	return env->fault_occurred ? NULL : res;
+}
+
+void
+va_file_hex(const uint8_t digest[32], char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 32; i++) {
+		hex[2 * i] = digits[digest[i] >> 4];
+		hex[2 * i + 1] = digits[digest[i] & 15];
+	}
+	hex[64] = '\0';
 }
 
 xmlrpc_value *
@@ -187,7 +262,7 @@ va_file_method_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info
 	int r;
 
 	(void)call_info;
-	char *path = checksum_params(env, params);
+	char *path = checksum_params(env, params, &c.pos, &c.end);
 	if (!path)
 		return NULL;
 	if (checksum_init(env, &c, va_group_state(server_info), path) == 0) {
@@ -204,20 +279,7 @@ va_file_method_checksum(xmlrpc_env *env, xmlrpc_value *params, void *server_info
 static void
 checksum_reply(struct va_checksum *c, xmlrpc_env *env, xmlrpc_value *res)
 {
-	struct va_buf out = { 0 };
-
-	if (!env->fault_occurred)
-		va_rpc_serialize_response(env, &out, res);
-	if (env->fault_occurred) {
-		out.len = 0;
-		if (va_rpc_serialize_fault(&out, env->fault_code, env->fault_string) < 0) {
-			va_log_warnx("request %s: out of memory, no reply", c->tag);
-			va_buf_free(&out);
-			return;
-		}
-	}
-	va_rpc_reply(c->s, c->epoch, c->tag, out.data, out.len);
-	va_buf_free(&out);
+	va_async_answer(c->s, c->epoch, c->tag, env, res);
 }
 
 static void
@@ -243,6 +305,18 @@ checksum_stale(const struct va_checksum *c)
 	return 1;
 }
 
+/* Drops a job nobody waits for; a hash job's owner hears of it (ECANCELED). */
+static void
+checksum_drop(struct va_checksum *c)
+{
+	va_file_hash_done_fn *done = c->done;
+	void *ctx = c->done_ctx;
+
+	checksum_unlink(c);
+	if (done)
+		done(ctx, ECANCELED, NULL, NULL);
+}
+
 /* Drops the jobs of an earlier session: nobody waits for their answer. */
 static void
 checksum_drop_stale(struct va_files *fs)
@@ -252,7 +326,7 @@ checksum_drop_stale(struct va_files *fs)
 	for (; c; c = next) {
 		next = c->next;
 		if (checksum_stale(c))
-			checksum_unlink(c);
+			checksum_drop(c);
 	}
 }
 
@@ -262,13 +336,25 @@ va_file_checksum_stop_all(struct va_files *fs)
 	while (fs->checksums) {
 		va_log_info("va.file.checksum %s: stopped after %" PRIu64 " bytes, unanswered",
 		    fs->checksums->path, fs->checksums->bytes);
-		checksum_unlink(fs->checksums);
+		checksum_drop(fs->checksums);
 	}
+}
+
+/* Jobs running (after dropping those of earlier sessions). */
+static unsigned
+checksum_running(struct va_files *fs)
+{
+	unsigned running = 0;
+
+	checksum_drop_stale(fs);
+	for (struct va_checksum *k = fs->checksums; k; k = k->next)
+		running++;
+	return running;
 }
 
 /*
  * The timer of a job: one slice, then again at the next turn of the loop
- * (after it has polled for I/O, loop.h), or the reply.
+ * (after it has polled for I/O, loop.h), or the answer.
  */
 static void
 checksum_slice(void *opaque)
@@ -278,13 +364,31 @@ checksum_slice(void *opaque)
 	xmlrpc_value *res = NULL;
 
 	if (checksum_stale(c)) {
-		checksum_unlink(c);
+		checksum_drop(c);
 		return;
 	}
 	xmlrpc_env_init(&env);
 	int r = checksum_step(&env, c, CHECKSUM_SLICE);
 	if (r == 0) {
 		va_loop_timer_in(c->slice, 0);
+		xmlrpc_env_clean(&env);
+		return;
+	}
+	if (c->done) {
+		uint8_t digest[SHA256_DIGEST_SIZE];
+		va_file_hash_done_fn *done = c->done;
+		void *ctx = c->done_ctx;
+		int failed = r < 0;
+		char msg[512];
+		if (!failed) {
+			sha256_digest(&c->ctx, sizeof(digest), digest);
+			checksum_log_done(c);
+		} else {
+			snprintf(msg, sizeof(msg), "%s", env.fault_string);
+		}
+		c->done = NULL;
+		checksum_unlink(c);
+		done(ctx, failed ? EIO : 0, failed ? NULL : digest, failed ? msg : NULL);
 		xmlrpc_env_clean(&env);
 		return;
 	}
@@ -297,6 +401,29 @@ checksum_slice(void *opaque)
 	checksum_unlink(c);
 }
 
+/* Puts c (filled) on the list with its timer running; 0, or -1 with a fault. */
+static int
+checksum_run(xmlrpc_env *env, struct va_checksum *c)
+{
+	c->slice = va_loop_timer_new(va_agent_loop(c->fs->a), checksum_slice, c);
+	if (!c->slice) {
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
+		return -1;
+	}
+	va_loop_timer_in(c->slice, 0);
+	c->next = c->fs->checksums;
+	c->fs->checksums = c;
+	return 0;
+}
+
+static void
+fault_busy(xmlrpc_env *env, unsigned running)
+{
+	va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
+	    "va.file.checksum: busy: %u checksums are running (at most %d at once); "
+	    "try again when one has finished", running, VA_FILE_MAX_CHECKSUMS);
+}
+
 int
 va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 {
@@ -305,7 +432,6 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 	xmlrpc_value *params = NULL;
 	struct va_checksum *c;
 	char *path;
-	unsigned running = 0;
 
 	xmlrpc_env_init(&env);
 	va_rpc_parse_call(&env, call->body, call->len, &mname, &params);
@@ -333,28 +459,16 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 	c->fd = -1;
 	c->s = call->s;
 	c->epoch = call->epoch;
-	path = checksum_params(&env, params);
+	path = checksum_params(&env, params, &c->pos, &c->end);
 	if (path) {
-		checksum_drop_stale(fs);
-		for (struct va_checksum *k = fs->checksums; k; k = k->next)
-			running++;
+		unsigned running = checksum_running(fs);
 		if (running >= VA_FILE_MAX_CHECKSUMS) {
 			va_log_warnx("va.file.checksum %s: refused, %u checksums are running", path,
 			    running);
-			va_fault(&env, XMLRPC_LIMIT_EXCEEDED_ERROR,
-			    "va.file.checksum: busy: %u checksums are running (at most %d at once); "
-			    "try again when one has finished", running, VA_FILE_MAX_CHECKSUMS);
+			fault_busy(&env, running);
 			free(path);
-		} else if (checksum_init(&env, c, fs, path) == 0) {
-			c->slice = va_loop_timer_new(va_agent_loop(fs->a), checksum_slice, c);
-			if (c->slice) {
-				va_loop_timer_in(c->slice, 0);
-				c->next = fs->checksums;
-				fs->checksums = c;
-				c = NULL; /* running: checksum_slice answers */
-			} else {
-				va_fault(&env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
-			}
+		} else if (checksum_init(&env, c, fs, path) == 0 && checksum_run(&env, c) == 0) {
+			c = NULL; /* running: checksum_slice answers */
 		}
 	}
 	if (c) {
@@ -368,4 +482,45 @@ va_file_checksum_start(struct va_files *fs, const struct va_call *call)
 	free(mname);
 	xmlrpc_env_clean(&env);
 	return 1;
+}
+
+int
+va_file_hash_start(xmlrpc_env *env, struct va_files *fs, va_session *s, uint64_t epoch, int fd,
+		   const char *path, uint64_t length, va_file_hash_done_fn *done, void *ctx)
+{
+	unsigned running = checksum_running(fs);
+
+	if (running >= VA_FILE_MAX_CHECKSUMS) {
+		fault_busy(env, running);
+		return -1;
+	}
+	struct va_checksum *c = calloc(1, sizeof(*c));
+	if (c) {
+		c->path = strdup(path);
+		c->buf = malloc(CHECKSUM_CHUNK);
+	}
+	if (!c || !c->path || !c->buf) {
+		if (c) {
+			free(c->path);
+			free(c->buf);
+		}
+		free(c);
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "va.file.checksum: out of memory");
+		return -1;
+	}
+	c->fs = fs;
+	c->s = s;
+	c->epoch = epoch;
+	c->fd = fd;
+	c->end = length;
+	c->started = va_agent_now_ms(fs->a);
+	c->done = done;
+	c->done_ctx = ctx;
+	sha256_init(&c->ctx);
+	if (checksum_run(env, c) < 0) {
+		checksum_release(c);
+		free(c);
+		return -1;
+	}
+	return 0;
 }

@@ -75,10 +75,21 @@ in_roots(const char *const *roots, const char *real)
 }
 
 static void
-fault_outside(xmlrpc_env *env, const char *path)
+fault_outside(xmlrpc_env *env, const char *path, int *why)
 {
+	if (why)
+		*why = VA_FILE_WHY_REFUSED;
 	va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
 	    "path %s is outside the allowed file roots", path);
+}
+
+/* va_file_fault_errno, and e into *why (may be NULL). */
+static void
+fault_errno(xmlrpc_env *env, const char *method, const char *path, int e, int *why)
+{
+	if (why)
+		*why = e;
+	va_file_fault_errno(env, method, path, e);
 }
 
 void
@@ -130,7 +141,7 @@ is_dot_name(const char *base)
  */
 static char *
 resolve(xmlrpc_env *env, const char *const *roots, const char *method,
-	const char *path, int may_create)
+	const char *path, int may_create, int *why)
 {
 	const char *base;
 	char *real = realpath(path, NULL);
@@ -141,16 +152,18 @@ resolve(xmlrpc_env *env, const char *const *roots, const char *method,
 		int pe = errno;
 		if (joined && !is_dot_name(base) && !in_roots(roots, joined)) {
 			/* Say "outside", not whether it exists. */
-			fault_outside(env, path);
+			fault_outside(env, path, why);
 			free(joined);
 			return NULL;
 		}
 		if (e != ENOENT || !may_create) {
-			va_file_fault_errno(env, method, path, e);
+			fault_errno(env, method, path, e, why);
 			free(joined);
 			return NULL;
 		}
 		if (is_dot_name(base)) {
+			if (why)
+				*why = VA_FILE_WHY_PATH;
 			va_fault(env, XMLRPC_TYPE_ERROR,
 			    "%s: %s does not name a file", method, path);
 			free(joined);
@@ -158,13 +171,13 @@ resolve(xmlrpc_env *env, const char *const *roots, const char *method,
 		}
 		if (!joined) {
 			/* The parent directory is missing (or unreadable). */
-			va_file_fault_errno(env, method, path, pe);
+			fault_errno(env, method, path, pe, why);
 			return NULL;
 		}
 		real = joined;
 	}
 	if (!in_roots(roots, real)) {
-		fault_outside(env, path);
+		fault_outside(env, path, why);
 		free(real);
 		return NULL;
 	}
@@ -172,13 +185,45 @@ resolve(xmlrpc_env *env, const char *const *roots, const char *method,
 }
 
 static int
-check_absolute(xmlrpc_env *env, const char *method, const char *path)
+check_absolute(xmlrpc_env *env, const char *method, const char *path, int *why)
 {
 	if (path[0] == '/')
 		return 0;
+	if (why)
+		*why = VA_FILE_WHY_PATH;
 	va_fault(env, XMLRPC_TYPE_ERROR,
 	    "%s: path must be absolute: %s", method, path);
 	return -1;
+}
+
+/*
+ * Opens dir (a real path) as an O_PATH directory and checks, through
+ * /proc/self/fd, that what it holds is still that path (no symlink was
+ * swapped in along the way).  The fd, or -1 with a fault.
+ */
+static int
+open_checked_dir(xmlrpc_env *env, const char *method, const char *path, const char *dir,
+		 int *why)
+{
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fault_errno(env, method, path, errno, why);
+		return -1;
+	}
+	char proc[64], link[PATH_MAX + 1];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
+	ssize_t n = readlink(proc, link, sizeof(link) - 1);
+	if (n < 0 || (link[n] = '\0', strcmp(link, dir) != 0)) {
+		if (why)
+			*why = VA_FILE_WHY_REFUSED;
+		va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
+		    "%s: %s: %s", method, path, n < 0 ?
+		    "cannot verify the directory (is /proc mounted?)" :
+		    "the directory changed while it was opened");
+		close(dfd);
+		return -1;
+	}
+	return dfd;
 }
 
 /*
@@ -244,21 +289,23 @@ open_at(int dfd, const char *name, int flags, mode_t perm, int *created)
 
 int
 va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
-	  const char *path, int flags, mode_t perm, int *created)
+	  const char *path, int flags, mode_t perm, int *created, int *why)
 {
 	const char *const *roots = file_roots(a);
 	int fd, e;
 
-	if (check_absolute(env, method, path) < 0)
+	if (why)
+		*why = 0;
+	if (check_absolute(env, method, path, why) < 0)
 		return -1;
 	if (!roots) {
 		fd = open_at(AT_FDCWD, path, flags, perm, created);
 		if (fd < 0) {
-			va_file_fault_errno(env, method, path, errno);
+			fault_errno(env, method, path, errno, why);
 			return -1;
 		}
 	} else {
-		char *real = resolve(env, roots, method, path, (flags & O_CREAT) != 0);
+		char *real = resolve(env, roots, method, path, (flags & O_CREAT) != 0, why);
 		if (!real)
 			return -1;
 		char *slash = strrchr(real, '/');
@@ -269,23 +316,9 @@ va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 			va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
 			return -1;
 		}
-		int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0) {
-			va_file_fault_errno(env, method, path, errno);
-			free(dir);
-			free(real);
-			return -1;
-		}
 		/* The directory we hold must still be the one we checked. */
-		char proc[64], link[PATH_MAX + 1];
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
-		ssize_t n = readlink(proc, link, sizeof(link) - 1);
-		if (n < 0 || (link[n] = '\0', strcmp(link, dir) != 0)) {
-			va_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
-			    "%s: %s: %s", method, path, n < 0 ?
-			    "cannot verify the directory (is /proc mounted?)" :
-			    "the directory changed while it was opened");
-			close(dfd);
+		int dfd = open_checked_dir(env, method, path, dir, why);
+		if (dfd < 0) {
 			free(dir);
 			free(real);
 			return -1;
@@ -296,19 +329,19 @@ va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 		free(dir);
 		free(real);
 		if (fd < 0) {
-			va_file_fault_errno(env, method, path, e);
+			fault_errno(env, method, path, e, why);
 			return -1;
 		}
 	}
 
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		va_file_fault_errno(env, method, path, errno);
+		fault_errno(env, method, path, errno, why);
 		close(fd);
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		va_file_fault_errno(env, method, path, EISDIR);
+		fault_errno(env, method, path, EISDIR, why);
 		close(fd);
 		return -1;
 	}
@@ -320,7 +353,51 @@ va_file_open_path(xmlrpc_env *env, struct va_agent *a, const char *method,
 	return fd;
 }
 
-/* fopen-style mode -> open flags; -1 if malformed. */
+int
+va_file_open_dir(xmlrpc_env *env, struct va_agent *a, const char *method, const char *path,
+		 char **basep, int *why)
+{
+	const char *const *roots = file_roots(a);
+
+	*why = 0;
+	*basep = NULL;
+	if (check_absolute(env, method, path, why) < 0)
+		return -1;
+	const char *slash = strrchr(path, '/');
+	if (is_dot_name(slash + 1)) {
+		*why = VA_FILE_WHY_PATH;
+		va_fault(env, XMLRPC_TYPE_ERROR, "%s: %s does not name a file", method, path);
+		return -1;
+	}
+	char *dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	char *base = strdup(slash + 1);
+	char *real = NULL;
+	int dfd = -1;
+	if (!dir || !base) {
+		va_fault(env, XMLRPC_INTERNAL_ERROR, "%s: out of memory", method);
+		goto out;
+	}
+	if (roots) {
+		/* The directory must be a root or under one: the file, and its
+		 * partial beside it, are then inside. */
+		real = resolve(env, roots, method, dir, 0, why);
+	} else {
+		real = realpath(dir, NULL);
+		if (!real)
+			fault_errno(env, method, path, errno, why);
+	}
+	if (!real)
+		goto out;
+	dfd = open_checked_dir(env, method, path, real, why);
+out:
+	free(real);
+	free(dir);
+	if (dfd >= 0)
+		*basep = base;
+	else
+		free(base);
+	return dfd;
+}
 
 char *
 va_file_stat_target(xmlrpc_env *env, struct va_agent *a, const char *path)
@@ -329,7 +406,7 @@ va_file_stat_target(xmlrpc_env *env, struct va_agent *a, const char *path)
 	char *real, *lpath;
 	const char *base;
 
-	if (check_absolute(env, "va.file.stat", path) < 0)
+	if (check_absolute(env, "va.file.stat", path, NULL) < 0)
 		return NULL;
 	if (!roots) {
 		char *copy = strdup(path);
@@ -338,7 +415,7 @@ va_file_stat_target(xmlrpc_env *env, struct va_agent *a, const char *path)
 		return copy;
 	}
 	/* Where the path leads must be inside, and so must the link itself. */
-	real = resolve(env, roots, "va.file.stat", path, 0);
+	real = resolve(env, roots, "va.file.stat", path, 0, NULL);
 	if (!real)
 		return NULL;
 	lpath = real_parent_join(path, &base);
@@ -348,7 +425,7 @@ va_file_stat_target(xmlrpc_env *env, struct va_agent *a, const char *path)
 	}
 	free(real);
 	if (!in_roots(roots, lpath)) {
-		fault_outside(env, path);
+		fault_outside(env, path, NULL);
 		free(lpath);
 		return NULL;
 	}

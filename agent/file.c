@@ -97,12 +97,19 @@ free_slot(struct va_files *fs)
 	return NULL;
 }
 
-static void
-release(struct va_files *fs, struct va_file_handle *h)
+void
+va_file_release(struct va_files *fs, struct va_file_handle *h)
 {
+	if (h->fd >= 0)
+		close(h->fd);
+	if (h->dirfd >= 0)
+		close(h->dirfd);
 	free(h->path);
+	free(h->name);
+	free(h->partial);
 	memset(h, 0, sizeof(*h));
 	h->fd = -1;
+	h->dirfd = -1;
 #ifdef M_TRIM_THRESHOLD
 	/* The last handle closed: give the transfer's buffers back (see
 	 * file_init), so an idle agent stays small. */
@@ -113,13 +120,25 @@ release(struct va_files *fs, struct va_file_handle *h)
 #endif
 }
 
-struct va_file_handle *
-va_file_find(struct va_files *fs, int64_t id)
+static struct va_file_handle *
+find_kind(struct va_files *fs, int64_t id, int stream)
 {
 	for (int k = 0; id > 0 && id <= INT_MAX && k < VA_FILE_MAX_HANDLES; k++)
 		if (fs->handles[k].id == (int)id)
-			return &fs->handles[k];
+			return (fs->handles[k].kind != VA_FILE_RPC) == stream ? &fs->handles[k] : NULL;
 	return NULL;
+}
+
+struct va_file_handle *
+va_file_find(struct va_files *fs, int64_t id)
+{
+	return find_kind(fs, id, 0);
+}
+
+struct va_file_handle *
+va_file_find_stream(struct va_files *fs, int64_t id)
+{
+	return find_kind(fs, id, 1);
 }
 
 /* Parameter i as a handle that is open; faults otherwise.  Marks it used. */
@@ -165,7 +184,7 @@ reclaim(struct va_files *fs)
 
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
 		struct va_file_handle *h = &fs->handles[i];
-		if (h->id != 0 && (!lru || h->last_used < lru->last_used))
+		if (h->id != 0 && !h->busy && (!lru || h->last_used < lru->last_used))
 			lru = h;
 	}
 	if (!lru || now < lru->last_used ||
@@ -177,9 +196,21 @@ reclaim(struct va_files *fs)
 	va_log_warnx("va.file.open: all %d handles in use: closing handle %d (%s), idle for "
 		     "%" PRIu64 " s", VA_FILE_MAX_HANDLES, lru->id, lru->path,
 		     (now - lru->last_used) / 1000);
-	close(lru->fd);
-	release(fs, lru);
+	va_file_release(fs, lru);
 	return lru;
+}
+
+struct va_file_handle *
+va_file_new_handle(struct va_files *fs, const char *method)
+{
+	struct va_file_handle *h = free_slot(fs);
+
+	(void)method;
+	if (!h)
+		h = reclaim(fs);
+	if (h)
+		h->id = new_id(fs);
+	return h;
 }
 
 /* The group's sweep: closes the handles idle for VA_FILE_IDLE_SECONDS. */
@@ -194,11 +225,13 @@ file_sweep(void *state, uint64_t now_ms)
 		struct va_file_handle *h = &fs->handles[i];
 		if (h->id == 0)
 			continue;
-		if (now_ms >= h->last_used && now_ms - h->last_used >= idle) {
+		if (h->busy) {
+			if (now_ms + idle < next)
+				next = now_ms + idle;
+		} else if (now_ms >= h->last_used && now_ms - h->last_used >= idle) {
 			va_log_info("va.file: closing handle %d (%s), idle for %d s",
 			    h->id, h->path, VA_FILE_IDLE_SECONDS);
-			close(h->fd);
-			release(fs, h);
+			va_file_release(fs, h);
 		} else if (h->last_used + idle < next) {
 			next = h->last_used + idle;
 		}
@@ -209,13 +242,11 @@ file_sweep(void *state, uint64_t now_ms)
 static void
 close_all(struct va_files *fs)
 {
-	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++) {
-		if (fs->handles[i].id != 0) {
-			close(fs->handles[i].fd);
-			release(fs, &fs->handles[i]);
-		}
-	}
+	/* The jobs first: a commit's hash still uses its handle. */
 	va_file_checksum_stop_all(fs);
+	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
+		if (fs->handles[i].id != 0)
+			va_file_release(fs, &fs->handles[i]);
 }
 
 void
@@ -293,27 +324,26 @@ method_file_open(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		    (uint64_t)perm);
 		goto out;
 	}
-	h = free_slot(fs);
-	if (!h)
-		h = reclaim(fs);
+	h = va_file_new_handle(fs, "va.file.open");
 	if (!h) {
 		va_fault(env, XMLRPC_LIMIT_EXCEEDED_ERROR,
 		    "va.file.open: too many open file handles (at most %d), each used in the "
 		    "last %d s; close some", VA_FILE_MAX_HANDLES, VA_FILE_RECLAIM_SECONDS);
 		goto out;
 	}
-	fd = va_file_open_path(env, fs->a, "va.file.open", path, flags, (mode_t)perm, &created);
-	if (fd < 0)
+	fd = va_file_open_path(env, fs->a, "va.file.open", path, flags, (mode_t)perm, &created,
+			       NULL);
+	if (fd < 0) {
+		va_file_release(fs, h);
 		goto out;
+	}
 	h->fd = fd;
 	h->path = path;
 	path = NULL;
 	h->last_used = va_agent_now_ms(fs->a);
-	h->id = new_id(fs);
 	res = xmlrpc_int_new(env, h->id);
 	if (env->fault_occurred) {
-		close(h->fd);
-		release(fs, h);
+		va_file_release(fs, h);
 		goto out;
 	}
 	va_agent_sweep_at(fs->a, h->last_used + (uint64_t)VA_FILE_IDLE_SECONDS * 1000);
@@ -580,13 +610,14 @@ method_file_close(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		return NULL;
 	va_log_info("va.file.close %d (%s)", h->id, h->path);
 	int r = close(h->fd), e = errno;
+	h->fd = -1;
 	if (r < 0 && e != EINTR) {
 		/* The handle is gone either way; report what close said. */
 		va_file_fault_errno(env, "va.file.close", h->path, e);
-		release(fs, h);
+		va_file_release(fs, h);
 		return NULL;
 	}
-	release(fs, h);
+	va_file_release(fs, h);
 	return xmlrpc_bool_new(env, 1);
 }
 
@@ -730,7 +761,7 @@ file_init(struct va_agent *a, void **state)
 		return -1;
 	fs->a = a;
 	for (int i = 0; i < VA_FILE_MAX_HANDLES; i++)
-		fs->handles[i].fd = -1;
+		fs->handles[i].fd = fs->handles[i].dirfd = -1;
 #if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
 	/*
 	 * Each chunk of a transfer allocates and frees megabytes (the data,
@@ -761,4 +792,6 @@ const struct va_method_group va_group_file = {
 	.cleanup = file_cleanup,
 	.intercept = file_intercept,
 	.sweep = file_sweep,
+	.binary_ops = va_file_binary_ops,
+	.nbinary_ops = VA_FILE_NBINARY_OPS,
 };

@@ -17,6 +17,16 @@ extern const struct va_method_group va_group_file;      /* file.c */
 extern const struct va_method_group va_group_clipboard; /* clipboard.c */
 extern const struct va_method_group va_group_dmesg;     /* dmesg.c */
 extern const struct va_method_group va_group_shutdown;  /* shutdown.c */
+extern const struct va_method_group va_group_events;    /* events.c (guest events, events.h) */
+extern const struct va_method_group va_group_net;       /* net.c */
+extern const struct va_method_group va_group_time;      /* clock.c */
+extern const struct va_method_group va_group_os;        /* os.c */
+extern const struct va_method_group va_group_users;     /* users.c */
+extern const struct va_method_group va_group_fs;        /* fs.c */
+extern const struct va_method_group va_group_freeze;    /* freeze.c */
+extern const struct va_method_group va_group_cpu;       /* cpu.c */
+extern const struct va_method_group va_group_oom;       /* oom.c (events only) */
+extern const struct va_method_group va_group_fswatch;   /* fs-watch.c (events only) */
 extern const struct va_method_group va_group_exec;      /* exec.c (exec.h) */
 extern const struct va_method_group va_group_accounts;  /* accounts.c */
 

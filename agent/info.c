@@ -136,10 +136,10 @@ unquote(const char *p, const char *end)
 }
 
 char *
-va_os_release_pretty_name(const char *text, size_t len)
+va_os_release_value(const char *text, size_t len, const char *key)
 {
-	static const char key[] = "PRETTY_NAME=";
 	const char *p = text, *end = text + len;
+	size_t klen = strlen(key);
 	char *best = NULL;
 
 	while (p < end) {
@@ -149,42 +149,26 @@ va_os_release_pretty_name(const char *text, size_t len)
 		const char *s = p;
 		while (s < eol && (*s == ' ' || *s == '\t'))
 			s++;
-		if ((size_t)(eol - s) >= sizeof(key) - 1 &&
-		    memcmp(s, key, sizeof(key) - 1) == 0) {
+		if ((size_t)(eol - s) > klen && memcmp(s, key, klen) == 0 && s[klen] == '=') {
 			/* The last assignment wins, as when the shell sources it. */
 			free(best);
-			best = unquote(s + sizeof(key) - 1, eol);
+			best = unquote(s + klen + 1, eol);
 		}
 		p = eol < end ? eol + 1 : end;
 	}
+	return best;
+}
+
+char *
+va_os_release_pretty_name(const char *text, size_t len)
+{
+	char *best = va_os_release_value(text, len, "PRETTY_NAME");
+
 	if (best && best[0] == '\0') {
 		free(best);
 		best = NULL;
 	}
 	return best;
-}
-
-static char *
-read_small_file(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return NULL;
-	char *buf = malloc(OS_RELEASE_MAX);
-	size_t n = 0;
-	if (buf) {
-		while (n < OS_RELEASE_MAX) {
-			ssize_t r = read(fd, buf + n, OS_RELEASE_MAX - n);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			n += (size_t)r;
-		}
-	}
-	close(fd);
-	*len = n;
-	return buf;
 }
 
 /* PRETTY_NAME from /etc/os-release (or /usr/lib/os-release), or "Linux". */
@@ -196,7 +180,7 @@ os_pretty_name(void)
 
 	for (size_t i = 0; i < 2 && !name; i++) {
 		size_t len = 0;
-		char *text = read_small_file(paths[i], &len);
+		char *text = va_read_file(paths[i], OS_RELEASE_MAX, &len, NULL);
 		if (text) {
 			name = va_os_release_pretty_name(text, len);
 			free(text);

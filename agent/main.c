@@ -85,8 +85,10 @@ reload_config(struct daemon *d)
 		return;
 	}
 	if (strcmp(fresh.channel, cur->channel) || strcmp(fresh.control, cur->control) ||
-	    fresh.max_frame != cur->max_frame)
-		va_log_warnx("SIGHUP: channel, control socket and max-frame change only at restart");
+	    fresh.max_frame != cur->max_frame || fresh.events != cur->events ||
+	    strcmp(fresh.freeze_state, cur->freeze_state))
+		va_log_warnx("SIGHUP: channel, control socket, max-frame, events and freeze-state "
+			     "change only at restart");
 	/* Keep what is bound at start; take the rest.  Bad RPC lists are
 	 * not taken: the lists in force stay, and the rest is reloaded. */
 #define SWAP(f) do { __typeof__(cur->f) t = cur->f; cur->f = fresh.f; fresh.f = t; } while (0)
@@ -105,6 +107,8 @@ reload_config(struct daemon *d)
 	SWAP(clip_paste_command);
 	SWAP(exec_allow);
 	SWAP(log_level);
+	SWAP(freeze_timeout);
+	SWAP(fs_full_threshold);
 #undef SWAP
 	va_log_set_level((enum va_log_level)cur->log_level);
 	va_agent_config_free(&fresh);

@@ -47,6 +47,14 @@ static const char usage_text[] =
 	"                             sets on stdin (e.g. \"xclip -i -selection clipboard\")\n"
 	"      --clipboard-paste-command CMD  desktop bridge: CMD prints the desktop's text\n"
 	"                             (va.clipboard.get reads the desktop through it)\n"
+	"      --freeze-timeout SECONDS  thaw filesystems frozen by va.fs.freeze after\n"
+	"                             SECONDS (default 600; 0: never)\n"
+	"      --freeze-state FILE    where the frozen state is kept across restarts, on\n"
+	"                             a filesystem never frozen (default " VA_AGENT_DEFAULT_FREEZE_STATE ")\n"
+	"      --fs-full-threshold PERCENT  send fs.full when a filesystem gets fuller\n"
+	"                             (default 90; 0: never)\n"
+	"      --events LIST          guest events to send the host: net, fs, oom, users,\n"
+	"                             all (default) or none, separated by commas\n"
 	"      --enable-exec          turn on va.exec.* (run commands; exec = yes in the file)\n"
 	"      --exec-allow PATHS     va.exec.start may run only these programs (absolute\n"
 	"                             paths, separated by commas; default: any)\n"
@@ -61,6 +69,10 @@ static const char usage_text[] =
 enum {
 	OPT_CLIP_COPY = 256,
 	OPT_CLIP_PASTE,
+	OPT_FREEZE_TIMEOUT,
+	OPT_FREEZE_STATE,
+	OPT_FS_FULL,
+	OPT_EVENTS,
 	OPT_ENABLE_EXEC,
 	OPT_EXEC,
 	OPT_EXEC_ALLOW,
@@ -83,6 +95,10 @@ static const struct option long_opts[] = {
 	{ "max-frame", required_argument, NULL, 'm' },
 	{ "clipboard-copy-command", required_argument, NULL, OPT_CLIP_COPY },
 	{ "clipboard-paste-command", required_argument, NULL, OPT_CLIP_PASTE },
+	{ "freeze-timeout", required_argument, NULL, OPT_FREEZE_TIMEOUT },
+	{ "freeze-state", required_argument, NULL, OPT_FREEZE_STATE },
+	{ "fs-full-threshold", required_argument, NULL, OPT_FS_FULL },
+	{ "events", required_argument, NULL, OPT_EVENTS },
 	{ "enable-exec", no_argument, NULL, OPT_ENABLE_EXEC },
 	{ "exec", required_argument, NULL, OPT_EXEC },
 	{ "exec-allow", required_argument, NULL, OPT_EXEC_ALLOW },
@@ -131,6 +147,41 @@ add_root(struct va_agent_config *cfg, const char *dir, const char *where)
 	if (!roots[cfg->nfile_roots])
 		return -1;
 	roots[++cfg->nfile_roots] = NULL;
+	return 0;
+}
+
+/* --events: names separated by commas or white space. */
+static int
+parse_events(const char *val, const char *where, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned mask;
+	} names[] = {
+		{ "net", VA_EVENTS_NET }, { "fs", VA_EVENTS_FS }, { "oom", VA_EVENTS_OOM },
+		{ "users", VA_EVENTS_USERS }, { "all", VA_EVENTS_ALL }, { "none", 0 },
+	};
+	unsigned mask = 0;
+	const char *p = val;
+
+	while (*p) {
+		size_t n = strcspn(p, ", \t");
+		if (n) {
+			size_t i;
+			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0)
+					break;
+			if (i == sizeof(names) / sizeof(names[0])) {
+				fprintf(stderr, "va-agent: %sevents: unknown \"%.*s\" (net, fs, oom, users, "
+					"all or none)\n", where, (int)n, p);
+				return -1;
+			}
+			mask |= names[i].mask;
+		}
+		p += n;
+		p += strspn(p, ", \t");
+	}
+	*out = mask;
 	return 0;
 }
 
@@ -218,6 +269,31 @@ apply(void *opaque, int opt, const char *val, const char *where)
 		return 0;
 	case OPT_CLIP_COPY: return set_str(&cfg->clip_copy_command, val);
 	case OPT_CLIP_PASTE: return set_str(&cfg->clip_paste_command, val);
+	case OPT_FREEZE_TIMEOUT:
+		if (va_conf_uint(val, 0, VA_AGENT_FREEZE_TIMEOUT_MAX, &v) < 0) {
+			fprintf(stderr, "va-agent: %sfreeze-timeout: \"%s\" is not a number of seconds "
+				"between 0 and %u\n", where, val, VA_AGENT_FREEZE_TIMEOUT_MAX);
+			return -1;
+		}
+		cfg->freeze_timeout = (unsigned)v;
+		return 0;
+	case OPT_FREEZE_STATE:
+		if (val[0] != '/') {
+			fprintf(stderr, "va-agent: %sfreeze-state: \"%s\" is not an absolute path\n",
+				where, val);
+			return -1;
+		}
+		return set_str(&cfg->freeze_state, val);
+	case OPT_FS_FULL:
+		if (va_conf_uint(val, 0, 100, &v) < 0) {
+			fprintf(stderr, "va-agent: %sfs-full-threshold: \"%s\" is not a percentage "
+				"between 0 and 100\n", where, val);
+			return -1;
+		}
+		cfg->fs_full_threshold = (unsigned)v;
+		return 0;
+	case OPT_EVENTS:
+		return parse_events(val, where, &cfg->events);
 	case OPT_ENABLE_EXEC:
 	case OPT_EXEC:
 		return va_conf_flag(&spec, val, opt == OPT_EXEC ? "exec" : "enable-exec", where,
@@ -251,7 +327,11 @@ set_defaults(struct va_agent_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = VA_LOG_INFO;
 	cfg->max_frame = VA_FRAME_DEFAULT_MAX_BODY;
-	if (set_str(&cfg->channel, VA_CHANNEL_DEFAULT_SPEC) < 0 ||
+	cfg->freeze_timeout = VA_AGENT_DEFAULT_FREEZE_TIMEOUT;
+	cfg->fs_full_threshold = VA_AGENT_DEFAULT_FS_FULL;
+	cfg->events = VA_EVENTS_ALL;
+	if (set_str(&cfg->freeze_state, VA_AGENT_DEFAULT_FREEZE_STATE) < 0 ||
+	    set_str(&cfg->channel, VA_CHANNEL_DEFAULT_SPEC) < 0 ||
 	    set_str(&cfg->control, VA_AGENT_DEFAULT_CONTROL) < 0)
 		return -1;
 	return 0;
@@ -311,6 +391,7 @@ va_agent_config_free(struct va_agent_config *cfg)
 	free(cfg->shutdown_command);
 	free(cfg->clip_copy_command);
 	free(cfg->clip_paste_command);
+	free(cfg->freeze_state);
 	free_list(cfg->exec_allow);
 	memset(cfg, 0, sizeof(*cfg));
 }

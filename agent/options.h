@@ -7,7 +7,8 @@
  * the long option names without "--" (channel, control, daemonize,
  * pidfile, log-level, allow-rpcs, block-rpcs, file-root (repeatable),
  * shutdown-command, max-frame, clipboard-copy-command,
- * clipboard-paste-command, enable-exec or exec, exec-allow,
+ * clipboard-paste-command, freeze-timeout, freeze-state,
+ * fs-full-threshold, events, enable-exec or exec, exec-allow,
  * enable-accounts or accounts).
  */
 #ifndef VA_AGENT_OPTIONS_H
@@ -21,6 +22,11 @@
 #define VA_AGENT_DEFAULT_CONTROL "unix:" VA_CONTROL_DEFAULT_PATH
 #define VA_AGENT_MAX_FRAME_MIN (64u * 1024)
 #define VA_AGENT_MAX_FRAME_MAX (64u * 1024 * 1024)
+#define VA_AGENT_DEFAULT_FREEZE_TIMEOUT 600
+#define VA_AGENT_FREEZE_TIMEOUT_MAX 86400
+/* On tmpfs: nothing the agent writes while frozen may be on a frozen filesystem. */
+#define VA_AGENT_DEFAULT_FREEZE_STATE "/run/va-agent.frozen"
+#define VA_AGENT_DEFAULT_FS_FULL 90
 
 /*
  * Fills cfg from defaults, the config file (--config FILE, or the default

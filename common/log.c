@@ -75,8 +75,18 @@ format_msg(char *msg, size_t size, int saved_errno, int with_errno, const char *
 		snprintf(msg + n, size - (size_t)n, ": %s", strerror(saved_errno));
 }
 
+/* Held messages (va_log_hold), under hold_lock. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static int hold_on;
+static unsigned hold_n;
+static unsigned long hold_dropped;
+static struct {
+	enum va_log_level level;
+	char msg[VA_LOG_HOLD_LEN];
+} hold_msgs[VA_LOG_HOLD_MAX];
+
 static void
-emit(enum va_log_level level, const char *msg)
+emit_now(enum va_log_level level, const char *msg)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
@@ -84,6 +94,69 @@ emit(enum va_log_level level, const char *msg)
 		syslog(prio[level], "%s", msg);
 	else
 		fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
+}
+
+/* Writes msg, or keeps it while held; 1 when kept (or dropped). */
+static int
+hold_msg(enum va_log_level level, const char *msg)
+{
+	int held;
+
+	pthread_mutex_lock(&hold_lock);
+	held = hold_on;
+	if (held && hold_n < VA_LOG_HOLD_MAX) {
+		hold_msgs[hold_n].level = level;
+		snprintf(hold_msgs[hold_n].msg, VA_LOG_HOLD_LEN, "%s", msg);
+		hold_n++;
+	} else if (held) {
+		hold_dropped++;
+	}
+	pthread_mutex_unlock(&hold_lock);
+	return held;
+}
+
+static void
+emit(enum va_log_level level, const char *msg)
+{
+	if (!hold_msg(level, msg))
+		emit_now(level, msg);
+}
+
+void
+va_log_hold(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	hold_on = 1;
+	pthread_mutex_unlock(&hold_lock);
+}
+
+int
+va_log_held(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	int on = hold_on;
+	pthread_mutex_unlock(&hold_lock);
+	return on;
+}
+
+void
+va_log_release(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	/* Written under the lock, so that they stay in order and before
+	 * what other threads log next. */
+	for (unsigned i = 0; i < hold_n; i++)
+		emit_now(hold_msgs[i].level, hold_msgs[i].msg);
+	if (hold_dropped) {
+		char note[128];
+		snprintf(note, sizeof(note), "%lu more messages were not logged while logging was held",
+			 hold_dropped);
+		emit_now(VA_LOG_WARN, note);
+	}
+	hold_n = 0;
+	hold_dropped = 0;
+	hold_on = 0;
+	pthread_mutex_unlock(&hold_lock);
 }
 
 /*
@@ -186,7 +259,8 @@ vfatal(int with_errno, const char *fmt, va_list ap)
 	char msg[2048];
 
 	format_msg(msg, sizeof(msg), errno, with_errno, fmt, ap);
-	emit(VA_LOG_ERROR, msg);
+	va_log_release(); /* what was held first, then why the daemon exits */
+	emit_now(VA_LOG_ERROR, msg);
 	if (fatal_hook) {
 		void (*hook)(const char *) = fatal_hook;
 		fatal_hook = NULL; /* once, even if the hook ends up here again */

@@ -43,6 +43,20 @@ void va_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void va_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Holding: while held, messages are not written (a syslogd or a stderr
+ * file on a frozen filesystem would block the daemon) but kept in memory,
+ * the first VA_LOG_HOLD_MAX of them (each cut to VA_LOG_HOLD_LEN bytes);
+ * releasing writes them in order, then how many were dropped.  Fatal
+ * messages are written at once.  va-agent holds while filesystems are
+ * frozen (agent/freeze.c).
+ */
+#define VA_LOG_HOLD_MAX 64
+#define VA_LOG_HOLD_LEN 512
+void va_log_hold(void);
+void va_log_release(void);
+int va_log_held(void);
+
 /* The ident given to va_log_init() ("virtagent" before). */
 const char *va_log_ident(void);
 

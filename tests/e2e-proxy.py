@@ -21,6 +21,7 @@ import http.client
 import math
 import os
 import random
+import select
 import signal
 import socket
 import subprocess
@@ -563,11 +564,33 @@ def run(env):
         big = xmlrpc.client.dumps(("x" * (3500 * 1024),), "va.echo").encode()
         agent.signal(signal.SIGSTOP)
         busy = 0
+        opened = []
         try:
+            # Every request whole before any is given up (under valgrind the
+            # proxy takes its time to read 3.5 MB): the 1011 answers come at
+            # once, the others wait for the stopped agent until we close.
             for _ in range(14):
-                if b">1011</" in post_and_close(big, 0.2 * SLOW):
-                    busy += 1
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                opened.append(s)
+                s.connect(proxy.usock)
+                s.sendall(b"POST /RPC2 HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(big)
+                          + big)
+            socks = list(opened)
+            got = {s: b"" for s in socks}
+            end = time.monotonic() + 1.0 * SLOW
+            while time.monotonic() < end:
+                ready, _, _ = select.select(socks, [], [], max(0, end - time.monotonic()))
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        socks.remove(s)
+                    got[s] += data
+                if not socks:
+                    break
+            busy = sum(1 for v in got.values() if b">1011</" in v)
         finally:
+            for s in opened:
+                s.close()
             agent.signal(signal.SIGCONT)
         check("calls a stalled guest cannot take past 8 x --max-frame get fault 1011 at once",
               5 <= busy <= 7, busy)

@@ -431,10 +431,20 @@ def t_libvirt_test_driver(run, agents):
             p3 = start_proxy(run, "libvirt-silent", conf3, extra=["--log-level", "debug"])
         finally:
             Proxy.wrapper = WRAPPER
+        # The watcher is in libvirt's call once it has connected to the
+        # silent socket (libvirt is loaded and connects after the start).
+        silent.settimeout(20)
+        try:
+            held = silent.accept()[0]
+        except socket.timeout:
+            held = None
+        check("... the watcher connects to the silent libvirtd", held is not None)
         r = valib.http_unix(p3.usock, valib.call_xml("va.ping"), path="/RPC2/x")
         check("libvirtd that never answers: the proxy serves HTTP all the same (404, no guest)",
               r.startswith("HTTP/1.1 404"), r[-300:])
         code, took = p3.stop()
+        if held:
+            held.close()
         p3.stopped = True
         check("... and exits 0 on SIGTERM within the stop's bound (%.1f s), saying why" % took,
               code == 0 and took < 8 and
@@ -442,6 +452,31 @@ def t_libvirt_test_driver(run, agents):
               "exit %s: %s" % (code, p3.d.log()[-1500:]))
     finally:
         silent.close()
+
+
+def t_libvirt_missing(run):
+    """libvirt is loaded only for --libvirt: without libvirt.so.0 (hidden
+    in a mount namespace of its own) the start fails, saying which package
+    to install; without --libvirt the proxy does not need it."""
+    lib = os.path.realpath("/usr/lib/x86_64-linux-gnu/libvirt.so.0")
+    if os.geteuid() != 0 or not os.path.exists(lib) or not os.path.exists("/usr/bin/unshare"):
+        print("# libvirt_missing skipped: needs root, unshare and %s" % lib)
+        return
+    sock = run.path("nolv.sock")
+    hide = "mount --bind /dev/null %s && exec \"$@\"" % lib
+    r = subprocess.run(["unshare", "-m", "sh", "-c", hide, "sh", PROXY, "-f", "/dev/null",
+                        "-L", "unix:" + sock, "--libvirt", "qemu:///system"],
+                       capture_output=True, timeout=30)
+    err = r.stderr.decode(errors="replace")
+    check("without libvirt.so.0, va-proxy --libvirt stops at the start naming the package "
+          "libvirt0", r.returncode == 1 and "install the package libvirt0" in err,
+          (r.returncode, err[-400:]))
+    r = subprocess.run(["unshare", "-m", "sh", "-c", hide, "sh", "timeout", "-s", "TERM", "2",
+                        PROXY, "-f", "/dev/null", "-L", "unix:" + sock + "2"],
+                       capture_output=True, timeout=30)
+    err = r.stderr.decode(errors="replace")
+    check("... and without --libvirt it serves (libvirt is not linked)",
+          "serving 0 guests" in err and "libvirt" not in err, err[-400:])
 
 
 def main():
@@ -463,7 +498,9 @@ def main():
 
         def libvirt_test_driver():
             t_libvirt_test_driver(run, agents)
-        for fn in (zero_guests, reload, libvirt_test_driver):
+        def libvirt_missing():
+            t_libvirt_missing(run)
+        for fn in (zero_guests, reload, libvirt_test_driver, libvirt_missing):
             case(fn)
     finally:
         for p in Proxy.started:

@@ -20,7 +20,7 @@
  *   VA_TEST_SLOW      scales every timeout (1 or "yes": x10; N: xN)
  *   VA_TEST_KEEP      keep the temporary directories
  *   VA_TEST_SUITE     run only this suite (agent, acl-block, acl-allow,
- *                     file-root, max-frame, config, cli)
+ *                     file-root, max-frame, config, clip-paste, cli)
  *   VA_DEBUG          log the test's own session at debug level
  *
  * Every wait is bounded.  The agent's stderr (its log) goes to
@@ -3855,14 +3855,20 @@ test_checksum_faults(void)
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR, "va.file.checksum: path must be absolute: x",
 			 "va.file.checksum", "(s)", "x");
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); got 0 parameters",
-			 "va.file.checksum", "()");
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "got 0 parameters", "va.file.checksum", "()");
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); got 2 parameters",
-			 "va.file.checksum", "(ss)", "/a", "/b");
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "got 4 parameters", "va.file.checksum", "(siii)", "/a", 0, 1, 2);
 	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
-			 "va.file.checksum: expected (string path); parameter 1 is an int",
-			 "va.file.checksum", "(i)", 1);
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "parameter 2 is a string", "va.file.checksum", "(ss)", "/a", "/b");
+	CALL_FAULT_EXACT(H, XMLRPC_TYPE_ERROR,
+			 "va.file.checksum: expected (string path[, int offset[, int length]]); "
+			 "parameter 1 is an int", "va.file.checksum", "(i)", 1);
+	CALL_FAULT_EXACT(H, XMLRPC_INDEX_ERROR,
+			 "va.file.checksum: offset and length must not be negative",
+			 "va.file.checksum", "(sii)", "/dev/null", -1, 2);
 	/* Malformed XML: the registry's parse fault, as for any method. */
 	BODY_FAULT(H, "<?xml version=\"1.0\"?><methodCall><methodName>va.file.checksum</methodName>"
 		   "<params><param><value><string>/x</string></value></param></params>",
@@ -3899,6 +3905,403 @@ test_checksum_dropped_at_stop(void)
 	CHECK(!at_stop.done || at_stop.err != 0, "the checksum was answered at exit");
 	result_clean(&at_stop);
 	unlink(path_in(&AG, "huge-sparse.bin"));
+}
+
+/* ---- suite "clip-paste": va.clipboard.get with a desktop paste command ---- */
+
+/*
+ * The agent of this suite runs with clipboard-paste-command = "sh
+ * DIR/paste.sh" (in its config file); each test puts its own script
+ * there, written aside and renamed, so that a command already running
+ * keeps the script it started with.
+ */
+static void
+pre_paste(struct agent *a)
+{
+	char text[PATHLEN + 64];
+	snprintf(text, sizeof(text), "clipboard-paste-command = sh %s/paste.sh\n", a->dir);
+	write_file(a->conf, text, strlen(text), 0600);
+	write_file(path_in(a, "paste.sh"), "exit 1\n", 7, 0600);
+}
+
+static void
+test_start_paste(void)
+{
+	CHECK(start_default(NULL, 0, pre_paste) == 0, "agent start failed");
+}
+
+/* Makes body the script the paste command runs (from its next start on). */
+static void
+paste_script(const char *body)
+{
+	char tmp[PATHLEN + 80];
+	const char *p = path_in(&AG, "paste.sh");
+
+	snprintf(tmp, sizeof(tmp), "%s.new", p);
+	CHECK(write_file(tmp, body, strlen(body), 0600) == 0 && rename(tmp, p) == 0,
+	      "cannot write %s: %s", p, strerror(errno));
+}
+
+/* A va.clipboard.get's result: text (malloc'd), serial, origin (malloc'd); 0 or -1. */
+static int
+paste_result_at(struct result *r, char **text, size_t *len, int64_t *serial, char **origin,
+		int line)
+{
+	int ok = 1;
+	xmlrpc_value *v = ok_at(r, "va.clipboard.get", line);
+	xmlrpc_value *t = member(v, "text");
+
+	*text = as_string(t, len);
+	if (t)
+		xmlrpc_DECREF(t);
+	*serial = member_int(v, "serial", &ok);
+	*origin = member_string(v, "origin");
+	check_at(!v || (*text && ok && *origin), line, "va.clipboard.get: malformed result");
+	if (*text && ok && *origin)
+		return 0;
+	free(*text);
+	free(*origin);
+	*text = *origin = NULL;
+	return -1;
+}
+
+#define PASTE_RESULT(r, t, l, s, o) paste_result_at((r), (t), (l), (s), (o), __LINE__)
+
+/* va.clipboard.get answers text with origin (any serial when serial < 0); its serial. */
+static int64_t
+clip_expect_at(struct result *r, const char *want, const char *want_origin, int64_t want_serial,
+	       int line)
+{
+	char *text, *origin;
+	size_t len = 0;
+	int64_t serial = -1;
+
+	if (paste_result_at(r, &text, &len, &serial, &origin, line) < 0)
+		return -1;
+	check_at(len == strlen(want) && memcmp(text, want, len) == 0, line,
+		 "va.clipboard.get: text \"%.40s\" (%zu bytes), expected \"%.40s\"", text, len, want);
+	check_at(strcmp(origin, want_origin) == 0, line, "origin %s, expected %s", origin,
+		 want_origin);
+	check_at(want_serial < 0 || serial == want_serial, line,
+		 "serial %" PRId64 ", expected %" PRId64, serial, want_serial);
+	free(text);
+	free(origin);
+	return serial;
+}
+
+#define CLIP_EXPECT(r, want, origin, serial) clip_expect_at((r), (want), (origin), (serial), __LINE__)
+
+/*
+ * A process that still runs, or that the agent has not reaped (a zombie
+ * whose parent is the agent).  Its pid is read from file.
+ */
+static int
+proc_alive(const char *pidfile)
+{
+	struct va_buf b = { 0 };
+	char path[64], stat[512];
+
+	if (read_file(pidfile, &b, 64) < 0 || b.len == 0) {
+		va_buf_free(&b);
+		return 0;
+	}
+	va_buf_append(&b, "", 1);
+	long pid = strtol((const char *)b.data, NULL, 10);
+	va_buf_free(&b);
+	if (pid <= 1)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	stat[n] = '\0';
+	/* "pid (comm) S ppid ...": comm may hold anything, so from the last ')'. */
+	char *rp = strrchr(stat, ')');
+	char st = 0;
+	long ppid = 0;
+	if (!rp || sscanf(rp + 1, " %c %ld", &st, &ppid) != 2)
+		return 1;
+	return st != 'Z' || ppid == (long)AG.pid;
+}
+
+/*
+ * A paste command that takes 1.5 s: a va.ping sent right after the
+ * va.clipboard.get is answered at once (the agent runs the command off
+ * its loop), the get then answers the desktop's text as a guest copy
+ * (the host is told once); a second get while the command runs waits
+ * for the same run.
+ */
+static void
+test_paste_slow(void)
+{
+	NEED_AGENT();
+	char s[PATHLEN + 128];
+	struct result g1, g2, pg;
+	struct va_buf runs = { 0 };
+
+	snprintf(s, sizeof(s), "echo run >> '%s/runs'\nsleep 1.5\nprintf 'slow desktop text'\n",
+		 AG.dir);
+	paste_script(s);
+	unsigned sets = count_records(H, "host.clipboard.set");
+	memset(&g1, 0, sizeof(g1));
+	memset(&g2, 0, sizeof(g2));
+	memset(&pg, 0, sizeof(pg));
+	if (call_queue(H, on_call_done, &g1, "va.clipboard.get", "()") < 0)
+		return;
+	if (call_queue(H, on_call_done, &pg, "va.ping", "()") < 0) {
+		WAIT_UNTIL(H, g1.done, 10000);
+		result_clean(&g1);
+		return;
+	}
+	uint64_t t0 = va_now_ms();
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, pg.done, 5000), "va.ping not answered while the paste command ran");
+	uint64_t ping_ms = va_now_ms() - t0;
+	OK(&pg, "va.ping while the paste command runs");
+	CHECK(ping_ms < T(1000) && (!g1.done || pg.order < g1.order),
+	      "va.ping took %" PRIu64 " ms, answered %s va.clipboard.get: the paste command "
+	      "stalled the agent", ping_ms, g1.done && g1.order < pg.order ? "after" : "before");
+	/* The second get joins the run in progress. */
+	if (!g1.done && call_queue(H, on_call_done, &g2, "va.clipboard.get", "()") == 0)
+		host_flush(H);
+	else
+		g2.done = 1;
+	CHECK(WAIT_UNTIL(H, g1.done && g2.done, 10000), "va.clipboard.get not answered in 10 s");
+	uint64_t get_ms = va_now_ms() - t0;
+	CHECK(get_ms >= 1400, "va.clipboard.get answered after %" PRIu64 " ms: it did not wait "
+	      "for its command", get_ms);
+	int64_t s1 = CLIP_EXPECT(&g1, "slow desktop text", "guest", -1);
+	if (g2.v || g2.fault)
+		CLIP_EXPECT(&g2, "slow desktop text", "guest", s1);
+	CHECK(read_file(path_in(&AG, "runs"), &runs, 4096) == 0 && runs.len == 4,
+	      "the paste command ran %zu times, expected once", runs.len / 4);
+	CHECK(count_records(H, "host.clipboard.set") == sets + 1,
+	      "host.clipboard.set sent %u times, expected once",
+	      count_records(H, "host.clipboard.set") - sets);
+	va_buf_free(&runs);
+	result_clean(&g1);
+	result_clean(&g2);
+	result_clean(&pg);
+	/* Unchanged text on the desktop: the buffer stays (same serial). */
+	paste_script("printf 'slow desktop text'\n");
+	call(H, &g1, "va.clipboard.get", "()");
+	CLIP_EXPECT(&g1, "slow desktop text", "guest", s1);
+	result_clean(&g1);
+	PING(H);
+}
+
+/*
+ * A command that never ends is killed with its whole process group after
+ * 2 s, and the gets waiting for it answer the buffer as it was; one get
+ * over VA_CLIPBOARD_PASTE_WAITERS is refused as busy at once; other
+ * calls are served meanwhile.
+ */
+static void
+test_paste_never_ends(void)
+{
+	NEED_AGENT();
+	char s[PATHLEN * 2 + 128];
+	struct result g[VA_CLIPBOARD_PASTE_WAITERS + 1];
+	const int n = VA_CLIPBOARD_PASTE_WAITERS;
+
+	call(H, &g[0], "va.clipboard.set", "(s)", "the host's text");
+	int64_t s0 = as_int(OK(&g[0], "va.clipboard.set"), NULL);
+	result_clean(&g[0]);
+	snprintf(s, sizeof(s), "sleep 60 &\necho $! > '%s/bg.pid'\necho $$ > '%s/sh.pid'\n"
+		 "printf 'partial'\nexec sleep 60\n", AG.dir, AG.dir);
+	paste_script(s);
+	unlink(path_in(&AG, "bg.pid"));
+	unlink(path_in(&AG, "sh.pid"));
+	unsigned killed = log_count(&AG, "no end after 2000 ms, killed");
+	memset(g, 0, sizeof(g));
+	for (int i = 0; i <= n; i++)
+		if (call_queue(H, on_call_done, &g[i], "va.clipboard.get", "()") < 0)
+			g[i].done = 1;
+	uint64_t t0 = va_now_ms();
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, g[n].done, 5000), "no answer to the get over the bound");
+	FAULT(&g[n], XMLRPC_LIMIT_EXCEEDED_ERROR, "busy", "va.clipboard.get over the bound");
+	CHECK(WAIT_UNTIL(H, proc_alive(path_in(&AG, "bg.pid")), 5000), "the paste command did not start");
+	for (int k = 0; k < 3; k++) {
+		uint64_t t1 = va_now_ms();
+		PING(H);
+		CHECK(va_now_ms() - t1 < T(1000), "va.ping took %" PRIu64 " ms while the paste "
+		      "command ran", va_now_ms() - t1);
+	}
+	CHECK(!g[0].done, "va.clipboard.get answered before the command's deadline");
+	CHECK(WAIT_UNTIL(H, ({ int d_ = 1; for (int i = 0; i < n; i++) d_ &= g[i].done; d_; }), 10000),
+	      "va.clipboard.get not answered in 10 s");
+	uint64_t ms = va_now_ms() - t0;
+	CHECK(ms >= 1900 && ms < T(5000), "va.clipboard.get answered after %" PRIu64 " ms, expected "
+	      "about 2000", ms);
+	for (int i = 0; i < n; i++)
+		CLIP_EXPECT(&g[i], "the host's text", "host", s0);
+	for (int i = 0; i <= n; i++)
+		result_clean(&g[i]);
+	CHECK(log_count(&AG, "no end after 2000 ms, killed") == killed + 1,
+	      "the agent did not log killing the command once");
+	CHECK(WAIT_UNTIL(H, !proc_alive(path_in(&AG, "sh.pid")) &&
+			 !proc_alive(path_in(&AG, "bg.pid")), 3000),
+	      "the paste command or its background child still runs (or is unreaped)");
+	PING(H);
+}
+
+/* Output over VA_CLIPBOARD_MAX, a failure, text XML cannot carry: the buffer stays. */
+static void
+test_paste_refused(void)
+{
+	NEED_AGENT();
+	char s[128];
+	struct result g;
+
+	call(H, &g, "va.clipboard.set", "(s)", "kept");
+	int64_t s0 = as_int(OK(&g, "va.clipboard.set"), NULL);
+	result_clean(&g);
+
+	unsigned more = log_count(&AG, "more than 1048576 bytes");
+	snprintf(s, sizeof(s), "head -c %u /dev/zero | tr '\\0' a\n", VA_CLIPBOARD_MAX + 1);
+	paste_script(s);
+	uint64_t t0 = va_now_ms();
+	call(H, &g, "va.clipboard.get", "()");
+	CLIP_EXPECT(&g, "kept", "host", s0);
+	result_clean(&g);
+	CHECK(va_now_ms() - t0 < T(1900), "the answer waited %" PRIu64 " ms for a command that "
+	      "printed too much", va_now_ms() - t0);
+	CHECK(log_count(&AG, "more than 1048576 bytes") == more + 1,
+	      "the agent did not log refusing the output");
+
+	/* (The log line names the exit status, and the first line of stderr.) */
+	unsigned failed = log_count(&AG, "clipboard paste command failed (status 768): no display\n");
+	paste_script("printf 'not this'\nprintf 'no display\\nsecond line' >&2\nexit 3\n");
+	call(H, &g, "va.clipboard.get", "()");
+	CLIP_EXPECT(&g, "kept", "host", s0);
+	result_clean(&g);
+	CHECK(log_count(&AG, "clipboard paste command failed (status 768): no display\n") == failed + 1,
+	      "the agent did not log the command's failure");
+
+	unsigned refused = log_count(&AG, "text refused");
+	paste_script("printf 'bell \\007'\n");
+	call(H, &g, "va.clipboard.get", "()");
+	CLIP_EXPECT(&g, "kept", "host", s0);
+	result_clean(&g);
+	CHECK(log_count(&AG, "text refused") == refused + 1,
+	      "the agent did not log refusing a control character");
+
+	/* Exactly the maximum: taken. */
+	snprintf(s, sizeof(s), "head -c %u /dev/zero | tr '\\0' b\n", VA_CLIPBOARD_MAX);
+	paste_script(s);
+	call(H, &g, "va.clipboard.get", "()");
+	char *text, *origin;
+	size_t len = 0;
+	int64_t serial = -1;
+	if (PASTE_RESULT(&g, &text, &len, &serial, &origin) == 0) {
+		CHECK(len == VA_CLIPBOARD_MAX && text[0] == 'b' && text[len - 1] == 'b' &&
+		      serial == s0 + 1 && strcmp(origin, "guest") == 0,
+		      "%zu bytes, serial %" PRId64 ", origin %s", len, serial, origin);
+		free(text);
+		free(origin);
+	}
+	result_clean(&g);
+	PING(H);
+}
+
+/*
+ * A reset by the host while the command runs: the get fails on the host's
+ * side (the session does that), the agent drops the run, and the next get
+ * (in the new session) runs the command afresh.
+ */
+static void
+test_paste_reset(void)
+{
+	NEED_AGENT();
+	char s[PATHLEN + 128];
+	struct result g;
+
+	snprintf(s, sizeof(s), "echo $$ > '%s/old.pid'\nsleep 1.5\nprintf 'before the reset'\n",
+		 AG.dir);
+	paste_script(s);
+	unlink(path_in(&AG, "old.pid"));
+	unsigned dropped = log_count(&AG, "clipboard paste command: the session was reset");
+	memset(&g, 0, sizeof(g));
+	if (call_queue(H, on_call_done, &g, "va.clipboard.get", "()") < 0)
+		return;
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, proc_alive(path_in(&AG, "old.pid")), 5000), "the paste command did not start");
+	unsigned est = H->established;
+	va_session_reset(H->s, va_now_ms());
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, H->established > est && va_session_is_ready(H->s), 5000),
+	      "no new session after the reset");
+	CHECK(g.done && g.err == VA_SESSION_ERR_RESET, "the get: done %d, err %d after the reset",
+	      g.done, g.err);
+	result_clean(&g);
+	paste_script("printf 'after the reset'\n");
+	uint64_t t0 = va_now_ms();
+	call(H, &g, "va.clipboard.get", "()");
+	CLIP_EXPECT(&g, "after the reset", "guest", -1);
+	result_clean(&g);
+	CHECK(va_now_ms() - t0 < T(1000), "the get after the reset took %" PRIu64 " ms: it waited "
+	      "for the run of the old session", va_now_ms() - t0);
+	CHECK(log_count(&AG, "clipboard paste command: the session was reset") == dropped + 1,
+	      "the agent did not log dropping the run of the old session");
+	CHECK(WAIT_UNTIL(H, !proc_alive(path_in(&AG, "old.pid")), 3000),
+	      "the command of the old session still runs (or is unreaped)");
+	/* Its text never reached the buffer, nor the host. */
+	WAIT_UNTIL(H, 0, 1600);
+	for (unsigned i = 0; i < H->nrec; i++) {
+		if (strcmp(H->rec[i].method, "host.clipboard.set") != 0)
+			continue;
+		xmlrpc_value *t = array_item(H->rec[i].params, 0);
+		char *txt = as_string(t, NULL);
+		CHECK(!txt || strcmp(txt, "before the reset") != 0,
+		      "the old session's text was sent to the host");
+		free(txt);
+		if (t)
+			xmlrpc_DECREF(t);
+	}
+	PING(H);
+}
+
+/*
+ * A paste command still running when SIGTERM comes: the next test stops
+ * the agent, which must kill it, drop the call (under valgrind: without
+ * a leak) and exit 0.
+ */
+static struct result paste_at_stop;
+
+static void
+test_paste_at_stop(void)
+{
+	NEED_AGENT();
+	char s[PATHLEN + 64];
+
+	snprintf(s, sizeof(s), "echo $$ > '%s/stop.pid'\nexec sleep 60\n", AG.dir);
+	paste_script(s);
+	unlink(path_in(&AG, "stop.pid"));
+	memset(&paste_at_stop, 0, sizeof(paste_at_stop));
+	if (call_queue(H, on_call_done, &paste_at_stop, "va.clipboard.get", "()") < 0)
+		return;
+	host_flush(H);
+	CHECK(WAIT_UNTIL(H, proc_alive(path_in(&AG, "stop.pid")), 5000),
+	      "the paste command did not start");
+	PING(H);
+	CHECK(!paste_at_stop.done, "the get is already answered");
+}
+
+static void
+test_paste_dropped_at_stop(void)
+{
+	CHECK(AG.exited, "the agent has not exited");
+	CHECK(log_count(&AG, "clipboard paste command: stopped") >= 1,
+	      "the agent did not log stopping the paste command at exit");
+	CHECK(!paste_at_stop.done || paste_at_stop.err != 0 || paste_at_stop.fault,
+	      "the get was answered at exit");
+	CHECK(!proc_alive(path_in(&AG, "stop.pid")), "the paste command outlived the agent");
+	result_clean(&paste_at_stop);
 }
 
 /* ---- suite "file-root" ---- */
@@ -4368,6 +4771,16 @@ main(void)
 		{ "command line wins; SIGHUP reloads", test_config },
 		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
 	};
+	static const struct va_test paste_tests[] = {
+		{ "start with a clipboard paste command", test_start_paste },
+		{ "a slow paste command never stalls the agent", test_paste_slow },
+		{ "a paste command that never ends is killed at 2 s", test_paste_never_ends },
+		{ "too much, a failure, bad text: the buffer stays", test_paste_refused },
+		{ "a reset drops the paste run of the old session", test_paste_reset },
+		{ "a paste command running at SIGTERM", test_paste_at_stop },
+		{ "SIGTERM: notice, exit 0", test_sigterm_clean_exit },
+		{ "the paste command was stopped at exit", test_paste_dropped_at_stop },
+	};
 	static const struct va_test cli_tests[] = {
 		{ "--help, --version, bad arguments", test_cli },
 	};
@@ -4376,7 +4789,7 @@ main(void)
 		SUITE("agent", agent_tests), SUITE("acl-block", block_tests),
 		SUITE("acl-allow", allow_tests), SUITE("file-root", root_tests),
 		SUITE("max-frame", frame_tests), SUITE("config", config_tests),
-		SUITE("cli", cli_tests),
+		SUITE("clip-paste", paste_tests), SUITE("cli", cli_tests),
 	};
 
 	int status = va_test_run_suites(VA_TESTS(suites), getenv("VA_TEST_SUITE"));

@@ -563,6 +563,43 @@ test_transfer_encoding(void)
 	PARSE_HEADER(&p, "X-Transfer-Encoding: chunked");
 	CU_ASSERT_EQUAL(p.h.transfer_encoding, 0);
 	parsed_free(&p);
+	/* te_chunked: a lone "chunked", the only coding the streams decode. */
+	PARSE_HEADER(&p, "Transfer-Encoding: Chunked");
+	CU_ASSERT_EQUAL(p.h.te_chunked, 1);
+	parsed_free(&p);
+	PARSE_HEADER(&p, "Transfer-Encoding: gzip, chunked");
+	CU_ASSERT_EQUAL(p.h.te_chunked, 0);
+	parsed_free(&p);
+	PARSE_HEADER(&p, "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked");
+	CU_ASSERT_EQUAL(p.h.transfer_encoding, 1);
+	CU_ASSERT_EQUAL(p.h.te_chunked, 0);
+	parsed_free(&p);
+}
+
+/* The headers only the file streams read: the first of each, Content-Range once. */
+static void
+test_stream_headers(void)
+{
+	struct parsed p;
+
+	PARSE_HEADER(&p, "Range: bytes=1-2\r\nRange: bytes=3-4\r\nIf-Range: \"a\"\r\n"
+		     "If-Match: \"b\"\r\nIf-None-Match: *\r\nWant-Repr-Digest: sha-256=1");
+	CU_ASSERT_EQUAL(p.rc, 1);
+	if (p.rc == 1) {
+		ASSERT_STR(p.h.range, "bytes=1-2");
+		ASSERT_STR(p.h.if_range, "\"a\"");
+		ASSERT_STR(p.h.if_match, "\"b\"");
+		ASSERT_STR(p.h.if_none_match, "*");
+		ASSERT_STR(p.h.want_repr_digest, "sha-256=1");
+		CU_ASSERT_PTR_NULL(p.h.content_range);
+	}
+	parsed_free(&p);
+	PARSE_HEADER(&p, "Content-Range: bytes 0-9/10\r\ncontent-range: bytes 0-9/10");
+	CU_ASSERT_EQUAL(p.rc, 1);
+	if (p.rc == 1)
+		ASSERT_STR(p.h.content_range, "bytes 0-9/10");
+	parsed_free(&p);
+	HEADER_REFUSED("Content-Range: bytes 0-9/10\r\nContent-Range: bytes 0-9/11", 400);
 }
 
 static void
@@ -1156,7 +1193,15 @@ test_reason(void)
 	ASSERT_STR(va_http_reason(505), "HTTP Version Not Supported");
 	ASSERT_STR(va_http_reason(0), "Unknown");
 	ASSERT_STR(va_http_reason(-400), "Unknown");
-	ASSERT_STR(va_http_reason(201), "Unknown");
+	ASSERT_STR(va_http_reason(299), "Unknown");
+	/* The file streams' (host/proxy/files.c). */
+	ASSERT_STR(va_http_reason(201), "Created");
+	ASSERT_STR(va_http_reason(206), "Partial Content");
+	ASSERT_STR(va_http_reason(304), "Not Modified");
+	ASSERT_STR(va_http_reason(409), "Conflict");
+	ASSERT_STR(va_http_reason(412), "Precondition Failed");
+	ASSERT_STR(va_http_reason(416), "Range Not Satisfiable");
+	ASSERT_STR(va_http_reason(507), "Insufficient Storage");
 }
 
 /*
@@ -1235,6 +1280,7 @@ static const struct va_test tests[] = {
 	{ "pipelined requests", test_pipelined },
 	{ "Content-Length", test_content_length },
 	{ "Transfer-Encoding", test_transfer_encoding },
+	{ "stream headers", test_stream_headers },
 	{ "Expect", test_expect },
 	{ "Connection", test_connection },
 	{ "Authorization", test_authorization },

@@ -2,7 +2,8 @@
 /*
  * test-log.c - the log's rate limit (common/log.c): a flood of one kind
  * of message is cut to the burst, the next window says how many were
- * suppressed, other kinds and debug output are not affected.
+ * suppressed, other kinds and debug output are not affected; held
+ * messages (va_log_hold) wait for the release.
  */
 #include "config.h"
 
@@ -101,9 +102,45 @@ test_volume(void)
 	free(out);
 }
 
+/* Held messages (va_log_hold) are written at the release, in order, the excess counted. */
+static off_t written_while_held = -1;
+
+static void
+hold_then_release(void)
+{
+	va_log_hold();
+	CU_ASSERT_TRUE(va_log_held());
+	for (int i = 0; i < VA_LOG_HOLD_MAX + 10; i++)
+		va_log_info("held %d", i);
+	fflush(stderr);
+	written_while_held = lseek(2, 0, SEEK_END);
+	va_log_release();
+	CU_ASSERT_FALSE(va_log_held());
+	va_log_info("after the release");
+}
+
+static void
+test_hold(void)
+{
+	va_log_init("test-log", 0, VA_LOG_INFO);
+	va_log_set_rate_limit(1000, VA_LOG_WINDOW_MS);
+	char *out = capture(hold_then_release);
+	CU_ASSERT_EQUAL(written_while_held, 0);
+	CU_ASSERT_EQUAL(count(out, "held "), VA_LOG_HOLD_MAX);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "held 0\n"));
+	CU_ASSERT_PTR_NULL(strstr(out, "held 64\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "10 more messages were not logged while logging was held"));
+	/* In order: the held ones, then the note, then what came after. */
+	const char *a = strstr(out, "held 63"), *b = strstr(out, "10 more"), *c = strstr(out, "after the release");
+	CU_ASSERT(a && b && c && a < b && b < c);
+	free(out);
+	va_log_set_rate_limit(VA_LOG_BURST, VA_LOG_WINDOW_MS);
+}
+
 static const struct va_test tests[] = {
 	{ "a flood of one kind is cut to the burst", test_flood },
 	{ "a million lines of one kind: a few KiB", test_volume },
+	{ "held messages wait for the release", test_hold },
 };
 
 int

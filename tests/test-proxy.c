@@ -337,7 +337,7 @@ tproxy_start(struct tproxy *t, const char *tag, struct agent *const *ags, size_t
 		fprintf(stderr, "va_proxy_new: %s\n", err);
 		return -1;
 	}
-	return va_proxy_start(t->px) < 0 ? -1 : 0;
+	return va_proxy_start(t->px, err, sizeof(err)) < 0 ? -1 : 0;
 }
 
 /* Stops and frees t's proxy; 0, or -1 when the stop was not clean (then it is not freed). */

@@ -326,6 +326,8 @@ local_main(void *arg)
 	struct local_job *j = arg;
 	struct va_forward *f = j->f;
 
+	pthread_setname_np(pthread_self(), "va-proxycall");
+
 	run_local(f, j->g, j->body, j->len, &j->cancel, &j->rep);
 	free(j->body);
 	j->body = NULL;

@@ -85,6 +85,7 @@ struct va_guest {
 	/* Forwarded calls not finished yet, and their bodies' bytes (bounded). */
 	size_t fwd_calls;
 	size_t fwd_bytes;
+	size_t streams;          /* file transfers running (files.c) */
 	enum va_channel_state seen_state;
 	uint64_t down_since_ms;
 	uint64_t established_n;

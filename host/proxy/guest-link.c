@@ -501,3 +501,151 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 	if (va_channel_state(g->ch) != g->seen_state)
 		snapshot(g, va_now_ms()); /* the write found the peer gone: say so now */
 }
+
+/* ---- binary calls (files.c) ---- */
+
+struct bcall {
+	struct va_guest *g;
+	int was_ready;            /* session ready when sent */
+	uint64_t established_at;  /* g->established_n when sent */
+	va_guest_bin_fn *done;
+	void *ctx;
+};
+
+static void
+bcall_done(void *opaque, int err, struct va_frame *resp)
+{
+	struct bcall *b = opaque;
+	struct va_guest *g = b->g;
+	va_guest_bin_fn *done = b->done;
+	void *ctx = b->ctx;
+	int sent = b->was_ready || g->established_n != b->established_at;
+	char msg[256];
+	int fault = 0;
+
+	free(b);
+	if (!err) {
+		touch(g);
+		done(ctx, 0, NULL, resp);
+		return;
+	}
+	switch (err) {
+	case VA_SESSION_ERR_NOT_READY:
+		fault = g->ch && va_channel_state(g->ch) == VA_CHANNEL_UP ?
+			VA_PROXY_FAULT_NOT_ANSWERING : VA_PROXY_FAULT_NOT_CONNECTED;
+		snprintf(msg, sizeof(msg), fault == VA_PROXY_FAULT_NOT_ANSWERING ?
+			 "the agent of guest %s is not answering (no handshake within %u s)" :
+			 "the channel of guest %s is not connected", g->name,
+			 VA_GUEST_READY_TIMEOUT_MS / 1000);
+		break;
+	case VA_SESSION_ERR_PEER_GONE:
+		fault = sent ? VA_PROXY_FAULT_LOST : VA_PROXY_FAULT_NOT_CONNECTED;
+		snprintf(msg, sizeof(msg), "the channel of guest %s closed", g->name);
+		break;
+	case VA_SESSION_ERR_RESET:
+		fault = VA_PROXY_FAULT_LOST;
+		snprintf(msg, sizeof(msg), "the session with the agent of guest %s was reset",
+			 g->name);
+		break;
+	case VA_SESSION_ERR_TIMEOUT:
+		fault = VA_PROXY_FAULT_TIMEOUT;
+		snprintf(msg, sizeof(msg), "the agent of guest %s did not answer in time; the "
+			 "proxy reset the session", g->name);
+		break;
+	case VA_SESSION_ERR_TOO_LARGE:
+		fault = VA_PROXY_FAULT_TOO_LARGE;
+		snprintf(msg, sizeof(msg), "the agent of guest %s refused a frame as too large",
+			 g->name);
+		break;
+	case VA_SESSION_ERR_PROTOCOL:
+		fault = VA_GUEST_OLD_AGENT;
+		snprintf(msg, sizeof(msg), "the agent of guest %s speaks protocol 1 (an older "
+			 "va-agent), which has no file streams", g->name);
+		break;
+	case VA_SESSION_ERR_REFUSED:
+		fault = VA_PROXY_FAULT_REFUSED;
+		snprintf(msg, sizeof(msg), "the agent of guest %s refused the call", g->name);
+		break;
+	default:
+		fault = g->gone && !va_loop_stopping(g->px->loop) ? VA_PROXY_FAULT_NOT_CONNECTED
+								  : VA_PROXY_FAULT_SHUTTING_DOWN;
+		snprintf(msg, sizeof(msg), fault == VA_PROXY_FAULT_NOT_CONNECTED ?
+			 "guest %s was removed from the proxy" : "the proxy is shutting down",
+			 g->name);
+		break;
+	}
+	done(ctx, fault, msg, NULL);
+}
+
+int
+va_guest_call_binary(struct va_guest *g, const struct va_msg *m, unsigned timeout_ms,
+		     va_guest_bin_fn *done, void *ctx, char *msg, size_t msglen)
+{
+	uint64_t now = va_now_ms();
+	int fault = 0;
+
+	if (va_loop_stopping(g->px->loop) || g->gone) {
+		fault = g->gone && !va_loop_stopping(g->px->loop) ? VA_PROXY_FAULT_NOT_CONNECTED
+								  : VA_PROXY_FAULT_SHUTTING_DOWN;
+		snprintf(msg, msglen, fault == VA_PROXY_FAULT_NOT_CONNECTED ?
+			 "guest %s was removed from the proxy" : "the proxy is shutting down",
+			 g->name);
+	} else if (g->seen_state == VA_CHANNEL_DOWN &&
+		   va_channel_state(g->ch) == VA_CHANNEL_DOWN &&
+		   now - g->down_since_ms >= VA_GUEST_DOWN_GRACE_MS) {
+		fault = VA_PROXY_FAULT_NOT_CONNECTED;
+		snprintf(msg, msglen, "the channel of guest %s (%s) is not connected", g->name,
+			 g->spec);
+	}
+	struct bcall *b = fault ? NULL : calloc(1, sizeof(*b));
+	if (!fault && !b) {
+		fault = VA_PROXY_FAULT_INTERNAL;
+		snprintf(msg, msglen, "out of memory");
+	}
+	if (fault) {
+		if (m->take)
+			free((void *)m->body);
+		return fault;
+	}
+	b->g = g;
+	b->done = done;
+	b->ctx = ctx;
+	b->was_ready = va_session_is_ready(g->s);
+	b->established_at = g->established_n;
+	int r = va_session_call_msg(g->s, m, timeout_ms, now, bcall_done, b);
+	if (r < 0) {
+		free(b);
+		if (r == -EPROTO) {
+			snprintf(msg, msglen, "the agent of guest %s speaks protocol 1 (an older "
+				 "va-agent), which has no file streams", g->name);
+			return VA_GUEST_OLD_AGENT;
+		}
+		snprintf(msg, msglen, "the call to guest %s could not be sent: %s", g->name,
+			 r == -E2BIG ? "larger than the frame limit" : strerror(-r));
+		return r == -ESHUTDOWN ? VA_PROXY_FAULT_SHUTTING_DOWN :
+		       r == -E2BIG ? VA_PROXY_FAULT_TOO_LARGE : VA_PROXY_FAULT_INTERNAL;
+	}
+	return 0;
+}
+
+size_t
+va_guest_peer_max_frame(struct va_guest *g)
+{
+	return g->s ? va_session_peer_max_frame(g->s) : 0;
+}
+
+int
+va_guest_stream_begin(struct va_guest *g, size_t max)
+{
+	if (g->streams >= max)
+		return -1;
+	g->streams++;
+	return 0;
+}
+
+void
+va_guest_stream_end(struct va_guest *g)
+{
+	if (g->streams > 0)
+		g->streams--;
+}

@@ -44,6 +44,9 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 
+#include "frame.h"
+#include "session.h"
+
 /* How long a call waits for a channel that is down, before failing. */
 #define VA_GUEST_DOWN_GRACE_MS 1000
 /* How long a call waits for the agent's handshake (session ready_timeout_ms). */
@@ -136,6 +139,34 @@ typedef void va_guest_done_fn(void *ctx, struct va_call_result *res);
  */
 void va_guest_forward(struct va_guest *g, const char *method, const void *body, size_t len,
 		      va_guest_done_fn *done, void *ctx);
+
+/*
+ * Binary calls (protocol 2; files.c's file streams).  The outcome: fault
+ * 0 with resp (the callee's: va_frame_free it, or take its body), or a
+ * VA_PROXY_FAULT_* code, or VA_GUEST_OLD_AGENT (the agent speaks protocol
+ * 1: it has no binary calls), with msg in plain words and resp NULL.
+ */
+#define VA_GUEST_OLD_AGENT (-1)
+typedef void va_guest_bin_fn(void *ctx, int fault, const char *msg, struct va_frame *resp);
+/*
+ * Sends m (session.h; its body taken when m->take, also on failure) to
+ * the agent, waiting at most timeout_ms for the answer (and, before that,
+ * VA_GUEST_READY_TIMEOUT_MS for a handshake).  Returns 0, and done runs
+ * exactly once, later, on the loop thread; or a fault code as above with
+ * msg filled (done never runs).  Loop thread only.  These calls are not
+ * counted in VA_GUEST_MAX_CALLS: their callers bound what they keep in
+ * flight themselves.
+ */
+int va_guest_call_binary(struct va_guest *g, const struct va_msg *m, unsigned timeout_ms,
+			 va_guest_bin_fn *done, void *ctx, char *msg, size_t msglen);
+/* The agent's frame limit as it announced it (0: not known yet).  Loop thread. */
+size_t va_guest_peer_max_frame(struct va_guest *g);
+/*
+ * Counts a file transfer of g in (0), or refuses it (-1) when max run
+ * already; va_guest_stream_end counts it out.  Loop thread.
+ */
+int va_guest_stream_begin(struct va_guest *g, size_t max);
+void va_guest_stream_end(struct va_guest *g);
 
 /* proxy.status: a new struct describing the guest's link (see docs/PROXY-FAULTS.md). */
 xmlrpc_value *va_guest_status(xmlrpc_env *env, struct va_guest *g);

@@ -93,6 +93,7 @@ worker(void *arg)
 {
 	struct va_hostwork *w = arg;
 
+	pthread_setname_np(pthread_self(), "va-hostwork");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->head && !w->stopping)

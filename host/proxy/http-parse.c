@@ -201,8 +201,9 @@ header_line(char *line, struct va_http_head *h, const char **why)
 	}
 	*end = '\0';
 
-	/* The names looked for have lengths of their own: one strcasecmp at
-	 * most, none for the other headers (Host, Accept, Content-Type...). */
+	/* The names looked for have lengths of their own: one strcasecmp per
+	 * name of that length at most, none for the other headers (Host,
+	 * Accept, Content-Type...). */
 	switch (nlen) {
 	case 14: {
 		if (strcasecmp(line, "content-length"))
@@ -220,8 +221,42 @@ header_line(char *line, struct va_http_head *h, const char **why)
 		break;
 	}
 	case 17:
-		if (!strcasecmp(line, "transfer-encoding"))
+		if (!strcasecmp(line, "transfer-encoding")) {
+			/* Only a lone "chunked" is a coding the streams decode. */
+			h->te_chunked = !h->transfer_encoding && !strcasecmp(v, "chunked");
 			h->transfer_encoding = 1;
+		}
+		break;
+	case 5:
+		if (!strcasecmp(line, "range") && !h->range)
+			h->range = v;
+		break;
+	case 8:
+		if (!strcasecmp(line, "if-range")) {
+			if (!h->if_range)
+				h->if_range = v;
+		} else if (!strcasecmp(line, "if-match")) {
+			if (!h->if_match)
+				h->if_match = v;
+		}
+		break;
+	case 13:
+		if (!strcasecmp(line, "authorization")) {
+			h->authorization = v;
+		} else if (!strcasecmp(line, "if-none-match")) {
+			if (!h->if_none_match)
+				h->if_none_match = v;
+		} else if (!strcasecmp(line, "content-range")) {
+			if (h->content_range && strcmp(h->content_range, v) != 0) {
+				*why = "two different Content-Range headers";
+				return -400;
+			}
+			h->content_range = v;
+		}
+		break;
+	case 16:
+		if (!strcasecmp(line, "want-repr-digest") && !h->want_repr_digest)
+			h->want_repr_digest = v;
 		break;
 	case 6:
 		if (strcasecmp(line, "expect"))
@@ -234,10 +269,6 @@ header_line(char *line, struct va_http_head *h, const char **why)
 	case 10:
 		if (!strcasecmp(line, "connection"))
 			connection_options(v, h);
-		break;
-	case 13:
-		if (!strcasecmp(line, "authorization"))
-			h->authorization = v;
 		break;
 	}
 	return 0;
@@ -310,19 +341,30 @@ va_http_reason(int status)
 	switch (status) {
 	case 100: return "Continue";
 	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 404: return "Not Found";
+	case 403: return "Forbidden";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 409: return "Conflict";
 	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
+	case 416: return "Range Not Satisfiable";
 	case 417: return "Expectation Failed";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
 }

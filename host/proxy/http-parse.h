@@ -12,8 +12,8 @@
  * What is refused, with the status to answer: no whole head within
  * VA_HTTP_HEAD_MAX bytes or more than VA_HTTP_MAX_HEADERS lines (431), a
  * malformed request line, header line or Content-Length, two different
- * Content-Lengths, a NUL or other control byte, a folded header line
- * (400), a version other than 1.0 and 1.1 (505).
+ * Content-Lengths or Content-Ranges, a NUL or other control byte, a
+ * folded header line (400), a version other than 1.0 and 1.1 (505).
  */
 #ifndef VA_PROXY_HTTP_PARSE_H
 #define VA_PROXY_HTTP_PARSE_H
@@ -41,6 +41,17 @@ struct va_http_head {
 	int conn_close;            /* Connection: close */
 	int conn_keep_alive;       /* Connection: keep-alive */
 	const char *authorization; /* the Authorization value, or NULL */
+	/*
+	 * Headers only the streamed requests read (httpd.h), each the value
+	 * of its first occurrence, or NULL.
+	 */
+	const char *range;
+	const char *if_range;
+	const char *if_match;
+	const char *if_none_match;
+	const char *content_range;    /* two different ones are refused (400) */
+	const char *want_repr_digest;
+	int te_chunked;            /* Transfer-Encoding is "chunked", once, and nothing else */
 	size_t head_len;           /* bytes of buf the head took, empty line included */
 };
 

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "contract.h"
+#include "files.h"
 #include "forward.h"
 #include "guest.h"
 #include "http.h"
@@ -93,6 +94,7 @@ va_http_new(struct va_proxy *px, const struct va_http_config *cfg, char *err, si
 {
 	static const struct va_httpd_ops ops = {
 		.route = route, .release = release, .request = request, .cancel = cancel,
+		.stream = va_files_stream,
 	};
 	struct va_httpd_config hcfg = {
 		.max_body = cfg->max_frame,
@@ -101,6 +103,7 @@ va_http_new(struct va_proxy *px, const struct va_http_config *cfg, char *err, si
 		.socket_group = cfg->socket_group,
 		.read_timeout_ms = VA_HTTP_READ_TIMEOUT_S * 1000,
 		.idle_timeout_ms = VA_HTTP_KEEPALIVE_S * 1000,
+		.stream_prefix = VA_FILES_PREFIX,
 	};
 
 	return va_httpd_new(px->loop, &hcfg, &ops, px, err, errlen);

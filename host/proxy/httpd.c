@@ -16,6 +16,9 @@
  *   WRITE an answer (or "100 Continue") the socket did not take at once
  *   DRAIN the answer was a refusal: the write side is shut, and what the
  *         client still sends is read and dropped until it closes
+ *   STREAM a request under the stream prefix (httpd.h), with its callee:
+ *         its body read when the callee wants it, its answer written in
+ *         pieces as they come (the section "streams" below)
  *
  * The loop is level-triggered; a connection's interest set follows its
  * state, and is changed only when it must be (WAIT keeps POLLIN until
@@ -59,7 +62,7 @@
 /* Bytes read per read() of a body that is drained. */
 #define DRAIN_CHUNK 65536
 
-enum state { S_HEAD, S_BODY, S_WAIT, S_WRITE, S_DRAIN, S_DEAD };
+enum state { S_HEAD, S_BODY, S_WAIT, S_WRITE, S_DRAIN, S_STREAM, S_DEAD };
 
 /* What follows a completed write. */
 enum after { A_NEXT, A_BODY, A_DRAIN };
@@ -120,6 +123,9 @@ struct conn {
 	struct conn *prev, *next; /* h->conns, or h->dead */
 	int ready;                /* on h->ready: has input to look at */
 	struct conn *ready_next;
+
+	struct va_http_stream *stream; /* S_STREAM: the request's */
+	int close_soon;           /* a stream's I/O failed: closed from the ready timer */
 };
 
 struct va_http_req {
@@ -158,6 +164,12 @@ struct va_httpd {
 
 static void conn_close(struct conn *c);
 static void free_dead(va_httpd *h);
+static void stream_start(struct conn *c, struct va_http_head *hd, uint64_t now);
+static void stream_event(struct conn *c, unsigned ev, uint64_t now);
+static void stream_ready(struct conn *c, uint64_t now);
+static void stream_free(struct va_http_stream *sx);
+static void stream_closed(struct va_http_stream *sx);
+static int stream_ending(const struct va_http_stream *sx);
 static void listeners_poll(va_httpd *h, int on);
 static void conn_input(struct conn *c, uint64_t now);
 
@@ -581,6 +593,11 @@ start_request(struct conn *c, struct va_http_head *hd, uint64_t now)
 	int is_post = !strcmp(hd->method, "POST");
 	int expect = hd->expect_continue, expect_other = hd->expect_other, te = hd->transfer_encoding;
 	int authed = authorized(c, hd);
+	const char *sp = c->h->cfg.stream_prefix;
+	if (authed && sp && c->h->ops.stream && !strncmp(c->target, sp, strlen(sp))) {
+		stream_start(c, hd, now); /* takes the head's bytes */
+		return;
+	}
 	consume_in(c, hd->head_len); /* hd's strings are gone from here on */
 	if (!authed) {
 		refuse(c, 401, "authentication required: HTTP Basic with the secret of the "
@@ -736,6 +753,10 @@ conn_input(struct conn *c, uint64_t now)
 static void
 conn_event(struct conn *c, unsigned ev, uint64_t now)
 {
+	if (c->st == S_STREAM) {
+		stream_event(c, ev, now);
+		return;
+	}
 	if (c->st == S_WRITE && (ev & (POLLOUT | POLLERR | POLLHUP))) {
 		int r = flush_out(c, now);
 		if (r == 1)
@@ -782,6 +803,10 @@ conn_due(void *opaque)
 		c->in_len = 0;
 		c->head_only = 0;
 		refuse(c, 408, "the request did not arrive in time", NULL, now);
+	} else if (c->st == S_STREAM) {
+		va_log_info("HTTP %s: %s %s stalled (no byte moved in %u ms): closed", c->peer,
+			    va_http_stream_method(c->stream), c->target, c->h->cfg.read_timeout_ms);
+		conn_close(c);
 	} else if (c->st != S_DEAD) {
 		va_log_debug("HTTP %s: closed (%s)", c->peer,
 			     c->st == S_HEAD ? "idle" : "no progress");
@@ -806,6 +831,11 @@ conn_close(struct conn *c)
 	va_loop_timer_free(c->timer); /* fine from its own callback */
 	c->timer = NULL;
 	drop_route(c);
+	if (c->stream) {
+		struct va_http_stream *sx = c->stream;
+		c->stream = NULL;
+		stream_closed(sx);
+	}
 	if (c->req) {
 		struct va_http_req *req = c->req;
 		req->c = NULL; /* answered later into the void */
@@ -836,6 +866,8 @@ conn_close(struct conn *c)
 static void
 conn_free(struct conn *c)
 {
+	if (c->stream)
+		stream_free(c->stream);
 	free(c->in);
 	free(c->body);
 	va_buf_free(&c->out_head);
@@ -1070,8 +1102,12 @@ parse_ready(void *opaque)
 		struct conn *c = h->ready;
 		h->ready = c->ready_next;
 		c->ready = 0;
-		if (c->st == S_HEAD && c->in_len > 0)
+		if (c->close_soon && c->st != S_DEAD)
+			conn_close(c);
+		else if (c->st == S_HEAD && c->in_len > 0)
 			parse_in(c, now);
+		else if (c->st == S_STREAM)
+			stream_ready(c, now);
 	}
 	leave(h);
 }
@@ -1100,6 +1136,730 @@ size_t
 va_httpd_connections(const va_httpd *h)
 {
 	return h->nconns;
+}
+
+/* ---- streams (httpd.h) ---- */
+
+/* The longest line of a chunked body (size and extensions, or a trailer). */
+#define CHUNK_LINE_MAX 1024
+/* All trailer lines of a chunked body together. */
+#define CHUNK_TRAILERS_MAX 8192
+/* Pieces of the answer written by one sendmsg. */
+#define STREAM_IOV 64
+
+/* A piece of a stream's answer: a malloc'ed block, or a few bytes inline. */
+struct seg {
+	uint8_t *data;      /* freed once written; NULL: small */
+	size_t len, off;
+	uint8_t small[24];  /* a chunk's size line, its CRLF */
+};
+
+enum chunk_state { CK_SIZE, CK_DATA, CK_DATA_END, CK_TRAILER };
+
+struct va_http_stream {
+	struct conn *c;
+	va_http_stream_fn *cb;
+	void *ctx;
+	char method[VA_HTTP_METHOD_MAX];
+	/* The body. */
+	int64_t body_len;        /* Content-Length, -1 chunked */
+	uint64_t body_left;      /* Content-Length: bytes still to come */
+	int body_done;           /* read to its end */
+	int body_err;            /* -EPROTO, -EPIPE once seen */
+	int want;
+	int expect_continue;     /* "100 Continue" owed when the body is first wanted */
+	int http11;              /* an HTTP/1.1 request: chunked answers */
+	enum chunk_state ck;
+	uint64_t ck_left;
+	size_t trailer_bytes;
+	/* The answer. */
+	int started, ended;
+	int no_body;             /* HEAD, 1xx, 204, 304 */
+	int chunked;
+	int close_after;         /* Connection: close (or close-delimited) */
+	int64_t out_left;        /* Content-Length: what the writes may still add; -1: any */
+	struct seg *q;           /* a ring of qcap pieces: qlen from qhead */
+	size_t qhead, qlen, qcap;
+	size_t queued;           /* bytes in q not written */
+	int failing;             /* a write failed: the connection closes from the ready timer */
+};
+
+static void
+stream_free(struct va_http_stream *sx)
+{
+	for (size_t i = 0; i < sx->qlen; i++)
+		free(sx->q[(sx->qhead + i) % sx->qcap].data);
+	free(sx->q);
+	free(sx);
+}
+
+/* The connection went (conn_close): the callee hears it, then st is gone. */
+static void
+stream_closed(struct va_http_stream *sx)
+{
+	sx->c = NULL;
+	if (sx->cb && !sx->ended)
+		sx->cb(sx->ctx, sx, VA_HTTP_STREAM_CLOSED);
+	stream_free(sx);
+}
+
+/* va_httpd_finish: an answer that ended and is still being written. */
+static int
+stream_ending(const struct va_http_stream *sx)
+{
+	return sx && sx->ended && sx->queued > 0;
+}
+
+/* A failure inside one of the callee's calls: the connection closes soon, not now. */
+static void
+stream_fail(struct conn *c)
+{
+	if (c->stream)
+		c->stream->failing = 1;
+	c->close_soon = 1;
+	mark_ready(c);
+}
+
+/*
+ * The loop interest and the deadline for what the stream waits for: a
+ * body the callee wants, or answer bytes to write; each must move within
+ * read_timeout (progress: bytes just moved, which restarts the time).
+ */
+static void
+stream_arm(struct conn *c, uint64_t now, int progress)
+{
+	struct va_http_stream *sx = c->stream;
+	unsigned ev = 0;
+
+	if (sx->want && !sx->body_done && !sx->body_err && !sx->failing)
+		ev |= POLLIN;
+	if (sx->queued > 0 && !sx->failing)
+		ev |= POLLOUT;
+	set_events(c, ev ? ev : HUP_ONLY);
+	if (!ev)
+		set_deadline(c, UINT64_MAX);
+	else if (progress || c->deadline == UINT64_MAX)
+		set_deadline(c, now + c->h->cfg.read_timeout_ms);
+}
+
+static int
+stream_push(struct va_http_stream *sx, uint8_t *data, const void *small, size_t len)
+{
+	if (sx->qlen == sx->qcap) {
+		size_t cap = sx->qcap ? 2 * sx->qcap : 16;
+		struct seg *q = malloc(cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		for (size_t i = 0; i < sx->qlen; i++)
+			q[i] = sx->q[(sx->qhead + i) % sx->qcap];
+		free(sx->q);
+		sx->q = q;
+		sx->qcap = cap;
+		sx->qhead = 0;
+	}
+	struct seg *g = &sx->q[(sx->qhead + sx->qlen) % sx->qcap];
+	g->data = data;
+	g->len = len;
+	g->off = 0;
+	if (!data)
+		memcpy(g->small, small, len);
+	sx->qlen++;
+	sx->queued += len;
+	return 0;
+}
+
+/*
+ * Writes what the socket takes of the queue.  Returns how many pieces
+ * were written whole (>= 0), or -1 when the connection failed (the
+ * caller closes it, or has it closed).
+ */
+static int
+stream_flush(struct conn *c, uint64_t now)
+{
+	struct va_http_stream *sx = c->stream;
+	int pieces = 0;
+
+	while (sx->qlen > 0) {
+		struct iovec iov[STREAM_IOV];
+		size_t n = 0;
+		for (size_t i = 0; i < sx->qlen && n < STREAM_IOV; i++) {
+			struct seg *g = &sx->q[(sx->qhead + i) % sx->qcap];
+			iov[n].iov_base = (g->data ? g->data : g->small) + g->off;
+			iov[n++].iov_len = g->len - g->off;
+		}
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n };
+		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (w < 0) {
+			va_log_debug("HTTP %s: write: %s", c->peer, strerror(errno));
+			return -1;
+		}
+		size_t left = (size_t)w;
+		sx->queued -= left;
+		while (left > 0) {
+			struct seg *g = &sx->q[sx->qhead];
+			size_t k = g->len - g->off;
+			if (k > left) {
+				g->off += left;
+				break;
+			}
+			left -= k;
+			free(g->data);
+			sx->qhead = (sx->qhead + 1) % sx->qcap;
+			sx->qlen--;
+			pieces++;
+		}
+		/* Pieces of 0 bytes (none are queued) would stay: nothing else does. */
+	}
+	stream_arm(c, now, pieces > 0 || sx->queued == 0);
+	return pieces;
+}
+
+/*
+ * The answer is all written after va_http_stream_end: the connection
+ * goes on with its next request, or closes.
+ */
+static void
+stream_done(struct conn *c, uint64_t now)
+{
+	struct va_http_stream *sx = c->stream;
+
+	c->after = sx->close_after ? A_DRAIN : A_NEXT;
+	c->stream = NULL;
+	stream_free(sx);
+	c->st = S_WRITE;
+	written(c, now);
+}
+
+/* Flushes from one of the callee's calls; 0, or -EPIPE (the connection closes soon). */
+static int
+stream_flush_call(struct conn *c, uint64_t now)
+{
+	struct va_http_stream *sx = c->stream;
+
+	if (stream_flush(c, now) < 0) {
+		stream_fail(c);
+		return -EPIPE;
+	}
+	if (sx->ended && sx->queued == 0)
+		stream_done(c, now);
+	return 0;
+}
+
+static void
+stream_start(struct conn *c, struct va_http_head *hd, uint64_t now)
+{
+	va_httpd *h = c->h;
+	struct va_http_stream *sx = calloc(1, sizeof(*sx));
+	const char *why = NULL;
+	int status = 0;
+
+	if (hd->expect_other) {
+		status = 417;
+		why = "the only expectation served is 100-continue";
+	} else if (hd->transfer_encoding && !hd->te_chunked) {
+		status = 501;
+		why = "the only transfer coding of a request body served is chunked";
+	} else if (hd->te_chunked && (hd->content_length >= 0 || hd->minor == 0)) {
+		status = 400;
+		why = "a chunked body with a Content-Length, or in HTTP/1.0";
+	} else if (!sx) {
+		status = 503;
+		why = "out of memory";
+	}
+	/* The head's bytes stay for hd; the rest (body, next request) moves on. */
+	char *headbuf = c->in;
+	size_t total = c->in_len, hl = hd->head_len;
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
+	if (total > hl) {
+		size_t cap = total - hl > IN_FIRST ? total - hl : IN_FIRST;
+		c->in = malloc(cap);
+		if (c->in) {
+			memcpy(c->in, headbuf + hl, total - hl);
+			c->in_len = total - hl;
+			c->in_cap = cap;
+		} else if (!status) {
+			status = 503;
+			why = "out of memory";
+		}
+	}
+	if (status) {
+		free(sx);
+		va_log_info("HTTP %d for %s %s from %s: %s", status, hd->method, c->target, c->peer,
+			    why);
+		free(headbuf);
+		refuse(c, status, why, NULL, now);
+		return;
+	}
+	snprintf(sx->method, sizeof(sx->method), "%s", hd->method);
+	sx->c = c;
+	sx->body_len = hd->te_chunked ? -1 : hd->content_length > 0 ? hd->content_length : 0;
+	sx->body_left = sx->body_len > 0 ? (uint64_t)sx->body_len : 0;
+	sx->body_done = sx->body_len == 0;
+	sx->expect_continue = hd->expect_continue && hd->minor >= 1 && !sx->body_done;
+	sx->http11 = hd->minor >= 1;
+	sx->out_left = -1;
+	c->stream = sx;
+	c->st = S_STREAM;
+	stream_arm(c, now, 0);
+	h->ops.stream(h->opaque, sx, hd);
+	free(headbuf);
+}
+
+/* The ready timer: body bytes that wait in c->in, or a failed read, for the callee. */
+static void
+stream_ready(struct conn *c, uint64_t now)
+{
+	struct va_http_stream *sx = c->stream;
+
+	(void)now;
+	if (sx->cb && sx->want && !sx->body_done && !sx->failing &&
+	    (c->in_len > 0 || sx->body_err || c->peer_eof))
+		sx->cb(sx->ctx, sx, VA_HTTP_STREAM_READABLE);
+}
+
+static void
+stream_event(struct conn *c, unsigned ev, uint64_t now)
+{
+	struct va_http_stream *sx = c->stream;
+	unsigned tell = 0;
+
+	if (sx->failing)
+		return; /* closes from the ready timer */
+	if (ev & POLLERR) {
+		conn_close(c);
+		return;
+	}
+	if (sx->queued > 0 && (ev & (POLLOUT | POLLHUP))) {
+		int r = stream_flush(c, now);
+		if (r < 0) {
+			conn_close(c);
+			return;
+		}
+		if (sx->ended) {
+			if (sx->queued == 0)
+				stream_done(c, now);
+			return;
+		}
+		if (r > 0)
+			tell |= VA_HTTP_STREAM_WRITABLE;
+	} else if ((ev & POLLHUP) && !(sx->want && !sx->body_done)) {
+		/* Gone altogether (not a half close): nobody to answer. */
+		va_log_debug("HTTP %s: the client went away during %s %s", c->peer, sx->method,
+			     c->target);
+		conn_close(c);
+		return;
+	}
+	if ((ev & (POLLIN | POLLHUP)) && sx->want && !sx->body_done)
+		tell |= VA_HTTP_STREAM_READABLE;
+	if (tell && sx->cb)
+		sx->cb(sx->ctx, sx, tell);
+}
+
+void
+va_http_stream_set_cb(struct va_http_stream *st, va_http_stream_fn *fn, void *ctx)
+{
+	st->cb = fn;
+	st->ctx = ctx;
+}
+
+const char *
+va_http_stream_method(const struct va_http_stream *st)
+{
+	return st->method;
+}
+
+const char *
+va_http_stream_target(const struct va_http_stream *st)
+{
+	return st->c ? st->c->target : "";
+}
+
+int64_t
+va_http_stream_body_length(const struct va_http_stream *st)
+{
+	return st->body_len;
+}
+
+size_t
+va_http_stream_queued(const struct va_http_stream *st)
+{
+	return st->queued;
+}
+
+void
+va_http_stream_want_body(struct va_http_stream *st, int on)
+{
+	struct conn *c = st->c;
+	uint64_t now = va_now_ms();
+
+	if (!c || st->failing)
+		return;
+	enter(c->h);
+	int was = st->want;
+	st->want = on;
+	if (on && st->expect_continue) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		st->expect_continue = 0;
+		if (!st->started && stream_push(st, NULL, cont, sizeof(cont) - 1) == 0)
+			stream_flush_call(c, now);
+	}
+	if (!st->failing) {
+		stream_arm(c, now, on && !was);
+		if (on && !st->body_done && (c->in_len > 0 || st->body_err || c->peer_eof))
+			mark_ready(c);
+	}
+	leave(c->h);
+}
+
+/*
+ * Reads into c->in what the socket has, for the lines of a chunked body.
+ * Returns > 0 bytes, -EAGAIN, -EPIPE (end of stream or error), -EPROTO
+ * (a line longer than CHUNK_LINE_MAX).
+ */
+static ssize_t
+stream_fill_line(struct conn *c)
+{
+	if (c->in_len >= CHUNK_LINE_MAX)
+		return -EPROTO;
+	if (c->in_cap < CHUNK_LINE_MAX) {
+		char *p = realloc(c->in, IN_FIRST);
+		if (!p)
+			return -EPIPE;
+		c->in = p;
+		c->in_cap = IN_FIRST;
+	}
+	for (;;) {
+		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r > 0) {
+			c->in_len += (size_t)r;
+			return r;
+		}
+		if (r == 0) {
+			c->peer_eof = 1;
+			return -EPIPE;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
+	}
+}
+
+/* Body bytes: from c->in first, then straight from the socket.  > 0, 0 (end), -errno. */
+static ssize_t
+stream_take(struct conn *c, uint8_t *buf, size_t n)
+{
+	if (c->in_len > 0) {
+		size_t k = n < c->in_len ? n : c->in_len;
+		memcpy(buf, c->in, k);
+		consume_in(c, k);
+		return (ssize_t)k;
+	}
+	for (;;) {
+		ssize_t r = read(c->fd, buf, n);
+		if (r > 0)
+			return r;
+		if (r == 0) {
+			c->peer_eof = 1;
+			return -EPIPE;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
+	}
+}
+
+/* The line at the start of c->in (without its CRLF), or NULL when it is not whole. */
+static char *
+stream_line(struct conn *c, size_t *len, size_t *used)
+{
+	char *lf = c->in_len > 0 ? memchr(c->in, '\n', c->in_len) : NULL; /* c->in may be NULL */
+
+	if (!lf)
+		return NULL;
+	*used = (size_t)(lf - c->in) + 1;
+	*len = (size_t)(lf - c->in);
+	if (*len > 0 && c->in[*len - 1] == '\r')
+		(*len)--;
+	return c->in;
+}
+
+/* One step of the chunked decoder that is not data: 1 (go on), or -errno. */
+static int
+chunk_control(struct conn *c, struct va_http_stream *sx)
+{
+	size_t len, used;
+	char *line;
+
+	while (!(line = stream_line(c, &len, &used))) {
+		ssize_t r = stream_fill_line(c);
+		if (r < 0)
+			return (int)r;
+	}
+	if (len >= CHUNK_LINE_MAX || memchr(line, '\r', len))
+		return -EPROTO;
+	if (sx->ck == CK_DATA_END) {
+		if (len != 0)
+			return -EPROTO;
+		sx->ck = CK_SIZE;
+	} else if (sx->ck == CK_SIZE) {
+		uint64_t size = 0;
+		size_t i = 0;
+		for (; i < len && i < 16; i++) {
+			char ch = line[i];
+			int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ?
+				ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+			if (d < 0)
+				break;
+			size = size * 16 + (uint64_t)d;
+		}
+		/* Digits, then nothing, or extensions after ';' (ignored). */
+		if (i == 0 || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
+			return -EPROTO;
+		sx->ck_left = size;
+		sx->ck = size ? CK_DATA : CK_TRAILER;
+	} else { /* CK_TRAILER */
+		if (len == 0) {
+			sx->body_done = 1;
+		} else {
+			sx->trailer_bytes += len;
+			if (sx->trailer_bytes > CHUNK_TRAILERS_MAX)
+				return -EPROTO;
+		}
+	}
+	consume_in(c, used);
+	return 1;
+}
+
+ssize_t
+va_http_stream_read(struct va_http_stream *st, void *buf, size_t n)
+{
+	struct conn *c = st->c;
+	uint8_t *p = buf;
+	size_t got = 0;
+	ssize_t r = 0;
+
+	if (!c || st->failing)
+		return -EPIPE;
+	if (st->body_done)
+		return 0;
+	if (st->body_err)
+		return st->body_err;
+	enter(c->h);
+	uint64_t now = va_now_ms();
+	while (got < n && !st->body_done) {
+		if (st->body_len >= 0) {
+			size_t want = n - got;
+			if (want > st->body_left)
+				want = (size_t)st->body_left;
+			r = stream_take(c, p + got, want);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			st->body_left -= (uint64_t)r;
+			if (st->body_left == 0)
+				st->body_done = 1;
+		} else if (st->ck == CK_DATA) {
+			size_t want = n - got;
+			if (want > st->ck_left)
+				want = (size_t)st->ck_left;
+			r = stream_take(c, p + got, want);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			st->ck_left -= (uint64_t)r;
+			if (st->ck_left == 0)
+				st->ck = CK_DATA_END;
+		} else {
+			r = chunk_control(c, st);
+			if (r < 0)
+				break;
+		}
+	}
+	if (r < 0 && r != -EAGAIN) {
+		st->body_err = (int)r;
+		va_log_info("HTTP %s: %s %s: %s", c->peer, st->method, c->target,
+			    r == -EPROTO ? "a malformed chunked body" :
+			    "the client closed inside the request body");
+		if (r == -EPIPE)
+			stream_fail(c);
+	}
+	if (!st->failing)
+		stream_arm(c, now, got > 0);
+	leave(c->h);
+	if (got > 0)
+		return (ssize_t)got;
+	if (st->body_done)
+		return 0;
+	return r < 0 ? r : -EAGAIN;
+}
+
+int
+va_http_stream_head(struct va_http_stream *st, int status, const char *extra, int64_t length)
+{
+	struct conn *c = st->c;
+	struct va_buf b = { 0 };
+	int r;
+
+	if (!c || st->failing)
+		return -EPIPE;
+	if (st->started)
+		return -EINVAL;
+	st->started = 1;
+	st->no_body = c->head_only || status < 200 || status == 204 || status == 304;
+	st->close_after = !c->keep_alive || !st->body_done || st->body_err;
+	if (!st->no_body) {
+		if (length >= 0)
+			st->out_left = length;
+		else if (st->http11)
+			st->chunked = 1;
+		else
+			st->close_after = 1; /* HTTP/1.0: the end of the stream ends the body */
+	}
+	if (st->close_after)
+		c->keep_alive = 0;
+	r = va_buf_printf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s", status, va_http_reason(status),
+			  http_date(c->h), extra ? extra : "");
+	if (r == 0 && length >= 0 && status != 204 && status != 304 && status >= 200)
+		r = va_buf_printf(&b, "Content-Length: %lld\r\n", (long long)length);
+	if (r == 0 && st->chunked)
+		r = va_buf_printf(&b, "Transfer-Encoding: chunked\r\n");
+	if (r == 0)
+		r = va_buf_printf(&b, "%s\r\n", st->close_after ? "Connection: close\r\n" : "");
+	size_t len = b.len;
+	uint8_t *data = r == 0 ? va_buf_steal(&b, &len) : NULL;
+	va_buf_free(&b);
+	if (!data)
+		return -ENOMEM;
+	enter(c->h);
+	r = stream_push(st, data, NULL, len);
+	if (r < 0)
+		free(data);
+	else
+		r = stream_flush_call(c, va_now_ms());
+	leave(c->h);
+	return r;
+}
+
+int
+va_http_stream_write(struct va_http_stream *st, uint8_t *data, size_t len)
+{
+	struct conn *c = st->c;
+	int r;
+
+	if (!c || st->failing) {
+		free(data);
+		return -EPIPE;
+	}
+	if (!st->started || st->ended || (st->out_left >= 0 && (uint64_t)st->out_left < len)) {
+		free(data);
+		return -EINVAL;
+	}
+	if (st->no_body || len == 0) {
+		free(data);
+		return 0;
+	}
+	if (st->out_left >= 0)
+		st->out_left -= (int64_t)len;
+	enter(c->h);
+	if (st->chunked) {
+		char line[24];
+		int n = snprintf(line, sizeof(line), "%zx\r\n", len);
+		r = stream_push(st, NULL, line, (size_t)n);
+		if (r == 0)
+			r = stream_push(st, data, NULL, len);
+		else
+			free(data);
+		if (r == 0)
+			r = stream_push(st, NULL, "\r\n", 2);
+	} else {
+		r = stream_push(st, data, NULL, len);
+		if (r < 0)
+			free(data);
+	}
+	if (r == 0)
+		r = stream_flush_call(c, va_now_ms());
+	else
+		stream_fail(c);
+	leave(c->h);
+	return r;
+}
+
+void
+va_http_stream_end(struct va_http_stream *st, const char *trailers)
+{
+	struct conn *c = st->c;
+
+	if (!c)
+		return;
+	if (!st->started || (st->out_left > 0 && !st->no_body)) {
+		/* Not the answer it announced: the client must not take it as whole. */
+		va_http_stream_abort(st);
+		return;
+	}
+	enter(c->h);
+	st->ended = 1;
+	st->cb = NULL;
+	if (st->chunked && !st->failing) {
+		struct va_buf b = { 0 };
+		size_t len = 0;
+		uint8_t *data = NULL;
+		if (va_buf_printf(&b, "0\r\n%s\r\n", trailers ? trailers : "") == 0)
+			data = va_buf_steal(&b, &len);
+		va_buf_free(&b);
+		if (!data || stream_push(st, data, NULL, len) < 0) {
+			free(data);
+			stream_fail(c);
+		}
+	}
+	if (!st->failing)
+		stream_flush_call(c, va_now_ms());
+	leave(c->h);
+}
+
+void
+va_http_stream_abort(struct va_http_stream *st)
+{
+	struct conn *c = st->c;
+
+	if (!c)
+		return;
+	va_httpd *h = c->h;
+	enter(h);
+	st->cb = NULL;
+	st->ended = 1;
+	va_log_debug("HTTP %s: %s %s: the answer was cut", c->peer, st->method, c->target);
+	conn_close(c);
+	leave(h);
+}
+
+void
+va_http_stream_respond(struct va_http_stream *st, int status, const char *content_type,
+		       const char *extra, uint8_t *body, size_t len)
+{
+	struct conn *c = st->c;
+
+	if (!c || st->failing) {
+		free(body);
+		return;
+	}
+	if (st->started) {
+		free(body);
+		va_http_stream_abort(st);
+		return;
+	}
+	va_httpd *h = c->h;
+	enter(h);
+	if (!st->body_done || st->body_err)
+		c->keep_alive = 0; /* the rest of the body is not read: drained, then closed */
+	c->stream = NULL;
+	stream_free(st);
+	answer(c, status, content_type, body, len, extra, va_now_ms());
+	leave(h);
 }
 
 /* ---- listening sockets ---- */
@@ -1391,7 +2151,7 @@ va_httpd_finish(va_httpd *h)
 		listener_close(h->ls[i]);
 	for (struct conn *c = h->conns, *n; c; c = n) {
 		n = c->next;
-		if (c->st == S_WRITE)
+		if (c->st == S_WRITE || (c->st == S_STREAM && stream_ending(c->stream)))
 			writing++;
 		else
 			conn_close(c); /* idle, or a request nobody will answer now */

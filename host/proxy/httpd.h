@@ -33,6 +33,36 @@
  * has stopped sending, or at the drain's byte or time limit
  * (VA_HTTPD_DRAIN_*, smaller for a 401).  HTTP/1.0 requests and "Connection: close" get their answer and
  * the connection closes; HTTP/1.1 connections are kept alive otherwise.
+ *
+ * Streams.  A request whose target starts with cfg.stream_prefix (any
+ * method) is not read whole: it goes to ops->stream as soon as its head
+ * is in (credentials checked), and its body (Content-Length, or chunked,
+ * decoded here) is read in pieces when the callee wants it, and its
+ * answer written in pieces as the callee has them (Content-Length, or
+ * chunked with trailers; close-delimited for HTTP/1.0), so neither side
+ * holds more than the callee chooses:
+ *   - the body: the callee asks for it (va_http_stream_want_body), is
+ *     told when bytes wait (VA_HTTP_STREAM_READABLE) and reads them into
+ *     its own buffers (va_http_stream_read) until -EAGAIN or its buffers
+ *     are full; it stops asking when they are (back-pressure: the socket
+ *     is not read, the client's writes block).  "100 Continue" goes when
+ *     the body is first asked for, so a refusal before that costs the
+ *     client no upload;
+ *   - the answer: va_http_stream_head, then va_http_stream_write of
+ *     malloc'ed pieces (taken, written without a copy), the callee being
+ *     told each time a piece went (VA_HTTP_STREAM_WRITABLE) and reading
+ *     va_http_stream_queued to decide when to make more;
+ *     va_http_stream_end finishes it, va_http_stream_abort cuts the
+ *     connection (an answer that cannot be completed: the client sees
+ *     it incomplete, never wrong).
+ * The time bounds: while the body is wanted, and while answer bytes wait
+ * to be written, each read or write must make progress within
+ * read_timeout (a slow but moving client is fine; one that stalls is
+ * closed); while the callee works (it waits for a guest) there is none
+ * here: the callee's own waits are bounded.  The callee hears
+ * VA_HTTP_STREAM_CLOSED when the connection goes before its answer ended
+ * (client gone, a stall, the server stopping), never from inside one of
+ * its own calls to the functions below.
  */
 #ifndef VA_PROXY_HTTPD_H
 #define VA_PROXY_HTTPD_H
@@ -81,7 +111,18 @@ struct va_httpd_config {
 	unsigned max_conn;          /* 0: VA_HTTPD_MAX_CONN */
 	unsigned read_timeout_ms;   /* a request (or answer) must move within this */
 	unsigned idle_timeout_ms;   /* an idle keep-alive connection is closed after this */
+	const char *stream_prefix;  /* targets that are streams (ops->stream); NULL: none (kept) */
 };
+
+/* A request served as a stream (see the top). */
+struct va_http_stream;
+struct va_http_head;
+
+/* What a stream's callback is told (a mask). */
+#define VA_HTTP_STREAM_READABLE 1u /* body bytes wait, or the body ended or failed: read */
+#define VA_HTTP_STREAM_WRITABLE 2u /* a piece of the answer was written */
+#define VA_HTTP_STREAM_CLOSED 4u   /* the connection went: st is invalid once this returns */
+typedef void va_http_stream_fn(void *ctx, struct va_http_stream *st, unsigned events);
 
 /*
  * The callbacks, all on the loop's thread.  They may call
@@ -113,6 +154,15 @@ struct va_httpd_ops {
 	 * be answered (the answer is dropped when the client is gone).
 	 */
 	void (*cancel)(void *opaque, struct va_http_req *req);
+	/*
+	 * A request for a target under cfg.stream_prefix (may be NULL when
+	 * there is no prefix).  hd (http-parse.h) is valid only during the
+	 * call (copy what is needed).  The callee answers st exactly once
+	 * (va_http_stream_respond, or head, writes and end, or abort), now
+	 * or later, unless it hears VA_HTTP_STREAM_CLOSED first; it sets its
+	 * callback with va_http_stream_set_cb.
+	 */
+	void (*stream)(void *opaque, struct va_http_stream *st, const struct va_http_head *hd);
 };
 
 /*
@@ -135,6 +185,67 @@ int va_httpd_listen(va_httpd *h, const char *addr, char *err, size_t errlen);
  */
 void va_httpd_respond(struct va_http_req *req, int status, const char *content_type,
 		      uint8_t *body, size_t len);
+
+/* ---- streams (see the top); every function is for the loop's thread ---- */
+
+/* Sets the callback of st (NULL: none). */
+void va_http_stream_set_cb(struct va_http_stream *st, va_http_stream_fn *fn, void *ctx);
+/* The request's method ("GET") and target, as they came. */
+const char *va_http_stream_method(const struct va_http_stream *st);
+const char *va_http_stream_target(const struct va_http_stream *st);
+/* The body's announced length: Content-Length, -1 for a chunked body, 0 for none. */
+int64_t va_http_stream_body_length(const struct va_http_stream *st);
+/*
+ * Asks for the body (on: READABLE comes when bytes wait; the first time,
+ * "100 Continue" goes out when the client asked for it) or stops asking
+ * (off: the socket is not read).
+ */
+void va_http_stream_want_body(struct va_http_stream *st, int on);
+/*
+ * Reads up to n bytes of the body into buf.  Returns the bytes read
+ * (> 0), 0 when the body is complete, -EAGAIN when none wait now (READABLE
+ * comes when some do, if wanted), -EPROTO for a malformed chunked body,
+ * -EPIPE when the client closed (or the connection failed) before the
+ * end of the body (then CLOSED follows).
+ */
+ssize_t va_http_stream_read(struct va_http_stream *st, void *buf, size_t n);
+/*
+ * Starts the answer: status, extra header lines (each ending in CRLF; may
+ * be NULL), and the length of the body to come: >= 0 is Content-Length
+ * (the writes must add up to it), -1 unknown (chunked, which allows
+ * trailers; close-delimited for an HTTP/1.0 client).  A HEAD request's
+ * answer gets its headers only.  Returns 0, -EINVAL (started already),
+ * -ENOMEM, -EPIPE (the connection is failing: CLOSED follows).
+ */
+int va_http_stream_head(struct va_http_stream *st, int status, const char *extra,
+			int64_t length);
+/*
+ * Queues len bytes of the body (data is taken over and freed, also on
+ * failure) and writes what goes at once.  Returns 0, -EINVAL (no head,
+ * more than Content-Length), -ENOMEM, -EPIPE (CLOSED follows).
+ */
+int va_http_stream_write(struct va_http_stream *st, uint8_t *data, size_t len);
+/* Bytes of the answer queued and not written yet. */
+size_t va_http_stream_queued(const struct va_http_stream *st);
+/*
+ * The answer is complete: with a chunked one, trailers (header lines
+ * ending in CRLF, or NULL) go after the last chunk.  st is the server's
+ * from here on (the rest is written, then the connection goes on with its
+ * next request, or closes when the body was not read to its end).
+ */
+void va_http_stream_end(struct va_http_stream *st, const char *trailers);
+/*
+ * Closes the connection at once (an answer that cannot be completed);
+ * st is invalid from here on, and no CLOSED comes.
+ */
+void va_http_stream_abort(struct va_http_stream *st);
+/*
+ * A whole answer at once (head, body, end): body (malloc'ed, taken; NULL
+ * with len 0 for none) of content_type.  Status 400 or more closes the
+ * connection afterwards (the body, if any, unread).
+ */
+void va_http_stream_respond(struct va_http_stream *st, int status, const char *content_type,
+			    const char *extra, uint8_t *body, size_t len);
 
 /*
  * At the stop, after the last answers were given: closes the listeners

@@ -185,9 +185,8 @@ main(int argc, char **argv)
 	if (cfg.daemonize)
 		va_daemon_detach();
 
-	int r = va_proxy_start(px);
-	if (r < 0)
-		va_fatalx("cannot start the loop thread or the libvirt watcher: %s", strerror(-r));
+	if (va_proxy_start(px, err, sizeof(err)) < 0)
+		va_fatalx("%s", err);
 	va_log_info("va-proxy %s serving %zu guest%s%s on %zu listener%s", PACKAGE_VERSION,
 		    cfg.nguests, cfg.nguests == 1 ? "" : "s",
 		    cfg.libvirt_uri && *cfg.libvirt_uri ? " and libvirt's domains" : "",

@@ -276,6 +276,9 @@ loop_main(void *arg)
 {
 	struct va_proxy *px = arg;
 
+	/* Thread names: what top -H and /proc/PID/task/N/comm show, and what
+	 * tests/e2e-hostile.py reads to tell the loop's CPU from the workers'. */
+	pthread_setname_np(pthread_self(), "va-loop");
 	if (va_loop_run(px->loop) < 0)
 		va_fatal("loop thread");
 	/* Every guest goes: its calls in flight fail, and are answered now. */
@@ -284,17 +287,19 @@ loop_main(void *arg)
 }
 
 int
-va_proxy_start(struct va_proxy *px)
+va_proxy_start(struct va_proxy *px, char *err, size_t errlen)
 {
 	int r = pthread_create(&px->loop_thread, NULL, loop_main, px);
-	if (r)
+	if (r) {
+		snprintf(err, errlen, "cannot start the loop thread: %s", strerror(r));
 		return -r;
+	}
 	px->loop_running = 1;
 	if (px->libvirt_uri) {
-		char err[512];
-		px->libvirt = va_libvirt_start(px, px->libvirt_uri, err, sizeof(err));
+		char why[512];
+		px->libvirt = va_libvirt_start(px, px->libvirt_uri, why, sizeof(why));
 		if (!px->libvirt) {
-			va_log_errx("libvirt: %s", err);
+			snprintf(err, errlen, "libvirt: %s", why);
 			return -EAGAIN;
 		}
 	}

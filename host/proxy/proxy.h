@@ -94,8 +94,9 @@ struct va_proxy {
  */
 struct va_proxy *va_proxy_new(const struct va_proxy_config *cfg, const char *secret, char *err,
 			      size_t errlen);
-/* Starts the loop thread (and the libvirt watcher).  Returns 0 or -errno. */
-int va_proxy_start(struct va_proxy *px);
+/* Starts the loop thread (and the libvirt watcher).  Returns 0, or -errno
+ * with the reason in err (libvirt not loadable, its event loop refused). */
+int va_proxy_start(struct va_proxy *px, char *err, size_t errlen);
 /*
  * Runs fn(arg) on the loop thread, soon (any thread); after the loop
  * thread ended, in va_proxy_stop.  Out of memory is fatal.

@@ -146,6 +146,12 @@ struct xfer {
 	int nlanes;
 	struct progress prog;
 	int in_flight;            /* the lanes' calls */
+	int no_stream;            /* --no-stream (or --chunk-size, --jobs): the lanes only */
+	int streamed;             /* went through the file endpoint (vactl-stream.c) */
+	int stream_ok;            /* ... and the answer was a success */
+	int remote_exists;        /* push: REMOTE is a file already (keeps its mode) */
+	int cont;                 /* pull --continue */
+	uint64_t resume_from;     /* pull --continue: LOCAL's bytes kept */
 	struct lane sum;          /* pull: the early va.file.checksum (see pull_pump) */
 	int sum_started;
 	char *sum_hex;            /* its answer, when it came */
@@ -613,8 +619,11 @@ report_failure(struct xfer *x)
 static void
 print_summary(struct xfer *x, const char *hex, double secs, FILE *f)
 {
-	double rate = secs > 0 ? (double)x->done / secs : 0;
-	char rbuf[32];
+	double rate = secs > 0 ? (double)(x->done - x->resume_from) / secs : 0;
+	char rbuf[32], kept[64] = "";
+
+	if (x->resume_from)
+		snprintf(kept, sizeof(kept), " (the first %" PRIu64 " were there)", x->resume_from);
 
 	if (x->v->json) {
 		fprintf(f, "{\"command\": \"%s\", \"local\": ", x->cmd);
@@ -630,8 +639,8 @@ print_summary(struct xfer *x, const char *hex, double secs, FILE *f)
 		fprintf(f, "pushed %s to %s: %" PRIu64 " bytes in %.2f s (%s/s), SHA-256 verified\n",
 			x->local, x->remote, x->done, secs, rbuf);
 	else
-		fprintf(f, "pulled %s to %s: %" PRIu64 " bytes in %.2f s (%s/s), SHA-256 verified\n",
-			x->remote, x->local, x->done, secs, rbuf);
+		fprintf(f, "pulled %s to %s: %" PRIu64 " bytes%s in %.2f s (%s/s), SHA-256 "
+			"verified\n", x->remote, x->local, x->done, kept, secs, rbuf);
 }
 
 /* Options of push and pull. */
@@ -650,7 +659,17 @@ xfer_option(void *ctx, const char *cmd, int opt, const char *arg)
 			return VACTL_EXIT_USAGE;
 		}
 		x->chunk = (size_t)n;
+		x->no_stream = 1; /* tunes the calls: so the calls it is */
 		return 0;
+	case 'S':
+		x->no_stream = 1;
+		return 0;
+	case 'C':
+		if (!x->push) {
+			x->cont = 1;
+			return 0;
+		}
+		break;
 	case 'J':
 		if (vactl_parse_ulong(arg, 1, JOBS_MAX, &j) < 0) {
 			vactl_usage_error(cmd, "--jobs: \"%s\" is not a number from 1 to %d", arg,
@@ -658,6 +677,7 @@ xfer_option(void *ctx, const char *cmd, int opt, const char *arg)
 			return VACTL_EXIT_USAGE;
 		}
 		x->jobs = (int)j;
+		x->no_stream = 1;
 		return 0;
 	case 'm':
 		if (x->push) {
@@ -723,6 +743,86 @@ progress_start(struct xfer *x)
 }
 
 /* ---- pull ---- */
+
+/* ---- the stream (vactl-stream.c) ---- */
+
+static void
+stream_sha(void *ctx, const void *p, size_t n)
+{
+	struct xfer *x = ctx;
+
+	sha256_update(&x->sha, n, p);
+}
+
+static void
+stream_progress(void *ctx, uint64_t done)
+{
+	struct xfer *x = ctx;
+
+	x->done = x->resume_from + done;
+	progress_draw(&x->prog, x->done, 0);
+}
+
+/*
+ * The transfer as one stream through the proxy's file endpoint: 1 when it
+ * went (x->sha and x->done hold it), 0 when the proxy or the agent has no
+ * such endpoint or --no-stream (the lanes then do it), -1 when it failed
+ * (x->failed).
+ */
+static int
+try_stream(struct xfer *x)
+{
+	if (x->no_stream)
+		return 0;
+	struct vactl_stream_io io = {
+		.pull = !x->push, .fd = x->fd, .local = x->local, .size = x->size,
+		.size_known = x->size_known,
+		.mode = x->push && x->mode != (mode_t)-1 && !x->remote_exists ? (int)x->mode : -1,
+		.offset = x->resume_from,
+		.sha_update = stream_sha, .progress = stream_progress, .ctx = x,
+	};
+	struct vactl_error e = { 0 };
+	int r = vactl_stream_run(x->v, x->remote, &io);
+
+	x->done = x->resume_from + io.done;
+	switch (r) {
+	case VACTL_STREAM_OK:
+		x->streamed = x->stream_ok = 1;
+		if (x->v->verbose)
+			fprintf(stderr, "vactl: %s: %" PRIu64 " bytes through the file endpoint "
+				"(HTTP %ld)\n", x->cmd, io.done, io.status);
+		return 1;
+	case VACTL_STREAM_UNSERVED:
+		if (x->v->verbose)
+			fprintf(stderr, "vactl: %s: no file endpoint (%s): using the XML-RPC "
+				"methods\n", x->cmd, io.err);
+		return 0;
+	case VACTL_STREAM_INTERRUPTED:
+		e.kind = VACTL_ERR_INTERRUPTED;
+		snprintf(e.msg, sizeof(e.msg), "interrupted");
+		break;
+	case VACTL_STREAM_UNREACHABLE:
+		e.kind = VACTL_ERR_UNREACHABLE;
+		snprintf(e.msg, sizeof(e.msg), "%s", io.err);
+		break;
+	case VACTL_STREAM_HTTP:
+		if (io.status == 401) {
+			e.kind = VACTL_ERR_HTTP;
+			e.code = 401;
+			break;
+		}
+		e.kind = VACTL_ERR_LOCAL;
+		snprintf(e.msg, sizeof(e.msg), "%.900s (HTTP %ld)", io.err, io.status);
+		break;
+	default:
+		e.kind = VACTL_ERR_LOCAL;
+		snprintf(e.msg, sizeof(e.msg), "%s", io.err);
+		break;
+	}
+	x->streamed = 1; /* tried: the failure is the stream's */
+	fail(x, x->cmd, &e);
+	return -1;
+}
 
 static void pull_pump(struct xfer *x);
 
@@ -1125,6 +1225,107 @@ pull_stat(struct xfer *x)
 	return rc;
 }
 
+/*
+ * pull --continue: when LOCAL (a regular file) holds N > 0 bytes that are
+ * the first N of REMOTE (va.file.checksum of that range agrees with
+ * theirs), LOCAL is opened to be appended to, x->sha holds its N bytes,
+ * and the pull starts at N: returns 1.  0: pull whole (nothing to
+ * continue, or it differs: said on stderr), -1: failed.
+ */
+static int
+pull_continue(struct xfer *x, const char *local)
+{
+	struct stat st;
+	char *path = NULL;
+
+	if (!strcmp(local, "-"))
+		return 0;
+	if (stat(local, &st) == 0 && S_ISDIR(st.st_mode))
+		path = join_path(local, base_name(x->remote));
+	else
+		path = strdup(local);
+	if (!path) {
+		fail_local(x, "out of memory");
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return 0;
+	}
+	uint64_t n = (uint64_t)st.st_size;
+	if (x->size_known && n > x->size) {
+		fprintf(stderr, "vactl: pull: %s (%" PRIu64 " bytes) is larger than %s (%" PRIu64
+			"): pulling it whole\n", path, n, x->remote, x->size);
+		close(fd);
+		free(path);
+		return 0;
+	}
+	/* The local prefix's SHA-256, kept to go on with. */
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	unsigned char *buf = malloc(CHUNK_DEFAULT);
+	uint64_t left = n;
+	while (buf && left > 0) {
+		ssize_t r = read_full(fd, buf, left < CHUNK_DEFAULT ? (size_t)left : CHUNK_DEFAULT);
+		if (r <= 0)
+			break;
+		sha256_update(&ctx, (size_t)r, buf);
+		left -= (uint64_t)r;
+	}
+	free(buf);
+	if (left > 0) {
+		fail_local(x, "cannot read %s: %s", path, left == n && !buf ? "out of memory" :
+			   strerror(errno));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	struct sha256_ctx probe = ctx;
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+	hex_digest(&probe, hex);
+	struct vactl_error err = { 0 };
+	xmlrpc_value *res = vactl_callf(x->v, &err, "va.file.checksum", "(sII)", x->remote,
+					(xmlrpc_int64)0, (xmlrpc_int64)n);
+	if (!res) {
+		fail(x, "va.file.checksum", &err);
+		close(fd);
+		free(path);
+		return -1;
+	}
+	const char *remote_hex = NULL;
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	xmlrpc_read_string(&env, res, &remote_hex); /* text-ok: compared with hex digits */
+	xmlrpc_DECREF(res);
+	int same = !env.fault_occurred && remote_hex && !strcmp(remote_hex, hex);
+	xmlrpc_env_clean(&env);
+	free((void *)remote_hex);
+	if (!same) {
+		fprintf(stderr, "vactl: pull: the %" PRIu64 " bytes of %s are not the start of %s: "
+			"pulling it whole\n", n, path, x->remote);
+		close(fd);
+		free(path);
+		return 0;
+	}
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		fail_local(x, "cannot seek in %s: %s", path, strerror(errno));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	x->fd = fd;
+	x->local = path;
+	x->sha = ctx;
+	x->resume_from = x->next_off = x->written = x->done = n;
+	if (x->v->verbose)
+		fprintf(stderr, "vactl: pull: %s holds the first %" PRIu64 " bytes: going on from "
+			"there\n", path, n);
+	return 1;
+}
+
 int
 vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 {
@@ -1161,25 +1362,31 @@ vactl_cmd_pull(struct vactl *v, int argc, char **argv)
 		goto out;
 	if (x.size_known)
 		x.horizon = x.size;
-	if (pull_open_local(&x, local) < 0) {
+	int continued = x.cont ? pull_continue(&x, local) : 0;
+	if (continued < 0)
+		goto out;
+	if (!continued && pull_open_local(&x, local) < 0) {
 		if (!x.failed)
 			fail_local(&x, "out of memory");
 		goto out;
 	}
-	int n = x.jobs;
-	if (x.size_known && x.size / x.chunk + 1 < (uint64_t)n)
-		n = (int)(x.size / x.chunk + 1);
-	if (open_lanes(&x, n, "r", "r", -1) < 0 || wire_open(&x) < 0)
-		goto out;
 	double t0 = now_s();
 	progress_start(&x);
-	pull_pump(&x);
-	wire_run(&x);
+	int streamed = try_stream(&x);
+	if (streamed == 0) {
+		int n = x.jobs;
+		if (x.size_known && x.size / x.chunk + 1 < (uint64_t)n)
+			n = (int)(x.size / x.chunk + 1);
+		if (open_lanes(&x, n, "r", "r", -1) < 0 || wire_open(&x) < 0)
+			goto out;
+		pull_pump(&x);
+		wire_run(&x);
+	}
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "pull", &e);
 	}
-	if (!x.failed && (!x.eof_known || x.pending || x.written != x.eof_off))
+	if (!streamed && !x.failed && (!x.eof_known || x.pending || x.written != x.eof_off))
 		fail_local(&x, "%s changed while it was read (its end moved); nothing was kept",
 			   x.remote);
 	progress_end(&x.prog, x.done, !x.failed);
@@ -1313,6 +1520,7 @@ push_remote_path(struct xfer *x, const char *remote, const char *local)
 		if (res) {
 			char *type = vactl_member_string(res, "type", NULL);
 			is_dir = type && !strcmp(type, "dir");
+			x->remote_exists = type && !strcmp(type, "file");
 			free(type);
 			xmlrpc_DECREF(res);
 		} else if (err.kind != VACTL_ERR_FAULT) {
@@ -1408,16 +1616,18 @@ vactl_cmd_push(struct vactl *v, int argc, char **argv)
 		}
 		goto out;
 	}
-	int n = x.jobs;
-	if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
-		n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;
-	if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0 ||
-	    wire_open(&x) < 0)
-		goto out;
 	double t0 = now_s();
 	progress_start(&x);
-	push_pump(&x);
-	wire_run(&x);
+	if (try_stream(&x) == 0) {
+		int n = x.jobs;
+		if (x.size_known && (x.size + x.chunk - 1) / x.chunk < (uint64_t)n)
+			n = x.size ? (int)((x.size + x.chunk - 1) / x.chunk) : 1;
+		if (open_lanes(&x, n, "w", "r+", x.mode == (mode_t)-1 ? -1 : (int)x.mode) < 0 ||
+		    wire_open(&x) < 0)
+			goto out;
+		push_pump(&x);
+		wire_run(&x);
+	}
 	if (!x.failed && vactl_interrupted) {
 		struct vactl_error e = { VACTL_ERR_INTERRUPTED, 0, "interrupted" };
 		fail(&x, "push", &e);
@@ -1437,6 +1647,9 @@ out:
 		rc = report_failure(&x);
 		if (x.nlanes > 0)
 			fprintf(stderr, "vactl: push: %s in the guest may be incomplete\n", x.remote);
+		else if (x.streamed && x.done > 0 && !x.stream_ok)
+			fprintf(stderr, "vactl: push: %s in the guest is unchanged; %s.partial holds "
+				"what arrived\n", x.remote, x.remote);
 	}
 	xfer_free(&x);
 	return rc;

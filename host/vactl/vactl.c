@@ -63,6 +63,16 @@ static const char usage_text[] =
 	"  keys get|add|remove|set USER [FILE]...  a guest user's SSH authorized keys\n"
 	"  call METHOD [ARG]...        call any method; ARG is i:42, i8:42, s:text,\n"
 	"                              b:true, d:1.5, n:, j:JSON, @FILE (base64), or text\n"
+	"The guest's operations:\n"
+	"  net [interfaces|routes]     interfaces with addresses and counters; routes\n"
+	"  time [get|set NS|now|rtc]   the guest's clock; set it (opt-in in the agent)\n"
+	"  timezone, os, hostname      the time zone; os-release and kernel; host name\n"
+	"  users                       who is logged in\n"
+	"  fs [info|freeze|thaw|status|trim] [MOUNT]...  filesystems and their disks;\n"
+	"                              freeze and thaw them; discard unused blocks\n"
+	"  disks                       disks with serial, bus and PCI address\n"
+	"  cpu [list|set N on|off]     CPUs; take one offline or bring it online\n"
+	"  stats                       load, CPU times, memory, disk I/O\n"
 	"\n"
 	"Options (also accepted after the command):\n"
 	"  -u, --url URL        the proxy: http://[USER:SECRET@]HOST:PORT/RPC2 or\n"
@@ -221,16 +231,10 @@ common_option(struct vactl *v, const char *cmd, int opt, const char *arg)
 
 typedef int cmd_option_fn(void *ctx, const char *cmd, int opt, const char *arg);
 
-struct command {
-	const char *name;
-	const char *usage; /* the help text after "usage: vactl " */
-	int (*run)(struct vactl *v, int argc, char **argv);
-};
-
-static const struct command *find_command(const char *name);
+static const struct vactl_command *find_command(const char *name);
 
 static void
-print_command_help(const struct command *c)
+print_command_help(const struct vactl_command *c)
 {
 	printf("usage: vactl [OPTION]... %s", c->usage);
 	printf("\nCommon options: --url URL, --guest NAME, --timeout S, --json, "
@@ -249,7 +253,7 @@ parse_cmd(struct vactl *v, int argc, char **argv, const struct option *own, size
 	struct option opts[24];
 	char shorts[64];
 	const char *cmd = argv[0];
-	const struct command *c = find_command(cmd);
+	const struct vactl_command *c = find_command(cmd);
 	int opt;
 
 	if (nown + NCOMMON + 1 > sizeof(opts) / sizeof(opts[0]))
@@ -338,6 +342,19 @@ ready(struct vactl *v)
 	return vactl_connect(v);
 }
 
+/* What the commands of vactl-guest.c use (vactl.h). */
+int
+vactl_simple_cmd(struct vactl *v, int argc, char **argv, int min, int max)
+{
+	return simple_cmd(v, argc, argv, min, max);
+}
+
+int
+vactl_ready(struct vactl *v)
+{
+	return ready(v);
+}
+
 static xmlrpc_value *
 empty_params(void)
 {
@@ -380,6 +397,12 @@ print_result(struct vactl *v, xmlrpc_value *res)
 	} else {
 		vactl_print_value(stdout, res);
 	}
+}
+
+void
+vactl_print_result(struct vactl *v, xmlrpc_value *res)
+{
+	print_result(v, res);
 }
 
 static double
@@ -1084,16 +1107,25 @@ vactl_parse_xfer_options(struct vactl *v, int argc, char **argv, int push,
 	static const struct option own[] = {
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'J' },
+		{ "no-stream", no_argument, NULL, 'S' }, /* long only: 'S' is not in the shorts */
 		{ "mode", required_argument, NULL, 'm' },
 	};
-	return parse_cmd(v, argc, argv, own, push ? 3 : 2, push ? "c:J:m:" : "c:J:", fn, ctx, 0);
+	static const struct option pull_own[] = {
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'J' },
+		{ "no-stream", no_argument, NULL, 'S' },
+		{ "continue", no_argument, NULL, 'C' }, /* long only, as --no-stream */
+	};
+	if (!push)
+		return parse_cmd(v, argc, argv, pull_own, 4, "c:J:", fn, ctx, 0);
+	return parse_cmd(v, argc, argv, own, 4, "c:J:m:", fn, ctx, 0);
 }
 
 /* ---- the table, help and main ---- */
 
 static int cmd_help(struct vactl *v, int argc, char **argv);
 
-static const struct command commands[] = {
+static const struct vactl_command commands[] = {
 	{ "ping", "ping\nAsks the guest agent for va.ping and says how long the answer took.\n",
 	  cmd_ping },
 	{ "info", "info\nThe guest's host name, OS, kernel, architecture, uptime and clock "
@@ -1124,22 +1156,35 @@ static const struct command commands[] = {
 	  "  -w, --wait S      seconds each long poll waits (1 to " VACTL_STR(VA_EVENTS_MAX_WAIT_S)
 	  "; default " VACTL_STR(EVENTS_WAIT_DEFAULT_S) ")\n",
 	  cmd_events },
-	{ "push", "push [--chunk-size BYTES] [--jobs N] [--mode OCTAL] LOCAL REMOTE\n"
+	{ "push", "push [--no-stream] [--chunk-size BYTES] [--jobs N] [--mode OCTAL] LOCAL REMOTE\n"
 	  "Copies the local file LOCAL (\"-\": standard input) to REMOTE in the guest (an\n"
-	  "absolute path; a directory gets LOCAL's name), in chunks with several in\n"
-	  "flight, then checks the SHA-256 of both.  A progress bar shows on a terminal.\n"
+	  "absolute path; a directory gets LOCAL's name), then checks the SHA-256 of\n"
+	  "both.  The bytes go as one stream through the proxy's file endpoint (PUT\n"
+	  "/guests/NAME/files/REMOTE): the guest writes REMOTE.partial and renames it\n"
+	  "when whole.  With an older proxy or agent, or --no-stream, they go as\n"
+	  "XML-RPC calls (va.file.write) in chunks with several in flight.  A progress\n"
+	  "bar shows on a terminal.\n"
+	  "      --no-stream         the XML-RPC calls (implied by --chunk-size, --jobs)\n"
 	  "  -c, --chunk-size BYTES  bytes per call (K and M suffixes; default 1M, at\n"
 	  "                          most 8M, the agent's limit)\n"
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n"
 	  "  -m, --mode OCTAL        permissions of a file created in the guest (default:\n"
 	  "                          LOCAL's, 0600 for standard input)\n"
-	  "On failure REMOTE may be left incomplete (the agent cannot remove files).\n",
+	  "On failure REMOTE is unchanged and REMOTE.partial holds what arrived (the\n"
+	  "stream), or REMOTE may be left incomplete (the XML-RPC calls).\n",
 	  vactl_cmd_push },
-	{ "pull", "pull [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
+	{ "pull", "pull [--continue] [--no-stream] [--chunk-size BYTES] [--jobs N] REMOTE LOCAL\n"
 	  "Copies the guest file REMOTE to LOCAL (\"-\": standard output; a directory gets\n"
-	  "REMOTE's name), in chunks with several in flight, then checks the SHA-256.\n"
-	  "LOCAL is written under a temporary name and renamed at the end: a failed pull\n"
-	  "leaves nothing behind.  A progress bar shows on a terminal.\n"
+	  "REMOTE's name), then checks the SHA-256.  The bytes come as one stream from\n"
+	  "the proxy's file endpoint (GET /guests/NAME/files/REMOTE), or with an older\n"
+	  "proxy or agent, or --no-stream, as XML-RPC calls in chunks with several in\n"
+	  "flight.  LOCAL is written under a temporary name and renamed at the end: a\n"
+	  "failed pull leaves nothing behind.  A progress bar shows on a terminal.\n"
+	  "      --continue          LOCAL holds the start of REMOTE (a cut download):\n"
+	  "                          when va.file.checksum of that many bytes of REMOTE\n"
+	  "                          agrees, only the rest is pulled and appended to LOCAL\n"
+	  "                          (kept if that fails); otherwise REMOTE is pulled whole\n"
+	  "      --no-stream         the XML-RPC calls (implied by --chunk-size, --jobs)\n"
 	  "  -c, --chunk-size BYTES  bytes per call (default 1M, at most 8M)\n"
 	  "  -J, --jobs N            calls in flight (1 to 16; default 8)\n", vactl_cmd_pull },
 	{ "stat", "stat REMOTE\nSize, type, permissions and modification time of a guest file "
@@ -1184,12 +1229,15 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const struct command *
+static const struct vactl_command *
 find_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
+	for (size_t i = 0; i < vactl_nguest_commands; i++)
+		if (!strcmp(vactl_guest_commands[i].name, name))
+			return &vactl_guest_commands[i];
 	return NULL;
 }
 
@@ -1201,7 +1249,7 @@ cmd_help(struct vactl *v, int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	const struct command *c = find_command(argv[1]);
+	const struct vactl_command *c = find_command(argv[1]);
 	if (!c) {
 		vactl_usage_error(NULL, "unknown command \"%s\"", argv[1]);
 		return VACTL_EXIT_USAGE;
@@ -1258,7 +1306,7 @@ main(int argc, char **argv)
 		vactl_usage_error(NULL, "missing command");
 		return VACTL_EXIT_USAGE;
 	}
-	const struct command *c = find_command(argv[optind]);
+	const struct vactl_command *c = find_command(argv[optind]);
 	if (!c) {
 		vactl_usage_error(NULL, "unknown command \"%s\"", argv[optind]);
 		return VACTL_EXIT_USAGE;

@@ -16,6 +16,10 @@
  *   vactl-value.c     typed arguments for "call", values printed readably
  *                     or as JSON
  *   vactl-transfer.c  push and pull: chunks in flight, sha256, progress
+ *   vactl-stream.c    push and pull as one stream through the proxy's
+ *                     file endpoint (protocol 2), the usual way
+ *   vactl-guest.c     the commands of the guest's operations (net, time,
+ *                     os, users, fs, disks, cpu, stats)
  *   vactl-exec.c      exec: a command in the guest with live streams
  *   vactl-accounts.c  password and keys: a guest user's password, SSH keys
  *
@@ -291,6 +295,38 @@ char *vactl_member_string(xmlrpc_value *st, const char *key, size_t *len);
 /* "2024-11-25 08:30:01" (local time) into buf. */
 const char *vactl_format_time(double t, char *buf, size_t len);
 
+/* ---- vactl-stream.c ---- */
+
+/* One transfer through the proxy's file endpoint (GET or PUT /guests/NAME/files/PATH). */
+struct vactl_stream_io {
+	int pull;                 /* GET (1) or PUT (0) */
+	int fd;                   /* pull: the bytes are written here; push: read from here */
+	const char *local;        /* for messages */
+	uint64_t size;            /* push: the body's length when size_known (else chunked) */
+	int size_known;
+	int mode;                 /* push: ?mode= (a new file's permissions); -1: none */
+	uint64_t offset;          /* pull: from this byte on (Range; 206 expected), 0: all */
+	/* Each byte that moved, in order (the caller's SHA-256), and the count so far. */
+	void (*sha_update)(void *ctx, const void *p, size_t n);
+	void (*progress)(void *ctx, uint64_t done);
+	void *ctx;
+	uint64_t done;            /* bytes moved */
+	long status;              /* the answer's HTTP status (0: none came) */
+	char err[960];            /* why it failed, in plain words */
+};
+
+enum {
+	VACTL_STREAM_OK,          /* 2xx, every byte moved */
+	VACTL_STREAM_UNSERVED,    /* no file endpoint (older proxy or agent), nothing moved */
+	VACTL_STREAM_HTTP,        /* an HTTP error (status; err: the proxy's words) */
+	VACTL_STREAM_UNREACHABLE, /* no connection */
+	VACTL_STREAM_INTERRUPTED, /* vactl_interrupted */
+	VACTL_STREAM_FAILED,      /* anything else (err) */
+};
+
+/* Runs the transfer of the guest path remote (blocking); returns a VACTL_STREAM_*. */
+int vactl_stream_run(struct vactl *v, const char *remote, struct vactl_stream_io *io);
+
 /* ---- vactl-exec.c, vactl-accounts.c ---- */
 
 int vactl_cmd_exec(struct vactl *v, int argc, char **argv);
@@ -329,5 +365,27 @@ int vactl_parse_cmd(struct vactl *v, int argc, char **argv, const struct option 
 		    int in_order);
 /* Installs the handlers that set vactl_interrupted. */
 void vactl_catch_signals(void);
+
+/* A command: its name, its help (after "usage: vactl "), what runs it. */
+struct vactl_command {
+	const char *name;
+	const char *usage;
+	int (*run)(struct vactl *v, int argc, char **argv);
+};
+/*
+ * For the commands of other files (vactl.c): parses a command without
+ * options of its own and checks that min..max arguments (max -1: any)
+ * follow (from optind); 0, 100 (--help printed) or an exit code.
+ */
+int vactl_simple_cmd(struct vactl *v, int argc, char **argv, int min, int max);
+/* Sets the connection up (after the options are known): 0 or an exit code. */
+int vactl_ready(struct vactl *v);
+/* Prints a result readably, or as JSON with --json. */
+void vactl_print_result(struct vactl *v, xmlrpc_value *res);
+
+/* ---- vactl-guest.c ---- */
+
+extern const struct vactl_command vactl_guest_commands[];
+extern const size_t vactl_nguest_commands;
 
 #endif

@@ -7,6 +7,7 @@
 #   - busybox-static (the applets are linked at boot by /init),
 #   - the kernel modules virtio-serial needs (virtio_pci, virtio_console and
 #     their dependencies, in load order, decompressed; nothing when built in),
+#     and those of the test NIC and disk (virtio_net, virtio_blk, ext4),
 #   - va-agent and va-clip from BUILD-DIR (default _build) with the shared
 #     libraries they need and the dynamic loader, and the agent's init script
 #     (BUILD-DIR/agent/va-agent.init),
@@ -52,9 +53,10 @@ mkdir -p "$out"
 root=$(mktemp -d "$out/root.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 cd "$root"
-mkdir -p bin sbin usr/bin usr/sbin usr/libexec etc/init.d lib lib64 \
-	dev proc sys run tmp var/log root "lib/modules/$kver"
+mkdir -p bin sbin usr/bin usr/sbin usr/libexec etc/init.d etc/virtagent lib lib64 \
+	dev proc sys run tmp var/log root mnt/data "lib/modules/$kver"
 chmod 1777 tmp
+ln -s ../run var/run # where utmp (va.users, who) and pidfiles are
 
 cp "$busybox" bin/busybox
 ln -s busybox bin/sh
@@ -62,7 +64,7 @@ ln -s busybox bin/sh
 # ---- kernel modules, in load order ----
 # modprobe --show-depends prints "insmod PATH" (dependencies first) or
 # "builtin NAME"; without it, follow modinfo -F depends by hand.
-want="virtio_pci virtio_console"
+want="virtio_pci virtio_console virtio_net virtio_blk ext4"
 list=$(mktemp)
 if command -v modprobe >/dev/null 2>&1; then
 	for m in $want; do

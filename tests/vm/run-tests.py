@@ -6,6 +6,12 @@ Boots the test guest (tests/vm/start-guest.sh) once with the agent on
 virtio-serial and once on isa-serial, each time with a va-proxy on the
 chardev, and checks through the proxy: ping, info, echo of every XML-RPC
 type, file push and pull with checksums, the clipboard both ways, va.dmesg,
+on virtio-serial the guest's operations (its virtio-net NIC and its ext4
+virtio-blk disk: interfaces, routes, address and link events within 1 s,
+time set and from the RTC, os, users and login events, fs.info mapped to
+the disk's serial and QMP's PCI slot, fs.full, trim reaching the host's
+image, freeze with a blocked write, thaw, restart while frozen, the
+watchdog, CPU hotplug, stats, the OOM event),
 the faults (proxy killed during a pull and replaced at once, proxy gone for
 a while, agent killed and restarted by its init script, garbage on the
 channel, syslogd restarted under the daemonized agent) and finally
@@ -34,10 +40,12 @@ import base64
 import datetime
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -452,6 +460,50 @@ def t_vactl_files(g, args):
         " ".join(opts) + " " if opts else "", size >> 10, t1, t2)
 
 
+def t_http_files(g, args):
+    """GET, PUT and a Range of guest files over plain HTTP (curl), through
+    the channel's binary frames (docs/USAGE.md section 7)."""
+    size, _ = _sizes(g, args)
+    base = g.url[:-len("/RPC2")] + "/guests/default/files"
+    local = os.path.join(g.dir, "http-src.bin")
+    back = os.path.join(g.dir, "http-back.bin")
+    data = os.urandom(size)
+    with open(local, "wb") as f:
+        f.write(data)
+    want = hashlib.sha256(data).hexdigest()
+    t = now()
+    r = subprocess.run(["curl", "-sSf", "-T", local, "-o", "/dev/null", "-w", "%{http_code}",
+                        "%s/tmp/http.bin?sha256=%s" % (base, want)],
+                       capture_output=True, text=True, timeout=600)
+    t1 = now() - t
+    check(r.returncode == 0 and r.stdout == "201", "curl -T: exit %d, HTTP %s: %s" % (
+        r.returncode, r.stdout, r.stderr))
+    check(g.sh("sha256sum /tmp/http.bin").split()[0] == want, "guest sha256sum differs after the PUT")
+    check(g.sh("ls /tmp/http.bin.partial 2>/dev/null || echo none").strip() == "none",
+          "the partial is left after a complete PUT")
+    t = now()
+    r = subprocess.run(["curl", "-sSf", "-o", back, "%s/tmp/http.bin" % base],
+                       capture_output=True, text=True, timeout=600)
+    t2 = now() - t
+    check(r.returncode == 0, "curl -o: exit %d: %s" % (r.returncode, r.stderr))
+    with open(back, "rb") as f:
+        check(hashlib.sha256(f.read()).hexdigest() == want, "the GET differs from what was put")
+    r = subprocess.run(["curl", "-sSf", "-r", "10-19", "%s/tmp/http.bin" % base],
+                       capture_output=True, timeout=60)
+    check(r.returncode == 0 and r.stdout == data[10:20], "curl -r 10-19: %r" % r.stdout)
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                        "%s/tmp/http.bin?sha256=%s" % (base, "0" * 64), "-T", local],
+                       capture_output=True, text=True, timeout=600)
+    check(r.stdout == "409", "a PUT with a wrong sha256: HTTP %s" % r.stdout)
+    check(g.sh("sha256sum /tmp/http.bin").split()[0] == want, "a refused PUT changed the file")
+    os.unlink(local)
+    os.unlink(back)
+    g.sh("rm -f /tmp/http.bin /tmp/http.bin.partial")
+    return ("curl -T %d KiB in %.1f s (%.2f MB/s), curl -o in %.1f s (%.2f MB/s); sha256 checked, "
+            "a range, a wrong sha256 refused (409) with the file untouched") % (
+        size >> 10, t1, size / t1 / 1e6, t2, size / t2 / 1e6)
+
+
 def t_clipboard_host_to_guest(g):
     text = "from the host ✓ %s\nsecond line" % os.urandom(4).hex()
     serial = g.proxy().va.clipboard.set(text)
@@ -777,6 +829,339 @@ def t_shutdown(g, args):
         ev["id"], ev["data"], ev_t - t, gone, disc["id"], ", ".join(types))
 
 
+# ---------------------------------------------------------------------------
+# The guest's operations (issue 14), on the virtio guest only: it has a
+# virtio-net NIC on QEMU's user networking and a virtio-blk disk (serial
+# vadisk1) with an ext4 filesystem made on the host, mounted on /mnt/data.
+
+def virtio_only(fn):
+    fn.virtio_only = True
+    return fn
+
+
+def _guest_event(g, since, name, pred=lambda d: True, timeout=10):
+    """The host.event name after since whose details pred takes: (event, details)."""
+    ev, _ = g.wait_event(since, "event", lambda e: e["data"].get("name") == name and
+                         pred(e["data"].get("data", {}).get("details", {})), timeout)
+    return ev, ev["data"]["data"]["details"]
+
+
+def _qmp(g, command):
+    """One QMP command on the guest's QMP socket: its "return"."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(g.dir, "qmp.sock"))
+    f = s.makefile("rwb")
+
+    def reply():
+        while True:
+            m = json.loads(f.readline())
+            if "return" in m or "error" in m:
+                return m
+    f.readline()  # the greeting
+    for cmd in ("qmp_capabilities", command):
+        f.write((json.dumps({"execute": cmd}) + "\n").encode())
+        f.flush()
+        m = reply()
+    s.close()
+    check("return" in m, "QMP %s: %r" % (command, m))
+    return m["return"]
+
+
+def _vactl_text(g, *args):
+    """vactl with the guest's proxy; its output as text."""
+    return subprocess.run([g.bins.vactl] + list(args), env=dict(os.environ, VA_URL=g.url),
+                          capture_output=True, text=True, timeout=60)
+
+
+@virtio_only
+def t_net_interfaces(g):
+    ifs = {i["name"]: i for i in g.proxy().va.net.interfaces()}
+    check(set(ifs) == set(g.sh("ls /sys/class/net").split()), "interfaces %r" % sorted(ifs))
+    e = ifs["eth0"]
+    check(e["mac"] == "52:54:00:12:34:56" and e["type"] == "ether" and e["up"] and e["running"] and
+          e["carrier"], "eth0: %r" % e)
+    check(e["mtu"] == int(g.sh("cat /sys/class/net/eth0/mtu")), "mtu %r" % e["mtu"])
+    guest = set()
+    for line in g.sh("ip -o addr show dev eth0").splitlines():
+        f = line.split()
+        if f[2] in ("inet", "inet6"):
+            guest.add(f[3])
+    got = {"%s/%d" % (a["address"], a["prefix"]) for a in e["addresses"]}
+    check(got == guest and "10.0.2.15/24" in got, "addresses %r, the guest's ip says %r" % (got, guest))
+    tx = int(g.sh("cat /sys/class/net/eth0/statistics/tx_packets"))
+    check(0 < e["stats"]["tx_packets"] <= tx, "tx_packets %r (sysfs then %d)" % (e["stats"], tx))
+    r = _vactl_text(g, "net")
+    check(r.returncode == 0 and "eth0" in r.stdout and "10.0.2.15/24" in r.stdout, r.stdout + r.stderr)
+    return "va.net.interfaces: %s; eth0 %s mtu %d, addresses %s (as the guest's ip -o addr says), %d packets sent; vactl net shows it" % (
+        ", ".join(sorted(ifs)), e["mac"], e["mtu"], ", ".join(sorted(got)), e["stats"]["tx_packets"])
+
+
+@virtio_only
+def t_net_routes(g):
+    routes = g.proxy().va.net.routes()
+    v4 = [(r["destination"], r["prefix"], r["gateway"], r["interface"]) for r in routes if r["family"] == "ipv4"]
+    check(("0.0.0.0", 0, "10.0.2.2", "eth0") in v4 and ("10.0.2.0", 24, "", "eth0") in v4, "IPv4 routes %r" % v4)
+    out = g.sh("ip route")
+    check("default via 10.0.2.2 dev eth0" in out, out)
+    return "va.net.routes: %s (the guest's ip route agrees)" % "; ".join("%s/%d%s dev %s" % (d, n, " via " + gw if gw else "", i) for d, n, gw, i in v4)
+
+
+@virtio_only
+def t_net_events(g):
+    """ip addr add in the guest: the event on the host within 1 s."""
+    timings = []
+    for cmd, name, pred in (
+        ("ip addr add 10.0.2.99/24 dev eth0", "net.address.added", lambda d: d["address"] == "10.0.2.99"),
+        ("ip addr del 10.0.2.99/24 dev eth0", "net.address.removed", lambda d: d["address"] == "10.0.2.99"),
+        ("ip link set eth0 down", "net.link.down", lambda d: d["interface"] == "eth0"),
+        ("ip link set eth0 up", "net.link.up", lambda d: d["interface"] == "eth0"),
+    ):
+        since = g.last_event_id()
+        t = time.time()
+        g.sh(cmd)
+        ev, d = _guest_event(g, since, name, pred, 10)
+        dt = ev["time"] - t  # the proxy stamps the event when the guest's call arrives
+        check(dt < 1.0, "%s: the %s event came %.2f s after the command was sent" % (cmd, name, dt))
+        timings.append("%s %.2f s" % (name, dt))
+    g.sh("ip route replace default via 10.0.2.2")
+    return "ip addr add/del and ip link set down/up in the guest: events within 1 s of sending the command: " + ", ".join(timings)
+
+
+@virtio_only
+def t_time(g):
+    p = g.proxy()
+    t = p.va.time.get()
+    host = time.time_ns()
+    check(abs(t["ns"] - host) < 3 * 10**9 and t["synchronized"] is False, "va.time.get %r vs host %d" % (t, host))
+    hour = 3600 * 10**9
+    # An i8 of nanoseconds, as raw XML (Python's xmlrpc.client sends no i8).
+    body = ("<?xml version='1.0'?><methodCall><methodName>va.time.set</methodName><params>"
+            "<param><value><i8>%d</i8></value></param></params></methodCall>" % (host + hour)).encode()
+    r = xmlrpc.client.loads(_raw_call(g, body), use_builtin_types=True)[0][0]
+    check(r["rtc"] is True and r["source"] == "host" and r["ns"] == host + hour, "va.time.set: %r" % r)
+    gd = int(g.sh("date +%s"))
+    rtc = int(g.sh("cat /sys/class/rtc/rtc0/since_epoch"))
+    check(abs(gd - (host + hour) / 1e9) < 5 and abs(rtc - (host + hour) / 1e9) < 5,
+          "after va.time.set(+1 h): guest date %d, RTC %d, host %d" % (gd, rtc, host // 10**9))
+    g.sh("date -s '2000-01-01 00:00:00' >/dev/null")
+    r = p.va.time.set()
+    gd2 = int(g.sh("date +%s"))
+    check(r["source"] == "rtc" and abs(gd2 - (time.time_ns() + hour) / 1e9) < 5,
+          "va.time.set() from the RTC: %r, guest date %d" % (r, gd2))
+    r = p.va.time.set(time.time() + 7200.0)  # seconds as a double
+    check(r["source"] == "host" and abs(int(g.sh("date +%s")) - time.time() - 7200) < 5, "va.time.set(double) %r" % r)
+    v = _vactl_text(g, "time", "set", "now")
+    rtc2 = int(g.sh("cat /sys/class/rtc/rtc0/since_epoch"))
+    gd3 = int(g.sh("date +%s"))
+    check(v.returncode == 0 and abs(gd3 - time.time()) < 5 and abs(rtc2 - time.time()) < 5,
+          "vactl time set now: %r; guest %d, RTC %d" % (v.stdout + v.stderr, gd3, rtc2))
+    tz = p.va.timezone()
+    check(tz["offset_s"] == 0 and tz["name"] == "UTC", "va.timezone %r" % tz)
+    return ("va.time.get within %.1f s of the host, not synchronised; va.time.set(+1 h) set the guest's date and RTC; "
+            "date -s 2000 then va.time.set() took the RTC's time back; a double of seconds works too; vactl time set now "
+            "restored both; va.timezone %s") % (
+        abs(t["ns"] - host) / 1e9, tz["name"])
+
+
+@virtio_only
+def t_os(g):
+    p = g.proxy()
+    o = p.va.os.info()
+    check(o["id"] == "virtagent-test-guest" and o["pretty_name"].startswith("virtagent test guest") and
+          o["kernel_release"] == g.sh("uname -r").strip() and o["kernel_version"] == g.sh("uname -v").strip()
+          and o["machine"] == "x86_64", "va.os.info %r" % o)
+    h = p.va.hostname()
+    check(h["hostname"] == "va-guest", "va.hostname %r" % h)
+    return "va.os.info: id %s, %r, kernel %s %s; va.hostname %s" % (
+        o["id"], o["pretty_name"], o["kernel_release"], o["kernel_version"], h["hostname"])
+
+
+@virtio_only
+def t_users(g):
+    p = g.proxy()
+    check(p.va.users() == [], "va.users before: %r" % p.va.users())
+    rec = struct.pack("<hxxi32s4s32s256shhiii4i20x", 7, 4242, b"pts/3", b"ts/3", b"alice", b"10.0.2.2",
+                      0, 0, 0, int(time.time()), 0, 0, 0, 0, 0)
+    since = g.last_event_id()
+    h = p.va.file.open("/run/utmp", "a")
+    p.va.file.write(h, rec)
+    p.va.file.close(h)
+    ev, d = _guest_event(g, since, "user.login", lambda d: d["user"] == "alice")
+    users = p.va.users()
+    who = g.sh("who")
+    check([(u["user"], u["line"], u["host"], u["pid"]) for u in users] == [("alice", "pts/3", "10.0.2.2", 4242)]
+          and "alice" in who, "va.users %r, who: %r" % (users, who))
+    since = g.last_event_id()
+    p.va.file.close(p.va.file.open("/run/utmp", "w"))
+    _guest_event(g, since, "user.logout", lambda d: d["user"] == "alice")
+    return "a utmp record written: user.login event (%r), va.users and the guest's who list alice; emptied: user.logout" % d
+
+
+@virtio_only
+def t_fs_info(g):
+    p = g.proxy()
+    fs = {f["mountpoint"]: f for f in p.va.fs.info()}
+    d = fs.get("/mnt/data")
+    check(d and d["type"] == "ext4" and d["device"] == "/dev/vda" and not d["readonly"], "va.fs.info %r" % fs)
+    df = g.sh("df -k /mnt/data").splitlines()[-1].split()
+    check(d["total_bytes"] == int(df[1]) * 1024 and d["free_bytes"] == int(df[3]) * 1024,
+          "sizes %r vs the guest's df %r" % (d, df))
+    disk = d["disks"][0] if d["disks"] else {}
+    # The host's side: the PCI slot QEMU gave -device virtio-blk-pci,id=vdisk1.
+    want = None
+    for bus in _qmp(g, "query-pci"):
+        for dev in bus["devices"]:
+            if dev.get("qdev_id") == "vdisk1":
+                want = "0000:%02x:%02x.%x" % (bus["bus"], dev["slot"], dev["function"])
+    check(disk.get("serial") == "vadisk1" and disk.get("bus") == "virtio" and disk.get("pci_address") == want,
+          "disks of /mnt/data %r, QMP says vdisk1 is at %s" % (d["disks"], want))
+    disks = {x["name"]: x for x in p.va.disks()}
+    check(disks.get("vda", {}).get("mountpoints") == ["/mnt/data"] and disks["vda"]["size_bytes"] == 64 << 20,
+          "va.disks %r" % disks)
+    r = _vactl_text(g, "fs")
+    check(r.returncode == 0 and "/mnt/data" in r.stdout and "serial=vadisk1" in r.stdout, r.stdout + r.stderr)
+    return ("va.fs.info /mnt/data: ext4 on /dev/vda, %d of %d KiB free (the guest's df agrees), disk vda serial %s bus %s "
+            "PCI %s = QMP query-pci of -device id=vdisk1; va.disks: vda 64 MiB mounted on /mnt/data; vactl fs shows it") % (
+        d["free_bytes"] >> 10, d["total_bytes"] >> 10, disk.get("serial"), disk.get("bus"), want)
+
+
+@virtio_only
+def t_fs_full_and_trim(g):
+    p = g.proxy()
+    img = os.path.join(g.dir, "data.img")
+    since = g.last_event_id()
+    g.sh("dd if=/dev/zero of=/mnt/data/fill bs=1M count=100 2>/dev/null; sync; true", 120)
+    ev, full = _guest_event(g, since, "fs.full", lambda d: d["mountpoint"] == "/mnt/data", 15)
+    check(full["used_percent"] >= 90 and full["threshold_percent"] == 90, "fs.full %r" % full)
+    used = os.stat(img).st_blocks * 512
+    since = g.last_event_id()
+    g.sh("rm /mnt/data/fill; sync")
+    _guest_event(g, since, "fs.full.cleared", lambda d: d["mountpoint"] == "/mnt/data", 15)
+    tr = p.va.fs.trim()
+    after = os.stat(img).st_blocks * 512
+    check(len(tr) == 1 and tr[0]["mountpoint"] == "/mnt/data" and tr[0]["trimmed_bytes"] > 40 << 20 and
+          "error" not in tr[0], "va.fs.trim %r" % tr)
+    check(used - after > 30 << 20, "the image on the host: %d bytes allocated before the trim, %d after" % (used, after))
+    return ("filled /mnt/data: fs.full at %d%%; emptied: fs.full.cleared; va.fs.trim discarded %d MiB and the "
+            "host's image shrank from %d to %d MiB allocated") % (
+        full["used_percent"], tr[0]["trimmed_bytes"] >> 20, used >> 20, after >> 20)
+
+
+def _writer(g, tag):
+    """A write to /mnt/data in the background in the guest; /tmp/TAG appears when it is done."""
+    g.sh("rm -f /tmp/%s; (echo %s > /mnt/data/%s && sync && touch /tmp/%s) >/dev/null 2>&1 &" % (tag, tag, tag, tag))
+
+
+def _written(g, tag):
+    return g.shell.run("test -e /tmp/%s" % tag, check=False)[0] == 0
+
+
+@virtio_only
+def t_freeze(g):
+    p = g.proxy()
+    con = g.console_size()
+    fr = p.va.fs.freeze()
+    check(fr == {"frozen": 1, "mountpoints": ["/mnt/data"]}, "va.fs.freeze() %r" % fr)
+    st = p.va.fs.status()
+    check(st["status"] == "frozen" and st["watchdog_s"] > 0, "va.fs.status %r" % st)
+    code, msg = valib.fault_of(p.va.info)
+    check(code == -507 and "frozen" in msg and "va.fs.thaw" in msg, "va.info while frozen: %r %r" % (code, msg))
+    check(p.va.ping() is True, "va.ping while frozen")
+    _writer(g, "w1")
+    time.sleep(2)
+    blocked = not _written(g, "w1")
+    held = "va.info: refused" not in g.console_since(con)
+    th = p.va.fs.thaw()
+    check(blocked, "a write to /mnt/data finished while it was frozen")
+    check(th == {"thawed": 1, "mountpoints": ["/mnt/data"]}, "va.fs.thaw %r" % th)
+    check(valib.wait_for(lambda: _written(g, "w1"), 20, 0.2), "the write did not complete after the thaw")
+    check(g.sh("cat /mnt/data/w1").strip() == "w1", "the data written")
+    check(held, "the agent logged while frozen")
+    check(valib.wait_for(lambda: "va.info: refused" in g.console_since(con), 10, 0.2),
+          "the held log lines did not come after the thaw")
+    return ("va.fs.freeze() froze /mnt/data only; va.info refused (%d), va.ping served; a write blocked for 2 s; "
+            "the agent's log held (syslog on the console) until va.fs.thaw; after it the write completed") % code
+
+
+@virtio_only
+def t_freeze_restart(g):
+    p = g.proxy()
+    p.va.fs.freeze()
+    g.restart_agent()
+    g.sh("echo -1000 > /proc/$(cat /run/va-agent.pid)/oom_score_adj")
+    p = g.proxy()
+    st = p.va.fs.status()
+    code, _ = valib.fault_of(p.va.info)
+    check(st["status"] == "frozen" and st["mountpoints"] == ["/mnt/data"] and code == -507,
+          "after the restart: %r, va.info %r" % (st, code))
+    _writer(g, "w2")
+    th = p.va.fs.thaw()
+    check(th["thawed"] == 1 and valib.wait_for(lambda: _written(g, "w2"), 20, 0.2), "thaw after the restart %r" % th)
+    return "frozen, then /etc/init.d/va-agent restart: the new agent came up frozen (status, refusals) and va.fs.thaw thawed"
+
+
+@virtio_only
+def t_freeze_watchdog(g):
+    p = g.proxy()
+    # The guest's config file (rcS) turns exec and accounts on: kept.
+    g.sh("printf 'exec = yes\\naccounts = yes\\nfreeze-timeout = 3\\n' > /etc/virtagent/va-agent.conf; "
+         "kill -HUP $(cat /run/va-agent.pid); sleep 0.3")
+    try:
+        since = g.last_event_id()
+        t = now()
+        p.va.fs.freeze()
+        _writer(g, "w3")
+        ev, d = _guest_event(g, since, "fs.thawed", lambda d: d["reason"] == "watchdog", 20)
+        took = now() - t
+        check(3 <= took < 15 and d["mountpoints"] == ["/mnt/data"] and d["timeout_s"] == 3, "fs.thawed %r after %.1f s" % (d, took))
+        check(valib.wait_for(lambda: _written(g, "w3"), 20, 0.2), "the write did not complete after the watchdog")
+        check(p.va.fs.status()["status"] == "thawed", "status after the watchdog")
+    finally:
+        g.sh("printf 'exec = yes\\naccounts = yes\\n' > /etc/virtagent/va-agent.conf; "
+             "kill -HUP $(cat /run/va-agent.pid)")
+    return "with freeze-timeout = 3 (SIGHUP), nobody thawed: the watchdog thawed after %.1f s and sent fs.thawed %r; the blocked write completed" % (took, d)
+
+
+@virtio_only
+def t_cpu(g):
+    p = g.proxy()
+    cpus = p.va.cpu.list()
+    check(cpus == [{"cpu": 0, "online": True, "can_offline": False}, {"cpu": 1, "online": True, "can_offline": True}],
+          "va.cpu.list %r" % cpus)
+    code, _ = valib.fault_of(p.va.cpu.set, 0, False)
+    r = p.va.cpu.set(1, False)
+    off = g.sh("cat /sys/devices/system/cpu/cpu1/online").strip()
+    n = len(p.va.stats()["cpus"])
+    v = _vactl_text(g, "cpu", "set", "1", "on")
+    on = g.sh("cat /sys/devices/system/cpu/cpu1/online").strip()
+    check(code == -507 and r == {"cpu": 1, "online": False, "changed": True} and off == "0" and n == 1 and
+          v.returncode == 0 and on == "1", "cpu0 %r, set %r, sysfs %s, stats cpus %d, vactl %r, sysfs %s" % (
+              code, r, off, n, v.stdout + v.stderr, on))
+    return "va.cpu.list cpu0, cpu1; cpu0 refused; va.cpu.set(1, false) took it offline (sysfs 0, va.stats 1 CPU); vactl cpu set 1 on brought it back"
+
+
+@virtio_only
+def t_stats(g):
+    s = g.proxy().va.stats()
+    mem = int(g.sh("sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo")) * 1024
+    vda = [d for d in s["disks"] if d["name"] == "vda"]
+    check(s["memory"]["total_bytes"] == mem and len(s["loadavg"]) == 3 and vda and vda[0]["write_bytes"] > 0,
+          "va.stats %r" % {k: s[k] for k in ("memory", "loadavg", "disks")})
+    return "va.stats: load %r, %d MiB of memory (as /proc/meminfo), vda %d MiB written" % (
+        s["loadavg"], mem >> 20, vda[0]["write_bytes"] >> 20)
+
+
+@virtio_only
+def t_oom(g):
+    victim = int(g.sh("sh -c 'echo 1000 > /proc/self/oom_score_adj; exec sleep 600' >/dev/null 2>&1 & echo $!"))
+    since = g.last_event_id()
+    g.sh("echo f > /proc/sysrq-trigger")
+    ev, d = _guest_event(g, since, "oom", lambda d: d["pid"] == victim, 15)
+    gone = valib.wait_for(lambda: g.sh("cat /proc/%d/stat 2>/dev/null; true" % victim).split(") ")[-1][:1]
+                          in ("", "Z"), 10, 0.2)
+    check(d["process"] == "sleep" and not d["cgroup"] and gone, "oom %r, victim gone %r" % (d, gone))
+    return "the OOM killer (sysrq f) killed %s %d: the oom event %r" % (d["process"], victim, d["message"][:60])
 
 # ---- exec and accounts (issue 15): virtio-serial only (isa-serial moves KB/s) ----
 
@@ -971,11 +1356,26 @@ TESTS = [
     ("file-push", t_file_push, 1),
     ("file-pull", t_file_pull, 1),
     ("vactl-push-pull", t_vactl_files, 1),
+    ("http-files", t_http_files, 1),
     ("clipboard-host-to-guest", t_clipboard_host_to_guest, 0),
     ("clipboard-guest-to-host", t_clipboard_guest_to_host, 0),
     ("unicode-clipboard", t_unicode_clipboard, 0),
     ("unicode-file-name", t_unicode_file_name, 0),
     ("dmesg", t_dmesg, 0),
+    ("net-interfaces", t_net_interfaces, 0),
+    ("net-routes", t_net_routes, 0),
+    ("net-events", t_net_events, 0),
+    ("time", t_time, 0),
+    ("os-hostname", t_os, 0),
+    ("users", t_users, 0),
+    ("fs-info-disks", t_fs_info, 0),
+    ("fs-full-trim", t_fs_full_and_trim, 0),
+    ("fs-freeze", t_freeze, 0),
+    ("fs-freeze-restart", t_freeze_restart, 0),
+    ("fs-freeze-watchdog", t_freeze_watchdog, 0),
+    ("cpu", t_cpu, 0),
+    ("stats", t_stats, 0),
+    ("oom", t_oom, 0),
     ("fault-proxy-killed-during-pull", t_fault_proxy_killed_in_pull, 1),
     ("fault-proxy-gone", t_fault_proxy_gone, 1),
     ("fault-agent-killed-restarted", t_fault_agent_restart, 1),
@@ -1002,6 +1402,8 @@ def missing_prereqs(build):
         miss.append("busybox (apt-get install busybox-static)")
     if not shutil.which("cpio"):
         miss.append("cpio")
+    if not shutil.which("mkfs.ext4", path=os.environ.get("PATH", "") + ":/sbin:/usr/sbin"):
+        miss.append("mkfs.ext4 (apt-get install e2fsprogs)")
     for f in valib.Binaries(build, environ={}).missing():
         miss.append(f + " (build first)")
     return miss
@@ -1042,6 +1444,8 @@ def run_variant(variant, build, args, results):
             if args.k and args.k not in name and name != "shutdown":
                 continue
             if args.no_shutdown and name == "shutdown":
+                continue
+            if getattr(fn, "virtio_only", False) and variant != "virtio":
                 continue
             t = now()
             try:

@@ -14,12 +14,21 @@
 #                   the chardev (a raw handshake from python)
 #   --accel A       kvm, tcg or auto (default $VA_VM_ACCEL or auto: KVM
 #                   when it really runs a guest, else TCG)
+#   --smp N         CPUs of the guest (default 2, for va.cpu.set; 1 with
+#                   --isa, whose serial port is slower with two under TCG)
 #   --quiet         print only the final lines
+#
+# The guest has two CPUs (--smp), a virtio-net NIC on QEMU's user networking
+# (10.0.2.15/24, gateway 10.0.2.2, MAC 52:54:00:12:34:56) and a second
+# virtio-blk disk (serial vadisk1, QEMU id vdisk1) holding an ext4
+# filesystem made here, fresh at every start, that the guest mounts on
+# /mnt/data.
 #
 # Files in DIR: env (VA_PROXY_URL, ... for scripts), console.log (the
 # guest's serial console), qemu.pid, qemu.log, va.sock (the agent's
 # chardev), test.sock (the guest command port: tests/vm/vmlib.py
-# GuestShell), qmp.sock, proxy.pid, proxy.log, secret.
+# GuestShell), qmp.sock, data.img (the ext4 disk), proxy.pid, proxy.log,
+# secret.
 # tests/vm/stop-guest.sh DIR stops both.
 set -eu
 export PYTHONDONTWRITEBYTECODE=1
@@ -33,6 +42,7 @@ port=
 proxy=1
 accel=${VA_VM_ACCEL:-auto}
 quiet=0
+smp=
 mem=${VA_VM_MEM:-512}
 
 usage() { sed -n '2,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -44,6 +54,7 @@ while [ $# -gt 0 ]; do
 	--build) build=$2; shift ;;
 	--no-proxy) proxy=0 ;;
 	--accel) accel=$2; shift ;;
+	--smp) smp=$2; shift ;;
 	--quiet) quiet=1 ;;
 	-h|--help) usage 0 ;;
 	*) echo "start-guest: unknown option $1" >&2; usage ;;
@@ -51,6 +62,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 build=$(cd "$build" && pwd)
+[ -n "$smp" ] || { [ $isa = 1 ] && smp=1 || smp=2; }
 [ -n "$dir" ] || { [ $isa = 1 ] && dir=$build/vm/guest-isa || dir=$build/vm/guest; }
 say() { [ $quiet = 1 ] || echo "start-guest: $*"; }
 die() { echo "start-guest: $*" >&2; exit 1; }
@@ -59,6 +71,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 command -v python3 >/dev/null || die "python3 not found"
+mkfs=$(PATH=$PATH:/sbin:/usr/sbin command -v mkfs.ext4) || die "mkfs.ext4 not found (apt-get install e2fsprogs)"
 
 # The image: rebuilt when missing or older than the agent, its init
 # script or the guest files.
@@ -76,7 +89,12 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 rm -f "$dir"/*.sock "$dir/console.log" "$dir/qemu.log" "$dir/proxy.log" "$dir/env" \
-	"$dir/qemu.pid" "$dir/proxy.pid"
+	"$dir/qemu.pid" "$dir/proxy.pid" "$dir/data.img"
+# The test disk: 64 MiB, sparse, an ext4 filesystem initialised now (no
+# lazy init writing in the guest later).
+truncate -s 64M "$dir/data.img"
+"$mkfs" -q -F -L vadata -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$dir/data.img" ||
+	die "mkfs.ext4 $dir/data.img failed"
 
 # ---- KVM, only when it really runs a guest (nested KVM may hang) ----
 if [ "$accel" = auto ]; then
@@ -107,7 +125,7 @@ fi
 t0=$(now)
 say "booting the guest ($accel, $channel) in $dir"
 # shellcheck disable=SC2086
-qemu-system-x86_64 -accel "$accel" -m "$mem" -nodefaults -no-reboot \
+qemu-system-x86_64 -accel "$accel" -m "$mem" -smp "$smp" -nodefaults -no-reboot \
 	-display none -monitor none -name va-guest \
 	-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
 	-append "console=ttyS0 quiet panic=-1 va.channel=$channel" \
@@ -116,6 +134,9 @@ qemu-system-x86_64 -accel "$accel" -m "$mem" -nodefaults -no-reboot \
 	$agentdev \
 	-chardev "socket,id=test0,path=$dir/test.sock,server=on,wait=off" \
 	-device virtserialport,bus=vser0.0,chardev=test0,name=org.virtagent.test \
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56 \
+	-drive "file=$dir/data.img,if=none,id=d1,format=raw,discard=unmap" \
+	-device virtio-blk-pci,drive=d1,serial=vadisk1,id=vdisk1 \
 	-qmp "unix:$dir/qmp.sock,server=on,wait=off" \
 	-pidfile "$dir/qemu.pid" -daemonize 2>"$dir/qemu.log" ||
 	{ cat "$dir/qemu.log" >&2; die "QEMU did not start"; }
