@@ -30,7 +30,10 @@
  * the gate of va_agent_set_gate: frozen filesystems): a refused call is
  * answered with the fault at once.  An allowed call is offered to each
  * group's interceptor, in table order; the first that takes it answers
- * it; otherwise the registry runs it (va_rpc_serve).  A body whose name
+ * it; otherwise the registry runs it (va_rpc_serve), or, for a call of
+ * a group's method without parameters in the shape clients send, the
+ * method is called at once with the registry's answer, byte for byte
+ * (va_rpc_serve_method: no XML parser for a va.ping).  A body whose name
  * is not in the exact shape va_rpc_method_name reads goes to the
  * registry as it is, whose parser says what is wrong.  The registry's
  * preinvoke applies the same refusals to every method it runs, so

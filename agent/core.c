@@ -132,6 +132,17 @@ opt_in_group(struct va_agent *a, const char *name)
 	return NULL;
 }
 
+/* The allow and block lists alone (the opt-in lists are the caller's). */
+static int
+listed_enabled(struct va_agent *a, const char *name)
+{
+	if (va_acl_count(a->allow) && !va_acl_match(a->allow, name))
+		return 0;
+	if (va_acl_match(a->block, name))
+		return 0;
+	return 1;
+}
+
 int
 va_agent_method_enabled(struct va_agent *a, const char *name)
 {
@@ -140,11 +151,7 @@ va_agent_method_enabled(struct va_agent *a, const char *name)
 	 * methods need --enable-rpcs on top. */
 	if (opt_in_group(a, name) && !va_acl_match(a->enable, name))
 		return 0;
-	if (va_acl_count(a->allow) && !va_acl_match(a->allow, name))
-		return 0;
-	if (va_acl_match(a->block, name))
-		return 0;
-	return 1;
+	return listed_enabled(a, name);
 }
 
 /*
@@ -424,7 +431,9 @@ refuse(struct va_agent *a, const char *name, xmlrpc_env *env)
 						       name);
 		return 1;
 	}
-	if (!va_agent_method_enabled(a, name)) {
+	/* va_agent_method_enabled without looking for og again: an opt-in
+	 * method that got here is enabled. */
+	if (!listed_enabled(a, name)) {
 		va_log_warnx("%s: refused, disabled by the RPC lists", name);
 		va_fault(env, XMLRPC_NO_SUCH_METHOD_ERROR,
 					       "method %s is disabled on this guest", name);
@@ -552,6 +561,25 @@ va_agent_set_clock(struct va_agent *a, uint64_t (*now)(void *arg), void *arg)
 
 /* ---- the session ---------------------------------------------------------------- */
 
+/*
+ * A group's method of that name, as the registry has it (its serverInfo
+ * is the group, *g); NULL for a name of no group (xmlrpc-c's system.*).
+ */
+static const struct xmlrpc_method_info3 *
+find_method(struct va_agent *a, const char *name, const struct va_group **g)
+{
+	for (size_t i = 0; i < a->ngroups; i++) {
+		const struct va_method_group *d = a->groups[i].desc;
+		for (size_t k = 0; k < d->nmethods; k++) {
+			if (strcmp(d->methods[k].methodName, name) == 0) {
+				*g = &a->groups[i];
+				return &d->methods[k];
+			}
+		}
+	}
+	return NULL;
+}
+
 void
 va_agent_reply_error(va_session *s, uint64_t epoch, const char *tag, const char *kind,
 		     const char *fmt, ...)
@@ -624,7 +652,7 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 	   struct va_frame *req)
 {
 	struct va_agent *a = opaque;
-	char name[VA_RPC_MAX_METHOD_NAME + 1];
+	char name[VA_RPC_MAX_METHOD_NAME + 1] = "";
 
 	if (va_session_is_binary(req)) {
 		on_binary(a, s, epoch, tag, req);
@@ -662,7 +690,12 @@ on_request(void *opaque, va_session *s, uint64_t epoch, const char *tag,
 			}
 		}
 	}
-	va_rpc_serve(s, epoch, tag, req, a->reg, NULL);
+	const struct va_group *g = NULL;
+	const struct xmlrpc_method_info3 *mi = name[0] ? find_method(a, name, &g) : NULL;
+	if (mi)
+		va_rpc_serve_method(s, epoch, tag, req, a->reg, mi, (void *)g, NULL);
+	else
+		va_rpc_serve(s, epoch, tag, req, a->reg, NULL);
 }
 
 static void

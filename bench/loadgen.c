@@ -11,7 +11,10 @@
  *
  *   loadgen (--unix SOCKET | --url http://HOST:PORT) [--path /RPC2]
  *           [--clients N] [--guests G] [--seconds S] [--warmup S]
- *           [--method NAME]
+ *           [--method NAME] [--user USER:PASSWORD]
+ *
+ * --user sends HTTP Basic credentials with every call (va-proxy's TCP
+ * listeners ask for them).
  *
  * Prints one line of JSON: calls, errors, seconds, calls_per_s, p50_us,
  * p99_us, max_us, the load generator's own CPU seconds, and per guest
@@ -98,7 +101,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: loadgen (--unix SOCKET | --url http://HOST:PORT) [--path /RPC2] "
-			"[--clients N] [--guests G] [--seconds S] [--warmup S] [--method NAME]\n");
+			"[--clients N] [--guests G] [--seconds S] [--warmup S] [--method NAME] "
+			"[--user USER:PASSWORD]\n");
 	exit(2);
 }
 
@@ -106,7 +110,7 @@ int
 main(int argc, char **argv)
 {
 	const char *unix_path = NULL, *base = "http://localhost", *path = "/RPC2";
-	const char *method = "va.ping";
+	const char *method = "va.ping", *userpwd = NULL;
 	int nclients = 1, nguests = 0;
 	double seconds = 3, warmup = 0.5;
 
@@ -131,6 +135,8 @@ main(int argc, char **argv)
 			warmup = atof(v);
 		else if (!strcmp(a, "--method"))
 			method = v;
+		else if (!strcmp(a, "--user"))
+			userpwd = v;
 		else
 			usage();
 	}
@@ -178,6 +184,10 @@ main(int argc, char **argv)
 		curl_easy_setopt(c->h, CURLOPT_PRIVATE, c);
 		curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
 		curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+		if (userpwd) {
+			curl_easy_setopt(c->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+			curl_easy_setopt(c->h, CURLOPT_USERPWD, userpwd);
+		}
 		c->start = now();
 		curl_multi_add_handle(m, c->h);
 	}

@@ -41,9 +41,6 @@
 /* The first body allocation, unless the claimed length is smaller. */
 #define BODY_INITIAL_CAP (64 * 1024)
 
-/* The first header array allocation; it doubles up to the limit. */
-#define HEADERS_INITIAL_CAP 8
-
 /*
  * The header has no error code for an allocation failure.  A frame that
  * cannot be held in memory is reported as too large: the peer may retry
@@ -71,7 +68,21 @@ struct va_frame_parser {
 	 * bytes and holds cur.body_len received bytes and a NUL.
 	 */
 	struct va_frame cur;
-	size_t headers_cap;
+	/*
+	 * While the head is read, its strings (NUL-terminated) collect in
+	 * strs and the frame's string fields are NULL: offsets into strs
+	 * stand for them.  At the blank line they go into the frame's one
+	 * block (va_frame.head_block), one malloc instead of one per string.
+	 * Every string is a part of a line of the head, plus its NUL, and
+	 * the line's LF or separators pay for that NUL: strs_len <=
+	 * head_bytes <= VA_FRAME_MAX_HEADER_BYTES (checked all the same).
+	 */
+	size_t strs_len;
+	size_t off_method, off_target, off_reason; /* SIZE_MAX: none */
+	size_t nh;                                 /* headers read */
+	struct {
+		size_t name, value;
+	} off_headers[VA_FRAME_MAX_HEADERS];
 	size_t body_cap;
 	bool have_length;
 	uint64_t length;     /* Content-Length, once have_length */
@@ -88,6 +99,7 @@ struct va_frame_parser {
 	 */
 	size_t line_len;
 	char line[VA_FRAME_MAX_HEADER_BYTES + 1];
+	char strs[VA_FRAME_MAX_HEADER_BYTES + 1];
 };
 
 /* --- character classes ---------------------------------------------------- */
@@ -143,17 +155,18 @@ is_ows(unsigned char c)
 
 /* --- small helpers ------------------------------------------------------- */
 
-/* A NUL-terminated copy of s[0..n), or NULL on allocation failure. */
-static char *
-dup_range(const char *s, size_t n)
+/* Appends s[0..n) and a NUL to the head's strings; its offset, or SIZE_MAX. */
+static size_t
+strs_add(va_frame_parser *p, const char *s, size_t n)
 {
-	char *d = malloc(n + 1);
+	size_t at = p->strs_len;
 
-	if (!d)
-		return NULL;
-	memcpy(d, s, n);
-	d[n] = '\0';
-	return d;
+	if (n >= sizeof(p->strs) - at)
+		return SIZE_MAX; /* cannot happen (see strs): refused, not overrun */
+	memcpy(p->strs + at, s, n);
+	p->strs[at + n] = '\0';
+	p->strs_len = at + n + 1;
+	return at;
 }
 
 /* Frees what f owns and leaves it empty; f itself is not freed. */
@@ -162,7 +175,14 @@ frame_clear(struct va_frame *f)
 {
 	/* The common case of a frame torn at once (input full of 0xFF):
 	 * nothing to free. */
-	if (!f->method && !f->target && !f->reason && !f->headers && !f->body) {
+	if (!f->method && !f->target && !f->reason && !f->headers && !f->body &&
+	    !f->head_block) {
+		memset(f, 0, sizeof(*f));
+		return;
+	}
+	if (f->head_block) { /* the parser's: strings and array in one */
+		free(f->head_block);
+		free(f->body);
 		memset(f, 0, sizeof(*f));
 		return;
 	}
@@ -183,7 +203,9 @@ static void
 reset_frame(va_frame_parser *p)
 {
 	frame_clear(&p->cur);
-	p->headers_cap = 0;
+	p->strs_len = 0;
+	p->off_method = p->off_target = p->off_reason = SIZE_MAX;
+	p->nh = 0;
 	p->body_cap = 0;
 	p->have_length = false;
 	p->length = 0;
@@ -330,9 +352,9 @@ parse_status_line(va_frame_parser *p, const char *s, size_t n)
 		if (!is_text((unsigned char)reason[i]))
 			return VA_FRAME_ERR_BAD_START_LINE;
 
-	p->cur.reason = dup_range(reason, rlen);
-	if (!p->cur.reason)
-		return ERR_NOMEM;
+	p->off_reason = strs_add(p, reason, rlen);
+	if (p->off_reason == SIZE_MAX)
+		return VA_FRAME_ERR_HEADER_TOO_LARGE;
 	p->cur.kind = VA_FRAME_RESPONSE;
 	p->cur.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 +
 			(code[2] - '0');
@@ -359,10 +381,10 @@ parse_request_line(va_frame_parser *p, const char *s, size_t n)
 	    memcmp(target + tlen, version, vlen) != 0)
 		return VA_FRAME_ERR_BAD_START_LINE;
 
-	p->cur.method = dup_range(s, mlen);
-	p->cur.target = dup_range(target, tlen);
-	if (!p->cur.method || !p->cur.target)
-		return ERR_NOMEM; /* fail() frees what was allocated */
+	p->off_method = strs_add(p, s, mlen);
+	p->off_target = strs_add(p, target, tlen);
+	if (p->off_method == SIZE_MAX || p->off_target == SIZE_MAX)
+		return VA_FRAME_ERR_HEADER_TOO_LARGE;
 	p->cur.kind = VA_FRAME_REQUEST;
 	p->cur.status = 0;
 	return 0;
@@ -399,35 +421,47 @@ parse_length(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
-/* Appends one header (copies of name and value) to the frame being read. */
+/* Appends one header (copies of name and value) to the head's strings. */
 static enum va_frame_error
 add_header(va_frame_parser *p, const char *name, size_t nlen,
 	   const char *value, size_t vlen)
 {
-	struct va_frame *f = &p->cur;
+	size_t n = strs_add(p, name, nlen);
+	size_t v = n == SIZE_MAX ? SIZE_MAX : strs_add(p, value, vlen);
 
-	if (f->nheaders == p->headers_cap) {
-		size_t cap = p->headers_cap ? p->headers_cap * 2
-					    : HEADERS_INITIAL_CAP;
-		if (cap > VA_FRAME_MAX_HEADERS)
-			cap = VA_FRAME_MAX_HEADERS;
-		struct va_frame_header *h =
-			realloc(f->headers, cap * sizeof(*h));
-		if (!h)
-			return ERR_NOMEM;
-		f->headers = h;
-		p->headers_cap = cap;
+	if (v == SIZE_MAX)
+		return VA_FRAME_ERR_HEADER_TOO_LARGE;
+	p->off_headers[p->nh].name = n;
+	p->off_headers[p->nh].value = v;
+	p->nh++;
+	return 0;
+}
+
+/*
+ * The head's strings and the headers array into the frame's one block
+ * (the frame's string fields point into it).  -1 when out of memory.
+ */
+static int
+head_to_block(va_frame_parser *p)
+{
+	struct va_frame *f = &p->cur;
+	size_t hsz = p->nh * sizeof(struct va_frame_header);
+	uint8_t *b = malloc(hsz + p->strs_len + 1);
+
+	if (!b)
+		return -1;
+	char *strs = (char *)b + hsz;
+	memcpy(strs, p->strs, p->strs_len);
+	f->head_block = b;
+	f->headers = p->nh ? (struct va_frame_header *)(void *)b : NULL;
+	f->nheaders = p->nh;
+	for (size_t i = 0; i < p->nh; i++) {
+		f->headers[i].name = strs + p->off_headers[i].name;
+		f->headers[i].value = strs + p->off_headers[i].value;
 	}
-	char *n = dup_range(name, nlen);
-	char *v = dup_range(value, vlen);
-	if (!n || !v) {
-		free(n);
-		free(v);
-		return ERR_NOMEM;
-	}
-	f->headers[f->nheaders].name = n;
-	f->headers[f->nheaders].value = v;
-	f->nheaders++;
+	f->method = p->off_method == SIZE_MAX ? NULL : strs + p->off_method;
+	f->target = p->off_target == SIZE_MAX ? NULL : strs + p->off_target;
+	f->reason = p->off_reason == SIZE_MAX ? NULL : strs + p->off_reason;
 	return 0;
 }
 
@@ -437,7 +471,7 @@ parse_header_line(va_frame_parser *p, const char *s, size_t n)
 {
 	size_t nlen = 0;
 
-	if (p->cur.nheaders >= VA_FRAME_MAX_HEADERS)
+	if (p->nh >= VA_FRAME_MAX_HEADERS)
 		return VA_FRAME_ERR_TOO_MANY_HEADERS;
 	/* A leading space or tab is obsolete line folding: refused. */
 	while (nlen < n && is_tchar((unsigned char)s[nlen]))
@@ -488,6 +522,10 @@ parse_header_line(va_frame_parser *p, const char *s, size_t n)
 static void
 end_of_head(va_frame_parser *p)
 {
+	if (head_to_block(p) < 0) {
+		fail(p, ERR_NOMEM, false);
+		return;
+	}
 	if (!p->have_length) {
 		fail(p, VA_FRAME_ERR_NO_LENGTH, true);
 		return;
@@ -708,6 +746,7 @@ va_frame_parser_new(size_t max_body, const struct va_frame_parser_ops *ops,
 		p->ops = *ops;
 	p->opaque = opaque;
 	p->max_body = max_body;
+	p->off_method = p->off_target = p->off_reason = SIZE_MAX;
 	p->state = ST_SKIP;
 	return p;
 }
@@ -822,12 +861,15 @@ check_head_args(const char *start_line, const struct va_frame_header *headers,
 
 		if (!name || !value || !is_token(name) || !is_line_text(value))
 			return -EINVAL;
+		/* The names below by their lengths first (14, 17, 16): no
+		 * strcasecmp for the others, on the path of every frame. */
+		size_t nlen = strlen(name);
 		/* The writer adds Content-Length; chunking is refused. */
-		if (strcasecmp(name, "Content-Length") == 0 ||
-		    strcasecmp(name, "Transfer-Encoding") == 0)
+		if ((nlen == 14 && strcasecmp(name, "Content-Length") == 0) ||
+		    (nlen == 17 && strcasecmp(name, "Transfer-Encoding") == 0))
 			return -EINVAL;
 		/* The parser refuses any other coding, and a repeated one. */
-		if (strcasecmp(name, "Content-Encoding") == 0) {
+		if (nlen == 16 && strcasecmp(name, "Content-Encoding") == 0) {
 			if (*stuffed || strcasecmp(value, VA_STUFF_CODING) != 0)
 				return -EINVAL;
 			*stuffed = true;

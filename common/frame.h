@@ -82,6 +82,13 @@ struct va_frame {
 	 * take it (set body to NULL before va_frame_free) and free() it later.
 	 */
 	uint8_t *body;
+	/*
+	 * frame.c's own: the parser puts the headers array and every string
+	 * above (start line, names, values) in this one malloc'ed block, and
+	 * va_frame_free frees it alone.  NULL in a frame made elsewhere, whose
+	 * strings and array va_frame_free frees one by one.
+	 */
+	void *head_block;
 };
 
 enum va_frame_error {

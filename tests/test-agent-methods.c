@@ -2391,6 +2391,132 @@ test_core_groups(void)
 	va_session_free(h);
 }
 
+/* --- calls without parameters: the method at once, the registry's answer ----------- */
+
+/* xml through the core's dispatch and straight through the registry: the same bytes. */
+static bool
+same_answer(const char *xml)
+{
+	struct va_buf first = { 0 };
+	struct answer an;
+
+	/* Not parsed: xmlrpc-c's parser refuses text above U+FFFF. */
+	session_send(xml, strlen(xml), &an);
+	session_wait(&an);
+	CU_ASSERT_EQUAL(va_buf_append(&first, last_raw.data, last_raw.len), 0);
+	/* The registry's path in the agent: the gate, the registry, text.h's
+	 * escapes undone (va_rpc_process), as va_rpc_serve runs it. */
+	xmlrpc_env env;
+	xmlrpc_env_init(&env);
+	last_raw.len = 0;
+	va_rpc_process(&env, va_agent_registry(agent), xml, strlen(xml), NULL, &last_raw);
+	CU_ASSERT_FALSE(env.fault_occurred);
+	xmlrpc_env_clean(&env);
+	bool ok = first.len == last_raw.len && memcmp(first.data, last_raw.data, first.len) == 0;
+	if (!ok)
+		fprintf(stderr, "\n%s\nthe dispatch answered:\n%.*s\nthe registry:\n%.*s\n", xml,
+		    (int)first.len, (const char *)first.data, (int)last_raw.len,
+		    (const char *)last_raw.data);
+	va_buf_free(&first);
+	return ok;
+}
+
+static void
+test_bare_calls(void)
+{
+	static const char *const bare[] = {
+		/* libcurl's bench/loadgen; Python's xmlrpc.client; xmlrpc-c (vactl) */
+		"<?xml version=\"1.0\"?>\r\n<methodCall>\r\n<methodName>va.ping</methodName>\r\n"
+		"<params>\r\n</params>\r\n</methodCall>\r\n",
+		"<?xml version='1.0'?>\n<methodCall>\n<methodName>va.ping</methodName>\n<params>\n"
+		"</params>\n</methodCall>\n",
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodCall>\r\n<methodName>va.ping"
+		"</methodName>\r\n<params>\r\n</params>\r\n</methodCall>\r\n",
+		"<?xml version='1.0' encoding='UTF-8'?><methodCall><methodName>va.ping</methodName>"
+		"</methodCall>",
+		"<methodCall> \t<methodName>va.ping</methodName><params></params></methodCall>",
+		"\n<methodCall><methodName>va.ping</methodName></methodCall>\r\n \t",
+	};
+	static const char *const not_bare[] = {
+		"<methodCall><methodName> va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.ping </methodName></methodCall>",
+		"<methodCall><methodName>va.ping</methodName><params/></methodCall>",
+		" <?xml version=\"1.0\"?><methodCall><methodName>va.ping</methodName></methodCall>",
+		"<?xml version=\"1.0\"?><methodCall><methodName>va.ping</methodName><params><param>"
+		"<value><int>1</int></value></param></params></methodCall>",
+		"<methodCall><methodName>va.ping</methodName></methodCall>x",
+		"<methodCall><methodName>va.ping</methodName></methodCall><!-- -->",
+		"<methodCall><!-- --><methodName>va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.pin</methodName></methodCall>",
+		"<methodCall><methodName>va.pingg</methodName></methodCall>",
+		"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodCall><methodName>va.ping"
+		"</methodName></methodCall>",
+		"<?xml version=\"1.1\"?><methodCall><methodName>va.ping</methodName></methodCall>",
+		"<methodCall><methodName>va.ping</methodName><params></params>",
+		"<methodCall><methodName>va.ping</methodName><params></methodCall>",
+		"<methodCall><methodName>va.ping</methodName></methodCall",
+		"\xef\xbb\xbf<methodCall><methodName>va.ping</methodName></methodCall>",
+		"",
+	};
+
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		CU_ASSERT_TRUE(va_rpc_call_is_bare(bare[i], strlen(bare[i]), "va.ping"));
+	for (size_t i = 0; i < sizeof(not_bare) / sizeof(not_bare[0]); i++) {
+		bool no = !va_rpc_call_is_bare(not_bare[i], strlen(not_bare[i]), "va.ping");
+		if (!no)
+			fprintf(stderr, "\ntaken as bare: %s\n", not_bare[i]);
+		CU_ASSERT_TRUE(no);
+	}
+
+	va_agent_set_clock(agent, NULL, NULL);
+	va_file_close_all(agent);
+	/* Every shape, and what the registry must still answer (a name with
+	 * white space, parameters, <params/>): the same bytes either way. */
+	for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++)
+		CU_ASSERT_TRUE(same_answer(bare[i]));
+	for (size_t i = 0; i < 5; i++)
+		CU_ASSERT_TRUE(same_answer(not_bare[i]));
+	/* Results of every kind, and the faults of methods that want parameters. */
+	static const char *const methods[] = {
+		"va.ping", "va.echo", "va.capabilities", "va.clipboard.get", "va.file.open",
+		"va.file.read", "va.file.write", "va.file.seek", "va.file.close",
+		"va.file.stat", "va.file.checksum", "va.clipboard.set",
+	};
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		char xml[256];
+		snprintf(xml, sizeof(xml), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
+			 "<methodCall>\r\n<methodName>%s</methodName>\r\n<params>\r\n</params>\r\n"
+			 "</methodCall>\r\n", methods[i]);
+		CU_ASSERT_TRUE(va_rpc_call_is_bare(xml, strlen(xml), methods[i]));
+		CU_ASSERT_TRUE(same_answer(xml));
+	}
+	/* Text above U+FFFF, CR and U+E000 (main's value form, &#13;): the
+	 * dispatch writes them as the registry path does. */
+	static const char clip_text[] = "a\xf0\x9f\x98\x80\r\nb\r\xee\x80\x80 \xf0\xa0\x80\x80";
+	CU_ASSERT_NOT_EQUAL(va_clipboard_store(agent, clip_text, sizeof(clip_text) - 1, "guest"), 0);
+	host_calls_clear();
+	const char *clip_get_xml = "<?xml version=\"1.0\"?>\r\n<methodCall>\r\n<methodName>"
+	    "va.clipboard.get</methodName>\r\n<params>\r\n</params>\r\n</methodCall>\r\n";
+	CU_ASSERT_TRUE(same_answer(clip_get_xml));
+	CU_ASSERT_PTR_NOT_NULL(memmem(last_raw.data, last_raw.len, "&#13;", 5));
+	/* va.info holds the time in seconds: the same unless a second passed. */
+	const char *info = "<methodCall><methodName>va.info</methodName></methodCall>";
+	bool same = false;
+	for (int i = 0; i < 3 && !same; i++)
+		same = same_answer(info);
+	CU_ASSERT_TRUE(same);
+	/* Refused before the method runs, as before. */
+	cfg.block_rpcs = "va.ping";
+	set_lists(agent, &cfg);
+	via_session = 1;
+	EXPECT_FAULT(call_xml(bare[0], strlen(bare[0])), XMLRPC_NO_SUCH_METHOD_ERROR,
+	    "method va.ping is disabled on this guest");
+	cfg.block_rpcs = NULL;
+	set_lists(agent, &cfg);
+	via_session = 0;
+	va_agent_set_clock(agent, fake_clock, NULL);
+}
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static int
@@ -2478,6 +2604,7 @@ main(void)
 		{ "exec and accounts are opt-in; va.exec.* through the registry", test_exec_opt_in },
 		{ "registering twice", test_register_twice },
 		{ "dispatch: refusals, interceptors, registry", test_dispatch },
+		{ "dispatch: calls without parameters answered as by the registry", test_bare_calls },
 		{ "the core with a group of the test's own", test_core_groups },
 	};
 

@@ -83,6 +83,7 @@ frame_dup(const struct va_frame *f)
 		return NULL;
 	struct va_frame *d = xmalloc(sizeof(*d));
 	*d = *f;
+	d->head_block = NULL; /* the copy's strings are its own */
 	d->method = xstrdup(f->method);
 	d->target = xstrdup(f->target);
 	d->reason = xstrdup(f->reason);

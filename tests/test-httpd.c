@@ -1394,6 +1394,16 @@ test_auth(void)
 	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
 	CU_ASSERT_EQUAL(r.status, 401);
 	resp_free(&r);
+	/* A wrong password of the right one's length, on a connection where
+	 * the right one was accepted (the proxy keeps what it accepted). */
+	c = cli_tcp();
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	check_echo(c, AUTH_OK, "authorized");
+	CU_ASSERT_EQUAL(cli_post(c, "/echo", "Authorization: Basic dXNlcjpzM2NyZXU=\r\n", "x"), 0);
+	CU_ASSERT_EQUAL_FATAL(cli_resp(c, &r, 0, 2000), 0);
+	CU_ASSERT_EQUAL(r.status, 401);
+	resp_free(&r);
+	CU_ASSERT_EQUAL(srv_requests(), 3);
 	/* The unix listener needs none. */
 	c = cli_unix();
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);

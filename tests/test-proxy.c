@@ -837,6 +837,65 @@ test_sources(void)
 	CU_ASSERT(wait_answers(&P1, "/RPC2/b", "test.name", "<string>b</string>"));
 }
 
+/* On the loop thread: 40 guests more (the table grows past 8, 16, 32),
+ * every third removed, each name looked up; then all of them removed. */
+struct many_op {
+	struct va_proxy *px;
+	const char *spec;
+	int added, found_ok, missing_ok, others_ok, left;
+};
+
+static void
+many_fn(void *arg)
+{
+	struct many_op *op = arg;
+	char name[32], err[256];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "many-%d", i);
+		op->added += va_guests_add(op->px, name, op->spec, err, sizeof(err)) == 0;
+	}
+	for (int i = 0; i < 40; i += 3) {
+		snprintf(name, sizeof(name), "many-%d", i);
+		struct va_guest *g = va_guests_find(op->px, name);
+		if (g)
+			va_guests_remove(op->px, g);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "many-%d", i);
+		struct va_guest *g = va_guests_find(op->px, name);
+		if (i % 3 == 0)
+			op->missing_ok += g == NULL;
+		else
+			op->found_ok += g && !strcmp(va_guest_name(g), name);
+	}
+	/* The test's own guests are still found; a prefix or a longer name is not. */
+	op->others_ok = va_guests_find(op->px, "b") != NULL && !va_guests_find(op->px, "many-") &&
+			!va_guests_find(op->px, "many-10x") && !va_guests_find(op->px, "");
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "many-%d", i);
+		struct va_guest *g = va_guests_find(op->px, name);
+		if (g)
+			va_guests_remove(op->px, g);
+	}
+	op->left = (int)va_guests_count(op->px);
+}
+
+static void
+test_many_names(void)
+{
+	CU_ASSERT_PTR_NOT_NULL_FATAL(P1.px);
+	size_t before = va_guests_count(P1.px);
+	struct many_op op = { P1.px, A.c.spec, 0, 0, 0, 0, 0 };
+	run_on(P1.px->loop, many_fn, &op);
+	CU_ASSERT_EQUAL(op.added, 40);
+	CU_ASSERT_EQUAL(op.missing_ok, 14);
+	CU_ASSERT_EQUAL(op.found_ok, 26);
+	CU_ASSERT_TRUE(op.others_ok);
+	CU_ASSERT_EQUAL((size_t)op.left, before);
+	CU_ASSERT(answers(&P1, "/RPC2/b", "test.name", "<string>b</string>"));
+}
+
 static void
 test_stop(void)
 {
@@ -853,6 +912,7 @@ static const struct va_test tests[] = {
 	{ "a request waiting for its body holds a guest that goes", test_remove_routed },
 	{ "a proxy.* call holds a guest that goes", test_remove_polled },
 	{ "the sources' guests: kept, removed, changed; the config's name wins", test_sources },
+	{ "40 guests more by name: found, removed, not found", test_many_names },
 	{ "stop and free", test_stop },
 };
 

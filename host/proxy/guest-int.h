@@ -30,6 +30,14 @@ struct va_guests {
 	pthread_mutex_t lock;
 	struct va_guest **v;
 	size_t n, cap;
+	/*
+	 * The same guests by name (open addressing, linear probing; NULL: a
+	 * free slot): nslots is a power of two, 2 x cap, so a name is found
+	 * without a strcmp per guest on every request.  Loop thread only,
+	 * rebuilt whenever v changes.
+	 */
+	struct va_guest **slots;
+	size_t nslots;
 	struct va_buf caps_call; /* the va.capabilities call made to every new session */
 };
 

@@ -474,7 +474,8 @@ va_guest_forward(struct va_guest *g, const char *method, const void *body, size_
 		return;
 	}
 	f->g = g;
-	snprintf(f->method, sizeof(f->method), "%s", method);
+	size_t ml = strnlen(method, sizeof(f->method) - 1);
+	memcpy(f->method, method, ml); /* f is zeroed: NUL-terminated */
 	f->len = len;
 	f->done = done;
 	f->ctx = ctx;

@@ -66,6 +66,7 @@ va_guests_free(struct va_guests *t)
 	for (size_t i = 0; i < t->n; i++)
 		va_guest_unref(t->v[i]);
 	free(t->v);
+	free(t->slots);
 	va_buf_free(&t->caps_call);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -99,6 +100,36 @@ va_guest_unref(struct va_guest *g)
 		guest_free(g); /* its I/O was closed when it left the table */
 }
 
+/* FNV-1a of a guest's name. */
+static size_t
+name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+static void
+slot_put(struct va_guests *t, struct va_guest *g)
+{
+	size_t mask = t->nslots - 1, i = name_hash(g->name) & mask;
+
+	while (t->slots[i]) /* nslots > n: a free slot is there */
+		i = (i + 1) & mask;
+	t->slots[i] = g;
+}
+
+/* The name index again from v (after a removal: no slot moves otherwise). */
+static void
+slots_rebuild(struct va_guests *t)
+{
+	memset(t->slots, 0, t->nslots * sizeof(*t->slots));
+	for (size_t i = 0; i < t->n; i++)
+		slot_put(t, t->v[i]);
+}
+
 int
 va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err,
 	      size_t errlen)
@@ -114,8 +145,12 @@ va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 8;
 		struct va_guest **v = malloc(cap * sizeof(*v));
-		if (!v)
+		struct va_guest **slots = calloc(2 * cap, sizeof(*slots));
+		if (!v || !slots) {
+			free(v);
+			free(slots);
 			goto nomem;
+		}
 		/* Other threads read t->v under the lock: swap it there. */
 		pthread_mutex_lock(&t->lock);
 		if (t->n)
@@ -124,6 +159,10 @@ va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err
 		t->v = v;
 		t->cap = cap;
 		pthread_mutex_unlock(&t->lock);
+		free(t->slots);
+		t->slots = slots;
+		t->nslots = 2 * cap;
+		slots_rebuild(t);
 	}
 	g = calloc(1, sizeof(*g));
 	if (!g)
@@ -149,6 +188,7 @@ va_guests_add(struct va_proxy *px, const char *name, const char *spec, char *err
 	pthread_mutex_lock(&t->lock);
 	t->v[t->n++] = g;
 	pthread_mutex_unlock(&t->lock);
+	slot_put(t, g);
 	return 0;
 nomem:
 	snprintf(err, errlen, "guest %s: out of memory", name);
@@ -171,6 +211,7 @@ va_guests_remove(struct va_proxy *px, struct va_guest *g)
 	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
 	t->n--;
 	pthread_mutex_unlock(&t->lock);
+	slots_rebuild(t);
 	va_guest_unref(g);
 }
 
@@ -202,9 +243,12 @@ va_guests_find(struct va_proxy *px, const char *name)
 {
 	struct va_guests *t = px->guests;
 
-	for (size_t i = 0; i < t->n; i++)
-		if (!strcmp(t->v[i]->name, name))
-			return t->v[i];
+	if (!t->nslots)
+		return NULL;
+	size_t mask = t->nslots - 1;
+	for (size_t i = name_hash(name) & mask; t->slots[i]; i = (i + 1) & mask)
+		if (!strcmp(t->slots[i]->name, name))
+			return t->slots[i];
 	return NULL;
 }
 

@@ -14,13 +14,24 @@
 
 #include "http-parse.h"
 
-/* tchar of RFC 9110 5.6.2. */
+/* tchar of RFC 9110 5.6.2 (a table: every byte of every name and method). */
+#define TCHAR_ROW(c) \
+	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
+	 ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || \
+	 (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
+	 (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
+	 (c) == '|' || (c) == '~')
+#define TCHAR_4(c) TCHAR_ROW(c), TCHAR_ROW((c) + 1), TCHAR_ROW((c) + 2), TCHAR_ROW((c) + 3)
+#define TCHAR_16(c) TCHAR_4(c), TCHAR_4((c) + 4), TCHAR_4((c) + 8), TCHAR_4((c) + 12)
+#define TCHAR_64(c) TCHAR_16(c), TCHAR_16((c) + 16), TCHAR_16((c) + 32), TCHAR_16((c) + 48)
+static const unsigned char tchar_table[256] = {
+	TCHAR_64(0), TCHAR_64(64), TCHAR_64(128), TCHAR_64(192),
+};
+
 static int
 is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return tchar_table[c];
 }
 
 /* A byte that may stand in a field value: VCHAR, obs-text, SP, HTAB. */
@@ -40,9 +51,9 @@ head_end(const char *buf, size_t len, size_t skip, size_t *lines)
 	size_t line_start = skip;
 
 	*lines = 0;
-	for (size_t i = skip; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
+	for (const char *lf; line_start < len &&
+	     (lf = memchr(buf + line_start, '\n', len - line_start));) {
+		size_t i = (size_t)(lf - buf);
 		size_t n = i - line_start; /* the line without its LF */
 		if (n == 0 || (n == 1 && buf[line_start] == '\r'))
 			return i + 1;
@@ -175,6 +186,7 @@ header_line(char *line, struct va_http_head *h, const char **why)
 		*why = "malformed header line: expected Name: value";
 		return -400;
 	}
+	size_t nlen = (size_t)(p - line);
 	*p++ = '\0';
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -189,7 +201,13 @@ header_line(char *line, struct va_http_head *h, const char **why)
 	}
 	*end = '\0';
 
-	if (!strcasecmp(line, "content-length")) {
+	/* The names looked for have lengths of their own: one strcasecmp per
+	 * name of that length at most, none for the other headers (Host,
+	 * Accept, Content-Type...). */
+	switch (nlen) {
+	case 14: {
+		if (strcasecmp(line, "content-length"))
+			break;
 		int64_t n = parse_length(v);
 		if (n < 0) {
 			*why = "malformed Content-Length";
@@ -200,40 +218,58 @@ header_line(char *line, struct va_http_head *h, const char **why)
 			return -400;
 		}
 		h->content_length = n;
-	} else if (!strcasecmp(line, "transfer-encoding")) {
-		/* Only a lone "chunked" is a coding the streams decode. */
-		h->te_chunked = !h->transfer_encoding && !strcasecmp(v, "chunked");
-		h->transfer_encoding = 1;
-	} else if (!strcasecmp(line, "range")) {
-		if (!h->range)
-			h->range = v;
-	} else if (!strcasecmp(line, "if-range")) {
-		if (!h->if_range)
-			h->if_range = v;
-	} else if (!strcasecmp(line, "if-match")) {
-		if (!h->if_match)
-			h->if_match = v;
-	} else if (!strcasecmp(line, "if-none-match")) {
-		if (!h->if_none_match)
-			h->if_none_match = v;
-	} else if (!strcasecmp(line, "content-range")) {
-		if (h->content_range && strcmp(h->content_range, v) != 0) {
-			*why = "two different Content-Range headers";
-			return -400;
+		break;
+	}
+	case 17:
+		if (!strcasecmp(line, "transfer-encoding")) {
+			/* Only a lone "chunked" is a coding the streams decode. */
+			h->te_chunked = !h->transfer_encoding && !strcasecmp(v, "chunked");
+			h->transfer_encoding = 1;
 		}
-		h->content_range = v;
-	} else if (!strcasecmp(line, "want-repr-digest")) {
-		if (!h->want_repr_digest)
+		break;
+	case 5:
+		if (!strcasecmp(line, "range") && !h->range)
+			h->range = v;
+		break;
+	case 8:
+		if (!strcasecmp(line, "if-range")) {
+			if (!h->if_range)
+				h->if_range = v;
+		} else if (!strcasecmp(line, "if-match")) {
+			if (!h->if_match)
+				h->if_match = v;
+		}
+		break;
+	case 13:
+		if (!strcasecmp(line, "authorization")) {
+			h->authorization = v;
+		} else if (!strcasecmp(line, "if-none-match")) {
+			if (!h->if_none_match)
+				h->if_none_match = v;
+		} else if (!strcasecmp(line, "content-range")) {
+			if (h->content_range && strcmp(h->content_range, v) != 0) {
+				*why = "two different Content-Range headers";
+				return -400;
+			}
+			h->content_range = v;
+		}
+		break;
+	case 16:
+		if (!strcasecmp(line, "want-repr-digest") && !h->want_repr_digest)
 			h->want_repr_digest = v;
-	} else if (!strcasecmp(line, "expect")) {
+		break;
+	case 6:
+		if (strcasecmp(line, "expect"))
+			break;
 		if (!strcasecmp(v, "100-continue"))
 			h->expect_continue = 1;
 		else if (*v)
 			h->expect_other = 1;
-	} else if (!strcasecmp(line, "connection")) {
-		connection_options(v, h);
-	} else if (!strcasecmp(line, "authorization")) {
-		h->authorization = v;
+		break;
+	case 10:
+		if (!strcasecmp(line, "connection"))
+			connection_options(v, h);
+		break;
 	}
 	return 0;
 }
