@@ -10,6 +10,7 @@
 
 #include "frame.h"
 #include "stuff.h"
+#include "tchar.h"
 
 /*
  * The parser is a state machine fed arbitrary slices.  It never looks
@@ -103,27 +104,6 @@ struct va_frame_parser {
 };
 
 /* --- character classes ---------------------------------------------------- */
-
-/* RFC 7230 tchar: the characters of a header name (a table: it is on
- * the path of every header of every frame). */
-#define TCHAR_ROW(c) \
-	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
-	 ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || \
-	 (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
-	 (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
-	 (c) == '|' || (c) == '~')
-#define TCHAR_4(c) TCHAR_ROW(c), TCHAR_ROW((c) + 1), TCHAR_ROW((c) + 2), TCHAR_ROW((c) + 3)
-#define TCHAR_16(c) TCHAR_4(c), TCHAR_4((c) + 4), TCHAR_4((c) + 8), TCHAR_4((c) + 12)
-#define TCHAR_64(c) TCHAR_16(c), TCHAR_16((c) + 16), TCHAR_16((c) + 32), TCHAR_16((c) + 48)
-static const bool tchar_table[256] = {
-	TCHAR_64(0), TCHAR_64(64), TCHAR_64(128), TCHAR_64(192),
-};
-
-static bool
-is_tchar(unsigned char c)
-{
-	return tchar_table[c];
-}
 
 /* The characters of a request method: uppercase letters, digits, - and _. */
 static bool
@@ -474,7 +454,7 @@ parse_header_line(va_frame_parser *p, const char *s, size_t n)
 	if (p->nh >= VA_FRAME_MAX_HEADERS)
 		return VA_FRAME_ERR_TOO_MANY_HEADERS;
 	/* A leading space or tab is obsolete line folding: refused. */
-	while (nlen < n && is_tchar((unsigned char)s[nlen]))
+	while (nlen < n && va_is_tchar((unsigned char)s[nlen]))
 		nlen++;
 	if (nlen == 0 || nlen == n || s[nlen] != ':')
 		return VA_FRAME_ERR_BAD_HEADER;
@@ -837,7 +817,7 @@ is_token(const char *s)
 	if (*s == '\0')
 		return false;
 	for (; *s; s++)
-		if (!is_tchar((unsigned char)*s))
+		if (!va_is_tchar((unsigned char)*s))
 			return false;
 	return true;
 }

@@ -13,26 +13,7 @@
 #include <strings.h>
 
 #include "http-parse.h"
-
-/* tchar of RFC 9110 5.6.2 (a table: every byte of every name and method). */
-#define TCHAR_ROW(c) \
-	(((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
-	 ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || \
-	 (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
-	 (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || \
-	 (c) == '|' || (c) == '~')
-#define TCHAR_4(c) TCHAR_ROW(c), TCHAR_ROW((c) + 1), TCHAR_ROW((c) + 2), TCHAR_ROW((c) + 3)
-#define TCHAR_16(c) TCHAR_4(c), TCHAR_4((c) + 4), TCHAR_4((c) + 8), TCHAR_4((c) + 12)
-#define TCHAR_64(c) TCHAR_16(c), TCHAR_16((c) + 16), TCHAR_16((c) + 32), TCHAR_16((c) + 48)
-static const unsigned char tchar_table[256] = {
-	TCHAR_64(0), TCHAR_64(64), TCHAR_64(128), TCHAR_64(192),
-};
-
-static int
-is_tchar(unsigned char c)
-{
-	return tchar_table[c];
-}
+#include "tchar.h"
 
 /* A byte that may stand in a field value: VCHAR, obs-text, SP, HTAB. */
 static int
@@ -111,7 +92,7 @@ request_line(char *line, struct va_http_head *h, const char **why)
 	char *p = line;
 
 	h->method = p;
-	while (is_tchar((unsigned char)*p))
+	while (va_is_tchar((unsigned char)*p))
 		p++;
 	if (p == line || *p != ' ') {
 		*why = "malformed request line: expected METHOD SP TARGET SP HTTP/1.1";
@@ -180,7 +161,7 @@ header_line(char *line, struct va_http_head *h, const char **why)
 		*why = "folded header lines are not accepted";
 		return -400;
 	}
-	while (is_tchar((unsigned char)*p))
+	while (va_is_tchar((unsigned char)*p))
 		p++;
 	if (p == line || *p != ':') {
 		*why = "malformed header line: expected Name: value";
