@@ -502,6 +502,53 @@ def errors():
     check("GET with a query: 400", st == 400, (st, body))
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        x = f.read().rsplit(")", 1)[1].split()
+    return int(x[11]) + int(x[12])
+
+
+def split_chunk_line():
+    """A chunked PUT whose size line (or the CRLF after a chunk) comes in
+    two TCP segments: the proxy waits for the rest in poll, it does not
+    run its ready timer for the half line again and again (that kept its
+    one thread there: no guest answered, 100 % CPU, for good)."""
+    sp = P1.sp("/RPC2", timeout=2)
+    dst = ROOT + "/split-chunk"
+    auth = "Basic " + base64.b64encode(("va:" + P1.secret).encode()).decode()
+    for first, rest in ((b"1", b"0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n"),
+                        (b"10\r\n" + b"a" * 16 + b"\r", b"\n0\r\n\r\n"),
+                        (b"10 ", b"\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n")):
+        s = socket.create_connection(("127.0.0.1", P1.port), timeout=30)
+        try:
+            s.sendall(("PUT /guests/vm1/files%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                       % (dst, auth)).encode() + first)
+            time.sleep(0.3)
+            c0, t0 = cpu_ticks(P1.d.p.pid), time.monotonic()
+            worst = 0.0
+            for _ in range(5):
+                t = time.monotonic()
+                try:
+                    ok = sp.va.ping() is True
+                except Exception:
+                    ok = False
+                worst = max(worst, time.monotonic() - t if ok else 99.0)
+                time.sleep(0.1)
+            ticks = cpu_ticks(P1.d.p.pid) - c0
+            secs = time.monotonic() - t0
+            s.sendall(rest)
+            answer = valib.recv_all(s)
+        finally:
+            s.close()
+        check("a chunked body split inside %r: the guest answers meanwhile (%.0f ms at most), "
+              "the proxy idle (%d ticks in %.1f s)" % (first[-3:], worst * 1000, ticks, secs),
+              worst < 0.25 and ticks < secs * os.sysconf("SC_CLK_TCK") / 4, (worst, ticks))
+        check("... and the upload completes once the rest comes (%r)" % answer[:12],
+              answer.startswith(b"HTTP/1.1 20") and open(dst, "rb").read() == b"a" * 16)
+        os.unlink(dst)
+
+
 def file_roots():
     out = os.path.join(OUTSIDE, "secret.txt")
     with open(out, "w") as f:
@@ -1138,7 +1185,8 @@ def main():
     if not shutil.which("curl"):
         return valib.skip_run("no curl")
     for fn in (sizes, small_frames, hundred_mib, head, ranges, conditions, resume, sha_mismatch,
-               errors, file_roots, auth, block_lists, routing, fifo, usage_examples, vactl_stream,
+               errors, split_chunk_line, file_roots, auth, block_lists, routing, fifo,
+               usage_examples, vactl_stream,
                slow_channel, memory, big, hostile, proxy_killed):
         case(fn)
     for name, d in (("proxy p1", P1.d), ("agent vm1", VM1), ("agent vm2", VM2)):
