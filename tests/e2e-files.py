@@ -442,6 +442,10 @@ def resume():
           not os.path.exists(partial), (st, body))
     st, _, body = request(P1, "PUT", dst, {"Content-Range": "bytes 0-9/20"}, b"short")
     check("Content-Range disagreeing with Content-Length: 400", st == 400, (st, body))
+    # Chunked (no Content-Length to compare): the count at the end; "0-0" names 1 byte.
+    st, _, body = request(P1, "PUT", dst, {"Content-Range": "bytes 0-0/*"}, iter([b"xyz"]))
+    check("Content-Range bytes 0-0/* with a chunked body of 3 bytes: 400, the file kept",
+          st == 400 and open(dst, "rb").read() == b"0123456789abcdefghij", (st, body))
 
 
 def sha_mismatch():

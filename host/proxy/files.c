@@ -102,6 +102,7 @@ struct xfer {
 	char *range, *if_range, *if_match, *if_none_match;
 	int want_digest;
 	uint64_t offset;             /* PUT: where the body starts */
+	int have_range;              /* PUT: a Content-Range came */
 	int have_total;              /* PUT: Content-Range named the whole size */
 	uint64_t range_last;         /* PUT: its last byte */
 	uint64_t total;
@@ -519,6 +520,7 @@ parse_content_range(struct xfer *x, const char *v)
 	}
 	x->offset = first;
 	x->range_last = last;
+	x->have_range = 1;
 	return 0;
 }
 
@@ -1061,7 +1063,8 @@ put_commit(struct xfer *x)
 	char h[21], hex[2 * VA_SHA256_LEN + 1], msg[256];
 	uint64_t want = x->received;
 
-	if (x->have_total || x->range_last) {
+	/* (range_last alone would miss "bytes 0-0/N": its last byte is 0.) */
+	if (x->have_range) {
 		want = x->range_last - x->offset + 1;
 		if (x->received != want) {
 			fail(x, 400, NULL, "Content-Range announced %" PRIu64 " bytes, the body had %"
