@@ -348,7 +348,7 @@ def event_values(run):
         evs = sp.proxy.events(0, 0)
         kept = [e for e in evs if e.get("type") == "event"]
         check("... each guest keeps its newest within its share (%d events kept)" % len(kept),
-              0 < len(kept) <= 8 * 3, len(evs))
+              0 < len(kept) <= 8 * 6, len(evs))
         check("... the real guest answered meanwhile (%s)" % pinger.describe(),
               not pinger.errors and pinger.worst() < 250)
         check("... the proxy is alive", proxy.d.alive() and ping_ok(sp))
