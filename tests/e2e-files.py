@@ -1208,6 +1208,25 @@ def hostile():
     finally:
         p.stop()
         evil.close()
+    # A guest whose frame limit is 100 bytes: the chunk is the least one
+    # (4 KiB; lim / 8 - 512 wrapped to 1 MiB), and a PUT over its limit is 502.
+    tiny = EvilAgent(RUN.path("tiny.sock"))
+    tiny.max_frame = 100
+    p = Proxy(RUN, "tiny", ["tiny=unix:" + RUN.path("tiny.sock")])
+    try:
+        tiny.wait_session()
+        tiny.size = 3 * 4096
+        counts = []
+        tiny.pread_fn = lambda off, count: (counts.append(count), ({}, b"\0" * count))[1]
+        r, o, err = curl(["-o", RUN.path("tiny.out"), "-w", "%{http_code}",
+                          url(p, "/x", guest="tiny")], 30)
+        check("a guest with a frame limit of 100 bytes: reads of 4 KiB (%s)" % counts,
+              o == "200" and counts and max(counts) == 4096, (r, o, counts))
+        st, _, body = request(p, "PUT", "/y", body=b"q" * 5000, guest="tiny")
+        check("... a PUT over its limit: 502", st == 502 and p.d.alive(), (st, body))
+    finally:
+        p.stop()
+        tiny.close()
 
 
 def main():

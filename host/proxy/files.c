@@ -1390,7 +1390,9 @@ va_files_stream(void *opaque, struct va_http_stream *st, const struct va_http_he
 	if (peer && peer < lim)
 		lim = peer;
 	x->window = VA_FILES_WINDOW;
-	x->chunk = lim / (2 * VA_FILES_WINDOW) - 512;
+	/* (A guest may say its limit is 1 byte: no chunk below the least.) */
+	size_t per = lim / (2 * VA_FILES_WINDOW);
+	x->chunk = per > VA_FILES_CHUNK_MIN + 512 ? per - 512 : VA_FILES_CHUNK_MIN;
 	if (x->chunk > VA_FILES_CHUNK)
 		x->chunk = VA_FILES_CHUNK;
 	x->chunk_max = x->chunk;
