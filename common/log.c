@@ -65,6 +65,21 @@ va_log_parse_level(const char *name)
 	return -1;
 }
 
+/*
+ * A message is one line: control characters (but tab) become '?'.  Much
+ * of what is logged comes from a peer (a guest's event name or shutdown
+ * reason, an agent's error text, a fault string), and a newline in it
+ * would write a line of the peer's choosing ("va-proxy: error: ...") into
+ * the log, an escape sequence would drive the terminal that shows it.
+ */
+static void
+one_line(char *msg)
+{
+	for (unsigned char *p = (unsigned char *)msg; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			*p = '?';
+}
+
 static void
 format_msg(char *msg, size_t size, int saved_errno, int with_errno, const char *fmt, va_list ap)
 {
@@ -73,6 +88,7 @@ format_msg(char *msg, size_t size, int saved_errno, int with_errno, const char *
 		n = 0;
 	if (with_errno && (size_t)n < size)
 		snprintf(msg + n, size - (size_t)n, ": %s", strerror(saved_errno));
+	one_line(msg);
 }
 
 /* Held messages (va_log_hold), under hold_lock. */

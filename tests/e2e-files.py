@@ -442,6 +442,10 @@ def resume():
           not os.path.exists(partial), (st, body))
     st, _, body = request(P1, "PUT", dst, {"Content-Range": "bytes 0-9/20"}, b"short")
     check("Content-Range disagreeing with Content-Length: 400", st == 400, (st, body))
+    # Chunked (no Content-Length to compare): the count at the end; "0-0" names 1 byte.
+    st, _, body = request(P1, "PUT", dst, {"Content-Range": "bytes 0-0/*"}, iter([b"xyz"]))
+    check("Content-Range bytes 0-0/* with a chunked body of 3 bytes: 400, the file kept",
+          st == 400 and open(dst, "rb").read() == b"0123456789abcdefghij", (st, body))
 
 
 def sha_mismatch():
@@ -500,6 +504,64 @@ def errors():
     check("an unknown query parameter: 400", st == 400, (st, body))
     st, _, body = request(P1, "GET", ROOT + "/m.bin?offset=1")
     check("GET with a query: 400", st == 400, (st, body))
+
+
+def loop_cpu_ms(pid):
+    """The CPU time of the proxy's loop thread (va-loop), in ms."""
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+            st = f.read()
+        if st[st.index("(") + 1:st.rindex(")")] == "va-loop":
+            x = st.rsplit(")", 1)[1].split()
+            return (int(x[11]) + int(x[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+    return 0
+
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        x = f.read().rsplit(")", 1)[1].split()
+    return int(x[11]) + int(x[12])
+
+
+def split_chunk_line():
+    """A chunked PUT whose size line (or the CRLF after a chunk) comes in
+    two TCP segments: the proxy waits for the rest in poll, it does not
+    run its ready timer for the half line again and again (that kept its
+    one thread there: no guest answered, 100 % CPU, for good)."""
+    sp = P1.sp("/RPC2", timeout=2)
+    dst = ROOT + "/split-chunk"
+    auth = "Basic " + base64.b64encode(("va:" + P1.secret).encode()).decode()
+    for first, rest in ((b"1", b"0\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n"),
+                        (b"10\r\n" + b"a" * 16 + b"\r", b"\n0\r\n\r\n"),
+                        (b"10 ", b"\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n")):
+        s = socket.create_connection(("127.0.0.1", P1.port), timeout=30)
+        try:
+            s.sendall(("PUT /guests/vm1/files%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                       % (dst, auth)).encode() + first)
+            time.sleep(0.3)
+            c0, t0 = cpu_ticks(P1.d.p.pid), time.monotonic()
+            worst = 0.0
+            for _ in range(5):
+                t = time.monotonic()
+                try:
+                    ok = sp.va.ping() is True
+                except Exception:
+                    ok = False
+                worst = max(worst, time.monotonic() - t if ok else 99.0)
+                time.sleep(0.1)
+            ticks = cpu_ticks(P1.d.p.pid) - c0
+            secs = time.monotonic() - t0
+            s.sendall(rest)
+            answer = valib.recv_all(s)
+        finally:
+            s.close()
+        check("a chunked body split inside %r: the guest answers meanwhile (%.0f ms at most), "
+              "the proxy idle (%d ticks in %.1f s)" % (first[-3:], worst * 1000, ticks, secs),
+              worst < 0.25 and ticks < secs * os.sysconf("SC_CLK_TCK") / 4, (worst, ticks))
+        check("... and the upload completes once the rest comes (%r)" % answer[:12],
+              answer.startswith(b"HTTP/1.1 20") and open(dst, "rb").read() == b"a" * 16)
+        os.unlink(dst)
 
 
 def file_roots():
@@ -1124,11 +1186,47 @@ def hostile():
         check("hostile: a huge announced size streams at the client's pace (curl timed out)",
               r == 28 and p.d.alive(), (r, o, size))
         check("hostile: the other guest answers meanwhile", sp.va.ping() is True)
+        # HEAD with Want-Repr-Digest: va.file.checksum answered with 7 MB of
+        # strings, which the loop thread parsed (~75 ms a HEAD): not parsed now.
+        evil.open_params = None
+        evil.size = 4 * CHUNK
+        evil.answer_fn = lambda method, body: (
+            b"<?xml version=\"1.0\"?><methodResponse><params><param><value><array><data>" +
+            (b"<value><string>" + b"a" * 200 + b"</string></value>") * 30000 +
+            b"</data></array></value></param></params></methodResponse>")
+        c0 = loop_cpu_ms(p.d.p.pid)
+        heads = [request(p, "HEAD", "/x", {"Want-Repr-Digest": "sha-256=1"}, guest="evil")
+                 for _ in range(10)]
+        took = loop_cpu_ms(p.d.p.pid) - c0
+        check("hostile: HEAD with Want-Repr-Digest, the digest answered with 7 MB of strings: "
+              "200 without Repr-Digest", all(h[0] == 200 and "repr-digest" not in h[1]
+                                              for h in heads), heads[:1])
+        check_memory("hostile: ... not parsed on the loop thread (%d ms of its CPU for 10)" % took,
+                     took < 250)
         check_memory("hostile: the proxy's RSS grew by < 16 MiB (%d -> %d KiB)" %
               (base, rss_kib(p.d.p.pid)), rss_kib(p.d.p.pid) - base < 16 * 1024)
     finally:
         p.stop()
         evil.close()
+    # A guest whose frame limit is 100 bytes: the chunk is the least one
+    # (4 KiB; lim / 8 - 512 wrapped to 1 MiB), and a PUT over its limit is 502.
+    tiny = EvilAgent(RUN.path("tiny.sock"))
+    tiny.max_frame = 100
+    p = Proxy(RUN, "tiny", ["tiny=unix:" + RUN.path("tiny.sock")])
+    try:
+        tiny.wait_session()
+        tiny.size = 3 * 4096
+        counts = []
+        tiny.pread_fn = lambda off, count: (counts.append(count), ({}, b"\0" * count))[1]
+        r, o, err = curl(["-o", RUN.path("tiny.out"), "-w", "%{http_code}",
+                          url(p, "/x", guest="tiny")], 30)
+        check("a guest with a frame limit of 100 bytes: reads of 4 KiB (%s)" % counts,
+              o == "200" and counts and max(counts) == 4096, (r, o, counts))
+        st, _, body = request(p, "PUT", "/y", body=b"q" * 5000, guest="tiny")
+        check("... a PUT over its limit: 502", st == 502 and p.d.alive(), (st, body))
+    finally:
+        p.stop()
+        tiny.close()
 
 
 def main():
@@ -1138,7 +1236,8 @@ def main():
     if not shutil.which("curl"):
         return valib.skip_run("no curl")
     for fn in (sizes, small_frames, hundred_mib, head, ranges, conditions, resume, sha_mismatch,
-               errors, file_roots, auth, block_lists, routing, fifo, usage_examples, vactl_stream,
+               errors, split_chunk_line, file_roots, auth, block_lists, routing, fifo,
+               usage_examples, vactl_stream,
                slow_channel, memory, big, hostile, proxy_killed):
         case(fn)
     for name, d in (("proxy p1", P1.d), ("agent vm1", VM1), ("agent vm2", VM2)):

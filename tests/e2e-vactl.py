@@ -20,6 +20,10 @@ push, pull and stat, faults naming them, what vactl writes on the wire
 and reads from it (a small HTTP server of this file records the call),
 and text XML cannot carry refused before anything is sent (exit 2, the
 argument named).
+
+test_hostile_answers: the guest's operations (net, fs, users, ...)
+answered by a fake agent with wrong types, missing members, INT64_MIN and
+INT64_MAX, large arrays: vactl exits 0 or 1, the sanitizers say nothing.
 """
 import hashlib
 import http.server
@@ -695,6 +699,91 @@ def test_interrupts(e):
     os.unlink(src)
 
 
+def xml_value(v):
+    """An XML-RPC value of any Python value, i8 and <nil/> included
+    (xmlrpc.client refuses integers past 32 bits)."""
+    from xml.sax.saxutils import escape
+    if v is None:
+        return "<nil/>"
+    if v is True or v is False:
+        return "<boolean>%d</boolean>" % v
+    if isinstance(v, int):
+        return ("<i4>%d</i4>" if -(1 << 31) <= v < (1 << 31) else "<i8>%d</i8>") % v
+    if isinstance(v, float):
+        return "<double>%r</double>" % v
+    if isinstance(v, str):
+        return "<string>%s</string>" % escape(v)
+    if isinstance(v, list):
+        return "<array><data>%s</data></array>" % "".join(
+            "<value>%s</value>" % xml_value(x) for x in v)
+    return "<struct>%s</struct>" % "".join(
+        "<member><name>%s</name><value>%s</value></member>" % (escape(k), xml_value(x))
+        for k, x in v.items())
+
+
+def test_hostile_answers(e):
+    """The guest's operations answered by a hostile guest (a fake agent
+    behind the proxy): wrong types, missing members, extreme numbers,
+    large arrays.  vactl runs on the host: it says what it can and never
+    crashes (exit 0 or 1, nothing from the sanitizers)."""
+    from fakeguest import FakeGuest, response
+    methods = ["va.ping", "va.net.interfaces", "va.net.routes", "va.time.get", "va.timezone",
+               "va.os.info", "va.hostname", "va.users", "va.fs.info", "va.fs.status",
+               "va.fs.thaw", "va.fs.trim", "va.disks", "va.cpu.list", "va.stats"]
+    cmds = [["net"], ["net", "routes"], ["time"], ["timezone"], ["os"], ["hostname"],
+            ["users"], ["fs"], ["fs", "status"], ["fs", "thaw"], ["fs", "trim"], ["disks"],
+            ["cpu"], ["stats"]]
+    imin, imax = -(1 << 63), (1 << 63) - 1
+    keys = ["name", "mac", "addresses", "stats", "family", "address", "prefix", "mtu",
+            "gateway", "dev", "metric", "ns", "offset_s", "user", "login_time", "pid",
+            "mountpoint", "type", "used_bytes", "free_bytes", "total_bytes", "disks", "error",
+            "mountpoints", "status", "since", "size_bytes", "serial", "cpu", "online", "load",
+            "memory", "hostname", "kernel"]
+    shapes = [None, imin, "text", [], {}, [1, "a", None, []],
+              {k: imin for k in keys}, [{k: imax for k in keys}],
+              [{k: [imin, {"x": None}] for k in keys}], [{k: {"a": []} for k in keys}],
+              [{"name": "n", "addresses": [{}] * 500, "disks": [{"name": "d" * 300}] * 100}] * 40]
+    g = FakeGuest(e.path("hostile.sock"))
+    g.caps_body = response({"version": "9", "protocol": 1, "methods": methods,
+                            "max_frame": 16 << 20})
+    p = Proxy(e, "hostile", ["hostile=unix:" + e.path("hostile.sock")], tcp=False)
+    cur = [b""]
+    g.answer_fn = lambda method, body: cur[0]
+    bad = []
+    runs = 0
+    try:
+        g.wait_session()
+        for sh in shapes:
+            cur[0] = ('<?xml version="1.0"?><methodResponse><params><param><value>%s</value>'
+                      '</param></params></methodResponse>' % xml_value(sh)).encode()
+            for c in cmds:
+                for js in ([], ["--json"]):
+                    r = e.vactl(*js, *c, url="unix:" + p.usock, timeout=60)
+                    runs += 1
+                    if r.returncode not in (0, 1) or b"Sanitizer" in r.stderr or \
+                            b"runtime error" in r.stderr:
+                        bad.append((c, js, repr(sh)[:60], show(r)))
+        check("vactl on %d hostile answers of the guest's operations: exit 0 or 1, no "
+              "sanitizer report" % runs, not bad, bad[:3])
+        cur[0] = ('<?xml version="1.0"?><methodResponse><params><param><value>%s</value>'
+                  '</param></params></methodResponse>' % xml_value(
+                      [{"mountpoint": "/", "type": "ext4", "used_bytes": imax,
+                        "free_bytes": imax, "total_bytes": imax}])).encode()
+        r = e.vactl("fs", url="unix:" + p.usock)
+        check("vactl fs: used and free of INT64_MAX each: 50 %", r.returncode == 0 and
+              " 50%" in out(r), show(r))
+        cur[0] = ('<?xml version="1.0"?><methodResponse><params><param><value>%s</value>'
+                  '</param></params></methodResponse>' % xml_value(
+                      {"name": "Evil/Zone", "abbreviation": "EVL", "offset_s": imin,
+                       "dst": False, "source": "x"})).encode()
+        r = e.vactl("timezone", url="unix:" + p.usock)
+        check("vactl timezone: an offset of INT64_MIN s, said as it is",
+              r.returncode == 0 and "UTC-2562047788015215:30" in out(r), show(r))
+    finally:
+        p.stop()
+        g.close()
+
+
 def main():
     for b in BINS.missing(AGENT, CLIP, PROXY, VACTL):
         return valib.skip_run(f"{b} is not built")
@@ -714,6 +803,7 @@ def main():
             test_progress(e)
             test_examples(e)
             test_text(e)
+            test_hostile_answers(e)
             test_interrupts(e)   # last: it kills the agent
     finally:
         e.stop()

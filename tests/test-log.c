@@ -3,7 +3,7 @@
  * test-log.c - the log's rate limit (common/log.c): a flood of one kind
  * of message is cut to the burst, the next window says how many were
  * suppressed, other kinds and debug output are not affected; held
- * messages (va_log_hold) wait for the release.
+ * messages (va_log_hold) wait for the release; a message is one line.
  */
 #include "config.h"
 
@@ -137,7 +137,27 @@ test_hold(void)
 	va_log_set_rate_limit(VA_LOG_BURST, VA_LOG_WINDOW_MS);
 }
 
+static void
+peer_words(void)
+{
+	va_log_info("evil: event %s", "line\nva-proxy: error: forged\r\x1b[31mred\x7f\ttab");
+}
+
+/* A peer's words with a newline cannot write a line of their own. */
+static void
+test_one_line(void)
+{
+	va_log_init("test-log", 0, VA_LOG_INFO);
+	char *out = capture(peer_words);
+	CU_ASSERT_EQUAL(count(out, "\n"), 1);
+	CU_ASSERT_PTR_NULL(strstr(out, "\nva-proxy"));
+	CU_ASSERT_PTR_NULL(strchr(out, 0x1b));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "line?va-proxy: error: forged??[31mred?\ttab\n"));
+	free(out);
+}
+
 static const struct va_test tests[] = {
+	{ "a message is one line (control characters of a peer's words: ?)", test_one_line },
 	{ "a flood of one kind is cut to the burst", test_flood },
 	{ "a million lines of one kind: a few KiB", test_volume },
 	{ "held messages wait for the release", test_hold },

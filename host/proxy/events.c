@@ -17,6 +17,7 @@
 #include "contract.h"
 #include "log.h"
 #include "text.h"
+#include "xmlgate.h"
 
 struct share;
 
@@ -201,6 +202,47 @@ append(struct va_events *q, struct event *e)
 	e->share->bytes += e->cost;
 }
 
+/*
+ * The values of the tree v, at most limit (the gate's small limits keep
+ * it a few thousand and 64 deep; the depth is checked here all the same).
+ */
+static size_t
+values_in(xmlrpc_value *v, unsigned depth, size_t limit)
+{
+	xmlrpc_env env;
+	size_t n = 1;
+
+	if (!v || depth > VA_XML_DEPTH_CAP)
+		return n;
+	xmlrpc_env_init(&env);
+	xmlrpc_type t = xmlrpc_value_type(v);
+	if (t == XMLRPC_TYPE_ARRAY) {
+		int size = xmlrpc_array_size(&env, v);
+		for (int i = 0; i < size && !env.fault_occurred && n < limit; i++) {
+			xmlrpc_value *item = NULL;
+			xmlrpc_array_read_item(&env, v, i, &item);
+			if (item) {
+				n += values_in(item, depth + 1, limit - n);
+				xmlrpc_DECREF(item);
+			}
+		}
+	} else if (t == XMLRPC_TYPE_STRUCT) {
+		int size = xmlrpc_struct_size(&env, v);
+		for (int i = 0; i < size && !env.fault_occurred && n < limit; i++) {
+			xmlrpc_value *key = NULL, *item = NULL;
+			xmlrpc_struct_read_member(&env, v, (unsigned)i, &key, &item);
+			if (item) {
+				n += values_in(item, depth + 1, limit - n);
+				xmlrpc_DECREF(item);
+			}
+			if (key)
+				xmlrpc_DECREF(key);
+		}
+	}
+	xmlrpc_env_clean(&env);
+	return n;
+}
+
 static struct event *
 event_new(const char *guest, const char *type, xmlrpc_value *data, size_t cost)
 {
@@ -214,6 +256,10 @@ event_new(const char *guest, const char *type, xmlrpc_value *data, size_t cost)
 	e->time = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000.0;
 	e->guest = strdup(guest);
 	e->type = strdup(type);
+	/* Counted by its XML or by its values, whichever is more (events.h). */
+	size_t values = data ? values_in(data, 0, SIZE_MAX / VA_EVENTS_VALUE_COST) : 0;
+	if (values * VA_EVENTS_VALUE_COST > cost)
+		cost = values * VA_EVENTS_VALUE_COST;
 	e->cost = cost < VA_EVENTS_MIN_COST ? VA_EVENTS_MIN_COST : cost;
 	xmlrpc_env_init(&env);
 	if (data)

@@ -15,8 +15,13 @@
  * guests' older events stay), the queue holds an event of type
  * "events.dropped" for that guest, data {count}, before its next event.  The
  * bytes of an event are what the guest sent for it (the call's XML, at
- * least VA_EVENTS_MIN_COST), which bounds its value tree too (the gate's
- * small limits).  The queue is an object of its own (one per proxy,
+ * least VA_EVENTS_MIN_COST), or VA_EVENTS_VALUE_COST per value of its
+ * data when that is more: xmlrpc-c holds ~250 bytes for each value, be it
+ * an empty <value/> of 8 bytes, so counted by its XML alone a share of
+ * 1 MiB held 30 MiB of values, and 16 guests half a GiB.  Counted so, the
+ * values of the queue hold at most about twice its bytes (half of a
+ * value's memory is counted: a small event, a clipboard note of four
+ * values, costs no more than its XML).  The queue is an object of its own (one per proxy,
  * struct va_proxy's events) with its own lock: every function but
  * va_events_free may be called from any thread.
  */
@@ -35,6 +40,7 @@
 #define VA_EVENTS_GUEST_BYTES (1024u * 1024)
 #define VA_EVENTS_TOTAL_BYTES (16u * 1024 * 1024)
 #define VA_EVENTS_MIN_COST 256
+#define VA_EVENTS_VALUE_COST 128
 
 struct va_events;
 

@@ -1097,10 +1097,18 @@ parse_ready(void *opaque)
 	va_httpd *h = opaque;
 	uint64_t now = va_now_ms();
 
+	/*
+	 * Only the connections marked before this pass: one marked again
+	 * meanwhile waits for the next pass, after the loop has polled, so
+	 * that no connection can keep this thread here (and every guest
+	 * without an answer).
+	 */
+	struct conn *list = h->ready;
+	h->ready = NULL;
 	enter(h);
-	while (h->ready) {
-		struct conn *c = h->ready;
-		h->ready = c->ready_next;
+	while (list) {
+		struct conn *c = list;
+		list = c->ready_next;
 		c->ready = 0;
 		if (c->close_soon && c->st != S_DEAD)
 			conn_close(c);
@@ -1151,7 +1159,7 @@ va_httpd_connections(const va_httpd *h)
 struct seg {
 	uint8_t *data;      /* freed once written; NULL: small */
 	size_t len, off;
-	uint8_t small[24];  /* a chunk's size line, its CRLF */
+	uint8_t small[32];  /* a chunk's size line, its CRLF, "100 Continue" (25 bytes) */
 };
 
 enum chunk_state { CK_SIZE, CK_DATA, CK_DATA_END, CK_TRAILER };
@@ -1410,6 +1418,25 @@ stream_start(struct conn *c, struct va_http_head *hd, uint64_t now)
 	free(headbuf);
 }
 
+/*
+ * Can a read of the body make progress without the socket: a failure or
+ * the end to report, or bytes in c->in it can take?  Part of a chunked
+ * body's control line (its size, the CRLF after the data, a trailer)
+ * cannot: it waits for the rest from the socket (POLLIN).  Were it
+ * "readable", the callee's read would find nothing, ask again
+ * (want_body), and the ready timer would run for it pass after pass.
+ */
+static int
+stream_body_waits(const struct conn *c, const struct va_http_stream *sx)
+{
+	if (sx->body_err || c->peer_eof)
+		return 1;
+	if (c->in_len == 0)
+		return 0;
+	return sx->body_len >= 0 || sx->ck == CK_DATA || c->in_len >= CHUNK_LINE_MAX ||
+	       memchr(c->in, '\n', c->in_len) != NULL;
+}
+
 /* The ready timer: body bytes that wait in c->in, or a failed read, for the callee. */
 static void
 stream_ready(struct conn *c, uint64_t now)
@@ -1417,8 +1444,7 @@ stream_ready(struct conn *c, uint64_t now)
 	struct va_http_stream *sx = c->stream;
 
 	(void)now;
-	if (sx->cb && sx->want && !sx->body_done && !sx->failing &&
-	    (c->in_len > 0 || sx->body_err || c->peer_eof))
+	if (sx->cb && sx->want && !sx->body_done && !sx->failing && stream_body_waits(c, sx))
 		sx->cb(sx->ctx, sx, VA_HTTP_STREAM_READABLE);
 }
 
@@ -1504,13 +1530,15 @@ va_http_stream_want_body(struct va_http_stream *st, int on)
 	st->want = on;
 	if (on && st->expect_continue) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		_Static_assert(sizeof(cont) - 1 <= sizeof(((struct seg *)0)->small),
+			       "the interim answer fits a small piece");
 		st->expect_continue = 0;
 		if (!st->started && stream_push(st, NULL, cont, sizeof(cont) - 1) == 0)
 			stream_flush_call(c, now);
 	}
 	if (!st->failing) {
 		stream_arm(c, now, on && !was);
-		if (on && !st->body_done && (c->in_len > 0 || st->body_err || c->peer_eof))
+		if (on && !st->body_done && stream_body_waits(c, st))
 			mark_ready(c);
 	}
 	leave(c->h);

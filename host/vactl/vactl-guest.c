@@ -346,9 +346,11 @@ print_timezone(xmlrpc_value *st)
 {
 	char *name = str(st, "name"), *abbr = str(st, "abbreviation"), *src = str(st, "source");
 	int64_t off = num(st, "offset_s");
-	printf("%s (%s, UTC%c%02d:%02d%s; from %s)\n", *name ? name : "?", abbr, off < 0 ? '-' : '+',
-	       (int)(llabs(off) / 3600), (int)(llabs(off) % 3600 / 60), flag(st, "dst") ? ", DST" : "",
-	       *src ? src : "?");
+	/* The guest's number: INT64_MIN has no llabs(). */
+	uint64_t mag = off < 0 ? 0 - (uint64_t)off : (uint64_t)off;
+	printf("%s (%s, UTC%c%02" PRIu64 ":%02d%s; from %s)\n", *name ? name : "?", abbr,
+	       off < 0 ? '-' : '+', mag / 3600, (int)(mag % 3600 / 60),
+	       flag(st, "dst") ? ", DST" : "", *src ? src : "?");
 	free(name);
 	free(abbr);
 	free(src);
@@ -467,13 +469,15 @@ print_fs(xmlrpc_value *arr)
 		char *mp = str(it, "mountpoint"), *type = str(it, "type"), *err = str(it, "error");
 		char a[32], b[32], c[32], d[512];
 		int64_t used = num(it, "used_bytes"), avail = num(it, "free_bytes");
+		/* In double: the guest's numbers may add up past INT64_MAX. */
+		double whole = (double)used + (double)avail;
 		if (*err)
 			printf("%-24s %-8s %s\n", mp, type, err);
 		else
 			printf("%-24s %-8s %7s %7s %7s %3.0f%%  %s\n", mp, type,
 			       human(num(it, "total_bytes"), a, sizeof(a)), human(used, b, sizeof(b)),
 			       human(avail, c, sizeof(c)),
-			       used + avail ? ceil((double)used * 100 / (double)(used + avail)) : 0.0,
+			       whole != 0 ? ceil((double)used * 100 / whole) : 0.0,
 			       disk_words(disks, d, sizeof(d)));
 		free(mp);
 		free(type);
