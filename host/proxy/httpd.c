@@ -442,6 +442,30 @@ refuse(struct conn *c, int status, const char *msg, const char *extra, uint64_t 
 /* ---- reading ---- */
 
 /*
+ * One read from the socket into c->in's free room: the bytes read (c->in_len
+ * grown), 0 at the end of the stream (peer_eof set), or -errno (-EAGAIN when
+ * nothing is there now).
+ */
+static ssize_t
+read_more(struct conn *c)
+{
+	for (;;) {
+		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r > 0) {
+			c->in_len += (size_t)r;
+			return r;
+		}
+		if (r == 0) {
+			c->peer_eof = 1;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+/*
  * Reads into c->in (at most up to a head's worth).  Returns the bytes
  * read, 0 at the end of the stream (peer_eof set), -1 when nothing is
  * there now, -2 when the connection failed (closed here).
@@ -464,24 +488,14 @@ read_in(struct conn *c)
 		c->in = p;
 		c->in_cap = cap;
 	}
-	for (;;) {
-		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-		if (r > 0) {
-			c->in_len += (size_t)r;
-			return r;
-		}
-		if (r == 0) {
-			c->peer_eof = 1;
-			return 0;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -1;
-		va_log_debug("HTTP %s: read: %s", c->peer, strerror(errno));
-		conn_close(c);
-		return -2;
-	}
+	ssize_t r = read_more(c);
+	if (r >= 0)
+		return r;
+	if (r == -EAGAIN)
+		return -1;
+	va_log_debug("HTTP %s: read: %s", c->peer, strerror((int)-r));
+	conn_close(c);
+	return -2;
 }
 
 static void
@@ -1561,20 +1575,8 @@ stream_fill_line(struct conn *c)
 		c->in = p;
 		c->in_cap = IN_FIRST;
 	}
-	for (;;) {
-		ssize_t r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-		if (r > 0) {
-			c->in_len += (size_t)r;
-			return r;
-		}
-		if (r == 0) {
-			c->peer_eof = 1;
-			return -EPIPE;
-		}
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -EPIPE;
-	}
+	ssize_t r = read_more(c);
+	return r > 0 ? r : r == -EAGAIN ? -EAGAIN : -EPIPE;
 }
 
 /* Body bytes: from c->in first, then straight from the socket.  > 0, 0 (end), -errno. */
