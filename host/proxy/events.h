@@ -21,9 +21,11 @@
  * 1 MiB held 30 MiB of values, and 16 guests half a GiB.  Counted so, the
  * values of the queue hold at most about twice its bytes (half of a
  * value's memory is counted: a small event, a clipboard note of four
- * values, costs no more than its XML).  The queue is an object of its own (one per proxy,
- * struct va_proxy's events) with its own lock: every function but
- * va_events_free may be called from any thread.
+ * values, costs no more than its XML).
+ *
+ * The queue is an object of its own (one per proxy, struct va_proxy's
+ * events) with its own lock: every function but va_events_free may be
+ * called from any thread.
  */
 #ifndef VA_PROXY_EVENTS_H
 #define VA_PROXY_EVENTS_H
